@@ -1,0 +1,190 @@
+"""MNIST held in memory as tensors, batched by indexing.
+
+Loaded once through ``torchvision.datasets.MNIST`` (which downloads the original IDX files when
+they are missing and the network allows), then kept as two float tensors of pixels in [0, 1]
+and two label tensors. Batching by indexing a shuffled permutation is far faster than a
+per-sample ``DataLoader`` (``benchmarks/throughput.py`` measures by how much).
+
+Where the data lives: the ``data_dir`` argument (CLI ``--data-dir``), else the environment
+variable ``BNN_DATA_DIR``, else a per-user cache directory. The directory is laid out as
+torchvision expects: ``<dir>/MNIST/raw/train-images-idx3-ubyte`` and so on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+ENV_VAR = "BNN_DATA_DIR"
+RAW_FILES = {  # file name -> exact size in bytes of the original uncompressed IDX file
+    "train-images-idx3-ubyte": 47_040_016,
+    "train-labels-idx1-ubyte": 60_008,
+    "t10k-images-idx3-ubyte": 7_840_016,
+    "t10k-labels-idx1-ubyte": 10_008,
+}
+IDX_MAGIC = {"images": 2051, "labels": 2049}
+
+
+class DataError(RuntimeError):
+    """MNIST could not be loaded; the message names the directory and how to fix it."""
+
+
+class DataUnavailableError(DataError):
+    """The files are missing and could not be downloaded."""
+
+
+class DataCorruptError(DataError):
+    """A file is truncated or not an MNIST IDX file."""
+
+
+def default_data_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "bnn-playground" / "mnist"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``data_dir`` if given, else ``$BNN_DATA_DIR``, else the per-user cache dir."""
+    chosen = data_dir or os.environ.get(ENV_VAR) or default_data_dir()
+    return Path(chosen).expanduser().resolve()
+
+
+def raw_dir(root: Path) -> Path:
+    return root / "MNIST" / "raw"
+
+
+def missing_files(root: Path) -> list[str]:
+    return [name for name in RAW_FILES if not (raw_dir(root) / name).is_file()]
+
+
+def check_files(root: Path) -> None:
+    """Raise :class:`DataCorruptError` unless every raw file has the right size and magic."""
+    for name, size in RAW_FILES.items():
+        path = raw_dir(root) / name
+        actual = path.stat().st_size
+        if actual != size:
+            raise DataCorruptError(
+                f"{path} is {actual:,} bytes, expected {size:,}: the file is truncated or not "
+                f"MNIST. Delete it and let the app download it again, or copy the original file."
+            )
+        with open(path, "rb") as handle:
+            magic = int.from_bytes(handle.read(4), "big")
+        expected = IDX_MAGIC["images" if "images" in name else "labels"]
+        if magic != expected:
+            raise DataCorruptError(
+                f"{path} does not start with the IDX magic number {expected} (found {magic}): "
+                "it is not an MNIST file. Replace it with the original."
+            )
+
+
+def _unavailable_message(root: Path, reason: str) -> str:
+    return (
+        f"MNIST is not in {raw_dir(root)} and could not be downloaded ({reason}). "
+        f"Either connect to the internet and try again, or copy the four original files "
+        f"({', '.join(RAW_FILES)}) into {raw_dir(root)}, or point {ENV_VAR} / --data-dir at a "
+        f"directory that holds MNIST/raw/."
+    )
+
+
+def ensure_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Make sure the raw files are in place (downloading with torchvision if allowed)."""
+    root = resolve_data_dir(data_dir)
+    if missing_files(root):
+        if not download:
+            raise DataUnavailableError(_unavailable_message(root, "download disabled"))
+        from torchvision.datasets import MNIST
+
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            MNIST(root=str(root), train=True, download=True)
+            MNIST(root=str(root), train=False, download=True)
+        except Exception as exc:  # no network, DNS, HTTP errors, read-only disk ...
+            raise DataUnavailableError(_unavailable_message(root, f"{type(exc).__name__}: {exc}")) from None
+        if missing_files(root):
+            raise DataUnavailableError(_unavailable_message(root, "download incomplete"))
+    check_files(root)
+    return root
+
+
+@dataclass(frozen=True)
+class MnistData:
+    """The whole of MNIST as tensors: images float32 (N, 1, 28, 28) in [0, 1], labels int64."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    root: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.train_images.device
+
+    def to(self, device: torch.device | str) -> "MnistData":
+        return MnistData(*(t.to(device) for t in self.tensors()), root=self.root)
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.train_images, self.train_labels, self.test_images, self.test_labels)
+
+    def subset(self, train: int = 0, test: int = 0) -> "MnistData":
+        """The first ``train`` / ``test`` images (0 keeps all)."""
+        n_train = train or len(self.train_labels)
+        n_test = test or len(self.test_labels)
+        return MnistData(
+            self.train_images[:n_train],
+            self.train_labels[:n_train],
+            self.test_images[:n_test],
+            self.test_labels[:n_test],
+            root=self.root,
+        )
+
+
+def _read_split(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    try:
+        dataset = MNIST(root=str(root), train=train, download=False)
+        images, labels = dataset.data, dataset.targets
+    except (AssertionError, RuntimeError, ValueError, OSError) as exc:
+        raise DataCorruptError(
+            f"could not read MNIST from {raw_dir(root)} ({type(exc).__name__}: {exc}); "
+            "replace the files with the originals"
+        ) from None
+    return images.unsqueeze(1).to(torch.float32).div_(255.0), labels.to(torch.int64)
+
+
+_cache: dict[tuple[str, str], MnistData] = {}
+_cache_lock = threading.Lock()
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+) -> MnistData:
+    """Load (once per directory and device) the full MNIST train and test sets as tensors."""
+    root = ensure_mnist(data_dir, download=download)
+    key = (str(root), str(device))
+    with _cache_lock:
+        if key not in _cache:
+            train_images, train_labels = _read_split(root, train=True)
+            test_images, test_labels = _read_split(root, train=False)
+            _cache[key] = MnistData(train_images, train_labels, test_images, test_labels, root).to(device)
+        return _cache[key]
+
+
+def iterate_batches(
+    count: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
+) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch over ``count`` samples (the last batch may be smaller)."""
+    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+    for start in range(0, count, batch_size):
+        yield order[start : start + batch_size]
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    return -(-count // batch_size)
