@@ -1,0 +1,265 @@
+"""A training run in a background thread: start, pause, resume, stop, and snapshots.
+
+The thread makes no UI calls: a page (or a test) reads :meth:`TrainingJob.snapshot`, a
+consistent copy of the metrics and state taken under a lock, whenever it likes. Pause and stop
+are checked between optimizer steps (and inside evaluations), so they take effect well within
+a second. Stopping keeps everything trained so far and runs a final evaluation.
+
+A NaN or inf loss (or weight) is reported in the snapshot (``nonfinite_step``); with
+``stop_on_nonfinite`` the run then stops with status ``diverged`` after its final evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .config import RunConfig
+from .data import DataError, MnistData, load_mnist
+from .models import BinaryNet
+from .train import Trainer, default_device
+
+# job states
+CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = "created", "loading data", "running", "paused", "stopping", "evaluating"
+FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
+ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    status: str
+    message: str
+    step: int
+    total_steps: int
+    epoch: float  # fractional epochs done
+    epochs: int
+    elapsed_s: float
+    samples_per_s: float
+    eta_s: float | None
+    records: list[dict] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    nonfinite_step: int | None = None
+    summary: dict | None = None  # final numbers, once the run has ended
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    def last_eval(self, split: str = "test") -> dict | None:
+        return next((e for e in reversed(self.evals) if e["split"] == split), None)
+
+
+class TrainingJob:
+    """Runs :class:`~bnn.train.Trainer` in a daemon thread; every public method is thread-safe."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        data: MnistData | None = None,
+        *,
+        data_dir: str | None = None,
+        device: torch.device | str | None = None,
+        name: str = "run",
+        record_every: int = 20,
+        stop_on_nonfinite: bool = False,
+        data_loader: Callable[[], MnistData] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self._data = data
+        self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
+        self._device = torch.device(device) if device is not None else default_device()
+        self._record_every = record_every
+        self._stop_on_nonfinite = stop_on_nonfinite
+        self._lock = threading.Lock()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+        self._eval_requested = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._trainer: Trainer | None = None
+        self._status = CREATED
+        self._message = ""
+        self._records: list[dict] = []
+        self._evals: list[dict] = []
+        self._summary: dict | None = None
+        self._started = 0.0
+        self._paused_total = 0.0
+        self._paused_at: float | None = None
+
+    # --- control -------------------------------------------------------------------------
+    def start(self) -> "TrainingJob":
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._started = time.perf_counter()
+            self._thread = threading.Thread(target=self._run, name=f"bnn-train-{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._status in (RUNNING, LOADING, CREATED):
+                self._resume.clear()
+                self._paused_at = time.perf_counter()
+                if self._status == RUNNING:
+                    self._status = PAUSED
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused_at is not None:
+                self._paused_total += time.perf_counter() - self._paused_at
+                self._paused_at = None
+            if self._status == PAUSED:
+                self._status = RUNNING
+            self._resume.set()
+
+    def stop(self) -> None:
+        """Stop after the current step (within a second); what was trained is kept."""
+        with self._lock:
+            if self._status not in ENDED:
+                if self._status != CREATED:
+                    self._status = STOPPING
+                self._stop.set()
+                self._resume.set()
+
+    def request_eval(self) -> None:
+        """Evaluate on the test set between two steps, as soon as possible."""
+        self._eval_requested.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- results -------------------------------------------------------------------------
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            trainer = self._trainer
+            step = trainer.step if trainer else 0
+            total = trainer.total_steps if trainer else 0
+            elapsed = self._elapsed()
+            records = list(self._records)
+            rate = records[-1]["samples_per_s"] if records else 0.0
+            eta = None
+            if trainer and step and self._status in (RUNNING, PAUSED):
+                active = elapsed  # includes evaluations: a fair estimate of wall time left
+                eta = active / step * (total - step)
+            return JobSnapshot(
+                status=self._status,
+                message=self._message,
+                step=step,
+                total_steps=total,
+                epoch=trainer.epoch_progress if trainer else 0.0,
+                epochs=self.config.train.epochs,
+                elapsed_s=elapsed,
+                samples_per_s=rate,
+                eta_s=eta,
+                records=records,
+                evals=list(self._evals),
+                nonfinite_step=trainer.first_nonfinite_step if trainer else None,
+                summary=dict(self._summary) if self._summary else None,
+            )
+
+    def model_copy(self) -> BinaryNet | None:
+        """A CPU copy of the model in eval mode (None before the model exists)."""
+        with self._lock:
+            if self._trainer is None:
+                return None
+            model = copy.deepcopy(self._trainer.model).cpu().eval()
+        return model
+
+    def _elapsed(self) -> float:
+        if not self._started:
+            return 0.0
+        paused = self._paused_total + (time.perf_counter() - self._paused_at if self._paused_at else 0.0)
+        end = self._ended_at if self._status in ENDED else time.perf_counter()
+        return max(end - self._started - paused, 0.0)
+
+    _ended_at = 0.0
+
+    # --- the thread ----------------------------------------------------------------------
+    def _set(self, status: str, message: str | None = None) -> None:
+        with self._lock:
+            if status in ENDED:
+                self._ended_at = time.perf_counter()
+            self._status = status
+            if message is not None:
+                self._message = message
+
+    def _run(self) -> None:
+        try:
+            self._set(LOADING, "loading MNIST")
+            data = self._data if self._data is not None else self._data_loader()
+            if self._stop.is_set():
+                self._set(STOPPED, "stopped before training started")
+                return
+            trainer = Trainer(self.config, data, self._device, record_every=self._record_every)
+            with self._lock:
+                self._trainer = trainer
+                self._status = PAUSED if not self._resume.is_set() else RUNNING
+                self._message = ""
+            self._train(trainer)
+        except DataError as exc:
+            self._set(FAILED, str(exc))
+        except Exception as exc:  # never let the thread die silently
+            self._set(FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+
+    def _train(self, trainer: Trainer) -> None:
+        diverged = False
+        for _ in trainer.steps():
+            self._publish(trainer)
+            if self._eval_requested.is_set():
+                self._eval_requested.clear()
+                trainer.evaluate("test")
+                self._publish(trainer)
+            if self._stop_on_nonfinite and trainer.first_nonfinite_step is not None:
+                diverged = True
+                break
+            while not self._resume.is_set() and not self._stop.is_set():
+                self._resume.wait(0.1)
+            if self._stop.is_set():
+                break
+        self._publish(trainer)
+        if not trainer.finished:  # stopped or diverged: final evaluation of what was trained
+            self._set(EVALUATING)
+            trainer.evaluate("test")
+            trainer.evaluate("train")
+        with self._lock:
+            self._summary = trainer.summary()
+            self._records = list(trainer.records)
+            self._evals = list(trainer.evals)
+        if diverged:
+            self._set(DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
+                                "the weights can no longer learn, so the run was stopped")
+        elif trainer.finished:
+            self._set(FINISHED, "finished")
+        else:
+            self._set(STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}")
+
+    def _publish(self, trainer: Trainer) -> None:
+        """Copy new records for snapshots (cheap: only the appended tail)."""
+        if len(trainer.records) != len(self._records) or len(trainer.evals) != len(self._evals):
+            with self._lock:
+                self._records.extend(trainer.records[len(self._records):])
+                self._evals.extend(trainer.evals[len(self._evals):])
