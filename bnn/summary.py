@@ -1,0 +1,354 @@
+"""Model summary in the spirit of larq's ``lq.models.summary``: parameters, memory and MACs.
+
+As in larq, the numbers are kept apart from their printing: :func:`model_summary` returns a
+:class:`ModelSummary` (plain dataclasses), :func:`format_summary` turns it into a text table and
+:func:`summary_rows` into a list of dicts for ``st.dataframe``.
+
+What is counted, per layer:
+
+* **1-bit parameters**: the weights of a layer whose ``binarize_weights`` is on (the forward pass
+  only needs ``sign(W)``, one bit each; the real-valued latent weights are a training device).
+* **32-bit parameters**: the weights of a layer that is not weight-binarized, the biases, and
+  the BatchNorm scale and shift (gamma, beta).
+* **BatchNorm running mean / variance are not parameters**: they are buffers, counted apart in
+  ``n_buffers`` (two per unit) and *not* included in the memory figures nor the compression
+  ratio, like ``model.parameters()`` (``num_batches_tracked`` is ignored). Inference does need
+  them, but they can be folded into the bias / a per-unit threshold.
+* **Memory**: ``memory_kib_1bit_storage`` = (1-bit params / 8 + 32-bit params * 4) bytes, with
+  1-bit weights packed 8 per byte; ``memory_kib_float32`` = all params at 4 bytes. KiB = 1024 B.
+* **MACs** (multiply-accumulates) from the shapes: dense ``in * out``; conv
+  ``H_out * W_out * C_out * C_in * k * k`` on the convolution's output, before pooling.
+* **Binary MACs**: all MACs of a layer whose weights are binarized *and* whose input is ±1 (an
+  XNOR-popcount). The first layer's input is real pixels unless input binarization is on; the
+  input of a later layer is ±1 when the previous layer binarizes its activations (dropout is
+  the identity at evaluation time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .models import BinaryNet, build_model
+
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str  # "dense1", "conv2", "output", ...
+    kind: str  # "dense" or "conv"
+    output_shape: tuple[int, ...]  # without the batch dimension, after pooling
+    n_params_1bit: int  # binarized weights
+    n_params_32bit: int  # real weights, biases, BatchNorm gamma and beta
+    n_buffers: int  # BatchNorm running mean and variance (not in the params nor the memory)
+    memory_kib_1bit_storage: float  # n_params_1bit / 8 + n_params_32bit * 4 bytes, in KiB
+    memory_kib_float32: float  # (n_params_1bit + n_params_32bit) * 4 bytes, in KiB
+    macs: int  # multiply-accumulates for one input image
+    binary_macs: int  # macs if binary_weights and binary_input else 0
+    binary_weights: bool  # the forward pass uses sign(W)
+    binary_input: bool  # the layer's input is ±1 (at evaluation time)
+    binary_activations: bool  # the layer's output goes through sign
+    batch_norm: bool
+    kernel_size: int | None = None  # conv only
+    pool: bool = False  # conv only: 2x2 max-pool after the convolution
+
+    @property
+    def n_params(self) -> int:
+        return self.n_params_1bit + self.n_params_32bit
+
+    @property
+    def binarized_macs_share(self) -> float:
+        return self.binary_macs / self.macs if self.macs else 0.0
+
+    @property
+    def packed_bytes(self) -> float:
+        return self.n_params_1bit / 8 + self.n_params_32bit * 4
+
+    @property
+    def float32_bytes(self) -> int:
+        return self.n_params * 4
+
+    @property
+    def kind_label(self) -> str:
+        """"dense", or "conv 3x3" / "conv 3x3 +pool"."""
+        if self.kind != "conv":
+            return self.kind
+        return f"conv {self.kernel_size}x{self.kernel_size}" + (" +pool" if self.pool else "")
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    layers: tuple[LayerSummary, ...]
+    input_shape: tuple[int, int, int]  # channels, height, width
+    input_binarized: bool
+    total_params_1bit: int
+    total_params_32bit: int
+    total_buffers: int
+    packed_bytes: float  # 1-bit params packed 8 per byte + 32-bit params at 4 bytes
+    float32_bytes: int  # every param at 4 bytes
+    weight_bytes_packed: float  # the weights alone (no bias / BatchNorm), as packed_bytes
+    weight_bytes_float32: int  # the weights alone, at 4 bytes
+    total_macs: int
+    total_binary_macs: int
+
+    @property
+    def total_params(self) -> int:
+        return self.total_params_1bit + self.total_params_32bit
+
+    @property
+    def memory_kib_1bit_storage(self) -> float:
+        return self.packed_bytes / KIB
+
+    @property
+    def memory_kib_float32(self) -> float:
+        return self.float32_bytes / KIB
+
+    @property
+    def compression_ratio(self) -> float:
+        """float32 bytes / packed bytes (1.0 for a model with no binarized weight)."""
+        return self.float32_bytes / self.packed_bytes if self.packed_bytes else 1.0
+
+    @property
+    def binarized_macs_share(self) -> float:
+        return self.total_binary_macs / self.total_macs if self.total_macs else 0.0
+
+
+def _count(tensor: torch.Tensor | None) -> int:
+    return 0 if tensor is None else int(tensor.numel())
+
+
+def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
+    """Summarize a built :class:`BinaryNet`, or a :class:`ModelConfig`.
+
+    A config is built on PyTorch's ``meta`` device (shapes only, no memory, no time), so even
+    the paper's 37 M-parameter MLP is summarized instantly. Nothing is run through the model:
+    shapes come from the layers' sizes.
+    """
+    if isinstance(model, ModelConfig):
+        with torch.device("meta"):
+            model = build_model(model)
+    config = model.config
+    channels, height, width = config.image_shape
+    binary_input = bool(config.input.binarize)
+    layers: list[LayerSummary] = []
+    weight_bytes_packed = 0.0
+    weight_bytes_float32 = 0
+    for block in model.blocks:
+        linear = block.linear
+        n_weight = _count(linear.weight)
+        binary_weights = bool(linear.binarize_weights)
+        n_1bit = n_weight if binary_weights else 0
+        n_32bit = (0 if binary_weights else n_weight) + _count(linear.bias)
+        n_buffers = 0
+        has_bn = isinstance(block.norm, nn.modules.batchnorm._BatchNorm)
+        if has_bn:
+            n_32bit += _count(block.norm.weight) + _count(block.norm.bias)
+            n_buffers = _count(block.norm.running_mean) + _count(block.norm.running_var)
+        weight_bytes_packed += n_weight / 8 if binary_weights else n_weight * 4
+        weight_bytes_float32 += n_weight * 4
+
+        if isinstance(linear, nn.Conv2d):
+            kh, kw = linear.kernel_size
+            ph, pw = linear.padding  # type: ignore[misc]
+            sh, sw = linear.stride
+            h_conv = (height + 2 * ph - kh) // sh + 1
+            w_conv = (width + 2 * pw - kw) // sw + 1
+            channels_out = linear.out_channels
+            macs = h_conv * w_conv * channels_out * linear.in_channels * kh * kw
+            pooled = not isinstance(block.pool, nn.Identity)
+            height, width = (h_conv // 2, w_conv // 2) if pooled else (h_conv, w_conv)
+            channels = channels_out
+            output_shape: tuple[int, ...] = (channels, height, width)
+            kind, kernel, pool = "conv", int(kh), pooled
+        else:
+            macs = linear.in_features * linear.out_features
+            output_shape = (linear.out_features,)
+            kind, kernel, pool = "dense", None, False
+        binary_activations = bool(block.activation.binarized)
+        binary = binary_weights and binary_input
+        layers.append(
+            LayerSummary(
+                name=block.name,
+                kind=kind,
+                output_shape=output_shape,
+                n_params_1bit=n_1bit,
+                n_params_32bit=n_32bit,
+                n_buffers=n_buffers,
+                memory_kib_1bit_storage=(n_1bit / 8 + n_32bit * 4) / KIB,
+                memory_kib_float32=(n_1bit + n_32bit) * 4 / KIB,
+                macs=macs,
+                binary_macs=macs if binary else 0,
+                binary_weights=binary_weights,
+                binary_input=binary_input,
+                binary_activations=binary_activations,
+                batch_norm=has_bn,
+                kernel_size=kernel,
+                pool=pool,
+            )
+        )
+        binary_input = binary_activations  # the next layer's input (dropout: identity at eval)
+    total_1bit = sum(layer.n_params_1bit for layer in layers)
+    total_32bit = sum(layer.n_params_32bit for layer in layers)
+    return ModelSummary(
+        layers=tuple(layers),
+        input_shape=tuple(config.image_shape),  # type: ignore[arg-type]
+        input_binarized=bool(config.input.binarize),
+        total_params_1bit=total_1bit,
+        total_params_32bit=total_32bit,
+        total_buffers=sum(layer.n_buffers for layer in layers),
+        packed_bytes=total_1bit / 8 + total_32bit * 4,
+        float32_bytes=(total_1bit + total_32bit) * 4,
+        weight_bytes_packed=weight_bytes_packed,
+        weight_bytes_float32=weight_bytes_float32,
+        total_macs=sum(layer.macs for layer in layers),
+        total_binary_macs=sum(layer.binary_macs for layer in layers),
+    )
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def format_bytes(n_bytes: float, binary: bool = False) -> str:
+    """Human-readable size: decimal units (B, kB, MB, GB) by default, KiB/MiB/GiB if binary."""
+    base = 1024.0 if binary else 1000.0
+    units = ("B", "KiB", "MiB", "GiB", "TiB") if binary else ("B", "kB", "MB", "GB", "TB")
+    value = float(n_bytes)
+    for unit in units:
+        if abs(value) < base or unit == units[-1]:
+            if unit == "B":
+                return f"{value:.0f} B"
+            return f"{value:.3g} {unit}" if abs(value) < 100 else f"{value:.0f} {unit}"
+        value /= base
+    raise AssertionError("unreachable")
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def _share_text(share: float) -> str:
+    if share in (0.0, 1.0):
+        return f"{share:.0%}"
+    return f"{share:.1%}"
+
+
+def summary_rows(summary: ModelSummary, include_total: bool = True) -> list[dict[str, Any]]:
+    """One dict per layer (and a final "total" row) with display-ready columns for st.dataframe."""
+    rows: list[dict[str, Any]] = []
+    for layer in summary.layers:
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind_label,
+                "output shape": _shape_text(layer.output_shape),
+                "input bits": 1 if layer.binary_input else 32,
+                "weight bits": 1 if layer.binary_weights else 32,
+                "1-bit params": layer.n_params_1bit,
+                "32-bit params": layer.n_params_32bit,
+                "memory 1-bit packed (KiB)": round(layer.memory_kib_1bit_storage, 2),
+                "memory float32 (KiB)": round(layer.memory_kib_float32, 2),
+                "MACs": layer.macs,
+                "binary MACs (%)": round(100 * layer.binarized_macs_share, 1),
+            }
+        )
+    if include_total:
+        rows.append(
+            {
+                "layer": "total",
+                "kind": "",
+                "output shape": "",
+                "input bits": None,
+                "weight bits": None,
+                "1-bit params": summary.total_params_1bit,
+                "32-bit params": summary.total_params_32bit,
+                "memory 1-bit packed (KiB)": round(summary.memory_kib_1bit_storage, 2),
+                "memory float32 (KiB)": round(summary.memory_kib_float32, 2),
+                "MACs": summary.total_macs,
+                "binary MACs (%)": round(100 * summary.binarized_macs_share, 1),
+            }
+        )
+    return rows
+
+
+def format_summary(summary: ModelSummary) -> str:
+    """A larq-like fixed-width text table plus totals, for a code block or a terminal."""
+    header = (
+        "Layer",
+        "Kind",
+        "Output",
+        "In bits",
+        "W bits",
+        "# 1-bit",
+        "# 32-bit",
+        "Mem 1-bit (KiB)",
+        "Mem f32 (KiB)",
+        "MACs",
+        "Binary MACs",
+    )
+    body = [
+        (
+            layer.name,
+            layer.kind_label,
+            _shape_text(layer.output_shape),
+            "1" if layer.binary_input else "32",
+            "1" if layer.binary_weights else "32",
+            f"{layer.n_params_1bit:,}",
+            f"{layer.n_params_32bit:,}",
+            f"{layer.memory_kib_1bit_storage:,.2f}",
+            f"{layer.memory_kib_float32:,.2f}",
+            f"{layer.macs:,}",
+            _share_text(layer.binarized_macs_share),
+        )
+        for layer in summary.layers
+    ]
+    total = (
+        "Total",
+        "",
+        "",
+        "",
+        "",
+        f"{summary.total_params_1bit:,}",
+        f"{summary.total_params_32bit:,}",
+        f"{summary.memory_kib_1bit_storage:,.2f}",
+        f"{summary.memory_kib_float32:,.2f}",
+        f"{summary.total_macs:,}",
+        _share_text(summary.binarized_macs_share),
+    )
+    table = [header, *body, total]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    left = {0, 1, 2}  # text columns; numbers are right-aligned
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    channels, height, width = summary.input_shape
+    lines = [
+        f"Input: {channels}×{height}×{width}" + (" (binarized to ±1)" if summary.input_binarized else " (real pixels)"),
+        rule,
+        line(header),
+        rule,
+        *(line(row) for row in body),
+        rule,
+        line(total),
+        rule,
+        f"Total params: {summary.total_params:,} "
+        f"({summary.total_params_1bit:,} 1-bit, {summary.total_params_32bit:,} 32-bit)",
+        f"Memory, 1-bit packed: {format_bytes(summary.packed_bytes, binary=True)}; "
+        f"float32: {format_bytes(summary.float32_bytes, binary=True)}; "
+        f"compression ratio {summary.compression_ratio:.1f}×",
+        f"Binary MACs: {summary.total_binary_macs:,} of {summary.total_macs:,} "
+        f"({_share_text(summary.binarized_macs_share)})",
+    ]
+    if summary.total_buffers:
+        lines.append(
+            f"BatchNorm running mean/var: {summary.total_buffers:,} values "
+            "(buffers, not counted in params or memory)"
+        )
+    return "\n".join(lines)
