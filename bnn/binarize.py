@@ -21,7 +21,8 @@ import torch
 
 def sign(x: torch.Tensor) -> torch.Tensor:
     """sign(x) in {-1, +1} with sign(0) = +1; NaN propagates."""
-    return torch.sign(x) + (x == 0).to(x.dtype)
+    # not torch.sign: recent PyTorch returns sign(NaN) = 0, which would hide a diverged run
+    return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x)).to(x.dtype)
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:

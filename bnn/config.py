@@ -119,7 +119,7 @@ class RunConfig:
                 model["image_shape"] = tuple(model["image_shape"])
             model_cfg = ModelConfig(input=model_input, layers=layers or ModelConfig().layers, **model)
             train_cfg = TrainConfig(**data.get("train", {}))
-        except TypeError as exc:  # unknown or missing field
+        except (TypeError, ValueError, AttributeError) as exc:  # unknown/missing field, wrong shape
             raise ConfigError(f"not a BNN Playground config: {exc}") from None
         return cls(model=model_cfg, train=train_cfg)
 

@@ -103,7 +103,8 @@ def ensure_mnist(data_dir: str | os.PathLike | None = None, download: bool = Tru
             MNIST(root=str(root), train=True, download=True)
             MNIST(root=str(root), train=False, download=True)
         except Exception as exc:  # no network, DNS, HTTP errors, read-only disk ...
-            raise DataUnavailableError(_unavailable_message(root, f"{type(exc).__name__}: {exc}")) from None
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            raise DataUnavailableError(_unavailable_message(root, reason)) from None
         if missing_files(root):
             raise DataUnavailableError(_unavailable_message(root, "download incomplete"))
     check_files(root)

@@ -170,7 +170,7 @@ class TrainingJob:
                 message=self._message,
                 step=step,
                 total_steps=total,
-                epoch=trainer.epoch_progress if trainer else 0.0,
+                epoch=step / trainer.steps_per_epoch if trainer else 0.0,  # same step as above
                 epochs=self.config.train.epochs,
                 elapsed_s=elapsed,
                 samples_per_s=rate,
@@ -203,6 +203,9 @@ class TrainingJob:
         with self._lock:
             if status in ENDED:
                 self._ended_at = time.perf_counter()
+                if self._paused_at is not None:  # ended while paused: the pause ends here too
+                    self._paused_total += self._ended_at - self._paused_at
+                    self._paused_at = None
             self._status = status
             if message is not None:
                 self._message = message
@@ -227,7 +230,9 @@ class TrainingJob:
 
     def _train(self, trainer: Trainer) -> None:
         diverged = False
-        for _ in trainer.steps():
+        while not self._resume.is_set() and not self._stop.is_set():  # paused before the first step
+            self._resume.wait(0.1)
+        for _ in trainer.steps() if not self._stop.is_set() else ():
             self._publish(trainer)
             if self._eval_requested.is_set():
                 self._eval_requested.clear()

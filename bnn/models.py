@@ -171,16 +171,20 @@ class BinaryNet(nn.Module):
 
     @torch.no_grad()
     def trace(self, x: torch.Tensor) -> list[LayerTrace]:
-        """Per layer: inputs, pre-activations and post-activations for the batch ``x``."""
-        traces = []
-        h = self._prepare(x)
-        for block in self.blocks:
-            inputs = h.flatten(1) if block.flatten_input else h
-            pre = block.pre_activation(h)
-            post = block.activation(pre)
-            traces.append(LayerTrace(block.name, inputs, pre, post, block.activation.binarized))
-            h = block.dropout(post)
-        return traces
+        """Per layer: inputs, pre- and post-activations for the batch ``x``, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            traces = []
+            h = self._prepare(x)
+            for block in self.blocks:
+                inputs = h.flatten(1) if block.flatten_input else h
+                pre = block.pre_activation(h)
+                h = block.activation(pre)
+                traces.append(LayerTrace(block.name, inputs, pre, h, block.activation.binarized))
+            return traces
+        finally:
+            self.train(was_training)
 
     @property
     def layer_names(self) -> list[str]:

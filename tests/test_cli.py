@@ -1,0 +1,118 @@
+"""bnn.cli: ``python -m bnn train``: JSON output, one-line argument errors, missing data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bnn.cli import _config_from_args, _parser, main
+from bnn.presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_NETWORK = {  # any download goes to a closed local port and fails at once
+    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "", "NO_PROXY": "",
+}
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bnn", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_json(mnist_dir: Path, tmp_path: Path):
+    out = tmp_path / "runs"
+    proc = run_cli("train", "--preset", "fast", "--epochs", "1", "--train-subset", "1000", "--json",
+                   "--data-dir", str(mnist_dir), "--device", "cpu", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"preset", "epochs", "test_accuracy", "train_accuracy", "final_loss", "seconds",
+            "prediction_histogram"} <= set(result)
+    assert result["preset"] == "fast" and result["epochs"] == 1
+    assert len(result["prediction_histogram"]) == 10 and sum(result["prediction_histogram"]) == 10000
+    assert sum(result["train_prediction_histogram"]) == 1000
+    assert 10.0 < result["test_accuracy"] <= 100.0 and 0.0 <= result["train_accuracy"] <= 100.0
+    assert result["final_loss"] > 0 and result["seconds"] > 0
+    assert result["first_nonfinite_step"] is None and result["device"] == "cpu"
+    # --out saved the run, loadable
+    from bnn.runs import load_run
+
+    (saved,) = list(out.iterdir())
+    run = load_run(saved)
+    assert run.name == "fast-seed0" and run.preset == "fast"
+    assert run.config == PRESETS["fast"].replace_train(epochs=1, train_subset=1000)
+    assert run.summary["test_accuracy"] == pytest.approx(result["test_accuracy"], abs=0.01)
+
+
+def _error(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
+        (["train", "--lr", "-1"], "learning rate must be > 0, got -1.0"),
+        (["train", "--lr", "0"], "learning rate must be > 0"),
+        (["train", "--epochs", "0"], "epochs must be at least 1, got 0"),
+        (["train", "--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+        (["train", "--batch-size", "0"], "batch size must be between 1 and 60000"),
+        (["train", "--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
+    line = _error(capsys, *argv)
+    assert fragment in line
+    assert "error:" in line
+
+
+def test_overrides_reach_the_config():
+    args = _parser().parse_args(["train", "--preset", "paper", "--epochs", "3", "--lr", "0.5", "--optimizer",
+                                 "sgd", "--batch-size", "64", "--seed", "9", "--train-subset", "100"])
+    config = _config_from_args(args)
+    assert config == PRESETS["paper"].replace_train(epochs=3, lr=0.5, optimizer="sgd", batch_size=64, seed=9,
+                                                    train_subset=100)
+    default = _config_from_args(_parser().parse_args(["train"]))
+    assert default == PRESETS["fast"]
+
+
+def test_missing_data_without_network_in_process(tmp_path: Path, monkeypatch, capsys):
+    import torchvision.datasets
+
+    def offline(root, train=True, download=False):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    missing = tmp_path / "no-mnist-here"
+    code = main(["train", "--epochs", "1", "--data-dir", str(missing)])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: MNIST is not in ")
+    assert str(missing / "MNIST" / "raw") in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_missing_data_without_network_subprocess(tmp_path: Path):
+    missing = tmp_path / "empty-data-dir"
+    proc = run_cli("train", "--epochs", "1", "--data-dir", str(missing), env=NO_NETWORK, timeout=60)
+    assert proc.returncode != 0
+    assert str(missing / "MNIST" / "raw") in proc.stderr
+    assert "could not be downloaded" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,100 @@
+"""bnn.layers: BinaryLinear / BinaryConv2d use sign(W) forward and train the latent W."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bnn.binarize import sign
+from bnn.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_linear_forward_uses_sign_of_latent_weights():
+    layer = BinaryLinear(7, 5)
+    x = torch.randn(3, 7)
+    expected = F.linear(x, sign(layer.weight.detach()), layer.bias.detach())
+    assert torch.allclose(layer(x), expected, atol=1e-6)
+    assert set(layer.forward_weight().detach().unique().tolist()) <= {-1.0, 1.0}
+    # and not the real weights (glorot weights are far from ±1)
+    assert not torch.allclose(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-3)
+
+
+def test_linear_without_binarization_is_plain_linear():
+    layer = BinaryLinear(7, 5, binarize_weights=False)
+    x = torch.randn(3, 7)
+    assert torch.allclose(layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-6)
+
+
+def test_latent_weight_receives_the_straight_through_gradient():
+    layer = BinaryLinear(4, 3)
+    with torch.no_grad():
+        layer.weight.mul_(5)  # some |W| > 1: the weight STE is the identity (no cancellation)
+    x = torch.randn(6, 4)
+    upstream = torch.randn(6, 3)
+    layer(x).backward(upstream)
+    # y = x sign(W)^T + b  =>  dL/dW = upstream^T x, passed straight to the latent W
+    assert torch.allclose(layer.weight.grad, upstream.T @ x, atol=1e-5)
+    assert torch.allclose(layer.bias.grad, upstream.sum(0), atol=1e-5)
+
+
+def test_glorot_and_uniform1_init_bounds_and_zero_bias():
+    layer = BinaryLinear(300, 100)
+    bound = math.sqrt(6 / 400)
+    assert layer.weight.abs().max() <= bound
+    assert layer.weight.abs().max() > 0.9 * bound
+    assert torch.count_nonzero(layer.bias) == 0
+    wide = BinaryLinear(300, 100, latent_init="uniform1")
+    assert 0.95 < wide.weight.abs().max() <= 1.0
+    assert BinaryLinear(3, 2, bias=False).bias is None
+
+
+def test_conv_forward_uses_sign_and_keeps_size():
+    conv = BinaryConv2d(2, 4, 3)
+    x = torch.randn(2, 2, 9, 9)
+    out = conv(x)
+    assert out.shape == (2, 4, 9, 9)
+    expected = F.conv2d(x, sign(conv.weight.detach()), conv.bias.detach(), padding=1)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert (conv.fan_in, conv.fan_out) == (2 * 9, 4 * 9)
+    assert BinaryConv2d(1, 2, 5)(torch.randn(1, 1, 8, 8)).shape == (1, 2, 8, 8)
+
+
+def test_conv_latent_weight_gets_gradient():
+    conv = BinaryConv2d(1, 2, 3)
+    x = torch.randn(1, 1, 5, 5)
+    conv(x).sum().backward()
+    wb = sign(conv.weight.detach()).requires_grad_(True)
+    F.conv2d(x, wb, conv.bias.detach(), padding=1).sum().backward()
+    assert torch.allclose(conv.weight.grad, wb.grad, atol=1e-5)
+
+
+def test_clip_latent_weights_clips_only_binarized_layers():
+    model = nn.Sequential(
+        BinaryLinear(4, 4),
+        BinaryLinear(4, 4, binarize_weights=False),
+        BinaryConv2d(1, 2),
+        nn.Linear(4, 4),
+    )
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.linspace(-3, 3, p.numel()).reshape(p.shape))
+    before = [p.detach().clone() for p in model.parameters()]
+    clip_latent_weights(model)
+    assert model[0].weight.abs().max() == 1.0
+    assert torch.equal(model[0].weight, before[0].clamp(-1, 1))
+    assert torch.equal(model[2].weight, model[2].weight.clamp(-1, 1)) and model[2].weight.abs().max() == 1.0
+    assert torch.equal(model[1].weight, before[2])  # real-valued layer untouched
+    assert torch.equal(model[3].weight, before[6])  # plain nn.Linear untouched
+    assert torch.equal(model[0].bias, before[1])  # biases are not clipped
+    assert len(binary_layers(model)) == 3
+    clip_latent_weights(model, bound=0.5)
+    assert model[0].weight.abs().max() == 0.5

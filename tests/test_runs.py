@@ -1,0 +1,241 @@
+"""bnn.runs: saving and loading runs, atomically, and refusing what is not ours."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from bnn.config import LayerConfig, ModelConfig, RunConfig
+from bnn.models import build_model
+from bnn.runs import (
+    CONFIG_FILE,
+    FORMAT,
+    META_FILE,
+    METRICS_FILE,
+    WEIGHTS_FILE,
+    RunFormatError,
+    SavedRun,
+    default_runs_dir,
+    delete_run,
+    list_runs,
+    load_run,
+    load_weights,
+    rename_run,
+    save_run,
+    slugify,
+)
+
+CONFIG = RunConfig(ModelConfig(layers=(LayerConfig(12), LayerConfig(10, binarize_activations=False)))).replace_train(
+    seed=5, epochs=2)
+
+
+def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
+    torch.manual_seed(0)
+    model = build_model(CONFIG.model)
+    with torch.no_grad():  # non-default BatchNorm statistics must survive too
+        model.blocks[0].norm.running_mean.uniform_(-1, 1)
+        model.blocks[0].norm.num_batches_tracked.fill_(17)
+    records = [{"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}},
+               {"step": 2, "loss": float("nan"), "grad_norm": float("inf"), "nested": [1.0, float("-inf")]}]
+    evals = [{"step": 2, "split": "test", "accuracy": 12.5, "loss": float("nan"), "prediction_histogram": [1] * 10}]
+    summary = {"test_accuracy": 12.5, "final_loss": None, "first_nonfinite_step": 2}
+    return SavedRun(name=name, config=CONFIG, records=records, evals=evals, summary=summary, model=model,
+                    created=created, preset="fast", **kwargs)
+
+
+def test_save_load_round_trip(runs_dir: Path):
+    run = make_run()
+    path = save_run(run, runs_dir)
+    assert path == runs_dir / "my-run" and run.path == path and run.created > 0
+    assert sorted(p.name for p in path.iterdir()) == sorted([META_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE])
+    loaded = load_run(path)
+    assert loaded.name == "my run" and loaded.preset == "fast" and loaded.created == run.created
+    assert loaded.config == CONFIG
+    state, original = loaded.model.state_dict(), run.model.state_dict()
+    assert state.keys() == original.keys()
+    assert all(torch.equal(state[k], original[k]) for k in state)
+    assert not loaded.model.training
+    x = torch.rand(3, 784)
+    assert torch.equal(loaded.model(x), run.model.eval()(x))
+    # NaN and inf become null; everything else is kept as is
+    assert loaded.records[0] == {"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}}
+    assert loaded.records[1] == {"step": 2, "loss": None, "grad_norm": None, "nested": [1.0, None]}
+    assert loaded.evals[0]["loss"] is None and loaded.evals[0]["prediction_histogram"] == [1] * 10
+    assert loaded.summary == run.summary
+    text = (path / METRICS_FILE).read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    json.loads(text)  # strict JSON
+    meta = json.loads((path / META_FILE).read_text())
+    assert meta["format"] == FORMAT and meta["version"] == 1
+    # the caller's records keep their NaN (the cleaning works on a copy)
+    assert math.isnan(run.records[1]["loss"])
+
+
+def test_load_without_model_and_without_weights(runs_dir: Path):
+    run = make_run("no weights")
+    run.model = None
+    path = save_run(run, runs_dir)
+    assert not (path / WEIGHTS_FILE).exists()
+    assert load_run(path).model is None
+    path2 = save_run(make_run("weights"), runs_dir)
+    assert load_run(path2, with_model=False).model is None
+
+
+def test_atomic_overwrite(runs_dir: Path):
+    first = make_run("same name")
+    path = save_run(first, runs_dir)
+    second = make_run("same name")
+    second.summary = {"test_accuracy": 99.0}
+    with torch.no_grad():
+        second.model.blocks[0].linear.weight.zero_()
+    assert save_run(second, runs_dir) == path
+    assert [p.name for p in runs_dir.iterdir()] == ["same-name"]  # no temporary or old copies left
+    loaded = load_run(path)
+    assert loaded.summary == {"test_accuracy": 99.0}
+    assert torch.count_nonzero(loaded.model.blocks[0].linear.weight) == 0
+    # saving the loaded run again writes to its own directory
+    loaded.summary = {"test_accuracy": 50.0}
+    assert save_run(loaded, runs_dir) == path
+    assert load_run(path).summary == {"test_accuracy": 50.0}
+
+
+def test_failed_save_leaves_the_old_run_intact(runs_dir: Path, monkeypatch):
+    path = save_run(make_run("keep me"), runs_dir)
+    broken = make_run("keep me")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_run(broken, runs_dir)
+    assert [p.name for p in runs_dir.iterdir()] == ["keep-me"]
+    assert load_run(path).name == "keep me"
+
+
+def test_list_runs_skips_foreign_dirs_newest_first(runs_dir: Path):
+    save_run(make_run("old", created=1000.0), runs_dir)
+    save_run(make_run("new", created=2000.0), runs_dir)
+    (runs_dir / "empty").mkdir()
+    (runs_dir / "foreign").mkdir()
+    (runs_dir / "foreign" / META_FILE).write_text(json.dumps({"format": "something-else"}))
+    (runs_dir / "garbage").mkdir()
+    (runs_dir / "garbage" / META_FILE).write_text("{not json")
+    (runs_dir / "bad-config").mkdir()
+    (runs_dir / "bad-config" / META_FILE).write_text(json.dumps({"format": FORMAT, "version": 1}))
+    (runs_dir / "bad-config" / CONFIG_FILE).write_text(json.dumps({"model": "abc"}))
+    (runs_dir / "future").mkdir()
+    (runs_dir / "future" / META_FILE).write_text(json.dumps({"format": FORMAT, "version": 99}))
+    (runs_dir / ".hidden-tmp").mkdir()
+    (runs_dir / "a-file.txt").write_text("hello")
+    runs = list_runs(runs_dir)
+    assert [r.name for r in runs] == ["new", "old"]
+    assert all(r.model is None for r in runs)
+    assert list_runs(runs_dir / "does-not-exist") == []
+    assert [r.name for r in list_runs()] == ["new", "old"]  # $BNN_RUNS_DIR
+
+
+def test_load_rejects_non_runs(runs_dir: Path):
+    with pytest.raises(RunFormatError, match="is not a run directory"):
+        load_run(runs_dir / "missing")
+    (runs_dir / "plain").mkdir()
+    with pytest.raises(RunFormatError, match="is not a BNN Playground run"):
+        load_run(runs_dir / "plain")
+    future = runs_dir / "future"
+    future.mkdir()
+    (future / META_FILE).write_text(json.dumps({"format": FORMAT, "version": 2}))
+    with pytest.raises(RunFormatError, match="newer BNN Playground"):
+        load_run(future)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize(
+    "payload",
+    ["random-bytes", "pickled-object", "torch-pickled-object", "list-of-tensors", "dict-of-strings",
+     "other-architecture", "empty"],
+)
+def test_load_rejects_foreign_weights(runs_dir: Path, payload: str):
+    path = save_run(make_run("victim"), runs_dir)
+    weights = path / WEIGHTS_FILE
+    if payload == "random-bytes":
+        weights.write_bytes(os.urandom(4096))
+    elif payload == "pickled-object":
+        weights.write_bytes(pickle.dumps(Evil()))
+    elif payload == "torch-pickled-object":
+        torch.save({"x": Evil()}, weights)
+    elif payload == "list-of-tensors":
+        torch.save([torch.zeros(2)], weights)
+    elif payload == "dict-of-strings":
+        torch.save({"blocks.0.linear.weight": "hello"}, weights)
+    elif payload == "other-architecture":
+        torch.save(build_model(ModelConfig()).state_dict(), weights)
+    else:
+        weights.write_bytes(b"")
+    with pytest.raises(RunFormatError) as info:
+        load_run(path)
+    assert str(weights) in str(info.value)
+    assert load_run(path, with_model=False).name == "victim"  # the rest is still readable
+
+
+def test_load_weights_into_a_model(runs_dir: Path):
+    run = make_run()
+    path = save_run(run, runs_dir)
+    fresh = build_model(CONFIG.model)
+    loaded = load_weights(fresh, path / WEIGHTS_FILE)
+    assert loaded is fresh
+    assert torch.equal(fresh.blocks[0].norm.running_mean, run.model.blocks[0].norm.running_mean)
+
+
+def test_rename_and_delete(runs_dir: Path):
+    path = save_run(make_run("first name"), runs_dir)
+    rename_run(path, "second name")
+    loaded = load_run(path)
+    assert loaded.name == "second name" and loaded.path == path and loaded.config == CONFIG
+    assert sorted(p.name for p in path.iterdir()) == sorted([META_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE])
+    delete_run(path)
+    assert not path.exists()
+    assert list_runs(runs_dir) == []
+
+
+def test_rename_and_delete_refuse_foreign_dirs(runs_dir: Path):
+    foreign = runs_dir / "not-ours"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep")
+    with pytest.raises(RunFormatError):
+        delete_run(foreign)
+    with pytest.raises(RunFormatError):
+        rename_run(foreign, "x")
+    (foreign / META_FILE).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(RunFormatError):
+        rename_run(foreign, "x")
+    with pytest.raises(RunFormatError):
+        delete_run(foreign)
+    assert (foreign / "precious.txt").read_text() == "keep"
+
+
+def test_slugify_and_default_dir(tmp_path: Path, monkeypatch):
+    assert slugify("  My run: seed=3 / lr 0.1 ") == "My-run-seed-3-lr-0.1"
+    assert slugify("../../etc") == "etc"
+    assert slugify("///") == "run"
+    assert len(slugify("x" * 500)) == 80
+    monkeypatch.setenv("BNN_RUNS_DIR", str(tmp_path / "r"))
+    assert default_runs_dir() == tmp_path / "r"
+    monkeypatch.delenv("BNN_RUNS_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_runs_dir() == tmp_path / "xdg" / "bnn-playground" / "runs"
+
+
+def test_save_to_default_dir(runs_dir: Path):
+    path = save_run(make_run("default place"))
+    assert path.parent == runs_dir

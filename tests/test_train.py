@@ -1,0 +1,190 @@
+"""bnn.train: metric records, evaluations, determinism, and the seed preset's failure."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bnn.binarize import sign
+from bnn.config import ConfigError, LayerConfig, RunConfig
+from bnn.data import MnistData
+from bnn.models import build_model
+from bnn.optim import scheduled_lr
+from bnn.presets import PRESETS
+from bnn.train import EvalResult, Trainer, evaluate, train
+
+from conftest import shrink
+
+RECORD_KEYS = {"step", "epoch", "time", "loss", "batch_accuracy", "lr", "samples_per_s", "grad_norm",
+               "flip_rate", "saturation", "nonfinite"}
+EVAL_KEYS = {"step", "epoch", "split", "accuracy", "loss", "prediction_histogram", "count"}
+SUMMARY_KEYS = {"epochs", "steps", "test_accuracy", "train_accuracy", "test_loss", "final_loss",
+                "prediction_histogram", "train_prediction_histogram", "first_nonfinite_step", "seconds",
+                "train_seconds"}
+
+
+@pytest.fixture(scope="module")
+def fast_run(mnist: MnistData) -> Trainer:
+    """`fast` with 64-unit hidden layers, 2,000 images, 1 epoch: 10 steps of 200."""
+    config = shrink(PRESETS["fast"]).replace_train(train_subset=2000, epochs=1)
+    trainer = Trainer(config, mnist, "cpu", record_every=5)
+    steps = list(trainer.steps())
+    assert steps == list(range(1, 11))
+    return trainer
+
+
+def test_records_have_all_documented_keys(fast_run: Trainer):
+    records = fast_run.records
+    assert [r["step"] for r in records] == [5, 10]
+    for r in records:
+        assert set(r) == RECORD_KEYS
+        assert set(r["flip_rate"]) == {"dense1", "dense2", "output"}
+        assert set(r["saturation"]) == {"dense1", "dense2", "output"}
+        assert all(0.0 <= v <= 1.0 for v in r["flip_rate"].values())
+        assert all(0.0 <= v <= 1.0 for v in r["saturation"].values())
+        assert r["nonfinite"] is False
+        assert math.isfinite(r["loss"]) and r["loss"] > 0
+        assert 0.0 <= r["batch_accuracy"] <= 100.0
+        assert r["samples_per_s"] > 0 and r["grad_norm"] > 0 and math.isfinite(r["grad_norm"])
+    # the lr of a record is the schedule's lr at that record's (0-based) last step
+    cfg = fast_run.config.train
+    assert records[0]["lr"] == pytest.approx(scheduled_lr(cfg, 4, 10))
+    assert records[-1]["lr"] == pytest.approx(cfg.lr_end)
+    assert records[0]["epoch"] == 0.5 and records[1]["epoch"] == 1.0
+    assert records[0]["time"] <= records[1]["time"]
+    assert any(v > 0 for v in records[0]["flip_rate"].values())  # lr 1e-2: signs do change
+
+
+def test_evaluations_after_the_epoch(fast_run: Trainer, mnist: MnistData):
+    test, train_eval = fast_run.evals
+    assert set(test) == EVAL_KEYS and set(train_eval) == EVAL_KEYS
+    assert (test["split"], test["step"], test["epoch"], test["count"]) == ("test", 10, 1.0, 10000)
+    assert len(test["prediction_histogram"]) == 10
+    assert sum(test["prediction_histogram"]) == 10000
+    assert (train_eval["split"], train_eval["count"]) == ("train", 2000)
+    assert sum(train_eval["prediction_histogram"]) == 2000
+    assert test["accuracy"] > 50.0  # 10 steps of a binarized MLP already learn something
+    # the recorded accuracy is the model's: recompute on the first 1,000 test images
+    predictions = fast_run.model.cpu().predict(mnist.test_images[:1000])
+    again = evaluate(fast_run.model, mnist.test_images[:1000], mnist.test_labels[:1000], "cross_entropy")
+    assert again.accuracy == pytest.approx(100.0 * float((predictions == mnist.test_labels[:1000]).float().mean()))
+    assert again.prediction_histogram == torch.bincount(predictions, minlength=10).tolist()
+
+
+def test_summary(fast_run: Trainer):
+    summary = fast_run.summary()
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["steps"] == 10 and summary["epochs"] == 1.0
+    assert summary["test_accuracy"] == fast_run.evals[0]["accuracy"]
+    assert summary["final_loss"] == fast_run.records[-1]["loss"]
+    assert summary["first_nonfinite_step"] is None
+    assert fast_run.finished and fast_run.total_steps == 10 and fast_run.steps_per_epoch == 10
+
+
+def test_latent_weights_stay_clipped(fast_run: Trainer):
+    for block in fast_run.model.blocks:
+        assert block.linear.weight.abs().max() <= 1.0
+
+
+def _final_state(config: RunConfig, data: MnistData) -> tuple[dict, list[float]]:
+    trainer = train(config, data, "cpu")
+    return trainer.model.state_dict(), [r["loss"] for r in trainer.records]
+
+
+def test_same_seed_same_run_different_seed_different_run(mnist: MnistData):
+    config = shrink(PRESETS["fast"], 32).replace_train(train_subset=600, epochs=1, batch_size=50, seed=7)
+    data = mnist.subset(test=500)
+    state_a, losses_a = _final_state(config, data)
+    state_b, losses_b = _final_state(config, data)
+    assert losses_a == losses_b and len(losses_a) == 1
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    state_c, losses_c = _final_state(config.replace_train(seed=8), data)
+    assert losses_c != losses_a
+    assert not torch.equal(state_a["blocks.0.linear.weight"], state_c["blocks.0.linear.weight"])
+
+
+def test_seed_preset_diverges_to_nan_and_predicts_class_zero(mnist: MnistData):
+    config = PRESETS["seed"].replace_train(train_subset=2000, epochs=1)
+    trainer = Trainer(config, mnist, "cpu", record_every=5)
+    for _ in trainer.steps():
+        pass
+    summary = trainer.summary()
+    assert summary["first_nonfinite_step"] is not None and summary["first_nonfinite_step"] <= 5
+    assert all(r["nonfinite"] for r in trainer.records)
+    assert all(math.isnan(r["loss"]) for r in trainer.records)
+    assert summary["final_loss"] is None and summary["test_loss"] is None
+    assert summary["prediction_histogram"] == [10000] + [0] * 9
+    assert summary["train_prediction_histogram"] == [2000] + [0] * 9
+    zeros_share = 100.0 * float((mnist.train_labels[:2000] == 0).float().mean())
+    assert summary["train_accuracy"] == pytest.approx(zeros_share)
+    assert summary["test_accuracy"] == pytest.approx(9.80)  # the 980 zeros of the test set
+    assert not trainer.weights_finite()
+    # the NaN reaches the outputs (sign keeps NaN), it is not silently turned into a number
+    assert torch.isnan(trainer.model(mnist.test_images[:4])).all()
+
+
+def test_flip_rate_is_share_of_changed_signs(tiny_data: MnistData, tiny_config: RunConfig):
+    trainer = Trainer(tiny_config.replace_train(lr=0.05, schedule="constant"), tiny_data, "cpu", record_every=1)
+    for _ in range(4):
+        before = {b.name: sign(b.linear.weight.detach()).clone() for b in trainer.model.blocks}
+        indices = torch.arange(trainer.step * 32, trainer.step * 32 + 32)
+        trainer.train_step(tiny_data.train_images[indices], tiny_data.train_labels[indices])
+        record = trainer.records[-1]
+        for block in trainer.model.blocks:
+            changed = (sign(block.linear.weight.detach()) != before[block.name]).float().mean().item()
+            assert record["flip_rate"][block.name] == pytest.approx(changed)
+
+
+def test_saturation_is_share_outside_ste_window(tiny_data: MnistData):
+    # no BatchNorm, real weights: pre-activations are the linear map, easy to recompute
+    config = RunConfig().replace_model(
+        layers=(LayerConfig(16, binarize_weights=False, batch_norm=False), LayerConfig(10, batch_norm=False,
+                                                                                    binarize_activations=False))
+    ).replace_train(batch_size=32, epochs=1)
+    trainer = Trainer(config, tiny_data, "cpu", record_every=1)
+    x, y = tiny_data.train_images[:32], tiny_data.train_labels[:32]
+    with torch.no_grad():
+        pre = trainer.model.blocks[0].pre_activation(trainer.model._prepare(x))
+        pre_out = trainer.model.blocks[1].pre_activation(sign(pre))
+    trainer.train_step(x, y)
+    saturation = trainer.records[-1]["saturation"]
+    assert saturation["dense1"] == pytest.approx(float((pre.abs() > 1).float().mean()))
+    assert saturation["output"] == pytest.approx(float((pre_out.abs() > 1).float().mean()))
+    assert set(trainer.records[-1]["flip_rate"]) == {"output"}  # dense1 has real weights
+
+
+def test_subset_and_step_counts(tiny_data: MnistData, tiny_config: RunConfig):
+    trainer = Trainer(tiny_config.replace_train(train_subset=100, batch_size=30, epochs=2), tiny_data, "cpu")
+    assert len(trainer.data.train_labels) == 100 and len(trainer.data.test_labels) == 64
+    assert trainer.steps_per_epoch == 4 and trainer.total_steps == 8
+    for _ in trainer.steps():
+        pass
+    assert [e["split"] for e in trainer.evals] == ["test", "test", "train"]
+    assert [e["epoch"] for e in trainer.evals] == [1.0, 2.0, 2.0]
+    assert trainer.epoch == 2
+
+
+def test_invalid_config_is_refused(tiny_data: MnistData, tiny_config: RunConfig):
+    with pytest.raises(ConfigError, match="epochs must be at least 1"):
+        Trainer(tiny_config.replace_train(epochs=0), tiny_data, "cpu")
+
+
+def test_evaluate_function_on_a_fixed_model():
+    config = RunConfig().replace_model(image_shape=(1, 1, 2), layers=(
+        LayerConfig(2, binarize_weights=False, binarize_activations=False, batch_norm=False),))
+    model = build_model(config.model)
+    with torch.no_grad():
+        model.blocks[0].linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    # pm1 scaling; class = the brighter of the two pixels
+    images = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.2, 0.8]]).reshape(4, 1, 1, 2)
+    labels = torch.tensor([0, 1, 1, 1])
+    result = evaluate(model, images, labels, "cross_entropy", batch_size=3)
+    assert isinstance(result, EvalResult)
+    assert result.accuracy == 75.0 and result.count == 4
+    assert result.prediction_histogram == [2, 2]
+    scores = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.8, -0.8], [-0.6, 0.6]])
+    expected = torch.nn.functional.cross_entropy(scores, labels).item()
+    assert result.loss == pytest.approx(expected, rel=1e-5)
