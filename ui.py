@@ -200,3 +200,195 @@ def sidebar_active_model() -> None:
 
 def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- Draw and Inspect pages ----------------------------------------------------------------
+def drawing_canvas(stroke_width: int, key: str, size: int = 280):
+    """A square canvas, white ink on black; returns the drawing as an RGBA uint8 array, or
+    None before the first stroke. Tests replace this function: AppTest cannot draw."""
+    from streamlit_drawable_canvas import st_canvas  # a Streamlit v2 component: import inside a run
+
+    result = st_canvas(
+        stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
+        height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key,
+    )
+    return result.image_data
+
+
+def model_cache_key(active: ActiveModel) -> str:
+    """Identifies the active model for st.cache_data (the model itself is passed unhashed)."""
+    return f"{active.source}:{active.name}:{id(active.model)}"
+
+
+def active_model_records(active: ActiveModel) -> list[dict]:
+    """The training metric records of the active model (for flip rates over training); [] if unknown."""
+    if active.source == "job" and active.name in app_state().jobs:
+        return list(app_state().jobs[active.name].snapshot().records)
+    if active.source == "pretrained":
+        candidates = [PRETRAINED_DIR]
+    else:
+        from bnn.runs import list_runs, slugify
+
+        candidates = [runs_dir() / slugify(active.name)]
+        candidates += [run.path for run in list_runs(runs_dir()) if run.name == active.name and run.path]
+    for path in candidates:
+        try:
+            return load_run(path, with_model=False).records
+        except RunFormatError:
+            continue
+    return []
+
+
+# --- Train page: controls <-> RunConfig --------------------------------------------------------
+# Every Train-page control has a session-state key below; the two functions map a RunConfig to
+# those values and back, so presets, "apply fix" and the URL all fill the same controls.
+CONTROL_PREFIX = "tr_"
+LR_LADDER = tuple(float(f"{mantissa}e{exponent}") for exponent in range(-7, 1) for mantissa in (1, 2, 3, 5)) + (10.0,)
+_LAYER_FIELDS = {"units": "units", "w": "binarize_weights", "a": "binarize_activations", "bn": "batch_norm",
+                 "drop": "dropout"}
+_SCALAR_CONTROLS = {  # control key -> (section, field)
+    "opt": ("train", "optimizer"), "lr": ("train", "lr"), "lr_end": ("train", "lr_end"),
+    "sched": ("train", "schedule"), "mom": ("train", "momentum"), "loss": ("train", "loss"),
+    "bs": ("train", "batch_size"), "epochs": ("train", "epochs"), "seed": ("train", "seed"),
+    "clip": ("train", "clip_latent"), "glr": ("train", "glorot_lr_scale"), "sub": ("train", "train_subset"),
+    "stoch": ("model", "stochastic"), "ste": ("model", "ste_cancel"), "act": ("model", "real_activation"),
+    "in_scale": ("input", "scale"), "in_bin": ("input", "binarize"), "in_drop": ("input", "dropout"),
+}
+
+
+def control_key(name: str, layer: int | None = None) -> str:
+    return f"{CONTROL_PREFIX}{name}" if layer is None else f"{CONTROL_PREFIX}l{layer}_{name}"
+
+
+def lr_options(*values: float) -> list[float]:
+    """The log-spaced learning-rate ladder plus any other value in use (so it can be shown)."""
+    return sorted(set(LR_LADDER) | {float(v) for v in values})
+
+
+def config_to_controls(config: RunConfig) -> dict[str, object]:
+    """Session-state values of every Train-page control for ``config``."""
+    sections = {"input": config.model.input, "model": config.model, "train": config.train}
+    values: dict[str, object] = {control_key(k): getattr(sections[s], f) for k, (s, f) in _SCALAR_CONTROLS.items()}
+    for k in ("lr", "lr_end", "mom", "in_drop"):
+        values[control_key(k)] = float(values[control_key(k)])
+    for index, layer in enumerate(config.model.layers):
+        for short, name in _LAYER_FIELDS.items():
+            value = getattr(layer, name)
+            values[control_key(short, index)] = float(value) if short == "drop" else value
+    return values
+
+
+def config_from_controls(values, base: RunConfig) -> RunConfig:
+    """``base`` with every control found in ``values`` (a mapping such as st.session_state)
+    applied; layer kinds, kernel sizes and settings without a control come from ``base``."""
+    from dataclasses import replace
+
+    changes: dict[str, dict[str, object]] = {"input": {}, "model": {}, "train": {}}
+    for k, (section, name) in _SCALAR_CONTROLS.items():
+        if control_key(k) in values:
+            changes[section][name] = values[control_key(k)]
+    layers = []
+    for index, layer in enumerate(base.model.layers):
+        edits = {name: values[control_key(short, index)] for short, name in _LAYER_FIELDS.items()
+                 if control_key(short, index) in values}
+        if "units" in edits:
+            edits["units"] = int(edits["units"])
+        layers.append(replace(layer, **edits))
+    model = replace(base.model, input=replace(base.model.input, **changes["input"]), layers=tuple(layers),
+                    **changes["model"])
+    return RunConfig(model=model, train=replace(base.train, **changes["train"]))
+
+
+def write_controls(state, config: RunConfig) -> None:
+    """Set every control of ``config`` in ``state`` (st.session_state) and drop stale layer rows."""
+    for key, value in config_to_controls(config).items():
+        state[key] = value
+    count = len(config.model.layers)
+    for key in [k for k in list(state.keys()) if str(k).startswith(f"{CONTROL_PREFIX}l")]:
+        index = str(key)[len(CONTROL_PREFIX) + 1:].split("_", 1)[0]
+        if index.isdigit() and int(index) >= count:
+            del state[key]
+
+
+def fill_missing_controls(state, config: RunConfig) -> None:
+    """Give controls that lost their state (page switch, hidden widget) the value of ``config``."""
+    for key, value in config_to_controls(config).items():
+        if key not in state:
+            state[key] = value
+
+
+def training_memory_problems(config: RunConfig, available_bytes: int | None = None) -> list[str]:
+    """A rough check that one training step fits in memory (activations, weights, optimizer)."""
+    from bnn.config import parameter_count
+
+    channels, height, width = config.model.image_shape
+    per_sample = 0
+    for layer in config.model.layers:
+        if layer.kind == "conv":
+            per_sample += layer.units * height * width  # before the pool
+            if layer.pool:
+                height, width = height // 2, width // 2
+        else:
+            per_sample += layer.units
+    activation_bytes = per_sample * config.train.batch_size * 4 * 6  # pre, BN, sign, grads ...
+    weight_bytes = parameter_count(config.model) * 4 * 5  # latent, grad, two Adam moments, copy
+    needed = activation_bytes + weight_bytes
+    if available_bytes is None:
+        available_bytes = _available_memory()
+    if available_bytes and needed > 0.7 * available_bytes:
+        return [f"one training step needs about {needed / 2**30:.1f} GiB of memory, but only "
+                f"{available_bytes / 2**30:.1f} GiB are free: use narrower layers or a smaller batch"]
+    return []
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+# --- Compare page ------------------------------------------------------------------------------
+def metrics_csv(records: list[dict], evals: list[dict]) -> str:
+    """A run's metric records and evaluations as one CSV (``kind`` is "step" or "eval"); per-layer
+    dicts (flip rate, saturation) become one column per layer, e.g. ``flip_rate.dense1``."""
+    import csv
+    import io
+
+    rows = []
+    for kind, items in (("step", records), ("eval", evals)):
+        for item in items:
+            row = {"kind": kind}
+            for name, value in item.items():
+                if isinstance(value, dict):
+                    row.update({f"{name}.{layer}": v for layer, v in value.items()})
+                elif isinstance(value, (list, tuple)):
+                    row[name] = " ".join(str(v) for v in value)
+                else:
+                    row[name] = value
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns or ["kind"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def leave_a_core_for_the_ui() -> None:
+    """Train on all cores but one: the Streamlit server and the browser need one to stay responsive.
+
+    Measured on 2 busy cores: with both cores' OpenMP threads training, the open Train page
+    slowed training 16x (95 vs 1,553 samples/s); with one, it kept most of the headless speed.
+    """
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) - 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -569,3 +569,76 @@ def size_bars(
     fig.update_yaxes(title_text="bytes", tickformat="~s")
     fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.05, margin=LEGEND_MARGIN)
     return fig
+
+
+# --- live training and run comparison ---------------------------------------------------------
+
+
+def thin_records(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> list[Mapping[str, Any]]:
+    """At most ``max_points`` evenly spaced records, always keeping the last (cheap live redraws)."""
+    records = list(records)
+    if len(records) <= max_points:
+        return records
+    stride = math.ceil(len(records) / max_points)
+    kept = records[::stride]
+    return kept if kept[-1] is records[-1] else kept + [records[-1]]
+
+
+_CURVES = {  # metric -> (record key, eval key, y title, log y)
+    "loss": ("loss", "loss", "loss", False),
+    "accuracy": ("batch_accuracy", "accuracy", "accuracy (%)", False),
+    "lr": ("lr", None, "learning rate", True),
+}
+
+
+def training_curves(
+    records: Sequence[Mapping[str, Any]],
+    evals: Sequence[Mapping[str, Any]],
+    metric: str,
+    *,
+    title: str | None = None,
+    height: int = 260,
+    max_points: int = 300,
+) -> go.Figure:
+    """One training metric over steps: the per-record value as a line ("train batches") and the
+    evaluations (test, and train at the end) as markers. ``metric``: "loss", "accuracy" or "lr".
+    Records are thinned to ``max_points`` so a live chart stays cheap to redraw."""
+    record_key, eval_key, y_title, log_y = _CURVES[metric]
+    kept = thin_records(records, max_points)
+    series = {"train batches": ([r["step"] for r in kept], [r.get(record_key, float("nan")) for r in kept])}
+    fig = metric_lines(series, title, y_title, log_y, height=height)
+    if eval_key:
+        for index, split in enumerate(("test", "train")):
+            points = [(e["step"], e.get(eval_key)) for e in evals if e.get("split") == split]
+            if not points:
+                continue
+            ys = [v if v is not None else float("nan") for _, v in points]
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points], y=_clean(ys, log_y), mode="lines+markers",
+                    name=f"{split} set", marker=dict(size=8, symbol="circle" if split == "test" else "diamond"),
+                    line=dict(color=PALETTE[index + 1], width=2),
+                )
+            )
+        fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
+    if metric == "accuracy":
+        fig.update_yaxes(range=[0, 100])
+    if metric == "lr":
+        fig.update_yaxes(exponentformat="e")
+    return fig
+
+
+def run_overlay(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str | None,
+    yaxis_title: str | None,
+    *,
+    xaxis_title: str = "epoch",
+    log_y: bool = False,
+    height: int = 320,
+) -> go.Figure:
+    """Curves of several runs on one chart, with markers so a one-point curve still shows."""
+    fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
+    fig.update_traces(mode="lines+markers", marker=dict(size=6))
+    fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
+    return fig

@@ -1,0 +1,143 @@
+"""Draw digits with the mouse on the Draw page's canvas in real Chromium and read the prediction.
+
+``DIGIT_STROKES`` holds one hand-drawing of each digit as polylines in a unit box, drawn with
+Playwright's mouse on the streamlit-drawable-canvas (Fabric.js listens on its ``upper-canvas``).
+The test draws a few; ``python tests/test_browser_draw.py`` draws all ten and prints the score.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.browser import ROOT, assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+
+Point = tuple[float, float]
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> list[Point]:
+    """Points on an ellipse from angle ``start`` to ``end`` (radians; 0 = right, pi/2 = down)."""
+    return [(cx + rx * math.cos(a), cy + ry * math.sin(a))
+            for a in (start + (end - start) * i / (n - 1) for i in range(n))]
+
+
+# Each digit: strokes, each a polyline of (x, y) in a unit box (y down), drawn as a person would.
+DIGIT_STROKES: dict[int, list[list[Point]]] = {
+    0: [_arc(0.5, 0.5, 0.28, 0.42, -math.pi / 2, 1.55 * math.pi, 32)],
+    1: [[(0.55, 0.08), (0.5, 0.5), (0.46, 0.92)]],
+    2: [_arc(0.5, 0.3, 0.25, 0.2, math.pi, 2.2 * math.pi, 16) + [(0.22, 0.9), (0.8, 0.9)]],
+    3: [_arc(0.47, 0.29, 0.25, 0.2, -0.8 * math.pi, 0.5 * math.pi, 16)
+        + _arc(0.47, 0.7, 0.28, 0.21, -0.5 * math.pi, 0.8 * math.pi, 16)],
+    4: [[(0.3, 0.08), (0.22, 0.58), (0.8, 0.58)], [(0.66, 0.1), (0.64, 0.92)]],
+    5: [[(0.76, 0.1), (0.32, 0.1), (0.28, 0.46)] + _arc(0.48, 0.67, 0.28, 0.23, -0.65 * math.pi, 0.8 * math.pi, 18)],
+    6: [[(0.68, 0.08), (0.45, 0.3), (0.3, 0.55)] + _arc(0.5, 0.7, 0.22, 0.2, math.pi, 3 * math.pi, 24)],
+    7: [[(0.2, 0.12), (0.8, 0.12), (0.42, 0.92)]],
+    8: [[(0.5 - 0.24 * math.sin(2 * t), 0.5 - 0.41 * math.cos(t))
+         for t in (2 * math.pi * i / 48 for i in range(49))]],
+    9: [_arc(0.48, 0.3, 0.24, 0.2, 0.0, -2 * math.pi, 24) + [(0.7, 0.6), (0.66, 0.92)]],
+}
+BOX = 0.72  # share of the canvas side the unit box takes, centred
+
+
+def draw_digit(page, digit: int) -> None:
+    """Mouse-draw ``digit`` on the canvas (one press-move-release per stroke)."""
+    canvas = page.locator("canvas.upper-canvas").first
+    box = canvas.bounding_box()
+    side = min(box["width"], box["height"])
+    left = box["x"] + (box["width"] - side * BOX) / 2
+    top = box["y"] + (box["height"] - side * BOX) / 2
+    for stroke in DIGIT_STROKES[digit]:
+        points = [(left + x * side * BOX, top + y * side * BOX) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=4)
+        page.mouse.up()
+        page.wait_for_timeout(150)
+
+
+IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+             && !document.querySelector('[data-stale="true"]')"""
+
+
+def settle(page, timeout_ms: int = 30_000) -> None:
+    """Wait until the app has finished the rerun(s) a stroke triggered: nothing running, nothing stale."""
+    page.wait_for_timeout(500)  # the rerun a mouse-up triggers starts a moment later
+    wait_for_app(page, timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
+
+
+def predicted_digit(page) -> str:
+    """The "Prediction" metric's value once it no longer changes (every stroke triggers a rerun)."""
+    value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    value.wait_for(timeout=30_000)
+    settle(page)
+    seen = value.inner_text().strip()
+    for _ in range(5):
+        settle(page)
+        again = value.inner_text().strip()
+        if again == seen:
+            return seen
+        seen = again
+    return seen
+
+
+def clear(page) -> None:
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=30_000)
+    settle(page)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=30_000)
+
+
+def open_draw_page(page, url: str) -> None:
+    page.goto(f"{url}/Draw")
+    wait_for_app(page)
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)
+
+
+def read_digits(page, url: str, digits: list[int], screenshots: Path | None = None) -> dict[int, str]:
+    open_draw_page(page, url)
+    seen = {}
+    for digit in digits:
+        draw_digit(page, digit)
+        try:
+            seen[digit] = predicted_digit(page)
+        except Exception:
+            if screenshots is not None:
+                page.screenshot(path=str(screenshots / f"draw-{digit}-failed.png"), full_page=True)
+            raise
+        assert_no_exception(page)
+        if screenshots is not None:
+            page.screenshot(path=str(screenshots / f"draw-{digit}.png"), full_page=True)
+        clear(page)
+    return seen
+
+
+def server_env() -> dict[str, str]:
+    return {"BNN_DATA_DIR": os.environ.get("BNN_DATA_DIR", "")} if os.environ.get("BNN_DATA_DIR") else {}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
+@pytest.mark.skipif(not (ROOT / "app.py").exists(), reason="app.py is missing")
+def test_mouse_drawn_digits_are_read():
+    with streamlit_server(env=server_env()) as url, chromium_page() as page:
+        seen = read_digits(page, url, [1, 0, 7])
+    assert seen == {1: "1", 0: "0", 7: "7"}
+
+
+if __name__ == "__main__":
+    out = Path(os.environ.get("BNN_SCREENSHOTS", "screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(env=server_env()) as url, chromium_page() as page:
+        seen = read_digits(page, url, list(range(10)), out)
+    right = sum(seen[d] == str(d) for d in seen)
+    print("drawn -> read:", ", ".join(f"{d}->{seen[d]}" for d in seen))
+    print(f"{right} of {len(seen)} mouse-drawn digits read right")

@@ -1,0 +1,80 @@
+"""One drawing through the network (bnn/draw.py), on a small untrained model: no data needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from bnn.analysis import top_votes
+from bnn.config import LayerConfig, ModelConfig
+from bnn.draw import CANVAS_SIZE, deployment_copy, digit_to_canvas, read_drawing, shape_doubts
+from bnn.models import build_model
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(32), LayerConfig(10, binarize_activations=False))))
+    net.train()
+    with torch.no_grad():  # BatchNorm statistics from a few random batches, then evaluate
+        for _ in range(3):
+            net(torch.rand(32, 1, 28, 28))
+    return net.eval()
+
+
+def canvas(draw) -> np.ndarray:
+    image = Image.new("RGBA", (CANVAS_SIZE, CANVAS_SIZE), (0, 0, 0, 255))
+    draw(ImageDraw.Draw(image))
+    return np.array(image)
+
+
+WHITE = (255, 255, 255, 255)
+SEVEN = canvas(lambda d: d.line([(70, 50), (210, 50), (120, 240)], fill=WHITE, width=20))
+
+
+def test_digit_to_canvas_is_white_ink_on_opaque_black():
+    digit = torch.zeros(28, 28)
+    digit[10:18, 13:15] = 1.0
+    rgba = digit_to_canvas(digit)
+    assert rgba.shape == (CANVAS_SIZE, CANVAS_SIZE, 4) and rgba.dtype == np.uint8
+    assert (rgba[..., 3] == 255).all() and rgba[..., 0].max() == 255 and rgba[0, 0, 0] == 0
+
+
+def test_an_empty_canvas_gives_no_reading(model):
+    assert read_drawing(model, None) is None
+    assert read_drawing(model, canvas(lambda d: None)) is None
+
+
+def test_a_reading_has_probabilities_layers_and_votes(model):
+    reading = read_drawing(model, SEVEN)
+    assert reading.image28.shape == (28, 28)
+    assert torch.isclose(reading.probabilities.sum(), torch.tensor(1.0))
+    assert reading.predicted == int(reading.probabilities.argmax())
+    assert [layer.name for layer in reading.hidden] == ["dense1", "dense2"]
+    assert set(reading.hidden[0].post.unique().tolist()) <= {-1.0, 1.0}
+    assert torch.equal(reading.votes, reading.weights * reading.activations)
+    x = reading.image28.reshape(1, 1, 28, 28)
+    reference = top_votes(model, x, k=reading.votes.numel())
+    assert reference.predicted == reading.predicted
+    assert torch.equal(reference.votes, torch.sort(reading.votes, descending=True).values)
+    top = reading.top_units(5)
+    assert len(top) == 5 and [u[3] for u in top] == sorted((u[3] for u in top), reverse=True)
+
+
+def test_the_deployment_copy_has_the_same_outputs_and_leaves_the_model_alone(model):
+    frozen = deployment_copy(model)
+    x = torch.rand(8, 1, 28, 28)
+    assert torch.equal(frozen(x), model(x))
+    assert all(layer.binarize_weights for layer in model.linear_layers())
+    assert not any(layer.binarize_weights for layer in frozen.linear_layers())
+    a, b = read_drawing(model, SEVEN), read_drawing(frozen, SEVEN)
+    assert a.predicted == b.predicted and torch.equal(a.votes, b.votes)
+
+
+def test_stray_marks_raise_doubts_but_digits_do_not():
+    assert shape_doubts(canvas(lambda d: d.ellipse([130, 130, 150, 150], fill=WHITE)))
+    assert shape_doubts(canvas(lambda d: d.line([(40, 140), (240, 145)], fill=WHITE, width=20)))
+    assert shape_doubts(SEVEN) == []
+    assert shape_doubts(canvas(lambda d: d.line([(140, 40), (140, 240)], fill=WHITE, width=20))) == []  # a 1

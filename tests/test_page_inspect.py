@@ -1,0 +1,55 @@
+"""AppTest of the Inspect page on the shipped pretrained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bnn.data import missing_files, resolve_data_dir
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Inspect.py")
+pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
+
+
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    return at
+
+
+def test_every_section_renders(page):
+    headers = [header.value for header in page.header]
+    assert headers == [
+        "Model summary", "First-layer weights", "Latent weights per layer", "Activations on test images",
+        "Errors on the test set",
+    ]
+    labels = {metric.label: metric.value for metric in page.metric}
+    assert labels["Compression"].endswith("×") and float(labels["Compression"][:-1]) > 10
+    assert any(label.endswith("share of +1") for label in labels)
+    assert len(page.get("plotly_chart")) >= 8
+
+
+def test_summary_table_has_a_row_per_layer_and_a_total(page):
+    import ui
+
+    table = page.dataframe[0].value
+    assert list(table["layer"]) == ui.active_model().model.layer_names + ["total"]
+    assert table["1-bit params"].iloc[-1] == table["1-bit params"].iloc[:-1].sum()
+
+
+def test_errors_section_reports_test_accuracy(page):
+    caption = next(c.value for c in page.caption if "right on" in c.value)
+    assert float(caption.split("%")[0]) > 90
+
+
+def test_weight_views_and_unit_count_can_be_changed(page):
+    charts_both = len(page.get("plotly_chart"))
+    page.radio[0].set_value("Latent W").run()
+    assert not page.exception
+    assert len(page.get("plotly_chart")) == charts_both - 1
+    page.select_slider[0].set_value(16).run()
+    page.select_slider[1].set_value(100).run()
+    assert not page.exception
