@@ -381,14 +381,56 @@ def metrics_csv(records: list[dict], evals: list[dict]) -> str:
     return out.getvalue()
 
 
-def leave_a_core_for_the_ui() -> None:
-    """Train on all cores but one: the Streamlit server and the browser need one to stay responsive.
+# --- Efficiency page ---------------------------------------------------------------------------
+LAST_DRAWING_KEY = "last_drawing28"  # the Draw page's last drawing as the model saw it (28x28)
 
-    Measured on 2 busy cores: with both cores' OpenMP threads training, the open Train page
-    slowed training 16x (95 vs 1,553 samples/s); with one, it kept most of the headless speed.
-    """
-    import os
 
-    threads = max(1, (os.cpu_count() or 1) - 1)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+def remember_drawing(image28) -> None:
+    """Keep the Draw page's current drawing (its 28x28 model input, or None) for other pages:
+    widget state is dropped on a page switch, a plain session-state key is not."""
+    if image28 is None:
+        st.session_state.pop(LAST_DRAWING_KEY, None)
+    else:
+        st.session_state[LAST_DRAWING_KEY] = torch.as_tensor(image28).detach().cpu().reshape(28, 28).clone()
+
+
+def last_drawing():
+    """The drawing kept by :func:`remember_drawing`, a (28, 28) tensor in [0, 1], or None."""
+    return st.session_state.get(LAST_DRAWING_KEY)
+
+
+def parse_signs(text: str, name: str = "vector", max_len: int = 16) -> list[int]:
+    """``"+1 -1 1, -1"`` (also ``+``/``-``) -> ``[1, -1, 1, -1]``; ValueError with a message for
+    anything else (empty, other numbers, more than ``max_len`` elements)."""
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise ValueError(f"{name} is empty: type ±1 values separated by spaces, e.g. +1 -1 +1 +1")
+    values = []
+    for token in tokens:
+        if token in ("+1", "1", "+"):
+            values.append(1)
+        elif token in ("-1", "−1", "-", "−"):
+            values.append(-1)
+        else:
+            raise ValueError(f"{name}: {token!r} is not +1 or −1; a binarized vector holds only +1 and −1")
+    if len(values) > max_len:
+        raise ValueError(f"{name} has {len(values)} elements; use at most {max_len}")
+    return values
+
+
+def median_ms(functions: dict, runs: int = 30, warmup: int = 2) -> dict[str, float]:
+    """Median wall time in milliseconds of each ``name -> function()`` over ``runs`` calls, after
+    ``warmup`` calls; the functions take turns call by call, so a busy moment of a shared CPU
+    hits them alike."""
+    import statistics
+
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(runs):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}

@@ -74,6 +74,7 @@ with canvas_column:
         image = digit_to_canvas(data.test_images[index])
 
 reading = read_drawing(deployed_model(ui.model_cache_key(active), active.model), image)
+ui.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
 if reading is None:
     with result_column:
         st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.",

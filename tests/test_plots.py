@@ -198,3 +198,23 @@ def test_palette_anchors_plus_and_minus():
     assert plots.DIVERGING[-1][1] == plots.PLUS_COLOR
     assert plots.PLUS_COLOR != plots.MINUS_COLOR
     assert math.isclose(plots.DIVERGING[len(plots.DIVERGING) // 2][0], 0.5)
+
+
+def test_xnor_walkthrough():
+    from bnn.xnor import xnor_dot_example
+
+    a, b = [1, -1, 1, 1, -1, -1, 1, -1], [1, 1, -1, 1, -1, 1, 1, 1]
+    example = xnor_dot_example(a, b)
+    fig = plots.xnor_walkthrough(example)
+    _check(fig, 1)
+    z = _z(fig)
+    assert z.shape == (6, len(a) + 1)  # a, b, their bits, XOR, products; a column per element + Σ
+    assert list(fig.layout.xaxis.ticktext)[-1] == "Σ" and list(fig.data[0].x) == list(range(len(a) + 1))
+    assert list(z[4, :-1]) == [2 + v for v in example["xor_bits"]]  # differing signs get their own colour
+    cells = {(ann.y, ann.x): ann.text for ann in fig.layout.annotations}
+    assert [cells[("a", i)] for i in range(len(a))] == [f"{v:+d}" for v in a]  # each value in its own cell
+    totals = {ann.y: ann.text for ann in fig.layout.annotations if ann.x == len(a)}
+    plain = sum(x * y for x, y in zip(a, b))
+    assert totals == {"a XOR b": f"<b>{example['popcount']}</b>", "a × b": f"<b>{plain}</b>"}
+    assert f"= {example['dot']}" in fig.layout.title.text and example["dot"] == plain
+    _check(plots.xnor_walkthrough(xnor_dot_example([1], [-1])), 1)

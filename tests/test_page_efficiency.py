@@ -1,0 +1,123 @@
+"""AppTest of the Efficiency page on the shipped pretrained model (and a CNN the packed engine refuses).
+
+The test-set agreement runs on the first 1,000 test images (``$BNN_EFFICIENCY_TEST_IMAGES``) to keep
+the test short; the page itself uses all 10,000.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import ui
+from bnn.config import LayerConfig, ModelConfig, RunConfig
+from bnn.data import missing_files, resolve_data_dir
+from bnn.models import build_model
+from bnn.presets import PRESETS
+from bnn.summary import model_summary
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Efficiency.py")
+pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
+SUBSET = 1000
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception[0].message if at.exception else ""
+    return at
+
+
+@pytest.fixture(scope="module")
+def page() -> AppTest:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BNN_EFFICIENCY_TEST_IMAGES", str(SUBSET))
+        return run(AppTest.from_file(PAGE, default_timeout=120))
+
+
+def walkthrough_sentence(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("K = "))
+
+
+def test_every_section_renders(page):
+    assert [h.value for h in page.header] == [
+        "Model size: 32 bits vs 1 bit", "XNOR and popcount, step by step", "One image: float32 vs packed XNOR",
+        "The whole test set: do the engines agree?",
+    ]
+    assert len(page.get("plotly_chart")) == 3  # sizes, walk-through, the test image
+    assert not page.error and not page.warning
+
+
+def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
+    table = page.dataframe[0].value
+    paper = model_summary(PRESETS["paper"].model)
+    mine = model_summary(ui.active_model().model)
+    assert list(table["float32 bytes"]) == [mine.float32_bytes, paper.float32_bytes]
+    assert list(table["1-bit bytes"]) == [int(mine.packed_bytes), int(paper.packed_bytes)]
+    assert table["ratio"].iloc[1] == f"{paper.compression_ratio:.1f}×" == "31.0×"
+    assert paper.float32_bytes == 147_374_200 and paper.packed_bytes == 4_748_408
+
+
+def test_packed_engine_agrees_with_the_float_model(page):
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["Agreement"] == "100.00%"
+    assert metrics["Disagreements"] == "0"
+    assert any(f"all {SUBSET:,} test images" in c.value for c in page.caption)
+
+
+def test_latency_on_one_image(page):
+    metrics = {m.label: m.value for m in page.metric}
+    float_ms, packed_ms = (float(metrics[label].removesuffix(" ms")) for label in ("float32 PyTorch", "packed XNOR"))
+    assert float_ms > 0 and packed_ms > 0
+    assert float(metrics["speed-up"].removesuffix("×")) == pytest.approx(float_ms / packed_ms, rel=0.05, abs=0.06)
+    assert any("Both engines predict" in s.value for s in page.success)
+
+
+def test_walkthrough_dot_equals_the_plain_dot_product(page):
+    a, b = [1, -1, -1, -1, 1, 1, -1, 1, 1], [1, -1, 1, -1, 1, -1, -1, 1, 1]
+    page.text_input(key="eff_a").set_value(" ".join(f"{v:+d}" for v in a))
+    page.text_input(key="eff_b").set_value(", ".join(str(v) for v in b))
+    run(page)
+    sentence = walkthrough_sentence(page)
+    xnor, plain = (int(v) for v in re.findall(r"\*\*(-?\d+)\*\*", sentence))
+    assert xnor == plain == sum(x * y for x, y in zip(a, b)) == 5
+    assert "K = 9, popcount = 2" in sentence and "(equal)" in sentence
+
+
+@pytest.mark.parametrize(
+    "a, b, message",
+    [("+1 2 -1", "+1 -1 -1", "'2' is not +1 or −1"), ("+1 -1", "+1 -1 +1", "same length"),
+     ("", "+1", "a is empty"), (" ".join(["+1"] * 17), "+1", "at most 16")],
+)
+def test_bad_toy_input_gets_a_message(page, a, b, message):
+    page.text_input(key="eff_a").set_value(a)
+    page.text_input(key="eff_b").set_value(b)
+    run(page)
+    assert any(message in e.value for e in page.error), [e.value for e in page.error]
+    assert not any(m.value.startswith("K = ") for m in page.markdown)
+
+
+def test_another_test_image_and_the_drawing(page):
+    page.button(key="eff_another").click()
+    run(page)
+    assert page.session_state["eff_source"] == "Test image"
+    assert any("Both engines predict" in s.value for s in page.success)
+    page.session_state[ui.LAST_DRAWING_KEY] = torch.zeros(28, 28).index_fill_(1, torch.arange(12, 16), 1.0)
+    run(page)
+    assert page.radio(key="eff_source").options == ["Your drawing", "Test image"]
+    page.radio(key="eff_source").set_value("Your drawing")
+    run(page)
+    assert any("Your drawing" in str(chart.proto.spec) for chart in page.get("plotly_chart"))
+
+
+def test_a_cnn_gets_the_refusal_not_a_traceback(monkeypatch):
+    config = ModelConfig(layers=(LayerConfig(4, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
+    cnn = build_model(config).eval()
+    monkeypatch.setattr(ui, "active_model", lambda: ui.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job"))
+    at = run(AppTest.from_file(PAGE, default_timeout=120))
+    assert any("convolution layers" in i.value for i in at.info)
+    assert "Agreement" not in {m.label for m in at.metric}
+    assert any(m.value.startswith("K = ") for m in at.markdown)  # the rest of the page still works
