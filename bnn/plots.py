@@ -591,6 +591,37 @@ _CURVES = {  # metric -> (record key, eval key, y title, log y)
 }
 
 
+def training_curve_series(
+    records: Sequence[Mapping[str, Any]],
+    evals: Sequence[Mapping[str, Any]],
+    metric: str,
+    max_points: int = 300,
+) -> dict[str, tuple[list[float], list[float | None]]]:
+    """The lines of :func:`training_curves` by trace name: "train batches" (the records, thinned
+    to ``max_points``), then "test set" and "train set" evaluations when there are any."""
+    record_key, eval_key, _, log_y = _CURVES[metric]
+    kept = thin_records(records, max_points)
+    values = [r.get(record_key, float("nan")) for r in kept]
+    series = {"train batches": ([r["step"] for r in kept], _clean(values, log_y))}
+    for split in ("test", "train") if eval_key else ():
+        points = [(e["step"], e.get(eval_key)) for e in evals if e.get("split") == split]
+        if points:
+            ys = [v if v is not None else float("nan") for _, v in points]
+            series[f"{split} set"] = ([p[0] for p in points], _clean(ys, log_y))
+    return series
+
+
+def flip_rate_series(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> dict[str, tuple[list, list]]:
+    """The lines of :func:`flip_rate_lines` by layer name (records thinned to ``max_points``)."""
+    series: dict[str, tuple[list, list]] = {}
+    for record in thin_records(records, max_points):
+        for name, rate in record.get("flip_rate", {}).items():
+            xs, ys = series.setdefault(name, ([], []))
+            xs.append(record["step"])
+            ys.append(rate)
+    return series
+
+
 def training_curves(
     records: Sequence[Mapping[str, Any]],
     evals: Sequence[Mapping[str, Any]],
@@ -602,24 +633,20 @@ def training_curves(
 ) -> go.Figure:
     """One training metric over steps: the per-record value as a line ("train batches") and the
     evaluations (test, and train at the end) as markers. ``metric``: "loss", "accuracy" or "lr".
-    Records are thinned to ``max_points`` so a live chart stays cheap to redraw."""
-    record_key, eval_key, y_title, log_y = _CURVES[metric]
-    kept = thin_records(records, max_points)
-    series = {"train batches": ([r["step"] for r in kept], [r.get(record_key, float("nan")) for r in kept])}
-    fig = metric_lines(series, title, y_title, log_y, height=height)
-    if eval_key:
-        for index, split in enumerate(("test", "train")):
-            points = [(e["step"], e.get(eval_key)) for e in evals if e.get("split") == split]
-            if not points:
-                continue
-            ys = [v if v is not None else float("nan") for _, v in points]
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in points], y=_clean(ys, log_y), mode="lines+markers",
-                    name=f"{split} set", marker=dict(size=8, symbol="circle" if split == "test" else "diamond"),
-                    line=dict(color=PALETTE[index + 1], width=2),
-                )
+    Records are thinned to ``max_points``. A live chart can keep the figure and refresh its
+    traces from :func:`training_curve_series`, which is far cheaper than building it again."""
+    _, _, y_title, log_y = _CURVES[metric]
+    series = training_curve_series(records, evals, metric, max_points)
+    fig = metric_lines({"train batches": series.pop("train batches")}, title, y_title, log_y, height=height)
+    for name, (xs, ys) in series.items():
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines+markers", name=name,
+                marker=dict(size=8, symbol="circle" if name == "test set" else "diamond"),
+                line=dict(color=PALETTE[1 if name == "test set" else 2], width=2),
             )
+        )
+    if _CURVES[metric][1]:
         fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 100])
