@@ -45,7 +45,7 @@ def test_output_shape_and_flat_input(config):
 def test_preset_models_build_with_expected_layer_shapes():
     best = build_model(PRESETS["best"].model)
     assert [tuple(w.shape) for w in best.latent_weights().values()] == [
-        (64, 1, 3, 3), (128, 64, 3, 3), (512, 128 * 7 * 7), (10, 512)
+        (32, 1, 3, 3), (64, 32, 3, 3), (512, 64 * 7 * 7), (10, 512)
     ]
     seed = build_model(PRESETS["seed"].model)
     assert [tuple(w.shape) for w in seed.latent_weights().values()] == [(256, 784), (128, 256), (64, 128), (10, 64)]
