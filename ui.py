@@ -115,6 +115,15 @@ def active_model() -> ActiveModel | None:
     return state.active or _pretrained()
 
 
+def require_active_model() -> ActiveModel:
+    """The active model, or a friendly message and the end of this page's run."""
+    active = active_model()
+    if active is None:
+        st.info("No model yet: train one on the Train page and activate it.")
+        st.stop()
+    return active
+
+
 def activate(model: BinaryNet, config: RunConfig, name: str, test_accuracy: float | None, source: str) -> None:
     model = model.cpu().eval()
     app_state().active = ActiveModel(name, model, config, test_accuracy, source)
@@ -436,27 +445,18 @@ def median_ms(functions: dict, runs: int = 30, warmup: int = 2) -> dict[str, flo
     return {name: statistics.median(values) * 1e3 for name, values in times.items()}
 
 
-LARGE_STEP_MACS = 100_000_000  # multiply-adds per training step above which every core helps
+def set_training_threads() -> int:
+    """Torch threads for the next training job: one fewer than the cores (at least one).
 
-
-def set_training_threads(config: RunConfig) -> int:
-    """Torch threads for the next training job: every core for large steps, one core fewer
-    (at least one) for small ones, and return the number.
-
-    Small steps are many short ops: with as many OpenMP threads as cores, each burst of the
+    A training step is many short ops; with as many OpenMP threads as cores, each burst of the
     server or the browser (the Train page redraws once a second) stalls the training thread at
-    every op's barrier. Measured on 2 busy cores with the page open: `seed-fixed` (24 M
-    multiply-adds per step) trained at 174 samples/s with 2 threads and 5,964 with 1; `fast`
-    (370 M) kept 94% of its headless speed with 2 threads but only 73% with 1. Threads started
-    later (the job's) take this setting.
+    every op's barrier. Measured on 2 busy cores with the page open: `seed-fixed` trained at
+    174 samples/s with 2 threads and 5,964 with 1 (headless: ~12,000). Threads started later
+    (the job's) take this setting.
     """
     import os
 
-    from bnn.config import parameter_count
-
-    cores = os.cpu_count() or 1
-    macs = parameter_count(config.model) * config.train.batch_size
-    threads = cores if macs >= LARGE_STEP_MACS else max(1, cores - 1)
+    threads = max(1, (os.cpu_count() or 1) - 1)
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

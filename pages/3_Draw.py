@@ -25,10 +25,7 @@ def deployed_model(model_key: str, _model):
 
 ui.page_setup("Draw")
 st.title("Draw a digit")
-active = ui.active_model()
-if active is None:
-    st.info("No model yet: train one on the Train page and activate it.")
-    st.stop()
+active = ui.require_active_model()
 st.caption(
     f"Read by **{active.name}**. The drawing is cropped, scaled to fit 20×20 and centred by its centre "
     "of mass in 28×28, as MNIST's digits were."

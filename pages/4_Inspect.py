@@ -19,10 +19,7 @@ NO_BAR = {"displayModeBar": False}
 
 ui.page_setup("Inspect")
 st.title("Inspect the network")
-active = ui.active_model()
-if active is None:
-    st.info("No model yet: train one on the Train page and activate it.")
-    st.stop()
+active = ui.require_active_model()
 key = ui.model_cache_key(active)
 model = active.model
 st.caption(f"Active model: **{active.name}**.")

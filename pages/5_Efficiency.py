@@ -58,10 +58,7 @@ def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dic
 
 ui.page_setup("Efficiency")
 st.title("Efficiency: 1 bit instead of 32")
-active = ui.active_model()
-if active is None:
-    st.info("No model yet: train one on the Train page and activate it.")
-    st.stop()
+active = ui.require_active_model()
 key = ui.model_cache_key(active)
 float_model, packed, refusal = engines(key, active.model)
 st.caption(f"Active model: **{active.name}**.")
