@@ -446,13 +446,15 @@ def median_ms(functions: dict, runs: int = 30, warmup: int = 2) -> dict[str, flo
 
 
 def set_training_threads() -> int:
-    """Torch threads for the next training job: one fewer than the cores (at least one).
+    """Torch threads for the next training job, returned: one fewer than the cores (at least
+    one), leaving a core to the server and the browser. Threads started later (the job's)
+    use this setting.
 
-    A training step is many short ops; with as many OpenMP threads as cores, each burst of the
-    server or the browser (the Train page redraws once a second) stalls the training thread at
-    every op's barrier. Measured on 2 busy cores with the page open: `seed-fixed` trained at
-    174 samples/s with 2 threads and 5,964 with 1 (headless: ~12,000). Threads started later
-    (the job's) take this setting.
+    A training step is many ops, each ending at an OpenMP barrier; with a thread per core, every
+    burst of the server or the browser (the Train page redraws once a second) stalls training at
+    those barriers. Measured on 2 cores with the page open: `seed-fixed` trained at 174 samples/s
+    with 2 threads and 5,964 with 1; `fast` at 1,610 with 2 and 2,182 with 1 (headless with 2
+    threads: 3,917). benchmarks/ui_overhead.py measures it.
     """
     import os
 

@@ -664,9 +664,12 @@ def run_overlay(
     log_y: bool = False,
     height: int = 320,
 ) -> go.Figure:
-    """Curves of several runs on one chart, with markers so a one-point curve still shows."""
+    """Curves of several runs on one chart; short curves (a few evaluations) get markers, so a
+    one-point curve still shows."""
     fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
-    fig.update_traces(mode="lines+markers", marker=dict(size=6))
+    for trace, (xs, _) in zip(fig.data, series.values()):
+        if len(xs) <= 30:
+            trace.update(mode="lines+markers", marker=dict(size=6))
     fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
     return fig
 
@@ -725,4 +728,74 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
     fig.update_xaxes(side="top", showgrid=False, zeroline=False, tickfont=dict(size=11), tickvals=positions,
                      ticktext=columns, range=[-0.5, k + 0.5])
     fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, type="category", ticksuffix="  ")
+    return fig
+
+
+_LIVE_PANELS = {"loss": (1, 1), "accuracy": (1, 2), "lr": (2, 1), "flips": (2, 2)}
+_LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set": PALETTE[2]}
+
+
+def live_training_series(
+    records: Sequence[Mapping[str, Any]], evals: Sequence[Mapping[str, Any]], max_points: int = 150
+) -> dict[str, tuple[list, list]]:
+    """Every line of :func:`live_training_figure`, keyed by its trace uid "panel/name"."""
+    series = {}
+    for panel in ("loss", "accuracy", "lr"):
+        for name, line in training_curve_series(records, evals, panel, max_points).items():
+            series[f"{panel}/{name}"] = line
+    for layer, line in flip_rate_series(records, max_points).items():
+        series[f"flips/{layer}"] = line
+    return series
+
+
+def live_training_figure(
+    records: Sequence[Mapping[str, Any]],
+    evals: Sequence[Mapping[str, Any]],
+    *,
+    height: int = 560,
+    max_points: int = 150,
+) -> go.Figure:
+    """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
+    panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
+    evaluations lines with markers. Each trace's uid is its key in
+    :func:`live_training_series`, so a live view can refresh the data in place."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2, cols=2, vertical_spacing=0.17, horizontal_spacing=0.09,
+        subplot_titles=("Loss", "Accuracy (%)", "Learning rate", "Weight sign flips per record"),
+    )
+    fig.update_layout(
+        template=TEMPLATE, height=height, margin=dict(l=48, r=12, t=84, b=36), hovermode="x unified",
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.06, yanchor="bottom"),
+    )
+    shown: set[str] = set()
+    layers = 0
+    for uid, (xs, ys) in live_training_series(records, evals, max_points).items():
+        panel, name = uid.split("/", 1)
+        if panel == "flips":
+            color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
+        else:
+            color = _LIVE_COLORS[name]
+        marked = name in ("test set", "train set")
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, uid=uid, name=name, legendgroup=name, showlegend=name not in shown,
+                mode="lines+markers" if marked else "lines", line=dict(color=color, width=2),
+                marker=dict(size=7), connectgaps=False,
+            ),
+            *_LIVE_PANELS[panel],
+        )
+        shown.add(name)
+    if not layers:
+        x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
+        fig.add_annotation(text="no binarized weights: nothing to flip", showarrow=False, xref="paper",
+                           yref="paper", x=sum(x_domain) / 2, y=sum(y_domain) / 2, font=dict(color="#6b7280"))
+        fig.update_xaxes(visible=False, row=2, col=2)
+        fig.update_yaxes(visible=False, row=2, col=2)
+    fig.update_yaxes(range=[0, 100], row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="e", row=2, col=1)
+    fig.update_yaxes(tickformat=".2%", row=2, col=2)
+    fig.update_xaxes(title_text="step", row=2)
+    fig.update_annotations(font_size=13)
     return fig

@@ -33,6 +33,7 @@ def main() -> None:
     with server as url, chromium_page() as page:
         for name in args.pages:
             page.goto(f"{url}/{name}")
+            page.wait_for_selector('[data-testid="stHeading"]', timeout=60_000)  # every page has a title
             wait_for_app(page)
             page.wait_for_timeout(args.wait * 1000)
             path = out / f"{name or 'Home'}.png"

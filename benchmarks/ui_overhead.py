@@ -1,0 +1,86 @@
+"""How much training speed the open Train page costs: headless job vs the same job watched live.
+
+    python benchmarks/ui_overhead.py [--preset fast] [--train-subset 20000] [--epochs 2] [--repeats 1]
+
+Headless: a preset's (default ``fast``) :class:`bnn.jobs.TrainingJob` in this process. With the page: ``streamlit run
+app.py`` in a subprocess, the Train page open in headless Chromium (charts refreshing every
+second), the same run started with the Start button; its speed is read from the run it saves.
+Speed is training samples per second of training time (evaluations excluded). Prints both and
+their ratio; exits with status 1 when the ratio is below 0.8 (the Train page's budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bnn.data import load_mnist  # noqa: E402
+from bnn.jobs import TrainingJob  # noqa: E402
+from bnn.presets import PRESETS  # noqa: E402
+from tests.browser import chromium_page, streamlit_server, wait_for_app  # noqa: E402
+
+BUDGET = 0.8
+
+
+def samples_per_second(summary: dict, config) -> float:
+    samples = summary["steps"] * config.train.batch_size
+    return samples / max(summary["train_seconds"], 1e-9)
+
+
+def headless(config) -> float:
+    job = TrainingJob(config, load_mnist(), name="headless").start()
+    job.join()
+    return samples_per_second(job.snapshot().summary, config)
+
+
+def with_page(config, preset: str, subset: int, epochs: int) -> float:
+    with tempfile.TemporaryDirectory() as runs:
+        env = {"BNN_RUNS_DIR": runs}
+        with streamlit_server(env=env) as url, chromium_page(1400, 2200) as page:
+            page.goto(f"{url}/Train?preset={preset}&sub={subset}&ep={epochs}")
+            page.wait_for_selector("text=Preset", timeout=60_000)
+            wait_for_app(page)
+            page.get_by_role("button", name="Start").click()
+            deadline = time.monotonic() + 1800
+            while not list(Path(runs).glob("*/metrics.json")):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the run did not finish within 30 minutes")
+                page.wait_for_timeout(1000)  # the page stays open and keeps polling meanwhile
+        summary = json.loads(next(Path(runs).glob("*/metrics.json")).read_text())["summary"]
+    return samples_per_second(summary, config)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="fast", choices=list(PRESETS))
+    parser.add_argument("--train-subset", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="alternate headless and page runs this often")
+    args = parser.parse_args()
+    config = PRESETS[args.preset].replace_train(train_subset=args.train_subset, epochs=args.epochs)
+    os.environ.setdefault("BNN_DATA_DIR", str(ROOT.parent / "shared" / "data" / "mnist"))
+    load_mnist()
+    alone, watched = [], []
+    for _ in range(args.repeats):
+        alone.append(headless(config))
+        watched.append(with_page(config, args.preset, args.train_subset, args.epochs))
+    alone.append(headless(config))  # bracket the page runs: other load on the machine drifts
+    base, page = statistics.median(alone), statistics.median(watched)
+    ratio = page / base
+    print(f"headless        {base:9,.0f} samples/s  (runs: {', '.join(f'{v:,.0f}' for v in alone)})")
+    print(f"Train page open {page:9,.0f} samples/s  (runs: {', '.join(f'{v:,.0f}' for v in watched)})")
+    print(f"ratio           {ratio:9.2f}  (budget >= {BUDGET})")
+    sys.exit(0 if ratio >= BUDGET else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Train a binarized network on MNIST, watch it learn, and find out why when it does not.
+
+Every setting of a run (Courbariaux et al. 2016, arXiv:1602.02830: which layers binarize weights
+and activations, BatchNorm, the straight-through estimator, latent-weight clipping, optimizer)
+is a control here and a URL query param, so a copied link reproduces the configuration. Training
+runs in a process-wide background job (``bnn.jobs.TrainingJob``): clicks, page switches and
+reloads never stop it; a fragment polls it once a second. When a run ends, ``bnn.diagnosis``
+checks its numbers and offers a fix for each problem it finds.
+"""
+
+import streamlit as st
+
+import ui
+from bnn import plots
+from bnn.config import INPUT_SCALES, LOSSES, MAX_LAYERS, OPTIMIZERS, REAL_ACTIVATIONS, SCHEDULES
+from bnn.config import ConfigError, LayerConfig, RunConfig, from_query_params, parameter_count, validate
+from bnn.diagnosis import apply_fixes, diagnose, probe
+from bnn.jobs import FAILED, PAUSED
+from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
+
+ui.page_setup("Train", ":material/model_training:")
+state = st.session_state
+key = ui.control_key
+ARCHITECTURES = ("MLP", "small CNN")
+CNN_STEM = PRESETS["best"].model.layers[:2]
+LAYER_COLUMNS = [1.6, 1.3, 1, 1, 1, 1.1, 0.5]
+LIVE_POINTS = 150  # points per live curve
+
+
+# --- settings state ------------------------------------------------------------------------
+def config_from_url() -> tuple[str, RunConfig]:
+    params = st.query_params.to_dict()
+    name = params.get("preset", "fast")
+    if name not in PRESETS:
+        state.tr_notice = f"Unknown preset {name!r} in the link; showing `fast`."
+        name = "fast"
+    if set(params) - {"preset"}:
+        try:
+            config = from_query_params(params, PRESETS[name])
+            choices = {"optimizer": (config.train.optimizer, OPTIMIZERS),
+                       "schedule": (config.train.schedule, SCHEDULES), "loss": (config.train.loss, LOSSES),
+                       "activation": (config.model.real_activation, REAL_ACTIVATIONS),
+                       "pixel range": (config.model.input.scale, INPUT_SCALES)}
+            for label, (value, allowed) in choices.items():
+                if value not in allowed:
+                    raise ConfigError(f"{label} {value!r} is not one of {', '.join(allowed)}")
+            return name, config
+        except ConfigError as exc:
+            state.tr_notice = f"The link's settings could not be read ({exc}); showing the `{name}` preset."
+    return name, PRESETS[name]
+
+
+def settings() -> RunConfig:
+    return ui.config_from_controls(state, state.tr_cfg)
+
+
+def set_settings(config: RunConfig) -> None:
+    ui.write_controls(state, config)
+    state.tr_arch = ARCHITECTURES[config.model.is_cnn]
+    state.tr_cfg = config
+
+
+def on_preset() -> None:
+    set_settings(PRESETS[state.tr_preset])
+
+
+def on_architecture() -> None:
+    config = settings()
+    dense = tuple(layer for layer in config.model.layers if layer.kind == "dense")
+    layers = (CNN_STEM + dense) if state.tr_arch == "small CNN" else dense
+    set_settings(config.replace_model(layers=layers))
+
+
+def add_layer() -> None:
+    config = settings()
+    layers = list(config.model.layers)
+    hidden = [layer for layer in layers[:-1] if layer.kind == "dense"]
+    template = hidden[-1] if hidden else LayerConfig(256)
+    set_settings(config.replace_model(layers=tuple(layers[:-1]) + (template, layers[-1])))
+
+
+def remove_layer(index: int) -> None:
+    config = settings()
+    set_settings(config.replace_model(layers=tuple(l for i, l in enumerate(config.model.layers) if i != index)))
+
+
+def apply_to_settings(fixes: list, label: str) -> None:
+    set_settings(apply_fixes(settings(), fixes))
+    state.tr_notice = f"Applied: {label}. Press **Start** to train with the new settings."
+
+
+url_params = st.query_params.to_dict()
+if "tr_cfg" not in state or (url_params and url_params != state.get("tr_url")):  # first load, or a link
+    state.tr_preset, config = config_from_url()
+    set_settings(config)
+ui.fill_missing_controls(state, state.tr_cfg)
+state.setdefault("tr_preset", "fast")
+state.setdefault("tr_arch", ARCHITECTURES[state.tr_cfg.model.is_cnn])
+
+# --- settings ------------------------------------------------------------------------------
+st.title("Train")
+st.caption("Pick a preset, change anything, press Start. The settings live in the URL: copy it to share this "
+           "configuration.")
+if not ui.data_on_disk():
+    st.info(f"MNIST is not in `{ui.data_dir()}` yet: the first Start downloads it (about 11 MB).")
+
+top = st.columns([1.2, 1, 2.2], vertical_alignment="bottom")
+top[0].selectbox("Preset", list(PRESETS), key="tr_preset", on_change=on_preset,
+                 help="Fills every control below; everything stays editable.")
+top[1].radio("Architecture", ARCHITECTURES, key="tr_arch", on_change=on_architecture, horizontal=True)
+top[2].caption(PRESET_DESCRIPTIONS.get(state.tr_preset, ""))
+
+st.subheader("Layers", divider="gray")
+layers = state.tr_cfg.model.layers
+header = st.columns(LAYER_COLUMNS)
+for column, text in zip(header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm",
+                                 "dropout", "")):
+    column.caption(text)
+row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
+row[0].markdown("**input** · 28×28 pixels")
+row[1].selectbox("pixel range", ("pm1", "01"), key=key("in_scale"), label_visibility="collapsed",
+                 format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get)
+row[2].markdown("—")
+row[3].checkbox("binarize the input pixels", key=key("in_bin"), label_visibility="collapsed")
+row[4].markdown("—")
+row[5].number_input("input dropout", key=key("in_drop"), step=0.05, format="%.2f", label_visibility="collapsed")
+hidden_count = {"dense": 0, "conv": 0}
+for index, layer in enumerate(layers):
+    is_output = index == len(layers) - 1
+    row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
+    if is_output:
+        row[0].markdown("**output** · dense")
+        row[1].markdown(f"{layer.units} classes")
+    else:
+        hidden_count[layer.kind] += 1
+        detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
+        label = f"{layer.kind}{hidden_count[layer.kind]}"
+        row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
+        row[1].number_input(f"width of {label}", key=key("units", index), step=1, format="%d",
+                            label_visibility="collapsed", help="units (dense) or channels (conv)")
+        row[6].button("", key=f"tr_remove_{index}", icon=":material/delete:", on_click=remove_layer,
+                      args=(index,), help=f"remove {label}")
+    name = "output" if is_output else label
+    row[2].checkbox(f"binarize weights of {name}", key=key("w", index), label_visibility="collapsed")
+    row[3].checkbox(f"binarize activations of {name}", key=key("a", index), label_visibility="collapsed")
+    row[4].checkbox(f"BatchNorm in {name}", key=key("bn", index), label_visibility="collapsed")
+    row[5].number_input(f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f",
+                        label_visibility="collapsed")
+st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
+if state[key("a", len(layers) - 1)]:
+    st.warning("The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
+               "and argmax returns the first of them. This is the bug of the `seed` preset.", icon=":material/warning:")
+
+st.subheader("Training", divider="gray")
+cols = st.columns(4)
+cols[0].selectbox("Optimizer", OPTIMIZERS, key=key("opt"))
+if state[key("opt")] == "sgd":
+    cols[0].number_input("Momentum", key=key("mom"), step=0.05, format="%.2f")
+lr_format = "{:.0e}".format
+cols[1].select_slider("Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"),
+                      format_func=lr_format)
+cols[2].selectbox("Schedule", SCHEDULES, key=key("sched"))
+if state[key("sched")] != "constant":
+    cols[1].select_slider("Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"),
+                          format_func=lr_format)
+cols[2].selectbox("Loss", LOSSES, key=key("loss"),
+                  help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question")
+cols[3].number_input("Batch size", key=key("bs"), step=50)
+cols[3].number_input("Epochs", key=key("epochs"), step=1)
+cols = st.columns(4)
+cols[0].number_input("Seed", key=key("seed"), step=1)
+cols[0].number_input("Training images (0 = all 60,000)", key=key("sub"), step=1000)
+cols[1].radio("Binarization", (False, True), key=key("stoch"), horizontal=True,
+              format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
+              help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)")
+cols[1].selectbox("Real-valued hidden activation", REAL_ACTIVATIONS, key=key("act"),
+                  help="for hidden layers whose activations are not binarized")
+cols[2].toggle("STE gradient cancellation", key=key("ste"),
+               help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE")
+cols[2].toggle("Clip latent weights to [-1, 1]", key=key("clip"))
+cols[3].toggle("Glorot learning-rate scaling", key=key("glr"), help="per-layer lr as in the paper's Theano code")
+
+config = settings()
+state.tr_cfg = config
+wanted = {"preset": state.tr_preset, **config.to_query_params()}
+if url_params != wanted:
+    st.query_params.from_dict(wanted)
+state.tr_url = wanted
+if "tr_notice" in state:
+    st.info(state.pop("tr_notice"), icon=":material/info:")
+
+# --- start ---------------------------------------------------------------------------------
+st.subheader("Run", divider="gray")
+jobs = ui.app_state().jobs
+start_column, info_column = st.columns([1, 4], vertical_alignment="center")
+start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
+problems = validate(config)
+if config.model.num_classes != 10:
+    problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
+if not problems:
+    info_column.caption(f"{parameter_count(config.model):,} weights · "
+                        f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images")
+if start:
+    problems = problems or ui.training_memory_problems(config)
+    for problem in problems:
+        st.error(f"Not started: {problem}", icon=":material/block:")
+    if not problems:
+        if not ui.data_on_disk():
+            with st.status(f"Downloading MNIST into {ui.data_dir()} …", expanded=True) as status:
+                data = ui.get_data()
+                status.update(label="MNIST is ready" if data else "MNIST could not be downloaded",
+                              state="complete" if data else "error")
+        else:
+            data = ui.get_data()
+        if data is not None:
+            preset = state.tr_preset
+            edited = config != PRESETS[preset]
+            name = ui.new_job_name(f"{preset}-edited" if edited else preset)
+            while name in jobs:
+                name = f"{name}-{len(jobs)}"
+            ui.set_training_threads()
+            ui.start_job(config, name, data, None if edited else preset)
+            state.tr_job = name
+
+names = list(reversed(jobs))
+if not names:
+    st.caption("No run yet in this app. Press Start.")
+    st.stop()
+if state.get("tr_job") not in jobs:
+    state.tr_job = names[0]
+st.selectbox("Showing run", names, key="tr_job", help="every run started since the app was launched")
+job = jobs[state.tr_job]
+snapshot = job.snapshot()
+if not snapshot.ended:
+    state.tr_watching = job.name
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+@st.fragment(run_every=None if snapshot.ended else 1.0)
+def live_view(job) -> None:
+    snap = job.snapshot()
+    if snap.ended and state.get("tr_watching") == job.name:
+        del state["tr_watching"]
+        st.rerun()  # the whole page: diagnosis, "make active", and no more polling
+    buttons = st.columns([1, 1, 1, 4], vertical_alignment="center")
+    if snap.status == PAUSED:
+        buttons[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
+    else:
+        buttons[0].button("Pause", icon=":material/pause:", on_click=job.pause, disabled=snap.ended,
+                          width="stretch")
+    buttons[1].button("Stop", icon=":material/stop:", on_click=job.stop, disabled=snap.ended,
+                      width="stretch")
+    buttons[2].button("Test now", icon=":material/fact_check:", on_click=job.request_eval,
+                      disabled=snap.ended or snap.status == PAUSED, width="stretch",
+                      help="evaluate on the test set between two steps")
+    test = snap.last_eval("test")
+    buttons[3].markdown(f"**{job.name}** · {snap.status}" + (f" · test accuracy **{test['accuracy']:.2f}%**"
+                                                            if test else ""))
+    text = (f"epoch {snap.epoch:.2f} / {snap.epochs} · step {snap.step:,} / {snap.total_steps:,} · "
+            f"{snap.samples_per_s:,.0f} samples/s · ETA {format_seconds(snap.eta_s)}")
+    st.progress(min(snap.progress, 1.0), text=text)
+    if snap.status == FAILED:
+        st.error(f"The run failed: {snap.message.splitlines()[0] if snap.message else 'unknown error'}")
+    elif snap.status == "diverged":
+        st.error(f"Diverged: {snap.message}", icon=":material/error:")
+    elif snap.status == "loading data":
+        st.caption("Loading MNIST …")
+    if not snap.records:
+        if snap.ended:
+            st.caption(f"No training curves: the run ended at step {snap.step}, before its first record "
+                       "(one every 20 steps).")
+        return
+    st.plotly_chart(live_figure(job.name, snap), key="tr_live_chart", theme=None)
+
+
+def live_figure(name: str, snap):
+    """The live chart. Building a Plotly figure takes ~50-150 ms of the GIL the training thread
+    needs, so it is built once per run and set of lines; later refreshes replace its data."""
+    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
+    version = (name, len(snap.records), len(snap.evals))
+    cached = state.get("tr_figure")
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    if cached is not None and cached[0][0] == name and [t.uid for t in cached[1].data] == list(series):
+        figure = cached[1]
+        with figure.batch_update():
+            for trace in figure.data:
+                trace.x, trace.y = series[trace.uid]
+    else:
+        figure = plots.live_training_figure(snap.records, snap.evals, max_points=LIVE_POINTS)
+    state.tr_figure = (version, figure)
+    return figure
+
+
+live_view(job)
+
+# --- after the run ---------------------------------------------------------------------------
+if not snapshot.ended:
+    st.caption("The diagnosis appears when the run ends: stop it to diagnose it now.")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_probe(config_json: str, _images, _labels):
+    return probe(RunConfig.from_json(config_json), _images, _labels)
+
+
+actions = st.columns([1, 1, 3])
+active = ui.active_model()
+is_active = active is not None and active.source == "job" and active.name == job.name
+if actions[0].button("Make active", icon=":material/check_circle:", disabled=is_active or snapshot.status == FAILED,
+                     help="use this model on the Draw, Inspect and Efficiency pages"):
+    if ui.activate_job(job):
+        st.toast(f"{job.name} is now the active model")
+        st.rerun()
+actions[1].button("Load its settings", icon=":material/settings_backup_restore:",
+                  on_click=lambda: set_settings(job.config))
+
+st.subheader("Diagnosis: why is my BNN not learning?", divider="gray")
+data = ui.get_data()
+run_probe = cached_probe(job.config.to_json(), data.train_images, data.train_labels) if data is not None else None
+model = job.model_copy() if not job.config.train.clip_latent else None  # only the clipping check needs it
+findings = diagnose(job.config, snapshot, run_probe, model.latent_weights() if model is not None else None)
+if not findings:
+    test = snapshot.last_eval("test")
+    st.success("No problem found: the run learns" + (f" ({test['accuracy']:.2f}% test accuracy)." if test else "."),
+               icon=":material/check:")
+    st.stop()
+pending = [f for f in findings if f.fix(config) != config]
+st.button(f"Apply all fixes ({len(pending)})", type="primary", icon=":material/build:", disabled=not pending,
+          on_click=apply_to_settings, args=(findings, "all fixes"))
+ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+for finding in findings:
+    with st.container(border=True):
+        st.markdown(f"{ICONS[finding.severity]} **{finding.title}**  \n{finding.evidence}  \n"
+                    f"*{finding.explanation}*")
+        done = finding not in pending
+        st.button("Fixed in settings" if done else finding.fix_label, key=f"tr_fix_{finding.id}",
+                  disabled=done, on_click=apply_to_settings, args=([finding], finding.fix_label),
+                  icon=":material/check:" if done else ":material/build:")

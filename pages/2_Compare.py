@@ -1,0 +1,148 @@
+"""Compare runs: overlay their curves, list the settings that differ, manage and download them.
+
+Runs are the training jobs of this app that have not been saved yet (still running) and every
+run saved under the runs directory (``bnn.runs``; a job is saved when it ends). The settings
+table flattens each run's URL query params (``RunConfig.to_query_params``) and keeps the keys
+whose values differ between the chosen runs.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+from bnn import plots
+from bnn.config import RunConfig
+from bnn.runs import RunFormatError, delete_run, list_runs, rename_run, slugify
+
+ui.page_setup("Compare", ":material/compare_arrows:")
+SETTING_NAMES = {
+    "layers": "layers", "in": "pixels", "inb": "binary pixels", "indo": "input dropout", "stoch": "stochastic",
+    "ste": "STE cancel", "act": "real activation", "bias": "bias", "bneps": "BN eps", "bnmom": "BN momentum",
+    "init": "init", "opt": "optimizer", "lr": "lr", "lrend": "final lr", "sched": "schedule", "mom": "momentum",
+    "loss": "loss", "bs": "batch", "ep": "epochs", "seed": "seed", "clip": "clip", "glr": "Glorot lr",
+    "bopt": "Bop threshold", "bopg": "Bop gamma", "sub": "train images",
+}
+
+
+@dataclass
+class Entry:
+    name: str
+    config: RunConfig
+    records: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    status: str = "saved"
+    path: Path | None = None
+
+
+def collect_runs() -> dict[str, Entry]:
+    entries: dict[str, Entry] = {}
+    directory = ui.runs_dir()
+    for name, job in reversed(list(ui.app_state().jobs.items())):
+        snapshot = job.snapshot()
+        if snapshot.ended and (directory / slugify(name)).is_dir():
+            continue  # shown below as a saved run
+        entries[f"{name} ({snapshot.status})"] = Entry(name, job.config, snapshot.records, snapshot.evals,
+                                                       snapshot.summary or {}, snapshot.status)
+    for run in list_runs(directory):
+        label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
+        entries[label] = Entry(run.name, run.config, run.records, run.evals, run.summary, "saved", run.path)
+    return entries
+
+
+def final_metrics(entry: Entry) -> dict:
+    test = next((e for e in reversed(entry.evals) if e.get("split") == "test"), None)
+    train = next((e for e in reversed(entry.evals) if e.get("split") == "train"), None)
+    last = entry.records[-1] if entry.records else {}
+    return {
+        "test acc %": round(test["accuracy"], 2) if test else None,
+        "train acc %": round(train["accuracy"], 2) if train else None,
+        "final loss": last.get("loss"),
+        "epochs done": round(last.get("epoch") or (test or {}).get("epoch") or 0.0, 2),
+        "status": entry.status,
+    }
+
+
+st.title("Compare runs")
+runs = collect_runs()
+if not runs:
+    st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{ui.runs_dir()}`.")
+    st.stop()
+labels = list(runs)
+chosen = st.multiselect("Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs",
+                        help="runs of this app that are still training, and every saved run")
+if not chosen:
+    st.caption("Choose one or more runs.")
+    st.stop()
+
+accuracy_series, loss_series = {}, {}
+for label in chosen:
+    entry = runs[label]
+    tests = [e for e in entry.evals if e.get("split") == "test"]
+    accuracy_series[label] = ([e["epoch"] for e in tests], [e["accuracy"] for e in tests])
+    kept = plots.thin_records(entry.records, 300)
+    loss_series[label] = ([r["epoch"] for r in kept], [r["loss"] if r["loss"] is not None else float("nan")
+                                                       for r in kept])
+left, right = st.columns(2)
+left.plotly_chart(plots.run_overlay(accuracy_series, "Test accuracy", "accuracy (%)"), theme=None, key="cmp_acc")
+right.plotly_chart(plots.run_overlay(loss_series, "Training loss", "loss", log_y=True), theme=None, key="cmp_loss")
+
+st.subheader("Settings that differ, and final metrics", divider="gray")
+params = {label: runs[label].config.to_query_params() for label in chosen}
+keys = list(next(iter(params.values())))
+differing = [k for k in keys if len({p.get(k) for p in params.values()}) > 1]
+rows = [{"run": label, **final_metrics(runs[label]),
+         **{SETTING_NAMES.get(k, k): params[label][k] for k in differing}} for label in chosen]
+st.dataframe(rows, hide_index=True, width="stretch")
+if len(chosen) > 1 and not differing:
+    st.caption("These runs have the same settings.")
+
+st.subheader("Manage a run", divider="gray")
+label = st.selectbox("Run", chosen, key="cmp_manage")
+entry = runs[label]
+downloads = st.columns(2)
+downloads[0].download_button("Metrics (CSV)", ui.metrics_csv(entry.records, entry.evals),
+                             file_name=f"{slugify(entry.name)}-metrics.csv", mime="text/csv",
+                             icon=":material/download:", width="stretch")
+weights = entry.path / "weights.pt" if entry.path is not None else None
+if weights is not None and weights.is_file():
+    downloads[1].download_button("Weights (weights.pt)", weights.read_bytes(),
+                                 file_name=f"{slugify(entry.name)}-weights.pt", mime="application/octet-stream",
+                                 icon=":material/download:", width="stretch")
+else:
+    downloads[1].caption("Weights can be downloaded once the run has ended and been saved.")
+
+if entry.path is None:
+    st.caption("A run can be renamed or deleted once it has ended.")
+    st.stop()
+rename, delete = st.columns(2)
+with rename.form("cmp_rename_form", border=False):
+    new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}")
+    if st.form_submit_button("Rename", icon=":material/edit:"):
+        if not new_name.strip():
+            st.error("A run needs a name.")
+        else:
+            try:
+                rename_run(entry.path, new_name.strip())
+            except (OSError, RunFormatError) as exc:
+                st.error(f"Could not rename: {exc}")
+            else:
+                st.session_state.pop("cmp_runs", None)
+                st.rerun()
+with delete:
+    sure = st.checkbox(f"Yes, delete {entry.name} and its weights", key="cmp_confirm")
+    if st.button("Delete", icon=":material/delete:", disabled=not sure, key="cmp_delete"):
+        try:
+            delete_run(entry.path)
+        except (OSError, RunFormatError) as exc:
+            st.error(f"Could not delete: {exc}")
+        else:
+            state = ui.app_state()
+            with state.lock:
+                if entry.name in state.jobs and state.jobs[entry.name].snapshot().ended:
+                    del state.jobs[entry.name]
+            st.session_state.pop("cmp_runs", None)
+            st.session_state.pop("cmp_confirm", None)
+            st.rerun()

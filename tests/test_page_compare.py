@@ -1,0 +1,88 @@
+"""The Compare page (AppTest): overlays, the settings that differ, downloads, rename and delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+import ui
+from bnn.models import build_model
+from bnn.presets import PRESETS
+from bnn.runs import SavedRun, list_runs, save_run
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Compare.py")
+SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
+
+
+def _run(name: str, lr: float, accuracy: float, created: float) -> SavedRun:
+    config = SMALL.replace_train(lr=lr)
+    records = [{"step": 20 * i, "epoch": i / 10, "loss": 1.0 / i, "batch_accuracy": 80.0, "lr": lr,
+                "flip_rate": {"output": 0.01}, "saturation": {}} for i in range(1, 6)]
+    evals = [{"step": 100, "epoch": 0.5, "split": "test", "accuracy": accuracy, "loss": 0.4,
+              "prediction_histogram": [10] * 10, "count": 100}]
+    torch.manual_seed(0)
+    return SavedRun(name=name, config=config, records=records, evals=evals, summary={"test_accuracy": accuracy},
+                    model=build_model(config.model), created=created)
+
+
+@pytest.fixture
+def page(runs_dir):
+    st.cache_resource.clear()
+    save_run(_run("alpha", 1e-2, 91.0, created=1.0), runs_dir)
+    save_run(_run("beta", 1e-3, 88.5, created=2.0), runs_dir)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def test_overlay_and_settings_that_differ(page):
+    assert page.multiselect(key="cmp_runs").value == ["beta", "alpha"]  # newest first
+    assert len(page.get("plotly_chart")) == 2
+    table = page.dataframe[0].value
+    assert list(table["run"]) == ["beta", "alpha"]
+    assert "lr" in table.columns and "optimizer" not in table.columns  # only what differs
+    assert list(table["test acc %"]) == [88.5, 91.0]
+
+
+def test_downloads(page):
+    buttons = page.get("download_button")
+    assert len(buttons) == 2  # metrics CSV and weights
+
+
+def test_metrics_csv():
+    run = _run("gamma", 1e-2, 90.0, 1.0)
+    text = ui.metrics_csv(run.records, run.evals)
+    header = text.splitlines()[0].split(",")
+    assert header[:2] == ["kind", "step"] and "flip_rate.output" in header and "accuracy" in header
+    assert len(text.splitlines()) == 1 + len(run.records) + len(run.evals)
+
+
+def test_rename_and_delete(page, runs_dir):
+    page.selectbox(key="cmp_manage").select("alpha").run()
+    (path,) = [r.path for r in list_runs(runs_dir) if r.name == "alpha"]
+    page.text_input(key=f"cmp_new_name_{path.name}").input("alpha renamed")
+    page.button[[b.label for b in page.button].index("Rename")].click().run()
+    assert not page.exception
+    assert sorted(r.name for r in list_runs(runs_dir)) == ["alpha renamed", "beta"]
+    assert "alpha renamed" in page.multiselect(key="cmp_runs").options
+
+    page.selectbox(key="cmp_manage").select("beta").run()
+    delete = page.button(key="cmp_delete")
+    assert delete.disabled  # needs the confirmation first
+    page.checkbox(key="cmp_confirm").check().run()
+    page.button(key="cmp_delete").click().run()
+    assert not page.exception
+    assert [r.name for r in list_runs(runs_dir)] == ["alpha renamed"]
+
+
+def test_no_runs_yet(runs_dir):
+    st.cache_resource.clear()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
