@@ -1,5 +1,5 @@
-"""The Train page in a real browser: `streamlit run` + Debian Chromium; a short run shows its
-progress and the live chart updates while it trains."""
+"""The Train page in a real browser: `streamlit run` + Debian Chromium; a run shows its progress
+and the live chart updates while it trains, and Stop ends it with a diagnosis."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not browser_available(), reason="needs /usr/bin/chromium and playwright"),
 ]
-SHORT_RUN = "preset=fast&layers=d256-wab-0.0_d10-wb-0.0&sub=10000&ep=2&bs=50"  # 400 steps, 20 records
+LONG_RUN = "preset=fast&layers=d256-wab-0.0_d10-wb-0.0&sub=0&ep=2&bs=20"  # 6,000 steps; stopped early
 
 
-def test_short_run_shows_progress_and_live_chart(tmp_path, mnist_dir):
+def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
     env = {"BNN_RUNS_DIR": str(tmp_path / "runs"), "BNN_DATA_DIR": str(mnist_dir),
            "BNN_STREAMLIT_LOG": str(tmp_path / "streamlit.log")}
     with streamlit_server(env=env) as url, chromium_page(1400, 2200) as page:
-        page.goto(f"{url}/Train?{SHORT_RUN}")
+        page.goto(f"{url}/Train?{LONG_RUN}")
         page.wait_for_selector("text=Preset", timeout=60_000)
         wait_for_app(page)
         page.get_by_role("button", name="Start").click()
@@ -29,18 +29,16 @@ def test_short_run_shows_progress_and_live_chart(tmp_path, mnist_dir):
         steps, lines = set(), set()
         line = page.locator(".js-plotly-plot .scatterlayer path.js-line")
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            text = page.inner_text("body")
-            match = re.search(r"step ([\d,]+) / 400", text)
+        while time.monotonic() < deadline and (len(steps) < 3 or len(lines) < 2):
+            match = re.search(r"step ([\d,]+) / 6,000", page.inner_text("body"))
             if match:
                 steps.add(int(match.group(1).replace(",", "")))
             if line.count():
                 lines.add(line.first.get_attribute("d"))
-            if "· finished" in text:
-                break
-            page.wait_for_timeout(500)
-        assert "· finished" in page.inner_text("body"), "the run did not finish"
-        assert len(steps - {0, 400}) >= 1 and max(steps) == 400, f"progress not seen: {sorted(steps)}"
+            page.wait_for_timeout(250)
+        assert len(steps - {0}) >= 2, f"progress not seen: {sorted(steps)}"
         assert len(lines - {None, ""}) >= 2, "the loss chart never changed while training"
-        page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=60_000)
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
+        assert "· stopped" in page.inner_text("body")
         assert_no_exception(page)
