@@ -13,7 +13,7 @@ import sys
 import time
 
 from .config import OPTIMIZERS, ConfigError, validate
-from .data import DataError, load_mnist
+from .data import DataError, MnistData, load_mnist
 from .presets import PRESETS, preset
 from .runs import SavedRun, save_run
 from .train import Trainer
@@ -58,15 +58,22 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def load_mnist_or_report(data_dir: str | None) -> MnistData | None:
+    """MNIST, or None after printing why it could not be loaded (for command-line tools)."""
+    try:
+        return load_mnist(data_dir)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = _config_from_args(args)
     problems = validate(config)
     if problems:
         parser.error("; ".join(problems))
-    try:
-        data = load_mnist(args.data_dir)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    data = load_mnist_or_report(args.data_dir)
+    if data is None:
         return 1
     from tqdm import tqdm
 

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnn.data import DataError, load_mnist  # noqa: E402
+from bnn.cli import load_mnist_or_report  # noqa: E402
 from bnn.presets import PRESETS  # noqa: E402
 from bnn.runs import SavedRun, save_run  # noqa: E402
 from bnn.train import Trainer  # noqa: E402
@@ -40,10 +40,8 @@ def main() -> int:
         if args.epochs < 1:
             parser.error("--epochs must be at least 1")
         config = config.replace_train(epochs=args.epochs)
-    try:
-        data = load_mnist(args.data_dir)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    data = load_mnist_or_report(args.data_dir)
+    if data is None:
         return 1
 
     started = time.perf_counter()
