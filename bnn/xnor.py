@@ -370,6 +370,17 @@ class PackedLayer:
     activation: str  # "sign", "hardtanh", "relu" or "identity"
     eps: float | None
     arrays: dict[str, np.ndarray]
+
+    def describe(self) -> dict[str, Any]:
+        """The layer's shape and role (for tables and the file header)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "output": self.output,
+            "activation": self.activation,
+        }
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -517,18 +528,7 @@ class PackedModel:
 
     def summary(self) -> list[dict[str, Any]]:
         """Per layer: name, kind, sizes, output, activation and packed bytes (for tables)."""
-        return [
-            {
-                "name": layer.name,
-                "kind": layer.kind,
-                "in_features": layer.in_features,
-                "out_features": layer.out_features,
-                "output": layer.output,
-                "activation": layer.activation,
-                "bytes": layer.nbytes,
-            }
-            for layer in self.layers
-        ]
+        return [{**layer.describe(), "bytes": layer.nbytes} for layer in self.layers]
 
     def __repr__(self) -> str:
         shape = "-".join([str(self.in_features)] + [str(layer.out_features) for layer in self.layers])
@@ -949,18 +949,7 @@ def save_packed(packed: PackedModel, path: str | os.PathLike) -> int:
             )
             chunks.append(raw)
             offset += len(raw)
-        layers_meta.append(
-            {
-                "name": layer.name,
-                "kind": layer.kind,
-                "in_features": layer.in_features,
-                "out_features": layer.out_features,
-                "output": layer.output,
-                "activation": layer.activation,
-                "eps": layer.eps,
-                "arrays": arrays_meta,
-            }
-        )
+        layers_meta.append({**layer.describe(), "eps": layer.eps, "arrays": arrays_meta})
         entries.extend(arrays_meta)
     payload = b"".join(chunks)
     header = {
