@@ -170,8 +170,11 @@ def save_ended_jobs() -> None:
     """Write every ended, not yet saved job to the runs directory (once each)."""
     state = app_state()
     for name, job in list(state.jobs.items()):
+        if name in state.saved_jobs:
+            continue
         snapshot = job.snapshot()
-        if not snapshot.ended or name in state.saved_jobs or job.model_copy() is None:
+        model = job.model_copy() if snapshot.ended else None
+        if model is None:
             continue
         with state.lock:
             if name in state.saved_jobs:
@@ -179,7 +182,7 @@ def save_ended_jobs() -> None:
             state.saved_jobs.add(name)
         try:
             save_run(SavedRun(name=name, config=job.config, records=snapshot.records, evals=snapshot.evals,
-                              summary=snapshot.summary or {}, model=job.model_copy(),
+                              summary=snapshot.summary or {}, model=model,
                               preset=getattr(job, "preset", None)), runs_dir())
         except OSError as exc:
             st.warning(f"Could not save run {name} to {runs_dir()}: {exc}")
