@@ -6,12 +6,19 @@ Hubara, Soudry, El-Yaniv, Bengio 2016, arXiv:1602.02830) constrain weights and a
 estimator. The pages are the files in ``pages/``, listed in file-name order by ``st.navigation``.
 """
 
+import os
 from pathlib import Path
 
-import streamlit as st
+# Training threads wait for each other at the end of every op. Spinning while they wait (OpenMP's
+# default) keeps a core from the browser drawing the Train page; sleeping instead raised training
+# speed with the page open from 0.71 to 0.79 of headless (benchmarks/ui_overhead.py). OpenMP reads
+# this when torch is imported, by `ui` below.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import ui
-from bnn import plots
+import streamlit as st  # noqa: E402
+
+import ui  # noqa: E402
+from bnn import plots  # noqa: E402
 
 PAGES_DIR = Path(__file__).parent / "pages"
 PAGE_ICONS = {

@@ -15,6 +15,8 @@ Settings: MNIST directory from ``streamlit run app.py -- --data-dir DIR`` or ``$
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import threading
 import time
@@ -30,7 +32,8 @@ from bnn.jobs import TrainingJob
 from bnn.models import BinaryNet
 from bnn.runs import RunFormatError, SavedRun, default_runs_dir, load_run, save_run
 
-PRETRAINED_DIR = Path(__file__).parent / "assets" / "pretrained-fast"
+ASSETS_DIR = Path(__file__).parent / "assets"
+PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -212,6 +215,85 @@ def sidebar_active_model() -> None:
 
 def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- the Train page's live chart -----------------------------------------------------------
+_live_chart = st.components.v2.component(
+    "bnn_live_chart", html='<div class="bnn-live-chart"></div>',
+    js=(ASSETS_DIR / "live_chart.js").read_text(encoding="utf-8"), isolate_styles=False,
+)
+LIVE_CHART_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@st.cache_resource(show_spinner=False)
+def _plotly_js() -> str:
+    """plotly.js as shipped with the plotly package, so the figures' JSON matches its version."""
+    import plotly
+
+    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+
+
+def figure_spec(figure) -> dict:
+    """A Plotly figure as plain JSON data with its traces' x/y left out (the live chart gets those
+    as series, keyed by trace uid)."""
+    spec = json.loads(figure.to_json())
+    for trace, source in zip(spec["data"], figure.data):
+        trace.pop("x", None)
+        trace.pop("y", None)
+        trace["uid"] = source.uid  # to_json leaves uids out
+    return spec
+
+
+def _finite_or_none(values) -> list:
+    return [v if isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)) else None for v in values]
+
+
+PLOTLY_LOADED = "plotly_js_loaded"  # session flag: this browser tab has run plotly.js
+
+
+def _plotly_loaded() -> None:
+    st.session_state[PLOTLY_LOADED] = True
+
+
+def _live_chart_data(extra: dict) -> dict:
+    data = {"has_plotly": bool(st.session_state.get(PLOTLY_LOADED)), **extra}
+    if not data["has_plotly"]:
+        data["plotly_js"] = _plotly_js()  # sent until the browser reports it has run it
+    return data
+
+
+def live_plotly_chart(spec: dict, series: dict[str, tuple[list, list]], version: str, *, key: str,
+                      height: int) -> None:
+    """A Plotly chart that redraws in place (``assets/live_chart.js``) when ``version`` changes.
+
+    ``st.plotly_chart`` mounts a new chart whenever the figure changes, so the browser draws it
+    from scratch at every refresh; benchmarks/ui_overhead.py measures what that takes from a
+    training run on the same machine. ``spec`` is :func:`figure_spec` of the figure, ``series``
+    its lines by trace uid.
+    """
+    data = _live_chart_data({
+        "figure": spec,
+        "series": {uid: [_finite_or_none(xs), _finite_or_none(ys)] for uid, (xs, ys) in series.items()},
+        "version": version,
+        "config": LIVE_CHART_CONFIG,
+    })
+    _live_chart(data=data, key=key, height=height, on_has_plotly_change=_plotly_loaded)
+
+
+def preload_live_chart() -> None:
+    """Load plotly.js into the browser ahead of the first live chart (nothing is drawn), so a
+    run's first seconds are not spent parsing it. Renders nothing once it is loaded."""
+    if not st.session_state.get(PLOTLY_LOADED):
+        _live_chart(data=_live_chart_data({"preload": True}), key="plotly_preload", height="content",
+                    on_has_plotly_change=_plotly_loaded)
+
+
+def still_progress_bars() -> None:
+    """Progress bars without their CSS animation. Updated once a second, the animation kept
+    headless Chromium's compositor busy: 13.5% of a core for a page with one bar, 4.5% without
+    (measured), CPU a training run on the same machine needs."""
+    st.html("<style>[data-testid='stProgress'] * { transition: none !important; "
+            "animation: none !important; }</style>")
 
 
 # --- Draw and Inspect pages ----------------------------------------------------------------
@@ -446,22 +528,3 @@ def median_ms(functions: dict, runs: int = 30, warmup: int = 2) -> dict[str, flo
             function()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) * 1e3 for name, values in times.items()}
-
-
-def set_training_threads() -> int:
-    """Torch threads for the next training job, returned: one fewer than the cores (at least
-    one), leaving a core to the server and the browser. Threads started later (the job's)
-    use this setting.
-
-    A training step is many ops, each ending at an OpenMP barrier; with a thread per core, every
-    burst of the server or the browser (the Train page redraws once a second) stalls training at
-    those barriers. Measured on 2 cores with the page open: `seed-fixed` trained at 174 samples/s
-    with 2 threads and 5,964 with 1; `fast` at 1,610 with 2 and 2,182 with 1 (headless with 2
-    threads: 3,917). benchmarks/ui_overhead.py measures it.
-    """
-    import os
-
-    threads = max(1, (os.cpu_count() or 1) - 1)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads

@@ -16,7 +16,7 @@ from .config import OPTIMIZERS, ConfigError, validate
 from .data import DataError, MnistData, load_mnist
 from .presets import PRESETS, preset
 from .runs import SavedRun, save_run
-from .train import Trainer
+from .train import Trainer, default_device, use_cpu_threads_for
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -78,6 +78,7 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     from tqdm import tqdm
 
     started = time.perf_counter()
+    use_cpu_threads_for(config, args.device or default_device())
     trainer = Trainer(config, data, args.device)
     with tqdm(total=trainer.total_steps, unit="step", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
         for step in trainer.steps():

@@ -23,7 +23,7 @@ import torch
 from .config import RunConfig
 from .data import DataError, MnistData, load_mnist
 from .models import BinaryNet
-from .train import Trainer, default_device
+from .train import Trainer, default_device, use_cpu_threads_for
 
 # job states
 CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = "created", "loading data", "running", "paused", "stopping", "evaluating"
@@ -217,6 +217,7 @@ class TrainingJob:
             if self._stop.is_set():
                 self._set(STOPPED, "stopped before training started")
                 return
+            use_cpu_threads_for(self.config, self._device)
             trainer = Trainer(self.config, data, self._device, record_every=self._record_every)
             with self._lock:
                 self._trainer = trainer

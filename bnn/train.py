@@ -23,6 +23,7 @@ Evaluation records (every epoch, on demand, and at the end)::
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -39,6 +40,36 @@ from .optim import make_optimizer, scheduled_lr, set_lr
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
+
+
+def cpu_threads_for(config: RunConfig, cores: int | None = None) -> int:
+    """Torch intra-op threads for training ``config`` on the CPU: one per core when a batch's
+    forward pass is at least :data:`PARALLEL_MACS_PER_STEP` multiply-adds, else one.
+
+    Every op splits its work across the threads and ends at an OpenMP barrier, so a thread that
+    loses its core for a moment holds up the others. Big steps are worth it (2 cores vs 1,
+    headless: `fast`, 372M MACs a batch, 1.35x; the `best` CNN 1.6x); small ones gain nothing
+    measurable (`seed-fixed`, 24M) and stall whenever another process wakes up, e.g. the browser
+    drawing the Train page: there `seed-fixed` ran at 0.48 of its headless speed on 2 threads and
+    0.75 on 1 (benchmarks/ui_overhead.py). ``cores`` defaults to ``$OMP_NUM_THREADS`` or the
+    cores this process may use.
+    """
+    from .summary import model_summary
+
+    if model_summary(config.model).total_macs * config.train.batch_size < PARALLEL_MACS_PER_STEP:
+        return 1
+    if cores is None:
+        cores = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    return max(1, cores)
+
+
+def use_cpu_threads_for(config: RunConfig, device: torch.device | str) -> None:
+    """Set this thread's torch threads for training ``config`` (:func:`cpu_threads_for`); no-op on a GPU."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(cpu_threads_for(config))
 
 
 @dataclass

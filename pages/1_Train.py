@@ -19,12 +19,15 @@ from bnn.jobs import FAILED, PAUSED
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
 
 ui.page_setup("Train", ":material/model_training:")
+with st.sidebar:
+    ui.preload_live_chart()
 state = st.session_state
 key = ui.control_key
 ARCHITECTURES = ("MLP", "small CNN")
 CNN_STEM = PRESETS["best"].model.layers[:2]
 LAYER_COLUMNS = [1.6, 1.3, 1, 1, 1, 1.1, 0.5]
 LIVE_POINTS = 150  # points per live curve
+LIVE_HEIGHT = 560  # pixels
 
 
 # --- settings state ------------------------------------------------------------------------
@@ -218,7 +221,6 @@ if start:
             name = ui.new_job_name(f"{preset}-edited" if edited else preset)
             while name in jobs:
                 name = f"{name}-{len(jobs)}"
-            ui.set_training_threads()
             ui.start_job(config, name, data, None if edited else preset)
             state.tr_job = name
 
@@ -231,8 +233,6 @@ if state.get("tr_job") not in jobs:
 st.selectbox("Showing run", names, key="tr_job", help="every run started since the app was launched")
 job = jobs[state.tr_job]
 snapshot = job.snapshot()
-if not snapshot.ended:
-    state.tr_watching = job.name
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -242,28 +242,39 @@ def format_seconds(seconds: float | None) -> str:
     return f"{minutes}:{seconds:02d}"
 
 
-@st.fragment(run_every=None if snapshot.ended else 1.0)
-def live_view(job) -> None:
-    snap = job.snapshot()
-    if snap.ended and state.get("tr_watching") == job.name:
-        del state["tr_watching"]
-        st.rerun()  # the whole page: diagnosis, "make active", and no more polling
-    buttons = st.columns([1, 1, 1, 4], vertical_alignment="center")
-    if snap.status == PAUSED:
-        buttons[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
-    else:
-        buttons[0].button("Pause", icon=":material/pause:", on_click=job.pause, disabled=snap.ended,
-                          width="stretch")
-    buttons[1].button("Stop", icon=":material/stop:", on_click=job.stop, disabled=snap.ended,
+buttons = st.columns([1, 1, 1, 4], vertical_alignment="center")
+if snapshot.status == PAUSED:
+    buttons[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
+else:
+    buttons[0].button("Pause", icon=":material/pause:", on_click=job.pause, disabled=snapshot.ended,
                       width="stretch")
-    buttons[2].button("Test now", icon=":material/fact_check:", on_click=job.request_eval,
-                      disabled=snap.ended or snap.status == PAUSED, width="stretch",
-                      help="evaluate on the test set between two steps")
+buttons[1].button("Stop", icon=":material/stop:", on_click=job.stop, disabled=snapshot.ended, width="stretch")
+buttons[2].button("Test now", icon=":material/fact_check:", on_click=job.request_eval,
+                  disabled=snapshot.ended or snapshot.status == PAUSED, width="stretch",
+                  help="evaluate on the test set between two steps")
+buttons[3].markdown(f"**{job.name}**" + (f" · {snapshot.status}" if snapshot.ended else ""))
+ui.still_progress_bars()
+
+
+def button_state(snap) -> tuple[bool, bool]:
+    return snap.ended, snap.status == PAUSED
+
+
+@st.fragment(run_every=None if snapshot.ended else 1.0)
+def live_view(job, page_buttons: tuple[bool, bool]) -> None:
+    """Progress and the live chart, polled once a second. Only these two elements are redrawn:
+    each refresh costs the browser a re-render, and the browser shares the CPU with training
+    (benchmarks/ui_overhead.py)."""
+    snap = job.snapshot()
+    if button_state(snap) != page_buttons:
+        st.rerun()  # the whole page: buttons for the new status; the diagnosis once it ends
     test = snap.last_eval("test")
-    buttons[3].markdown(f"**{job.name}** · {snap.status}" + (f" · test accuracy **{test['accuracy']:.2f}%**"
-                                                            if test else ""))
-    text = (f"epoch {snap.epoch:.2f} / {snap.epochs} · step {snap.step:,} / {snap.total_steps:,} · "
-            f"{snap.samples_per_s:,.0f} samples/s · ETA {format_seconds(snap.eta_s)}")
+    parts = [] if snap.ended else [snap.status]  # an ended run's status is next to its name
+    parts += [f"epoch {snap.epoch:.2f} / {snap.epochs}", f"step {snap.step:,} / {snap.total_steps:,}",
+              f"{snap.samples_per_s:,.0f} samples/s", f"ETA {format_seconds(snap.eta_s)}"]
+    if test:
+        parts.append(f"test accuracy {test['accuracy']:.2f}%")
+    text = " · ".join(parts)
     st.progress(min(snap.progress, 1.0), text=text)
     if snap.status == FAILED:
         st.error(f"The run failed: {snap.message.splitlines()[0] if snap.message else 'unknown error'}")
@@ -276,29 +287,29 @@ def live_view(job) -> None:
             st.caption(f"No training curves: the run ended at step {snap.step}, before its first record "
                        "(one every 20 steps).")
         return
-    st.plotly_chart(live_figure(job.name, snap), key="tr_live_chart", theme=None)
-
-
-def live_figure(name: str, snap):
-    """The live chart. Building a Plotly figure takes ~50-150 ms of the GIL the training thread
-    needs, so it is built once per run and set of lines; later refreshes replace its data."""
-    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    version = (name, len(snap.records), len(snap.evals))
-    cached = state.get("tr_figure")
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    if cached is not None and cached[0][0] == name and [t.uid for t in cached[1].data] == list(series):
-        figure = cached[1]
-        with figure.batch_update():
-            for trace in figure.data:
-                trace.x, trace.y = series[trace.uid]
-    else:
+    if snap.ended:
         figure = plots.live_training_figure(snap.records, snap.evals, max_points=LIVE_POINTS)
-    state.tr_figure = (version, figure)
-    return figure
+        st.plotly_chart(figure, key="tr_final_chart", theme=None)
+        return
+    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
+    ui.live_plotly_chart(live_chart_spec(job.name, snap, series), series,
+                         version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}", key="tr_live_chart",
+                         height=LIVE_HEIGHT)
 
 
-live_view(job)
+def live_chart_spec(name: str, snap, series: dict) -> dict:
+    """The live chart's layout and trace styles, built again only for a new run or new lines
+    (building a Plotly figure takes ~100 ms of the GIL the training thread needs)."""
+    shape = (name, tuple(series))
+    cached = state.get("tr_chart_spec")
+    if cached is None or cached[0] != shape:
+        figure = plots.live_training_figure(snap.records, snap.evals, height=LIVE_HEIGHT, max_points=LIVE_POINTS)
+        figure.update_layout(uirevision=name)  # a zoom or hidden line survives the redraws
+        cached = state.tr_chart_spec = (shape, ui.figure_spec(figure))
+    return cached[1]
+
+
+live_view(job, button_state(snapshot))
 
 # --- after the run ---------------------------------------------------------------------------
 if not snapshot.ended:

@@ -27,17 +27,21 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
         page.get_by_role("button", name="Start").click()
 
         steps, lines = set(), set()
-        line = page.locator(".js-plotly-plot .scatterlayer path.js-line")
+        chart = page.frame_locator("iframe[title='live training chart']")  # ui.live_plotly_chart
+        line = chart.locator(".js-plotly-plot .scatterlayer path.js-line")
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and (len(steps) < 3 or len(lines) < 2):
             match = re.search(r"step ([\d,]+) / 6,000", page.inner_text("body"))
             if match:
                 steps.add(int(match.group(1).replace(",", "")))
             if line.count():
+                if not lines:  # the chart's first drawing: mark its graph to see it redrawn in place
+                    chart.locator(".js-plotly-plot").evaluate("graph => { graph.dataset.bnnFirst = 'yes'; }")
                 lines.add(line.first.get_attribute("d"))
             page.wait_for_timeout(250)
         assert len(steps - {0}) >= 2, f"progress not seen: {sorted(steps)}"
         assert len(lines - {None, ""}) >= 2, "the loss chart never changed while training"
+        assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the chart was mounted anew"
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
         assert "· stopped" in page.inner_text("body")

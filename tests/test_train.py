@@ -13,7 +13,7 @@ from bnn.data import MnistData
 from bnn.models import build_model
 from bnn.optim import scheduled_lr
 from bnn.presets import PRESETS
-from bnn.train import EvalResult, Trainer, evaluate, train
+from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for
 
 from conftest import shrink
 
@@ -188,3 +188,25 @@ def test_evaluate_function_on_a_fixed_model():
     scores = torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0.8, -0.8], [-0.6, 0.6]])
     expected = torch.nn.functional.cross_entropy(scores, labels).item()
     assert result.loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_small_steps_train_on_one_thread_big_ones_on_every_core():
+    assert cpu_threads_for(PRESETS["seed-fixed"], cores=4) == 1  # 24M multiply-adds per batch
+    assert cpu_threads_for(PRESETS["fast"], cores=4) == 4  # 372M
+    assert cpu_threads_for(PRESETS["best"], cores=4) == 4  # the CNN
+    shrunk = PRESETS["fast"].replace_train(batch_size=10)
+    assert cpu_threads_for(shrunk, cores=4) == 1  # the same net, 19M per batch
+
+
+def test_use_cpu_threads_for_sets_this_threads_torch_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    before = torch.get_num_threads()
+    try:
+        use_cpu_threads_for(PRESETS["fast"], "cpu")
+        assert torch.get_num_threads() == 3
+        use_cpu_threads_for(PRESETS["seed-fixed"], "cpu")
+        assert torch.get_num_threads() == 1
+        use_cpu_threads_for(PRESETS["fast"], "cuda")  # a GPU: torch's CPU threads left alone
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
