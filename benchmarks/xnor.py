@@ -151,6 +151,13 @@ def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1e3
 
 
+def _timed(times: list[float], call) -> None:
+    """Run ``call()`` and append its wall time in seconds to ``times``."""
+    started = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - started)
+
+
 def popcount_strategies(words: int = 1 << 18, repeats: int = 15) -> dict[str, float]:
     """ns per uint64 word of popcount(a XOR b) summed per 64-word row, for several strategies."""
     rng = np.random.default_rng(0)
@@ -205,9 +212,7 @@ def popcount_strategies(words: int = 1 << 18, repeats: int = 15) -> dict[str, fl
             raise AssertionError(f"popcount strategy {name} is wrong")
         times = []
         for _ in range(repeats):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
+            _timed(times, fn)
         results[name] = round(statistics.median(times) / words * 1e9, 3)
     return results
 
@@ -254,16 +259,10 @@ def latency(model: BinaryNet, frozen: BinaryNet, packed, images: torch.Tensor, c
         for i in range(count):
             x = images[i : i + 1]
             xn = x.numpy()
-            started = time.perf_counter()
-            frozen(x).argmax(1)
-            timings["float"].append(time.perf_counter() - started)
+            _timed(timings["float"], lambda: frozen(x).argmax(1))
             if i < model_count:
-                started = time.perf_counter()
-                model(x).argmax(1)
-                timings["model_forward"].append(time.perf_counter() - started)
-            started = time.perf_counter()
-            packed.predict(xn)
-            timings["packed"].append(time.perf_counter() - started)
+                _timed(timings["model_forward"], lambda: model(x).argmax(1))
+            _timed(timings["packed"], lambda: packed.predict(xn))
             float_b1 = frozen(x)  # same float32 numbers as model(x): sign(W) precomputed
             identical += int(np.array_equal(float_b1.numpy(), packed.scores(xn)))
             b1_vs_batched = max(b1_vs_batched, float((float_b1[0] - batched[i]).abs().max()))
@@ -285,12 +284,8 @@ def throughput(frozen: BinaryNet, packed, images: torch.Tensor, batches: int, ba
         for b in range(batches):
             x = images[b * batch : (b + 1) * batch]
             xn = x.numpy()
-            started = time.perf_counter()
-            frozen(x).argmax(1)
-            timings["float"].append(time.perf_counter() - started)
-            started = time.perf_counter()
-            packed.predict(xn)
-            timings["packed"].append(time.perf_counter() - started)
+            _timed(timings["float"], lambda: frozen(x).argmax(1))
+            _timed(timings["packed"], lambda: packed.predict(xn))
     f_ms, p_ms = _median_ms(timings["float"]), _median_ms(timings["packed"])
     return {
         "batch": batch,
