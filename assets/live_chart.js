@@ -1,15 +1,18 @@
-// The Train page's live chart: one Plotly graph updated in place with Plotly.react.
+// The Train page's live chart: one Plotly graph updated in place.
 //
 // st.plotly_chart derives its element id from the figure, so new data mounts a new chart and
 // Plotly draws it from scratch at every refresh, CPU taken from training on a small machine.
-// This component keeps one graph and redraws it only when the run has new points. The graph
+// This component keeps one graph and updates it only when the run has new points: the lines
+// alone (Plotly.animate, no redraw) while they stay inside the axes, which the server fixes to
+// the whole run where it can; everything (Plotly.react) when an axis must grow. The graph
 // lives in its own iframe document: Plotly measures text while it draws, and each measurement
 // would otherwise lay out the whole Streamlit page again.
 // Python side: ui.live_plotly_chart and ui.preload_live_chart.
 //
 // data: {figure: {data: [traces without x/y, each with a uid], layout}, series: {uid: [xs, ys]},
 //        version, config (Plotly's), has_plotly, plotly_js (until has_plotly), preload}
-// state: has_plotly, set once this tab holds the plotly.js source, so the server stops sending it.
+// state: has_plotly, set once this tab holds the plotly.js source, so the server stops sending it;
+//        needs_plotly, set when the server believes the tab has it but it does not.
 
 function runIn(frame, source) {
   const doc = frame.contentDocument;
@@ -50,16 +53,57 @@ function chartFrame(host, source) {
   return frame;
 }
 
+// "x2" -> "xaxis2": a trace's axis reference as the layout names the axis.
+function axisName(ref) {
+  return ref.replace(/^x/, "xaxis").replace(/^y/, "yaxis");
+}
+
+// The axis ranges to draw with: the ranges drawn last (or the layout's fixed ones) while every
+// point falls inside them, else the points' extent with headroom (from 0 when no point is
+// negative). Log axes are handled in log10 units, as Plotly's ranges are.
+function fitRanges(layout, traces, drawn) {
+  const extent = {};
+  for (const trace of traces) {
+    for (const [ref, values] of [[trace.xaxis || "x", trace.x], [trace.yaxis || "y", trace.y]]) {
+      const name = axisName(ref);
+      const log = (layout[name] || {}).type === "log";
+      for (const value of values || []) {
+        if (value === null || !Number.isFinite(value) || (log && value <= 0)) continue;
+        const unit = log ? Math.log10(value) : value;
+        const span = extent[name] || (extent[name] = { low: unit, high: unit, log });
+        span.low = Math.min(span.low, unit);
+        span.high = Math.max(span.high, unit);
+      }
+    }
+  }
+  const ranges = { ...drawn };
+  let changed = false;
+  for (const [name, { low, high, log }] of Object.entries(extent)) {
+    const current = drawn[name] || (layout[name] || {}).range;
+    if (current && low >= current[0] && high <= current[1]) {
+      ranges[name] = current;
+      continue;
+    }
+    const span = high - low || Math.abs(high) || 1;
+    const fitted = [!log && low >= 0 ? 0 : low - 0.1 * span, high + 0.15 * span];
+    ranges[name] = current ? [Math.min(current[0], fitted[0]), Math.max(current[1], fitted[1])] : fitted;
+    changed = true;
+  }
+  return { ranges, changed };
+}
+
 export default function ({ data, parentElement, setStateValue }) {
   const host = parentElement.querySelector(".bnn-live-chart");
   if (data.plotly_js) window.bnnPlotlySource = data.plotly_js;
   if (window.bnnPlotlySource) warmUp(window.bnnPlotlySource);
+  if (data.preload) return; // never reports back: see ui.preload_live_chart
   if (!window.bnnPlotlySource) {
-    if (!data.preload) host.textContent = "Loading the chart library …";
+    host.textContent = "Loading the chart library …";
+    if (data.has_plotly) setStateValue("needs_plotly", Date.now()); // the preload never arrived
     return;
   }
   if (!data.has_plotly) setStateValue("has_plotly", true);
-  if (data.preload || host.dataset.version === data.version) return; // nothing new to draw
+  if (host.dataset.version === data.version) return; // nothing new to draw
   const frame = chartFrame(host, window.bnnPlotlySource);
   const traces = data.figure.data.map((trace) => {
     const line = data.series[trace.uid];
@@ -68,5 +112,23 @@ export default function ({ data, parentElement, setStateValue }) {
   host.dataset.version = data.version;
   frame.style.height = `${data.figure.layout.height}px`;
   const graph = frame.contentDocument.getElementById("graph");
-  frame.contentWindow.Plotly.react(graph, traces, data.figure.layout, data.config);
+  const Plotly = frame.contentWindow.Plotly;
+  const lines = traces.map((trace) => trace.uid).join("|");
+  const fresh = !graph.data || graph.bnnLines !== lines || graph.bnnLayout !== JSON.stringify(data.figure.layout);
+  const { ranges, changed } = fitRanges(data.figure.layout, traces, fresh ? {} : graph.bnnRanges);
+  if (fresh || changed) {
+    // Plotly.react redraws everything: axes, ticks, labels, legend (~60 ms and a repaint).
+    const layout = { ...data.figure.layout };
+    for (const [name, range] of Object.entries(ranges)) layout[name] = { ...layout[name], range, autorange: false };
+    Object.assign(graph, { bnnLines: lines, bnnLayout: JSON.stringify(data.figure.layout), bnnRanges: ranges });
+    Plotly.react(graph, traces, layout, data.config);
+  } else {
+    // Every point inside the drawn axes: move the lines only (Plotly.animate without a redraw
+    // takes ~2.5x less of the browser's CPU than Plotly.react, measured in headless Chromium).
+    Plotly.animate(
+      graph,
+      { data: traces.map((trace) => ({ x: trace.x, y: trace.y })), traces: traces.map((_, index) => index) },
+      { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" },
+    );
+  }
 }

@@ -350,5 +350,24 @@ def parameter_count(model: ModelConfig) -> int:
     return total
 
 
+def describe(config: RunConfig) -> str:
+    """The settings in one line (``c32``: a conv layer of 32 channels), e.g. ``784-1024-1024-10 MLP · binary weights 3/3, binary
+    activations 2/3, BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
+    model, train = config.model, config.train
+    channels, height, width = model.image_shape
+    widths = "-".join([str(channels * height * width)] +
+                      [f"{'c' if layer.kind == 'conv' else ''}{layer.units}" for layer in model.layers])
+    shape = f"{widths} {'CNN' if model.is_cnn else 'MLP'}"
+    count = len(model.layers)
+    switches = ", ".join(f"{label} {sum(getattr(layer, name) for layer in model.layers)}/{count}"
+                         for label, name in (("binary weights", "binarize_weights"),
+                                             ("binary activations", "binarize_activations"),
+                                             ("BatchNorm", "batch_norm")))
+    lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" -> {train.lr_end:.0e} ({train.schedule})")
+    images = f" of {train.train_subset:,} images" if train.train_subset else ""
+    return " · ".join((shape, switches, f"{train.optimizer} {lr}", f"batch {train.batch_size}",
+                       f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}{images}", f"seed {train.seed}"))
+
+
 def field_names(cls: type) -> list[str]:
     return [f.name for f in fields(cls)]

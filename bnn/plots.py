@@ -754,11 +754,17 @@ def live_training_figure(
     *,
     height: int = 560,
     max_points: int = 150,
+    total_steps: int | None = None,
+    lr_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
     panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
     evaluations lines with markers. Each trace's uid is its key in
-    :func:`live_training_series`, so a live view can refresh the data in place."""
+    :func:`live_training_series`, so a live view can refresh the data in place.
+
+    For a run still training, ``total_steps`` fixes the step axes at 0..total_steps and
+    ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
+    the axes, and a live view can move the lines without redrawing the axes."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -797,6 +803,12 @@ def live_training_figure(
     fig.update_yaxes(type="log", exponentformat="e", row=2, col=1)
     fig.update_yaxes(tickformat=".2%", row=2, col=2)
     fig.update_xaxes(title_text="step", row=2)
+    if total_steps:
+        fig.update_xaxes(range=[0, total_steps])
+    if lr_range:
+        low, high = math.log10(min(lr_range)), math.log10(max(lr_range))
+        pad = max(0.05 * (high - low), 0.1)
+        fig.update_yaxes(range=[low - pad, high + pad], row=2, col=1)
     # Fixed margins and no tick-label overflow checks: each redraw then skips measuring every
     # label (153 ms -> 59 ms per Plotly.react in headless Chromium); the margins fit the labels.
     fig.update_xaxes(automargin=False, ticklabeloverflow="allow")

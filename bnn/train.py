@@ -146,6 +146,7 @@ class Trainer:
         self.evals: list[dict] = []
         self.first_nonfinite_step: int | None = None
         self.started = time.perf_counter()
+        self.started_at = time.time()  # wall clock, for matching records with outside events
         self.train_seconds = 0.0  # time spent in training steps, evaluations excluded
         self._interval = _Interval()
         self._capture_saturation = False
@@ -285,6 +286,7 @@ class Trainer:
             "prediction_histogram": test["prediction_histogram"] if test else None,
             "train_prediction_histogram": train["prediction_histogram"] if train else None,
             "first_nonfinite_step": self.first_nonfinite_step,
+            "started_at": self.started_at,  # Unix time; a record's "time" counts from here
             "seconds": time.perf_counter() - self.started,
             "train_seconds": self.train_seconds,
         }

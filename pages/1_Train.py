@@ -13,9 +13,9 @@ import streamlit as st
 import ui
 from bnn import plots
 from bnn.config import INPUT_SCALES, LOSSES, MAX_LAYERS, OPTIMIZERS, REAL_ACTIVATIONS, SCHEDULES
-from bnn.config import ConfigError, LayerConfig, RunConfig, from_query_params, parameter_count, validate
+from bnn.config import ConfigError, LayerConfig, RunConfig, describe, from_query_params, parameter_count, validate
 from bnn.diagnosis import apply_fixes, diagnose, probe
-from bnn.jobs import FAILED, PAUSED
+from bnn.jobs import ENDED, FAILED, PAUSED
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
 
 ui.page_setup("Train", ":material/model_training:")
@@ -113,76 +113,103 @@ top[0].selectbox("Preset", list(PRESETS), key="tr_preset", on_change=on_preset,
 top[1].radio("Architecture", ARCHITECTURES, key="tr_arch", on_change=on_architecture, horizontal=True)
 top[2].caption(PRESET_DESCRIPTIONS.get(state.tr_preset, ""))
 
-st.subheader("Layers", divider="gray")
-layers = state.tr_cfg.model.layers
-header = st.columns(LAYER_COLUMNS)
-for column, text in zip(header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm",
-                                 "dropout", "")):
-    column.caption(text)
-row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
-row[0].markdown("**input** · 28×28 pixels")
-row[1].selectbox("pixel range", ("pm1", "01"), key=key("in_scale"), label_visibility="collapsed",
-                 format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get)
-row[2].markdown("—")
-row[3].checkbox("binarize the input pixels", key=key("in_bin"), label_visibility="collapsed")
-row[4].markdown("—")
-row[5].number_input("input dropout", key=key("in_drop"), step=0.05, format="%.2f", label_visibility="collapsed")
-hidden_count = {"dense": 0, "conv": 0}
-for index, layer in enumerate(layers):
-    is_output = index == len(layers) - 1
+
+def settings_controls() -> None:
+    """The layer table and the training settings, read back by settings()."""
+    st.subheader("Layers", divider="gray")
+    layers = state.tr_cfg.model.layers
+    header = st.columns(LAYER_COLUMNS)
+    for column, text in zip(header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm",
+                                     "dropout", "")):
+        column.caption(text)
     row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
-    if is_output:
-        row[0].markdown("**output** · dense")
-        row[1].markdown(f"{layer.units} classes")
-    else:
-        hidden_count[layer.kind] += 1
-        detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
-        label = f"{layer.kind}{hidden_count[layer.kind]}"
-        row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
-        row[1].number_input(f"width of {label}", key=key("units", index), step=1, format="%d",
-                            label_visibility="collapsed", help="units (dense) or channels (conv)")
-        row[6].button("", key=f"tr_remove_{index}", icon=":material/delete:", on_click=remove_layer,
-                      args=(index,), help=f"remove {label}")
-    name = "output" if is_output else label
-    row[2].checkbox(f"binarize weights of {name}", key=key("w", index), label_visibility="collapsed")
-    row[3].checkbox(f"binarize activations of {name}", key=key("a", index), label_visibility="collapsed")
-    row[4].checkbox(f"BatchNorm in {name}", key=key("bn", index), label_visibility="collapsed")
-    row[5].number_input(f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f",
-                        label_visibility="collapsed")
-st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
-if state[key("a", len(layers) - 1)]:
-    st.warning("The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
-               "and argmax returns the first of them. This is the bug of the `seed` preset.", icon=":material/warning:")
+    row[0].markdown("**input** · 28×28 pixels")
+    row[1].selectbox("pixel range", ("pm1", "01"), key=key("in_scale"), label_visibility="collapsed",
+                     format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get)
+    row[2].markdown("—")
+    row[3].checkbox("binarize the input pixels", key=key("in_bin"), label_visibility="collapsed")
+    row[4].markdown("—")
+    row[5].number_input("input dropout", key=key("in_drop"), step=0.05, format="%.2f", label_visibility="collapsed")
+    hidden_count = {"dense": 0, "conv": 0}
+    for index, layer in enumerate(layers):
+        is_output = index == len(layers) - 1
+        row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
+        if is_output:
+            row[0].markdown("**output** · dense")
+            row[1].markdown(f"{layer.units} classes")
+        else:
+            hidden_count[layer.kind] += 1
+            detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
+            label = f"{layer.kind}{hidden_count[layer.kind]}"
+            row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
+            row[1].number_input(f"width of {label}", key=key("units", index), step=1, format="%d",
+                                label_visibility="collapsed", help="units (dense) or channels (conv)")
+            row[6].button("", key=f"tr_remove_{index}", icon=":material/delete:", on_click=remove_layer,
+                          args=(index,), help=f"remove {label}")
+        name = "output" if is_output else label
+        row[2].checkbox(f"binarize weights of {name}", key=key("w", index), label_visibility="collapsed")
+        row[3].checkbox(f"binarize activations of {name}", key=key("a", index), label_visibility="collapsed")
+        row[4].checkbox(f"BatchNorm in {name}", key=key("bn", index), label_visibility="collapsed")
+        row[5].number_input(f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f",
+                            label_visibility="collapsed")
+    st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
+    if state[key("a", len(layers) - 1)]:
+        st.warning("The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
+                   "and argmax returns the first of them. This is the bug of the `seed` preset.", icon=":material/warning:")
 
-st.subheader("Training", divider="gray")
-cols = st.columns(4)
-cols[0].selectbox("Optimizer", OPTIMIZERS, key=key("opt"))
-if state[key("opt")] == "sgd":
-    cols[0].number_input("Momentum", key=key("mom"), step=0.05, format="%.2f")
-lr_format = "{:.0e}".format
-cols[1].select_slider("Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"),
-                      format_func=lr_format)
-cols[2].selectbox("Schedule", SCHEDULES, key=key("sched"))
-if state[key("sched")] != "constant":
-    cols[1].select_slider("Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"),
+    st.subheader("Training", divider="gray")
+    cols = st.columns(4)
+    cols[0].selectbox("Optimizer", OPTIMIZERS, key=key("opt"))
+    if state[key("opt")] == "sgd":
+        cols[0].number_input("Momentum", key=key("mom"), step=0.05, format="%.2f")
+    lr_format = "{:.0e}".format
+    cols[1].select_slider("Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"),
                           format_func=lr_format)
-cols[2].selectbox("Loss", LOSSES, key=key("loss"),
-                  help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question")
-cols[3].number_input("Batch size", key=key("bs"), step=50)
-cols[3].number_input("Epochs", key=key("epochs"), step=1)
-cols = st.columns(4)
-cols[0].number_input("Seed", key=key("seed"), step=1)
-cols[0].number_input("Training images (0 = all 60,000)", key=key("sub"), step=1000)
-cols[1].radio("Binarization", (False, True), key=key("stoch"), horizontal=True,
-              format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
-              help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)")
-cols[1].selectbox("Real-valued hidden activation", REAL_ACTIVATIONS, key=key("act"),
-                  help="for hidden layers whose activations are not binarized")
-cols[2].toggle("STE gradient cancellation", key=key("ste"),
-               help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE")
-cols[2].toggle("Clip latent weights to [-1, 1]", key=key("clip"))
-cols[3].toggle("Glorot learning-rate scaling", key=key("glr"), help="per-layer lr as in the paper's Theano code")
+    cols[2].selectbox("Schedule", SCHEDULES, key=key("sched"))
+    if state[key("sched")] != "constant":
+        cols[1].select_slider("Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"),
+                              format_func=lr_format)
+    cols[2].selectbox("Loss", LOSSES, key=key("loss"),
+                      help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question")
+    cols[3].number_input("Batch size", key=key("bs"), step=50)
+    cols[3].number_input("Epochs", key=key("epochs"), step=1)
+    cols = st.columns(4)
+    cols[0].number_input("Seed", key=key("seed"), step=1)
+    cols[0].number_input("Training images (0 = all 60,000)", key=key("sub"), step=1000)
+    cols[1].radio("Binarization", (False, True), key=key("stoch"), horizontal=True,
+                  format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
+                  help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)")
+    cols[1].selectbox("Real-valued hidden activation", REAL_ACTIVATIONS, key=key("act"),
+                      help="for hidden layers whose activations are not binarized")
+    cols[2].toggle("STE gradient cancellation", key=key("ste"),
+                   help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE")
+    cols[2].toggle("Clip latent weights to [-1, 1]", key=key("clip"))
+    cols[3].toggle("Glorot learning-rate scaling", key=key("glr"), help="per-layer lr as in the paper's Theano code")
 
+
+def shown_run_trains() -> bool:
+    """Whether the run this page shows is training: the fragment then redraws once a second."""
+    jobs = ui.app_state().jobs
+    job = jobs.get(state.get("tr_job")) or (jobs[next(reversed(jobs))] if jobs else None)
+    return job is not None and job.snapshot().status not in (PAUSED, *ENDED)
+
+
+if shown_run_trains():
+    # Every element on the page is re-rendered at each of the live view's refreshes: a hundred
+    # controls cost the browser CPU that training shares (benchmarks/ui_overhead.py). They come
+    # back when the run pauses or ends, when nothing polls: a control mounted during a refresh
+    # can reach the server with its empty default instead of its value.
+    with st.container(border=True):
+        st.markdown(f"**Settings** · {describe(state.tr_cfg)}")
+        st.caption("Folded while the run trains, since redrawing every control at each refresh would slow it: "
+                   "pause or stop the run to edit them.")
+else:
+    if state.get("tr_controls_run") != ui.page_runs() - 1:
+        # Not drawn in the previous run (folded, another page, first visit): the browser has
+        # forgotten these controls, so give each its value again rather than its empty default.
+        ui.write_controls(state, state.tr_cfg)
+    settings_controls()
+    state.tr_controls_run = ui.page_runs()
 config = settings()
 state.tr_cfg = config
 wanted = {"preset": state.tr_preset, **config.to_query_params()}
@@ -223,6 +250,7 @@ if start:
                 name = f"{name}-{len(jobs)}"
             ui.start_job(config, name, data, None if edited else preset)
             state.tr_job = name
+            st.rerun()  # the whole page again: its settings fold while the run trains
 
 names = list(reversed(jobs))
 if not names:
@@ -260,7 +288,7 @@ def button_state(snap) -> tuple[bool, bool]:
     return snap.ended, snap.status == PAUSED
 
 
-@st.fragment(run_every=None if snapshot.ended else 1.0)
+@st.fragment(run_every=None if snapshot.ended or snapshot.status == PAUSED else 1.0)
 def live_view(job, page_buttons: tuple[bool, bool]) -> None:
     """Progress and the live chart, polled once a second. Only these two elements are redrawn:
     each refresh costs the browser a re-render, and the browser shares the CPU with training
@@ -292,19 +320,23 @@ def live_view(job, page_buttons: tuple[bool, bool]) -> None:
         st.plotly_chart(figure, key="tr_final_chart", theme=None)
         return
     series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    ui.live_plotly_chart(live_chart_spec(job.name, snap, series), series,
+    ui.live_plotly_chart(live_chart_spec(job, snap, series), series,
                          version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}", key="tr_live_chart",
                          height=LIVE_HEIGHT)
 
 
-def live_chart_spec(name: str, snap, series: dict) -> dict:
+def live_chart_spec(job, snap, series: dict) -> dict:
     """The live chart's layout and trace styles, built again only for a new run or new lines
-    (building a Plotly figure takes ~100 ms of the GIL the training thread needs)."""
-    shape = (name, tuple(series))
+    (building a Plotly figure takes ~100 ms of the GIL the training thread needs). Its step and
+    learning-rate axes are fixed to the whole run, so most refreshes only move the lines."""
+    shape = (job.name, tuple(series))
     cached = state.get("tr_chart_spec")
     if cached is None or cached[0] != shape:
-        figure = plots.live_training_figure(snap.records, snap.evals, height=LIVE_HEIGHT, max_points=LIVE_POINTS)
-        figure.update_layout(uirevision=name)  # a zoom or hidden line survives the redraws
+        train = job.config.train
+        lr_range = (train.lr, train.lr if train.schedule == "constant" else train.lr_end)
+        figure = plots.live_training_figure(snap.records, snap.evals, height=LIVE_HEIGHT, max_points=LIVE_POINTS,
+                                            total_steps=snap.total_steps, lr_range=lr_range)
+        figure.update_layout(uirevision=job.name)  # a zoom or hidden line survives the redraws
         cached = state.tr_chart_spec = (shape, ui.figure_spec(figure))
     return cached[1]
 

@@ -1,5 +1,6 @@
 """The Train page in a real browser: `streamlit run` + Debian Chromium; a run shows its progress
-and the live chart updates while it trains, and Stop ends it with a diagnosis."""
+and the live chart updates while it trains (the settings folded meanwhile), and Stop ends it
+with a diagnosis."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
                     chart.locator(".js-plotly-plot").evaluate("graph => { graph.dataset.bnnFirst = 'yes'; }")
                 lines.add(line.first.get_attribute("d"))
             page.wait_for_timeout(250)
+        page.screenshot(path=str(tmp_path / "training.png"))  # kept in pytest's tmp dir, to look at
         assert len(steps - {0}) >= 2, f"progress not seen: {sorted(steps)}"
         assert len(lines - {None, ""}) >= 2, "the loss chart never changed while training"
         assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the chart was mounted anew"
+        assert page.get_by_text("Folded while the run trains").count() == 1, "settings not folded while training"
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
         assert "· stopped" in page.inner_text("body")
+        assert page.get_by_label("Batch size").input_value() == "20", "the settings came back without their values"
         assert_no_exception(page)

@@ -16,6 +16,7 @@ from bnn.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    describe,
     from_query_params,
     layer_token,
     parameter_count,
@@ -220,3 +221,13 @@ def test_configs_are_frozen_and_replace_helpers():
     assert config.replace_train(lr=0.5).train.lr == 0.5
     assert config.replace_model(bias=False).model.bias is False
     assert config.train.lr == TrainConfig().lr
+
+
+def test_describe_in_one_line():
+    assert describe(PRESETS["fast"]) == ("784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, "
+                                         "BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs "
+                                         "· seed 0")
+    seed = describe(PRESETS["seed"])
+    assert "binary weights 0/4, binary activations 4/4, BatchNorm 0/4" in seed and "sgd lr 1e-06 ·" in seed
+    best = describe(PRESETS["best"].replace_train(train_subset=5000, epochs=1))
+    assert best.startswith("784-c32-c64-512-10 CNN") and "1 epoch of 5,000 images" in best

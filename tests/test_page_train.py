@@ -208,3 +208,21 @@ def test_pause_resume_stop(page):
     assert job.status == "stopped" and job.snapshot().summary["steps"] < 3000
     at.run()
     assert any(b.label == "Make active" and not b.disabled for b in at.button)
+
+
+def test_settings_fold_while_the_shown_run_trains(page):
+    at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")  # 3,000 steps
+    config = at.session_state["tr_cfg"]
+    _start(at)
+    (job,) = ui.app_state().jobs.values()
+    bs_key = ui.control_key("bs")
+    assert job.status not in ("paused", "finished")
+    assert not any(n.key == bs_key for n in at.number_input), "the settings should be folded"
+    assert any("784-32-10 MLP" in m.value for m in at.markdown)
+    assert at.session_state["tr_cfg"] == config and at.query_params["bs"] == "20"
+    next(b for b in at.button if b.label == "Pause").click().run()
+    _wait_for(job, "paused")
+    at.run()
+    assert [n.value for n in at.number_input if n.key == bs_key] == [20], "a paused run does not fold the settings"
+    assert at.number_input(key=ui.control_key("units", 0)).value == 32
+    assert at.session_state["tr_cfg"] == config

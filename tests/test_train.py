@@ -21,8 +21,8 @@ RECORD_KEYS = {"step", "epoch", "time", "loss", "batch_accuracy", "lr", "samples
                "flip_rate", "saturation", "nonfinite"}
 EVAL_KEYS = {"step", "epoch", "split", "accuracy", "loss", "prediction_histogram", "count"}
 SUMMARY_KEYS = {"epochs", "steps", "test_accuracy", "train_accuracy", "test_loss", "final_loss",
-                "prediction_histogram", "train_prediction_histogram", "first_nonfinite_step", "seconds",
-                "train_seconds"}
+                "prediction_histogram", "train_prediction_histogram", "first_nonfinite_step", "started_at",
+                "seconds", "train_seconds"}
 
 
 @pytest.fixture(scope="module")

@@ -51,3 +51,19 @@ def test_plotly_js_goes_along_until_the_browser_has_loaded_it():
     at.session_state[ui.PLOTLY_LOADED] = True  # what the component's has_plotly callback sets
     at.run()
     assert sent(at)["has_plotly"] and "plotly_js" not in sent(at)
+
+
+def preload_app() -> None:
+    import ui
+
+    ui.preload_live_chart()
+
+
+def test_preload_sends_plotly_js_once_per_session_without_a_report():
+    at = AppTest.from_function(preload_app).run()
+    (element,) = at.get("bidi_component")
+    data = json.loads(element.proto.json)
+    assert data["preload"] and "Plotly" in data["plotly_js"][:5000]
+    assert at.session_state[ui.PLOTLY_LOADED]  # set by the server: the browser sends no rerun while mounting
+    at.run()
+    assert not at.get("bidi_component")
