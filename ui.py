@@ -202,7 +202,7 @@ def page_runs() -> int:
 def page_setup(title: str, icon: str = ":material/memory:") -> None:
     """Page config + the sidebar's active-model card; call first on every page."""
     st.set_page_config(page_title=f"{title} · BNN Playground", page_icon=icon, layout="wide")
-    st.session_state[PAGE_RUNS] = st.session_state.get(PAGE_RUNS, 0) + 1
+    st.session_state[PAGE_RUNS] = page_runs() + 1
     save_ended_jobs()
     sidebar_active_model()
 

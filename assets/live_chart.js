@@ -113,14 +113,14 @@ export default function ({ data, parentElement, setStateValue }) {
   frame.style.height = `${data.figure.layout.height}px`;
   const graph = frame.contentDocument.getElementById("graph");
   const Plotly = frame.contentWindow.Plotly;
-  const lines = traces.map((trace) => trace.uid).join("|");
-  const fresh = !graph.data || graph.bnnLines !== lines || graph.bnnLayout !== JSON.stringify(data.figure.layout);
+  const shape = JSON.stringify([traces.map((trace) => trace.uid), data.figure.layout]); // the lines and their axes
+  const fresh = !graph.data || graph.bnnShape !== shape;
   const { ranges, changed } = fitRanges(data.figure.layout, traces, fresh ? {} : graph.bnnRanges);
   if (fresh || changed) {
     // Plotly.react redraws everything: axes, ticks, labels, legend (~60 ms and a repaint).
     const layout = { ...data.figure.layout };
     for (const [name, range] of Object.entries(ranges)) layout[name] = { ...layout[name], range, autorange: false };
-    Object.assign(graph, { bnnLines: lines, bnnLayout: JSON.stringify(data.figure.layout), bnnRanges: ranges });
+    Object.assign(graph, { bnnShape: shape, bnnRanges: ranges });
     Plotly.react(graph, traces, layout, data.config);
   } else {
     // Every point inside the drawn axes: move the lines only (Plotly.animate without a redraw
