@@ -30,7 +30,7 @@ PAGE_ICONS = {
 }
 PAGE_BLURBS = {
     "Train": "pick a preset, change any setting, watch loss, accuracy and weight sign flips live, and ask "
-             "*why is my BNN not learning?*",
+    "*why is my BNN not learning?*",
     "Compare": "overlay the curves of your runs, see which settings differ, download metrics and weights.",
     "Draw": "draw a digit and watch the active model's ±1 activations read it.",
     "Inspect": "weights, activations, the STE window and the confusion matrix of the active model.",
@@ -68,22 +68,37 @@ def home() -> None:
             "argmax picked the first tied class; it had no BatchNorm, and SGD at lr 1e-6. The `seed` preset "
             "replays it exactly, and the Train page's diagnosis finds each of these problems and fixes them."
         )
-        st.page_link("pages/1_Train.py", label="Replay the 9.87% run: the `seed` preset",
-                     icon=":material/bug_report:", query_params={"preset": "seed"})
+        st.page_link(
+            "pages/1_Train.py",
+            label="Replay the 9.87% run: the `seed` preset",
+            icon=":material/bug_report:",
+            query_params={"preset": "seed"},
+        )
     with figure:
         st.plotly_chart(plots.ste_figure(height=340), theme=None, key="home_ste")
-        st.caption("Forward: sign(x). Backward: the straight-through estimator, the gradient of the hard tanh "
-                   "1{|x| ≤ 1} (paper eq. 4), or the identity (no cancellation, dashed).")
+        st.caption(
+            "Forward: sign(x). Backward: the straight-through estimator, the gradient of the hard tanh "
+            "1{|x| ≤ 1} (paper eq. 4), or the identity (no cancellation, dashed)."
+        )
     st.subheader("Pages", divider="gray")
     for path in sorted(PAGES_DIR.glob("*.py")):
         title = page_title(path)
-        st.page_link(f"pages/{path.name}", label=f"**{title}**: {PAGE_BLURBS.get(title, '')}".rstrip(": "),
-                     icon=PAGE_ICONS.get(title, ":material/article:"))
+        st.page_link(
+            f"pages/{path.name}",
+            label=f"**{title}**: {PAGE_BLURBS.get(title, '')}".rstrip(": "),
+            icon=PAGE_ICONS.get(title, ":material/article:"),
+        )
 
 
 pages = [st.Page(home, title="Home", icon=":material/home:", url_path="home", default=True)]
 for path in sorted(PAGES_DIR.glob("*.py")):
     title = page_title(path)
-    pages.append(st.Page(f"pages/{path.name}", title=title, url_path=title.replace(" ", "_"),
-                         icon=PAGE_ICONS.get(title, ":material/article:")))
+    pages.append(
+        st.Page(
+            f"pages/{path.name}",
+            title=title,
+            url_path=title.replace(" ", "_"),
+            icon=PAGE_ICONS.get(title, ":material/article:"),
+        )
+    )
 st.navigation(pages).run()

@@ -108,8 +108,13 @@ def _pretrained() -> ActiveModel | None:
         return None
     if run.model is None:
         return None
-    return ActiveModel(f"pretrained {run.preset or run.name}", run.model, run.config,
-                       run.summary.get("test_accuracy"), source="pretrained")
+    return ActiveModel(
+        f"pretrained {run.preset or run.name}",
+        run.model,
+        run.config,
+        run.summary.get("test_accuracy"),
+        source="pretrained",
+    )
 
 
 def active_model() -> ActiveModel | None:
@@ -184,9 +189,18 @@ def save_ended_jobs() -> None:
                 continue
             state.saved_jobs.add(name)
         try:
-            save_run(SavedRun(name=name, config=job.config, records=snapshot.records, evals=snapshot.evals,
-                              summary=snapshot.summary or {}, model=model,
-                              preset=getattr(job, "preset", None)), runs_dir())
+            save_run(
+                SavedRun(
+                    name=name,
+                    config=job.config,
+                    records=snapshot.records,
+                    evals=snapshot.evals,
+                    summary=snapshot.summary or {},
+                    model=model,
+                    preset=getattr(job, "preset", None),
+                ),
+                runs_dir(),
+            )
         except OSError as exc:
             st.warning(f"Could not save run {name} to {runs_dir()}: {exc}")
 
@@ -227,8 +241,10 @@ def device_name() -> str:
 
 # --- the Train page's live chart -----------------------------------------------------------
 _live_chart = st.components.v2.component(
-    "bnn_live_chart", html='<div class="bnn-live-chart"></div>',
-    js=(ASSETS_DIR / "live_chart.js").read_text(encoding="utf-8"), isolate_styles=False,
+    "bnn_live_chart",
+    html='<div class="bnn-live-chart"></div>',
+    js=(ASSETS_DIR / "live_chart.js").read_text(encoding="utf-8"),
+    isolate_styles=False,
 )
 LIVE_CHART_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -274,8 +290,7 @@ def _live_chart_data(extra: dict) -> dict:
     return data
 
 
-def live_plotly_chart(spec: dict, series: dict[str, tuple[list, list]], version: str, *, key: str,
-                      height: int) -> None:
+def live_plotly_chart(spec: dict, series: dict[str, tuple[list, list]], version: str, *, key: str, height: int) -> None:
     """A Plotly chart that redraws in place (``assets/live_chart.js``) when ``version`` changes.
 
     ``st.plotly_chart`` mounts a new chart whenever the figure changes, so the browser draws it
@@ -283,14 +298,17 @@ def live_plotly_chart(spec: dict, series: dict[str, tuple[list, list]], version:
     training run on the same machine. ``spec`` is :func:`figure_spec` of the figure, ``series``
     its lines by trace uid.
     """
-    data = _live_chart_data({
-        "figure": spec,
-        "series": {uid: [_finite_or_none(xs), _finite_or_none(ys)] for uid, (xs, ys) in series.items()},
-        "version": version,
-        "config": LIVE_CHART_CONFIG,
-    })
-    _live_chart(data=data, key=key, height=height, on_has_plotly_change=_plotly_loaded,
-                on_needs_plotly_change=_plotly_missing)
+    data = _live_chart_data(
+        {
+            "figure": spec,
+            "series": {uid: [_finite_or_none(xs), _finite_or_none(ys)] for uid, (xs, ys) in series.items()},
+            "version": version,
+            "config": LIVE_CHART_CONFIG,
+        }
+    )
+    _live_chart(
+        data=data, key=key, height=height, on_has_plotly_change=_plotly_loaded, on_needs_plotly_change=_plotly_missing
+    )
 
 
 def preload_live_chart() -> None:
@@ -310,8 +328,7 @@ def still_progress_bars() -> None:
     """Progress bars without their CSS animation. Updated once a second, the animation kept
     headless Chromium's compositor busy: 13.5% of a core for a page with one bar, 4.5% without
     (measured), CPU a training run on the same machine needs."""
-    st.html("<style>[data-testid='stProgress'] * { transition: none !important; "
-            "animation: none !important; }</style>")
+    st.html("<style>[data-testid='stProgress'] * { transition: none !important; animation: none !important; }</style>")
 
 
 # --- Draw and Inspect pages ----------------------------------------------------------------
@@ -321,8 +338,14 @@ def drawing_canvas(stroke_width: int, key: str, size: int = 280):
     from streamlit_drawable_canvas import st_canvas  # a Streamlit v2 component: import inside a run
 
     result = st_canvas(
-        stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
-        height=size, width=size, drawing_mode="freedraw", return_image_data=True, key=key,
+        stroke_width=stroke_width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=size,
+        width=size,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
     )
     return result.image_data
 
@@ -356,15 +379,32 @@ def active_model_records(active: ActiveModel) -> list[dict]:
 # those values and back, so presets, "apply fix" and the URL all fill the same controls.
 CONTROL_PREFIX = "tr_"
 LR_LADDER = tuple(float(f"{mantissa}e{exponent}") for exponent in range(-7, 1) for mantissa in (1, 2, 3, 5)) + (10.0,)
-_LAYER_FIELDS = {"units": "units", "w": "binarize_weights", "a": "binarize_activations", "bn": "batch_norm",
-                 "drop": "dropout"}
+_LAYER_FIELDS = {
+    "units": "units",
+    "w": "binarize_weights",
+    "a": "binarize_activations",
+    "bn": "batch_norm",
+    "drop": "dropout",
+}
 _SCALAR_CONTROLS = {  # control key -> (section, field)
-    "opt": ("train", "optimizer"), "lr": ("train", "lr"), "lr_end": ("train", "lr_end"),
-    "sched": ("train", "schedule"), "mom": ("train", "momentum"), "loss": ("train", "loss"),
-    "bs": ("train", "batch_size"), "epochs": ("train", "epochs"), "seed": ("train", "seed"),
-    "clip": ("train", "clip_latent"), "glr": ("train", "glorot_lr_scale"), "sub": ("train", "train_subset"),
-    "stoch": ("model", "stochastic"), "ste": ("model", "ste_cancel"), "act": ("model", "real_activation"),
-    "in_scale": ("input", "scale"), "in_bin": ("input", "binarize"), "in_drop": ("input", "dropout"),
+    "opt": ("train", "optimizer"),
+    "lr": ("train", "lr"),
+    "lr_end": ("train", "lr_end"),
+    "sched": ("train", "schedule"),
+    "mom": ("train", "momentum"),
+    "loss": ("train", "loss"),
+    "bs": ("train", "batch_size"),
+    "epochs": ("train", "epochs"),
+    "seed": ("train", "seed"),
+    "clip": ("train", "clip_latent"),
+    "glr": ("train", "glorot_lr_scale"),
+    "sub": ("train", "train_subset"),
+    "stoch": ("model", "stochastic"),
+    "ste": ("model", "ste_cancel"),
+    "act": ("model", "real_activation"),
+    "in_scale": ("input", "scale"),
+    "in_bin": ("input", "binarize"),
+    "in_drop": ("input", "dropout"),
 }
 
 
@@ -401,13 +441,17 @@ def config_from_controls(values, base: RunConfig) -> RunConfig:
             changes[section][name] = values[control_key(k)]
     layers = []
     for index, layer in enumerate(base.model.layers):
-        edits = {name: values[control_key(short, index)] for short, name in _LAYER_FIELDS.items()
-                 if control_key(short, index) in values}
+        edits = {
+            name: values[control_key(short, index)]
+            for short, name in _LAYER_FIELDS.items()
+            if control_key(short, index) in values
+        }
         if "units" in edits:
             edits["units"] = int(edits["units"])
         layers.append(replace(layer, **edits))
-    model = replace(base.model, input=replace(base.model.input, **changes["input"]), layers=tuple(layers),
-                    **changes["model"])
+    model = replace(
+        base.model, input=replace(base.model.input, **changes["input"]), layers=tuple(layers), **changes["model"]
+    )
     return RunConfig(model=model, train=replace(base.train, **changes["train"]))
 
 
@@ -417,7 +461,7 @@ def write_controls(state, config: RunConfig) -> None:
         state[key] = value
     count = len(config.model.layers)
     for key in [k for k in list(state.keys()) if str(k).startswith(f"{CONTROL_PREFIX}l")]:
-        index = str(key)[len(CONTROL_PREFIX) + 1:].split("_", 1)[0]
+        index = str(key)[len(CONTROL_PREFIX) + 1 :].split("_", 1)[0]
         if index.isdigit() and int(index) >= count:
             del state[key]
 
@@ -448,8 +492,10 @@ def training_memory_problems(config: RunConfig, available_bytes: int | None = No
     if available_bytes is None:
         available_bytes = _available_memory()
     if available_bytes and needed > 0.7 * available_bytes:
-        return [f"one training step needs about {needed / 2**30:.1f} GiB of memory, but only "
-                f"{available_bytes / 2**30:.1f} GiB are free: use narrower layers or a smaller batch"]
+        return [
+            f"one training step needs about {needed / 2**30:.1f} GiB of memory, but only "
+            f"{available_bytes / 2**30:.1f} GiB are free: use narrower layers or a smaller batch"
+        ]
     return []
 
 

@@ -1,6 +1,6 @@
 """Test accuracy of the `fast` preset after each of its epochs (default 3), fixed seed.
 
-    python -m benchmarks.accuracy [--preset fast] [--epochs 3] [--seed 0] [--data-dir D] [--json]
+python -m benchmarks.accuracy [--preset fast] [--epochs 3] [--seed 0] [--data-dir D] [--json]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     config = PRESETS[args.preset]
-    config = config.replace_train(epochs=args.epochs or config.train.epochs,
-                                  seed=config.train.seed if args.seed is None else args.seed)
+    config = config.replace_train(
+        epochs=args.epochs or config.train.epochs, seed=config.train.seed if args.seed is None else args.seed
+    )
     trainer = Trainer(config, load_mnist(args.data_dir))
     for _ in trainer.steps():
         pass
@@ -33,8 +34,16 @@ def main() -> None:
         print(f"{args.preset} epoch {epoch}: test accuracy {accuracy:.2f}%")
     print(f"training time per epoch: {seconds:.1f} s")
     if args.json:
-        print(json.dumps({"preset": args.preset, "seed": config.train.seed, "test_accuracy_per_epoch": per_epoch,
-                          "seconds_per_epoch": round(seconds, 2)}))
+        print(
+            json.dumps(
+                {
+                    "preset": args.preset,
+                    "seed": config.train.seed,
+                    "test_accuracy_per_epoch": per_epoch,
+                    "seconds_per_epoch": round(seconds, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -64,10 +64,14 @@ def main() -> int:
         times_ms.append((time.perf_counter() - started) * 1000)
         right += reading is not None and reading.predicted == label
     p50, p95 = statistics.median(times_ms), percentile(times_ms, 95)
-    print(f"model {run.name} ({run.preset or 'custom'}), {count} canvases of 280x280, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"read_drawing (preprocess + inference + activations): p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
-          f"max {max(times_ms):.2f} ms; {right / count:.1%} read right")
+    print(
+        f"model {run.name} ({run.preset or 'custom'}), {count} canvases of 280x280, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"read_drawing (preprocess + inference + activations): p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
+        f"max {max(times_ms):.2f} ms; {right / count:.1%} read right"
+    )
     within = p95 <= BUDGET_P95_MS
     print(f"budget p95 <= {BUDGET_P95_MS:g} ms: {'met' if within else 'EXCEEDED'}")
     return 0 if within or not args.check else 1

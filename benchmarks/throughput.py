@@ -68,7 +68,9 @@ def main() -> None:
     }
     print(f"fast (binarized), in-memory batches : {binary:9.0f} samples/s  ({60000 / binary:.1f} s/epoch)")
     print(f"same architecture, full precision   : {real:9.0f} samples/s  (fast/float = {binary / real:.2f}x)")
-    print(f"fast, per-sample DataLoader         : {loader:9.0f} samples/s  (in-memory is {binary / loader:.1f}x faster)")
+    print(
+        f"fast, per-sample DataLoader         : {loader:9.0f} samples/s  (in-memory is {binary / loader:.1f}x faster)"
+    )
     if args.json:
         print(json.dumps(result))
 

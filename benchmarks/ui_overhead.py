@@ -139,15 +139,20 @@ def speeds_by_phase(phases: list[Phase], metrics: dict, guard: float) -> list[tu
 def report_interleaved(preset: str, subset: int, epochs: int, phase_seconds: float) -> float:
     phases, metrics = interleaved(preset, subset, epochs, phase_seconds)
     grouped = speeds_by_phase(phases, metrics, PHASE_GUARD)
-    pooled = {state: [s for phase, speeds in grouped if phase.page_open == state for s in speeds]
-              for state in (True, False)}
+    pooled = {
+        state: [s for phase, speeds in grouped if phase.page_open == state for s in speeds] for state in (True, False)
+    }
     if not pooled[True] or not pooled[False]:
         raise RuntimeError("the run was too short for both phases; raise --interleaved-epochs")
-    print(f"interleaved: one run of {epochs} epoch(s) of {subset or 60000:,} images, the Train page "
-          f"open / closed in turns of {phase_seconds:g} s (first {PHASE_GUARD:g} s of each left out)")
+    print(
+        f"interleaved: one run of {epochs} epoch(s) of {subset or 60000:,} images, the Train page "
+        f"open / closed in turns of {phase_seconds:g} s (first {PHASE_GUARD:g} s of each left out)"
+    )
     for phase, speeds in grouped:
-        print(f"  {'open  ' if phase.page_open else 'closed'} {phase.start - phases[0].start:6.1f} s  "
-              f"{len(speeds):3d} records  median {statistics.median(speeds):7,.0f} samples/s")
+        print(
+            f"  {'open  ' if phase.page_open else 'closed'} {phase.start - phases[0].start:6.1f} s  "
+            f"{len(speeds):3d} records  median {statistics.median(speeds):7,.0f} samples/s"
+        )
     open_speed, closed_speed = (statistics.median(pooled[state]) for state in (True, False))
     ratio = open_speed / closed_speed
     print(f"  page closed     {closed_speed:9,.0f} samples/s  ({len(pooled[False])} records)")
@@ -177,8 +182,9 @@ def main() -> None:
     parser.add_argument("--preset", default="fast", choices=list(PRESETS))
     parser.add_argument("--train-subset", type=int, help="training images (default: the preset's run)")
     parser.add_argument("--epochs", type=int, help="whole runs; default: the preset's")
-    parser.add_argument("--repeats", type=int, default=1, help="whole runs: alternate headless and page runs "
-                        "this often (0: skip them)")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="whole runs: alternate headless and page runs this often (0: skip them)"
+    )
     parser.add_argument("--interleaved-epochs", type=int, default=10, help="the interleaved run's epochs")
     parser.add_argument("--phase-seconds", type=float, default=10.0, help="interleaved: page open / closed turns")
     args = parser.parse_args()

@@ -49,8 +49,15 @@ PAPER_MODEL = ModelConfig(
 )
 FAST_MODEL = ModelConfig()
 TRAIN = TrainConfig(
-    optimizer="adam", lr=1e-2, lr_end=1e-4, schedule="exponential", loss="cross_entropy",
-    batch_size=100, epochs=1, clip_latent=True, seed=0,
+    optimizer="adam",
+    lr=1e-2,
+    lr_end=1e-4,
+    schedule="exponential",
+    loss="cross_entropy",
+    batch_size=100,
+    epochs=1,
+    clip_latent=True,
+    seed=0,
 )
 
 
@@ -61,7 +68,9 @@ def log(message: str) -> None:
 # --- training -------------------------------------------------------------------------------------
 
 
-def train_model(model_cfg: ModelConfig, data, epochs: int, steps: int | None, label: str) -> tuple[BinaryNet, dict, RunConfig]:
+def train_model(
+    model_cfg: ModelConfig, data, epochs: int, steps: int | None, label: str
+) -> tuple[BinaryNet, dict, RunConfig]:
     train_cfg = replace(TRAIN, epochs=epochs)
     if steps is not None:
         train_cfg = replace(train_cfg, epochs=1, train_subset=steps * train_cfg.batch_size)
@@ -242,8 +251,9 @@ def agreement(model: BinaryNet, packed, images: torch.Tensor, batch: int = 1000)
     }
 
 
-def latency(model: BinaryNet, frozen: BinaryNet, packed, images: torch.Tensor, count: int,
-            model_count: int = 10) -> dict:
+def latency(
+    model: BinaryNet, frozen: BinaryNet, packed, images: torch.Tensor, count: int, model_count: int = 10
+) -> dict:
     """Per single image, interleaved: frozen float32 and packed; medians in ms.
 
     ``BinaryNet.forward`` (re-binarizes every weight on every call: seconds per image for the
@@ -259,10 +269,10 @@ def latency(model: BinaryNet, frozen: BinaryNet, packed, images: torch.Tensor, c
         for i in range(count):
             x = images[i : i + 1]
             xn = x.numpy()
-            _timed(timings["float"], lambda: frozen(x).argmax(1))
+            _timed(timings["float"], lambda x=x: frozen(x).argmax(1))
             if i < model_count:
-                _timed(timings["model_forward"], lambda: model(x).argmax(1))
-            _timed(timings["packed"], lambda: packed.predict(xn))
+                _timed(timings["model_forward"], lambda x=x: model(x).argmax(1))
+            _timed(timings["packed"], lambda xn=xn: packed.predict(xn))
             float_b1 = frozen(x)  # same float32 numbers as model(x): sign(W) precomputed
             identical += int(np.array_equal(float_b1.numpy(), packed.scores(xn)))
             b1_vs_batched = max(b1_vs_batched, float((float_b1[0] - batched[i]).abs().max()))
@@ -284,8 +294,8 @@ def throughput(frozen: BinaryNet, packed, images: torch.Tensor, batches: int, ba
         for b in range(batches):
             x = images[b * batch : (b + 1) * batch]
             xn = x.numpy()
-            _timed(timings["float"], lambda: frozen(x).argmax(1))
-            _timed(timings["packed"], lambda: packed.predict(xn))
+            _timed(timings["float"], lambda x=x: frozen(x).argmax(1))
+            _timed(timings["packed"], lambda xn=xn: packed.predict(xn))
     f_ms, p_ms = _median_ms(timings["float"]), _median_ms(timings["packed"])
     return {
         "batch": batch,
@@ -319,7 +329,9 @@ def bench_model(name: str, model: BinaryNet, data, threads: int, latency_images:
         "name": name,
         "shape": "-".join([str(int(np.prod(model.config.image_shape)))] + [str(l.units) for l in model.config.layers]),
         "layer_kinds": [layer.kind for layer in reloaded.layers],
-        "test_accuracy_float": round(100.0 * float((torch.from_numpy(agree["float_pred"]) == test_y).float().mean()), 2),
+        "test_accuracy_float": round(
+            100.0 * float((torch.from_numpy(agree["float_pred"]) == test_y).float().mean()), 2
+        ),
         "test_accuracy_packed": round(100.0 * float((agree["packed_pred"] == test_y.numpy()).mean()), 2),
         "agreement": agree["agreement"],
         "disagreements": agree["disagreements"],
@@ -358,7 +370,10 @@ def print_report(result: dict) -> None:
         ("b1 bit-identical scores", lambda m: f"{m['latency_b1']['b1_identical_scores']}/{m['latency_b1']['images']}"),
         ("float b1 vs batched diff", lambda m: f"{m['latency_b1']['float_b1_vs_batched_max_diff']:.3g}"),
         ("b1 latency float32 ms", lambda m: f"{m['latency_b1']['float_ms']:.3f}"),
-        ("b1 latency BinaryNet ms", lambda m: f"{m['latency_b1']['model_forward_ms']:.3f} ({m['latency_b1']['model_forward_images']} img)"),
+        (
+            "b1 latency BinaryNet ms",
+            lambda m: f"{m['latency_b1']['model_forward_ms']:.3f} ({m['latency_b1']['model_forward_images']} img)",
+        ),
         ("b1 latency packed ms", lambda m: f"{m['latency_b1']['packed_ms']:.3f}"),
         ("b1 speed-up vs float32", lambda m: f"{m['latency_b1']['ratio']:.2f}x"),
         ("b1 speed-up vs BinaryNet", lambda m: f"{m['latency_b1']['ratio_vs_model_forward']:.2f}x"),
@@ -399,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     batches = args.batches or (10 if args.quick else 30)
     data = load_mnist(args.data_dir)
 
-    result: dict = {"threads": threads, "popcount_used": "numpy bitwise_count" if hasattr(np, "bitwise_count") else "byte lookup table"}
+    result: dict = {
+        "threads": threads,
+        "popcount_used": "numpy bitwise_count" if hasattr(np, "bitwise_count") else "byte lookup table",
+    }
     log("popcount strategies ...")
     result["popcount_ns_per_word"] = popcount_strategies()
     result["models"] = {}
@@ -408,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: loading {path}")
             model, train_info = load_model(path), {"loaded": path}
         else:
-            log(f"{name}: training {'%d steps' % steps if steps else '%d epoch(s)' % args.epochs} ...")
+            log(f"{name}: training {f'{steps} steps' if steps else f'{args.epochs} epoch(s)'} ...")
             model, train_info, run_cfg = train_model(cfg, data, args.epochs, steps, name)
             if args.save_runs:
                 from bnn.runs import SavedRun, save_run

@@ -128,8 +128,16 @@ def activation_stats(
             for index, layer in enumerate(model.trace(batch)):
                 if index == len(acc):
                     acc.append(
-                        {"name": layer.name, "binarized": layer.binarized, "plus": 0, "saturated": 0,
-                         "n": 0, "unit_plus": None, "unit_n": 0, "samples": []}
+                        {
+                            "name": layer.name,
+                            "binarized": layer.binarized,
+                            "plus": 0,
+                            "saturated": 0,
+                            "n": 0,
+                            "unit_plus": None,
+                            "unit_n": 0,
+                            "samples": [],
+                        }
                     )
                 entry = acc[index]
                 pre, post = layer.pre, layer.post

@@ -85,14 +85,26 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             bar.update(1)
             if trainer.records and trainer.records[-1]["step"] == step:
                 record = trainer.records[-1]
-                bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['batch_accuracy']:.1f}%",
-                                epoch=f"{trainer.epoch_progress:.2f}")
+                bar.set_postfix(
+                    loss=f"{record['loss']:.4f}",
+                    acc=f"{record['batch_accuracy']:.1f}%",
+                    epoch=f"{trainer.epoch_progress:.2f}",
+                )
     summary = trainer.summary()
     seconds = time.perf_counter() - started
     if args.out:
-        save_run(SavedRun(name=f"{args.preset}-seed{config.train.seed}", config=config, records=trainer.records,
-                          evals=trainer.evals, summary=summary, model=trainer.model.cpu(), preset=args.preset),
-                 args.out)
+        save_run(
+            SavedRun(
+                name=f"{args.preset}-seed{config.train.seed}",
+                config=config,
+                records=trainer.records,
+                evals=trainer.evals,
+                summary=summary,
+                model=trainer.model.cpu(),
+                preset=args.preset,
+            ),
+            args.out,
+        )
     result = {
         "preset": args.preset,
         "epochs": config.train.epochs,
@@ -111,8 +123,10 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.preset}: test accuracy {result['test_accuracy']}%, train accuracy "
-              f"{result['train_accuracy']}%, final loss {result['final_loss']}, {result['seconds']} s")
+        print(
+            f"{args.preset}: test accuracy {result['test_accuracy']}%, train accuracy "
+            f"{result['train_accuracy']}%, final loss {result['final_loss']}, {result['seconds']} s"
+        )
         print(f"test predictions per class: {result['prediction_histogram']}")
     return 0
 

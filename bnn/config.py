@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamax", "bop")
 SCHEDULES = ("constant", "exponential", "cosine")
@@ -110,7 +111,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         try:
             model = dict(data.get("model", {}))
             model_input = InputConfig(**model.pop("input", {}))
@@ -124,7 +125,7 @@ class RunConfig:
         return cls(model=model_cfg, train=train_cfg)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -138,13 +139,13 @@ class RunConfig:
         return to_query_params(self)
 
     @classmethod
-    def from_query_params(cls, params: Mapping[str, str]) -> "RunConfig":
+    def from_query_params(cls, params: Mapping[str, str]) -> RunConfig:
         return from_query_params(params)
 
-    def replace_train(self, **changes: Any) -> "RunConfig":
+    def replace_train(self, **changes: Any) -> RunConfig:
         return replace(self, train=replace(self.train, **changes))
 
-    def replace_model(self, **changes: Any) -> "RunConfig":
+    def replace_model(self, **changes: Any) -> RunConfig:
         return replace(self, model=replace(self.model, **changes))
 
 
@@ -326,8 +327,7 @@ def validate(config: RunConfig) -> list[str]:
         params = parameter_count(model)
         if params > 200_000_000:
             problems.append(
-                f"the model has {params / 1e6:.0f} M parameters: too big for this machine's memory "
-                "(at most 200 M)"
+                f"the model has {params / 1e6:.0f} M parameters: too big for this machine's memory (at most 200 M)"
             )
     return problems
 
@@ -351,22 +351,37 @@ def parameter_count(model: ModelConfig) -> int:
 
 
 def describe(config: RunConfig) -> str:
-    """The settings in one line (``c32``: a conv layer of 32 channels), e.g. ``784-1024-1024-10 MLP · binary weights 3/3, binary
-    activations 2/3, BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
+    """The settings in one line (``c32``: a conv layer of 32 channels), e.g.
+    ``784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, BatchNorm 3/3 ·
+    adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
     model, train = config.model, config.train
     channels, height, width = model.image_shape
-    widths = "-".join([str(channels * height * width)] +
-                      [f"{'c' if layer.kind == 'conv' else ''}{layer.units}" for layer in model.layers])
+    widths = "-".join(
+        [str(channels * height * width)]
+        + [f"{'c' if layer.kind == 'conv' else ''}{layer.units}" for layer in model.layers]
+    )
     shape = f"{widths} {'CNN' if model.is_cnn else 'MLP'}"
     count = len(model.layers)
-    switches = ", ".join(f"{label} {sum(getattr(layer, name) for layer in model.layers)}/{count}"
-                         for label, name in (("binary weights", "binarize_weights"),
-                                             ("binary activations", "binarize_activations"),
-                                             ("BatchNorm", "batch_norm")))
+    switches = ", ".join(
+        f"{label} {sum(getattr(layer, name) for layer in model.layers)}/{count}"
+        for label, name in (
+            ("binary weights", "binarize_weights"),
+            ("binary activations", "binarize_activations"),
+            ("BatchNorm", "batch_norm"),
+        )
+    )
     lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" -> {train.lr_end:.0e} ({train.schedule})")
     images = f" of {train.train_subset:,} images" if train.train_subset else ""
-    return " · ".join((shape, switches, f"{train.optimizer} {lr}", f"batch {train.batch_size}",
-                       f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}{images}", f"seed {train.seed}"))
+    return " · ".join(
+        (
+            shape,
+            switches,
+            f"{train.optimizer} {lr}",
+            f"batch {train.batch_size}",
+            f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}{images}",
+            f"seed {train.seed}",
+        )
+    )
 
 
 def field_names(cls: type) -> list[str]:

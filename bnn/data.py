@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -125,13 +125,13 @@ class MnistData:
     def device(self) -> torch.device:
         return self.train_images.device
 
-    def to(self, device: torch.device | str) -> "MnistData":
+    def to(self, device: torch.device | str) -> MnistData:
         return MnistData(*(t.to(device) for t in self.tensors()), root=self.root)
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return (self.train_images, self.train_labels, self.test_images, self.test_labels)
 
-    def subset(self, train: int = 0, test: int = 0) -> "MnistData":
+    def subset(self, train: int = 0, test: int = 0) -> MnistData:
         """The first ``train`` / ``test`` images (0 keeps all)."""
         n_train = train or len(self.train_labels)
         n_test = test or len(self.test_labels)

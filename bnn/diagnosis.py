@@ -18,8 +18,9 @@ gradient is cancelled where ``|x| > 1`` (eq. 4), latent weights clipped to [-1, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -66,7 +67,7 @@ class RunEvidence:
     nonfinite_step: int | None = None
 
     @classmethod
-    def of(cls, run: Any) -> "RunEvidence":
+    def of(cls, run: Any) -> RunEvidence:
         if isinstance(run, RunEvidence):
             return run
         get = run.get if isinstance(run, Mapping) else (lambda key, default=None: getattr(run, key, default))
@@ -239,16 +240,28 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
     evidence += "."
     if config.train.loss == "keras_ce":
         if probe is not None and config.model.layers[-1].binarize_activations:
-            evidence += (f" At initialization the ten ±1 outputs sum to exactly 0 for "
-                         f"{_pct(probe.output_zero_sum_share)} of the images.")
-        explanation = ("Keras' cross-entropy divides the outputs by their sum: on ±1 outputs that sum is "
-                       "often 0 (division by zero) or negative, so the gradient is inf/NaN and every "
-                       "weight becomes NaN.")
-        return Finding("nan_loss", "The loss is NaN", evidence, explanation, ERROR,
-                       "Use softmax cross-entropy", fix_loss)
+            evidence += (
+                f" At initialization the ten ±1 outputs sum to exactly 0 for "
+                f"{_pct(probe.output_zero_sum_share)} of the images."
+            )
+        explanation = (
+            "Keras' cross-entropy divides the outputs by their sum: on ±1 outputs that sum is "
+            "often 0 (division by zero) or negative, so the gradient is inf/NaN and every "
+            "weight becomes NaN."
+        )
+        return Finding(
+            "nan_loss", "The loss is NaN", evidence, explanation, ERROR, "Use softmax cross-entropy", fix_loss
+        )
     explanation = "A NaN weight makes every later output NaN: the step size was too large for this setup."
-    return Finding("nan_loss", "The loss is NaN", evidence, explanation, ERROR,
-                   f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})", fix_lower_lr)
+    return Finding(
+        "nan_loss",
+        "The loss is NaN",
+        evidence,
+        explanation,
+        ERROR,
+        f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})",
+        fix_lower_lr,
+    )
 
 
 def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
@@ -268,17 +281,28 @@ def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) ->
         data = "training" if split == "train" else "test"
         evidence = f"{counts[top]:,} of {total:,} {data} predictions ({_pct(share, 1)}) are class {top}."
         if accuracy is not None and share == 1.0:
-            evidence += (f" {data.capitalize()} accuracy {accuracy:.2f}% is exactly the share of {top}s "
-                         f"among the {data} labels: the score of always answering {top}.")
+            evidence += (
+                f" {data.capitalize()} accuracy {accuracy:.2f}% is exactly the share of {top}s "
+                f"among the {data} labels: the score of always answering {top}."
+            )
         elif accuracy is not None:
             evidence += f" {data.capitalize()} accuracy: {accuracy:.2f}%."
         if top == 0:
-            explanation = ("The network answers the same for every image: with tied (±1) or NaN output "
-                           "scores, argmax returns the first class, 0.")
+            explanation = (
+                "The network answers the same for every image: with tied (±1) or NaN output "
+                "scores, argmax returns the first class, 0."
+            )
         else:
             explanation = f"The network ignores its input and answers {top} for every image."
-        return Finding("collapsed", f"Predictions collapsed to class {top}", evidence, explanation, ERROR,
-                       "Real-valued outputs + softmax cross-entropy", fix_collapse)
+        return Finding(
+            "collapsed",
+            f"Predictions collapsed to class {top}",
+            evidence,
+            explanation,
+            ERROR,
+            "Real-valued outputs + softmax cross-entropy",
+            fix_collapse,
+        )
     return None
 
 
@@ -293,8 +317,15 @@ def _check_chance(config: RunConfig, run: RunEvidence, probe: Probe | None) -> F
     epoch = float(test.get("epoch") or 0.0)
     evidence = f"Test accuracy {accuracy:.2f}% after {epoch:.2f} epochs; guessing scores {chance:.0f}%."
     explanation = "The network has learnt next to nothing; the checks below say why."
-    return Finding("chance", "Accuracy is near chance", evidence, explanation, ERROR,
-                   "Real outputs, cross-entropy, BatchNorm, Adam 1e-3", fix_chance)
+    return Finding(
+        "chance",
+        "Accuracy is near chance",
+        evidence,
+        explanation,
+        ERROR,
+        "Real outputs, cross-entropy, BatchNorm, Adam 1e-3",
+        fix_chance,
+    )
 
 
 def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
@@ -303,11 +334,20 @@ def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | 
     classes = config.model.num_classes
     evidence = f"The output layer's activations are binarized: its {classes} class scores are all ±1."
     if probe is not None:
-        evidence += (f" At initialization {_pct(probe.output_tie_share)} of the images have two or more "
-                     "classes tied for the top score.")
+        evidence += (
+            f" At initialization {_pct(probe.output_tie_share)} of the images have two or more "
+            "classes tied for the top score."
+        )
     explanation = "argmax over tied ±1 scores returns the first tied class, and the loss sees no margin to improve."
-    return Finding("output_binarized", "Output activations are binarized", evidence, explanation, ERROR,
-                   "Make the output layer real-valued", fix_output_real)
+    return Finding(
+        "output_binarized",
+        "Output activations are binarized",
+        evidence,
+        explanation,
+        ERROR,
+        "Make the output layer real-valued",
+        fix_output_real,
+    )
 
 
 def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
@@ -319,10 +359,19 @@ def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) 
     if probe is not None:
         scales = ", ".join(f"{n} {probe.pre_std[n]:.2f}" for n in missing if n in probe.pre_std)
         evidence += f" Pre-activation std at initialization: {scales} (BatchNorm makes it 1)."
-    explanation = ("BatchNorm centres and scales what the sign sees, so signs carry information and "
-                   "pre-activations stay inside the STE window |x| ≤ 1 (the paper uses it before every sign).")
-    return Finding("no_batchnorm", "No BatchNorm before binarized activations", evidence, explanation, WARNING,
-                   f"Turn BatchNorm on for {_layers_text(missing)}", fix_batch_norm)
+    explanation = (
+        "BatchNorm centres and scales what the sign sees, so signs carry information and "
+        "pre-activations stay inside the STE window |x| ≤ 1 (the paper uses it before every sign)."
+    )
+    return Finding(
+        "no_batchnorm",
+        "No BatchNorm before binarized activations",
+        evidence,
+        explanation,
+        WARNING,
+        f"Turn BatchNorm on for {_layers_text(missing)}",
+        fix_batch_norm,
+    )
 
 
 def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
@@ -345,30 +394,35 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
         return None
     listed = ", ".join(f"{n} {_pct(s)}" for n, s in high.items())
     evidence = f"Share of pre-activations outside |x| ≤ 1 {source}: {listed}."
-    explanation = ("The straight-through gradient is cancelled where |x| > 1 (paper eq. 4): those units "
-                   "pass no gradient back, so the layers below stop learning.")
+    explanation = (
+        "The straight-through gradient is cancelled where |x| > 1 (paper eq. 4): those units "
+        "pass no gradient back, so the layers below stop learning."
+    )
     if any(l.binarize_activations and not l.batch_norm for l in config.model.layers):
         label, fix = "Turn BatchNorm on for the binarized layers", fix_batch_norm
     else:
         label, fix = "Use the identity STE (no gradient cancellation)", fix_identity_ste
-    return Finding("saturated", "Pre-activations outside the STE window", evidence, explanation, WARNING,
-                   label, fix)
+    return Finding("saturated", "Pre-activations outside the STE window", evidence, explanation, WARNING, label, fix)
 
 
 def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
     train = config.train
-    flips = [v for r in run.records for v in (r.get("flip_rate") or {}).values()
-             if v is not None and math.isfinite(v)]
+    flips = [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
     if len(run.records) >= 3 and flips:
         mean_flip = sum(flips) / len(flips)
         if mean_flip >= FLIP_RATE_FLOOR:
             return None
-        evidence = (f"Mean sign-flip rate of the binary weights: {mean_flip:.1e} per record over "
-                    f"{len(run.records)} records, at lr {train.lr:.0e} ({train.optimizer}).")
+        evidence = (
+            f"Mean sign-flip rate of the binary weights: {mean_flip:.1e} per record over "
+            f"{len(run.records)} records, at lr {train.lr:.0e} ({train.optimizer})."
+        )
     elif probe is not None:
         total_steps = run.total_steps or run.step
-        moves = {n: probe.step_size[n] * total_steps / probe.weight_scale[n]
-                 for n in probe.step_size if probe.weight_scale.get(n) and math.isfinite(probe.step_size[n])}
+        moves = {
+            n: probe.step_size[n] * total_steps / probe.weight_scale[n]
+            for n in probe.step_size
+            if probe.weight_scale.get(n) and math.isfinite(probe.step_size[n])
+        }
         if not moves or max(moves.values()) >= RELATIVE_MOVE_FLOOR or not total_steps:
             return None
         name = max(moves, key=moves.get)
@@ -378,19 +432,29 @@ def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | Non
                 how += f", measured with {probe.gradient_loss} since {train.loss} gives NaN"
         else:
             how = f"{train.optimizer} steps are about lr"
-        evidence = (f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} "
-                    f"at lr {train.lr:.0e} moves a weight by about {probe.step_size[name]:.1e} per step "
-                    f"({how}). Over all {total_steps:,} steps that adds up to {_pct(moves[name], 2)} of a "
-                    f"typical |weight| ({probe.weight_scale[name]:.3f}, layer {name}, the one that moves most).")
+        evidence = (
+            f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} "
+            f"at lr {train.lr:.0e} moves a weight by about {probe.step_size[name]:.1e} per step "
+            f"({how}). Over all {total_steps:,} steps that adds up to {_pct(moves[name], 2)} of a "
+            f"typical |weight| ({probe.weight_scale[name]:.3f}, layer {name}, the one that moves most)."
+        )
     else:
         return None
     explanation = "Weights barely move, so no latent weight changes sign and the network stays as initialized."
-    return Finding("lr_too_small", "Learning rate too small to change any weight", evidence, explanation,
-                   ERROR, f"Adam at lr {FIXED_LR:.0e}", fix_learning_rate)
+    return Finding(
+        "lr_too_small",
+        "Learning rate too small to change any weight",
+        evidence,
+        explanation,
+        ERROR,
+        f"Adam at lr {FIXED_LR:.0e}",
+        fix_learning_rate,
+    )
 
 
-def _check_clipping(config: RunConfig, run: RunEvidence, probe: Probe | None,
-                    latent: Mapping[str, torch.Tensor] | None = None) -> Finding | None:
+def _check_clipping(
+    config: RunConfig, run: RunEvidence, probe: Probe | None, latent: Mapping[str, torch.Tensor] | None = None
+) -> Finding | None:
     binarized = [l for l in config.model.layers if l.binarize_weights]
     if config.train.clip_latent or not binarized or config.train.optimizer == "bop":
         return None
@@ -402,14 +466,24 @@ def _check_clipping(config: RunConfig, run: RunEvidence, probe: Probe | None,
         biggest = max(float(w.abs().max()) for w in latent.values())
         evidence += f" Now {_pct(outside / max(count, 1), 2)} of them are beyond ±1 (largest |w| {biggest:.2f})."
         severity = WARNING if outside else INFO
-    explanation = ("A latent weight far beyond ±1 needs as many steps back before its sign can flip: the "
-                   "paper clips them (Algorithm 1) so binary weights stay able to change.")
-    return Finding("not_clipped", "Latent weights not clipped", evidence, explanation, severity,
-                   "Clip latent weights to [-1, 1]", fix_clip)
+    explanation = (
+        "A latent weight far beyond ±1 needs as many steps back before its sign can flip: the "
+        "paper clips them (Algorithm 1) so binary weights stay able to change."
+    )
+    return Finding(
+        "not_clipped",
+        "Latent weights not clipped",
+        evidence,
+        explanation,
+        severity,
+        "Clip latent weights to [-1, 1]",
+        fix_clip,
+    )
 
 
-def diagnose(config: RunConfig, run: Any, probe: Probe | None = None,
-             latent_weights: Mapping[str, torch.Tensor] | None = None) -> list[Finding]:
+def diagnose(
+    config: RunConfig, run: Any, probe: Probe | None = None, latent_weights: Mapping[str, torch.Tensor] | None = None
+) -> list[Finding]:
     """Every problem the run's numbers show, most severe first.
 
     ``run``: a :class:`bnn.jobs.JobSnapshot`, a :class:`bnn.runs.SavedRun`, a mapping with

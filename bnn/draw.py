@@ -78,8 +78,10 @@ class Reading:
         """``(unit, activation, weight, vote, margin)`` of the ``k`` units voting most for the
         predicted class: largest vote first, ties broken by the larger margin."""
         order = np.lexsort((-self.margins.numpy(), -self.votes.numpy()))[: max(0, k)]
-        return [(int(j), float(self.activations[j]), float(self.weights[j]), float(self.votes[j]),
-                 float(self.margins[j])) for j in order]
+        return [
+            (int(j), float(self.activations[j]), float(self.weights[j]), float(self.votes[j]), float(self.margins[j]))
+            for j in order
+        ]
 
 
 def digit_to_canvas(image28: torch.Tensor | np.ndarray, size: int = CANVAS_SIZE) -> np.ndarray:

@@ -15,8 +15,8 @@ import copy
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -26,7 +26,14 @@ from .models import BinaryNet
 from .train import Trainer, default_device, use_cpu_threads_for
 
 # job states
-CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = "created", "loading data", "running", "paused", "stopping", "evaluating"
+CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = (
+    "created",
+    "loading data",
+    "running",
+    "paused",
+    "stopping",
+    "evaluating",
+)
 FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
 ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
 
@@ -98,7 +105,7 @@ class TrainingJob:
         self._paused_at: float | None = None
 
     # --- control -------------------------------------------------------------------------
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         with self._lock:
             if self._thread is not None:
                 return self
@@ -256,8 +263,11 @@ class TrainingJob:
             self._records = list(trainer.records)
             self._evals = list(trainer.evals)
         if diverged:
-            self._set(DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
-                                "the weights can no longer learn, so the run was stopped")
+            self._set(
+                DIVERGED,
+                f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
+                "the weights can no longer learn, so the run was stopped",
+            )
         elif trainer.finished:
             self._set(FINISHED, "finished")
         else:
@@ -267,5 +277,5 @@ class TrainingJob:
         """Copy new records for snapshots (cheap: only the appended tail)."""
         if len(trainer.records) != len(self._records) or len(trainer.evals) != len(self._evals):
             with self._lock:
-                self._records.extend(trainer.records[len(self._records):])
-                self._evals.extend(trainer.evals[len(self._evals):])
+                self._records.extend(trainer.records[len(self._records) :])
+                self._evals.extend(trainer.evals[len(self._evals) :])

@@ -19,7 +19,7 @@ from .binarize import ste_sign
 
 
 def _init_latent(weight: torch.Tensor, fan_in: int, fan_out: int, scheme: str) -> None:
-    """"glorot": U(-a, a), a = sqrt(6 / (fan_in + fan_out)); "uniform1": U(-1, 1)."""
+    """ "glorot": U(-a, a), a = sqrt(6 / (fan_in + fan_out)); "uniform1": U(-1, 1)."""
     bound = 1.0 if scheme == "uniform1" else math.sqrt(6.0 / (fan_in + fan_out))
     with torch.no_grad():
         weight.uniform_(-bound, bound)

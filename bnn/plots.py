@@ -12,7 +12,8 @@ Inputs may be torch tensors, numpy arrays or sequences; nothing here needs a gra
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -121,7 +122,9 @@ def _mosaic(tiles: np.ndarray, cols: int, gap: int = 1, band: int = 0) -> tuple[
 # --- the straight-through estimator -----------------------------------------------------------
 
 
-def ste_figure(height: int = 300, title: str | None = "sign forward, STE backward", show_htanh: bool = False) -> go.Figure:
+def ste_figure(
+    height: int = 300, title: str | None = "sign forward, STE backward", show_htanh: bool = False
+) -> go.Figure:
     """sign(x) (forward) against its straight-through gradients on x in [-2, 2].
 
     Traces: sign(x); the hard-tanh STE gradient 1{|x| <= 1} (paper eq. 4); the identity STE
@@ -131,26 +134,38 @@ def ste_figure(height: int = 300, title: str | None = "sign forward, STE backwar
     fig.add_vrect(x0=-1, x1=1, fillcolor=WINDOW_COLOR, opacity=0.18, line_width=0, layer="below")
     fig.add_trace(
         go.Scatter(
-            x=[-2, 0, 0, 2], y=[-1, -1, 1, 1], mode="lines", name="forward: sign(x)",
+            x=[-2, 0, 0, 2],
+            y=[-1, -1, 1, 1],
+            mode="lines",
+            name="forward: sign(x)",
             line=dict(color=PLUS_COLOR, width=3),
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=[-2, -1, -1, 1, 1, 2], y=[0, 0, 1, 1, 0, 0], mode="lines", name="backward: 1{|x| ≤ 1} (hard tanh)",
+            x=[-2, -1, -1, 1, 1, 2],
+            y=[0, 0, 1, 1, 0, 0],
+            mode="lines",
+            name="backward: 1{|x| ≤ 1} (hard tanh)",
             line=dict(color=HIGHLIGHT_COLOR, width=2.5),
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=[-2, 2], y=[1, 1], mode="lines", name="identity STE: 1",
+            x=[-2, 2],
+            y=[1, 1],
+            mode="lines",
+            name="identity STE: 1",
             line=dict(color=FLOAT_COLOR, width=2, dash="dash"),
         )
     )
     if show_htanh:
         fig.add_trace(
             go.Scatter(
-                x=[-2, -1, 1, 2], y=[-1, -1, 1, 1], mode="lines", name="Htanh(x)",
+                x=[-2, -1, 1, 2],
+                y=[-1, -1, 1, 1],
+                mode="lines",
+                name="Htanh(x)",
                 line=dict(color=PALETTE[2], width=1.5, dash="dot"),
             )
         )
@@ -215,7 +230,11 @@ def weight_grid(
     )
     fig.add_trace(
         go.Heatmap(
-            z=z, customdata=owner, hovertemplate=hover, hoverongaps=False, showscale=True,
+            z=z,
+            customdata=owner,
+            hovertemplate=hover,
+            hoverongaps=False,
+            showscale=True,
             colorbar=dict(thickness=10, len=0.8, outlinewidth=0, **color.pop("colorbar", {})),
             **color,
         )
@@ -240,8 +259,16 @@ def activation_grid(post: Any, title: str | None = None, *, height: int = 240, c
     fig = _figure(title, height, margin=IMAGE_MARGIN)
     fig.add_trace(
         go.Heatmap(
-            z=z.reshape(rows, cols), customdata=index, colorscale=DIVERGING, zmin=-1, zmax=1, showscale=False,
-            xgap=gap, ygap=gap, hoverongaps=False, hovertemplate="unit %{customdata}: %{z:+.3g}<extra></extra>",
+            z=z.reshape(rows, cols),
+            customdata=index,
+            colorscale=DIVERGING,
+            zmin=-1,
+            zmax=1,
+            showscale=False,
+            xgap=gap,
+            ygap=gap,
+            hoverongaps=False,
+            hovertemplate="unit %{customdata}: %{z:+.3g}<extra></extra>",
         )
     )
     _image_axes(fig)
@@ -261,7 +288,11 @@ def digit_image(img28: Any, title: str | None = None, *, height: int = 200) -> g
     fig = _figure(title, height, margin=IMAGE_MARGIN)
     fig.add_trace(
         go.Heatmap(
-            z=z, colorscale=INK, zmin=low, zmax=1.0, showscale=False,
+            z=z,
+            colorscale=INK,
+            zmin=low,
+            zmax=1.0,
+            showscale=False,
             hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>",
         )
     )
@@ -304,15 +335,26 @@ def image_gallery(
     low = -1.0 if np.nanmin(tiles) < 0 else 0.0
     fig.add_trace(
         go.Heatmap(
-            z=z, customdata=owner, colorscale=INK, zmin=low, zmax=1.0, showscale=False, hoverongaps=False,
+            z=z,
+            customdata=owner,
+            colorscale=INK,
+            zmin=low,
+            zmax=1.0,
+            showscale=False,
+            hoverongaps=False,
             hovertemplate="image %{customdata}<extra></extra>",
         )
     )
     for i, caption in enumerate(list(captions)[:n]):
         r, c = divmod(i, cols)
         fig.add_annotation(
-            x=c * (w + gap) + (w - 1) / 2, y=r * (h + band + gap) + h - 0.5 + band / 2,
-            text=str(caption), showarrow=False, font=dict(size=caption_size), xanchor="center", yanchor="middle",
+            x=c * (w + gap) + (w - 1) / 2,
+            y=r * (h + band + gap) + h - 0.5 + band / 2,
+            text=str(caption),
+            showarrow=False,
+            font=dict(size=caption_size),
+            xanchor="center",
+            yanchor="middle",
         )
     _image_axes(fig)
     return fig
@@ -350,8 +392,14 @@ def histogram(
     fig = _figure(title, height)
     if window is not None:
         fig.add_vrect(
-            x0=window[0], x1=window[1], fillcolor=WINDOW_COLOR, opacity=0.2, line_width=0, layer="below",
-            annotation_text=window_label or None, annotation_position="top right",
+            x0=window[0],
+            x1=window[1],
+            fillcolor=WINDOW_COLOR,
+            opacity=0.2,
+            line_width=0,
+            layer="below",
+            annotation_text=window_label or None,
+            annotation_position="top right",
             annotation_font=dict(size=10, color="#8a5a00"),
         )
     if clip_lines:
@@ -363,8 +411,17 @@ def histogram(
         note = (note + "<br>" if note else "") + f"{dropped:,} non-finite values not shown"
     if note:
         fig.add_annotation(
-            text=note, xref="paper", yref="paper", x=0.01, y=0.98, xanchor="left", yanchor="top",
-            showarrow=False, align="left", font=dict(size=11), bgcolor="rgba(255,255,255,0.7)",
+            text=note,
+            xref="paper",
+            yref="paper",
+            x=0.01,
+            y=0.98,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            align="left",
+            font=dict(size=11),
+            bgcolor="rgba(255,255,255,0.7)",
         )
     fig.update_layout(bargap=0.02, showlegend=False)
     fig.update_yaxes(type="log" if log_y else "linear", title_text="count")
@@ -389,8 +446,12 @@ def probability_bars(
     fig = _figure(title, height)
     fig.add_trace(
         go.Bar(
-            x=classes, y=p, marker=dict(color=colors, line=dict(color="#262730", width=outline)),
-            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p], textposition="outside", cliponaxis=False,
+            x=classes,
+            y=p,
+            marker=dict(color=colors, line=dict(color="#262730", width=outline)),
+            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p],
+            textposition="outside",
+            cliponaxis=False,
             hovertemplate="class %{x}: %{y:.3f}<extra></extra>",
         )
     )
@@ -417,16 +478,22 @@ def prediction_histogram(
     fig = _figure(title, height)
     fig.add_trace(
         go.Bar(
-            x=[str(i) for i in range(c.size)], y=c, marker_color=colors, text=[f"{int(v):,}" for v in c],
-            textposition="outside", cliponaxis=False,
+            x=[str(i) for i in range(c.size)],
+            y=c,
+            marker_color=colors,
+            text=[f"{int(v):,}" for v in c],
+            textposition="outside",
+            cliponaxis=False,
             customdata=(c / total if total else np.zeros_like(c)),
             hovertemplate="class %{x}: %{y:,} predictions (%{customdata:.1%})<extra></extra>",
         )
     )
     if total:
         fig.add_hline(
-            y=expected, line=dict(color="#262730", width=1.5, dash="dash"),
-            annotation_text=f"true share<br>{true_share:.0%}", annotation_position="right",
+            y=expected,
+            line=dict(color="#262730", width=1.5, dash="dash"),
+            annotation_text=f"true share<br>{true_share:.0%}",
+            annotation_position="right",
             annotation_font=dict(size=10),
         )
         fig.update_layout(margin=dict(r=72))
@@ -459,8 +526,16 @@ def confusion_figure(
     fig = _figure(title, height, margin=dict(l=56, r=12, t=36, b=48))
     fig.add_trace(
         go.Heatmap(
-            z=z, x=labels, y=labels, colorscale=SEQUENTIAL, showscale=False, texttemplate=text,
-            textfont=dict(size=10), hovertemplate=hover, xgap=1, ygap=1,
+            z=z,
+            x=labels,
+            y=labels,
+            colorscale=SEQUENTIAL,
+            showscale=False,
+            texttemplate=text,
+            textfont=dict(size=10),
+            hovertemplate=hover,
+            xgap=1,
+            ygap=1,
         )
     )
     fig.update_xaxes(type="category", title_text="predicted", side="bottom", showgrid=False)
@@ -497,8 +572,12 @@ def metric_lines(
     for i, (name, (xs, ys)) in enumerate(series.items()):
         fig.add_trace(
             go.Scatter(
-                x=_np(xs).reshape(-1), y=_clean(ys, log_y), mode="lines", name=str(name),
-                line=dict(color=PALETTE[i % len(PALETTE)], width=2), connectgaps=False,
+                x=_np(xs).reshape(-1),
+                y=_clean(ys, log_y),
+                mode="lines",
+                name=str(name),
+                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                connectgaps=False,
             )
         )
     fig.update_xaxes(title_text=xaxis_title)
@@ -555,8 +634,14 @@ def size_bars(
     for name, values, color in (("32-bit float", full, FLOAT_COLOR), ("1-bit packed", packed, PLUS_COLOR)):
         fig.add_trace(
             go.Bar(
-                x=labels, y=values, name=name, marker_color=color, text=[format_bytes(v) for v in values],
-                textposition="outside", cliponaxis=False, customdata=ratio,
+                x=labels,
+                y=values,
+                name=name,
+                marker_color=color,
+                text=[format_bytes(v) for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                customdata=ratio,
                 hovertemplate="%{x}: %{text} (" + name + ")<br>ratio %{customdata:.1f}×<extra></extra>",
             )
         )
@@ -641,7 +726,10 @@ def training_curves(
     for name, (xs, ys) in series.items():
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, mode="lines+markers", name=name,
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=name,
                 marker=dict(size=8, symbol="circle" if name == "test set" else "diamond"),
                 line=dict(color=PALETTE[1 if name == "test set" else 2], width=2),
             )
@@ -695,10 +783,18 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
         ("b", [int(v > 0) for v in b], [f"{v:+d}" for v in b], ""),
         ("bits of a", list(example["a_bits"]), [str(v) for v in example["a_bits"]], ""),
         ("bits of b", list(example["b_bits"]), [str(v) for v in example["b_bits"]], ""),
-        ("a XOR b", [2 + v for v in example["xor_bits"]], [str(v) for v in example["xor_bits"]],
-         f"{example['popcount']}"),
-        ("a × b", [int(x * y > 0) for x, y in zip(a, b)], [f"{x * y:+d}" for x, y in zip(a, b)],
-         f"{sum(x * y for x, y in zip(a, b))}"),
+        (
+            "a XOR b",
+            [2 + v for v in example["xor_bits"]],
+            [str(v) for v in example["xor_bits"]],
+            f"{example['popcount']}",
+        ),
+        (
+            "a × b",
+            [int(x * y > 0) for x, y in zip(a, b)],
+            [f"{x * y:+d}" for x, y in zip(a, b)],
+            f"{sum(x * y for x, y in zip(a, b))}",
+        ),
     ]
     labels = [row[0] for row in rows]
     columns = [str(i + 1) for i in range(k)] + ["Σ"]
@@ -713,8 +809,16 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
     positions = list(range(k + 1))  # numeric x: a category axis would read "1" as the index 1
     fig.add_trace(
         go.Heatmap(
-            z=z, x=positions, y=labels, zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,
-            xgap=2, ygap=2, hoverinfo="skip",
+            z=z,
+            x=positions,
+            y=labels,
+            zmin=-0.5,
+            zmax=n - 0.5,
+            colorscale=scale,
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            hoverinfo="skip",
         )
     )
     dark_text = {2, 4}  # white and grey cells get dark text
@@ -722,11 +826,21 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
         for x, category, text in zip(positions, categories + [4], texts + [total]):
             if text:
                 fig.add_annotation(
-                    x=x, y=row_label, text=f"<b>{text}</b>" if x == k else text, showarrow=False,
+                    x=x,
+                    y=row_label,
+                    text=f"<b>{text}</b>" if x == k else text,
+                    showarrow=False,
                     font=dict(size=13, color="#262730" if category in dark_text else "#ffffff"),
                 )
-    fig.update_xaxes(side="top", showgrid=False, zeroline=False, tickfont=dict(size=11), tickvals=positions,
-                     ticktext=columns, range=[-0.5, k + 0.5])
+    fig.update_xaxes(
+        side="top",
+        showgrid=False,
+        zeroline=False,
+        tickfont=dict(size=11),
+        tickvals=positions,
+        ticktext=columns,
+        range=[-0.5, k + 0.5],
+    )
     fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, type="category", ticksuffix="  ")
     return fig
 
@@ -768,11 +882,17 @@ def live_training_figure(
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
-        rows=2, cols=2, vertical_spacing=0.17, horizontal_spacing=0.09,
+        rows=2,
+        cols=2,
+        vertical_spacing=0.17,
+        horizontal_spacing=0.09,
         subplot_titles=("Loss", "Accuracy (%)", "Learning rate", "Weight sign flips per record"),
     )
     fig.update_layout(
-        template=TEMPLATE, height=height, margin=dict(l=48, r=12, t=84, b=36), hovermode="x unified",
+        template=TEMPLATE,
+        height=height,
+        margin=dict(l=48, r=12, t=84, b=36),
+        hovermode="x unified",
         legend=dict(orientation="h", x=0, xanchor="left", y=1.06, yanchor="bottom"),
     )
     shown: set[str] = set()
@@ -786,17 +906,31 @@ def live_training_figure(
         marked = name in ("test set", "train set")
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, uid=uid, name=name, legendgroup=name, showlegend=name not in shown,
-                mode="lines+markers" if marked else "lines", line=dict(color=color, width=2),
-                marker=dict(size=7), connectgaps=False,
+                x=xs,
+                y=ys,
+                uid=uid,
+                name=name,
+                legendgroup=name,
+                showlegend=name not in shown,
+                mode="lines+markers" if marked else "lines",
+                line=dict(color=color, width=2),
+                marker=dict(size=7),
+                connectgaps=False,
             ),
             *_LIVE_PANELS[panel],
         )
         shown.add(name)
     if not layers:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
-        fig.add_annotation(text="no binarized weights: nothing to flip", showarrow=False, xref="paper",
-                           yref="paper", x=sum(x_domain) / 2, y=sum(y_domain) / 2, font=dict(color="#6b7280"))
+        fig.add_annotation(
+            text="no binarized weights: nothing to flip",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=sum(x_domain) / 2,
+            y=sum(y_domain) / 2,
+            font=dict(color="#6b7280"),
+        )
         fig.update_xaxes(visible=False, row=2, col=2)
         fig.update_yaxes(visible=False, row=2, col=2)
     fig.update_yaxes(range=[0, 100], row=1, col=2)

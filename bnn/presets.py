@@ -44,8 +44,15 @@ def _paper() -> RunConfig:
         latent_init="uniform1",
     )
     train = TrainConfig(
-        optimizer="adam", lr=3e-3, lr_end=3e-7, schedule="exponential", loss="squared_hinge",
-        batch_size=100, epochs=10, clip_latent=True, glorot_lr_scale=True,
+        optimizer="adam",
+        lr=3e-3,
+        lr_end=3e-7,
+        schedule="exponential",
+        loss="squared_hinge",
+        batch_size=100,
+        epochs=10,
+        clip_latent=True,
+        glorot_lr_scale=True,
     )
     return RunConfig(model, train)
 
@@ -60,8 +67,14 @@ def _seed() -> RunConfig:
         latent_init="glorot",
     )
     train = TrainConfig(
-        optimizer="sgd", lr=1e-6, schedule="constant", momentum=0.0, loss="keras_ce",
-        batch_size=100, epochs=3, clip_latent=False,
+        optimizer="sgd",
+        lr=1e-6,
+        schedule="constant",
+        momentum=0.0,
+        loss="keras_ce",
+        batch_size=100,
+        epochs=3,
+        clip_latent=False,
     )
     return RunConfig(model, train)
 
@@ -77,9 +90,7 @@ def _seed_fixed() -> RunConfig:
 
 def _float() -> RunConfig:
     fast = _fast()
-    layers = tuple(
-        replace(layer, binarize_weights=False, binarize_activations=False) for layer in fast.model.layers
-    )
+    layers = tuple(replace(layer, binarize_weights=False, binarize_activations=False) for layer in fast.model.layers)
     return RunConfig(
         replace(fast.model, layers=layers, real_activation="relu"),
         replace(fast.train, clip_latent=False, lr=1e-3, lr_end=1e-5),

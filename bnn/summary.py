@@ -75,7 +75,7 @@ class LayerSummary:
 
     @property
     def kind_label(self) -> str:
-        """"dense", or "conv 3x3" / "conv 3x3 +pool"."""
+        """ "dense", or "conv 3x3" / "conv 3x3 +pool"."""
         if self.kind != "conv":
             return self.kind
         return f"conv {self.kernel_size}x{self.kernel_size}" + (" +pool" if self.pool else "")
@@ -348,7 +348,6 @@ def format_summary(summary: ModelSummary) -> str:
     ]
     if summary.total_buffers:
         lines.append(
-            f"BatchNorm running mean/var: {summary.total_buffers:,} values "
-            "(buffers, not counted in params or memory)"
+            f"BatchNorm running mean/var: {summary.total_buffers:,} values (buffers, not counted in params or memory)"
         )
     return "\n".join(lines)

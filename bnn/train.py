@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 
@@ -85,8 +85,14 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, loss_name: str,
-             batch_size: int = 1000, split: str = "test") -> EvalResult:
+def evaluate(
+    model: BinaryNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    loss_name: str,
+    batch_size: int = 1000,
+    split: str = "test",
+) -> EvalResult:
     """Accuracy, mean loss and predicted-class histogram of ``model`` in eval mode."""
     was_training = model.training
     model.eval()
@@ -105,8 +111,7 @@ def evaluate(model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, loss_
     finally:
         model.train(was_training)
     count = len(labels)
-    return EvalResult(split, 100.0 * correct / max(count, 1), loss_sum / max(count, 1),
-                      histogram.tolist(), count)
+    return EvalResult(split, 100.0 * correct / max(count, 1), loss_sum / max(count, 1), histogram.tolist(), count)
 
 
 @dataclass
@@ -123,8 +128,9 @@ class _Interval:
 class Trainer:
     """One training run: ``for _ in trainer.steps(): ...`` trains it to the end."""
 
-    def __init__(self, config: RunConfig, data: MnistData, device: torch.device | str | None = None,
-                 record_every: int = 20) -> None:
+    def __init__(
+        self, config: RunConfig, data: MnistData, device: torch.device | str | None = None, record_every: int = 20
+    ) -> None:
         problems = validate(config)
         if problems:
             raise ConfigError("; ".join(problems))
@@ -160,6 +166,7 @@ class Trainer:
         def hook(_module, inputs, _output):
             if self._capture_saturation:
                 self._saturation[name] = float((inputs[0].detach().abs() > 1).float().mean())
+
         return hook
 
     def _signs(self) -> dict[str, torch.Tensor]:
@@ -225,19 +232,21 @@ class Trainer:
         if not weights_finite and self.first_nonfinite_step is None:
             self.first_nonfinite_step = self.step
         loss = interval.loss / interval.steps
-        self.records.append({
-            "step": self.step,
-            "epoch": self.epoch_progress,
-            "time": time.perf_counter() - self.started,
-            "loss": loss if math.isfinite(loss) else float("nan"),
-            "batch_accuracy": 100.0 * interval.correct / interval.samples,
-            "lr": lr,
-            "samples_per_s": interval.samples / elapsed,
-            "grad_norm": grad_norm if grad_norm is not None and math.isfinite(grad_norm) else float("nan"),
-            "flip_rate": self._flip_rates(),
-            "saturation": dict(self._saturation),
-            "nonfinite": not (math.isfinite(loss) and weights_finite),
-        })
+        self.records.append(
+            {
+                "step": self.step,
+                "epoch": self.epoch_progress,
+                "time": time.perf_counter() - self.started,
+                "loss": loss if math.isfinite(loss) else float("nan"),
+                "batch_accuracy": 100.0 * interval.correct / interval.samples,
+                "lr": lr,
+                "samples_per_s": interval.samples / elapsed,
+                "grad_norm": grad_norm if grad_norm is not None and math.isfinite(grad_norm) else float("nan"),
+                "flip_rate": self._flip_rates(),
+                "saturation": dict(self._saturation),
+                "nonfinite": not (math.isfinite(loss) and weights_finite),
+            }
+        )
         self._interval = _Interval()
 
     def evaluate(self, split: str = "test") -> dict:

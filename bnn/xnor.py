@@ -76,9 +76,10 @@ import math
 import os
 import threading
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -381,6 +382,7 @@ class PackedLayer:
             "output": self.output,
             "activation": self.activation,
         }
+
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -731,6 +733,7 @@ def _fold_thresholds(layer: PackedLayer, z_of: Any, v_min: int, v_max: int) -> t
     pos_hi = _sign_of_pre(layer, z_of(hi_end))
     rising = pos_hi & ~pos_lo
     falling = pos_lo & ~pos_hi
+
     # predicate "same side as the top end", false at v_min and true at v_max for changing units
     def same_as_top(v: np.ndarray) -> np.ndarray:
         return _sign_of_pre(layer, z_of(v)) == pos_hi
@@ -945,7 +948,13 @@ def save_packed(packed: PackedModel, path: str | os.PathLike) -> int:
                 chunks.append(b"\x00" * pad)
                 offset += pad
             arrays_meta.append(
-                {"key": key, "dtype": np.dtype(dtype).str, "shape": list(data.shape), "offset": offset, "nbytes": len(raw)}
+                {
+                    "key": key,
+                    "dtype": np.dtype(dtype).str,
+                    "shape": list(data.shape),
+                    "offset": offset,
+                    "nbytes": len(raw),
+                }
             )
             chunks.append(raw)
             offset += len(raw)

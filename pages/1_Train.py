@@ -12,8 +12,21 @@ import streamlit as st
 
 import ui
 from bnn import plots
-from bnn.config import INPUT_SCALES, LOSSES, MAX_LAYERS, OPTIMIZERS, REAL_ACTIVATIONS, SCHEDULES
-from bnn.config import ConfigError, LayerConfig, RunConfig, describe, from_query_params, parameter_count, validate
+from bnn.config import (
+    INPUT_SCALES,
+    LOSSES,
+    MAX_LAYERS,
+    OPTIMIZERS,
+    REAL_ACTIVATIONS,
+    SCHEDULES,
+    ConfigError,
+    LayerConfig,
+    RunConfig,
+    describe,
+    from_query_params,
+    parameter_count,
+    validate,
+)
 from bnn.diagnosis import apply_fixes, diagnose, probe
 from bnn.jobs import ENDED, FAILED, PAUSED
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
@@ -40,10 +53,13 @@ def config_from_url() -> tuple[str, RunConfig]:
     if set(params) - {"preset"}:
         try:
             config = from_query_params(params, PRESETS[name])
-            choices = {"optimizer": (config.train.optimizer, OPTIMIZERS),
-                       "schedule": (config.train.schedule, SCHEDULES), "loss": (config.train.loss, LOSSES),
-                       "activation": (config.model.real_activation, REAL_ACTIVATIONS),
-                       "pixel range": (config.model.input.scale, INPUT_SCALES)}
+            choices = {
+                "optimizer": (config.train.optimizer, OPTIMIZERS),
+                "schedule": (config.train.schedule, SCHEDULES),
+                "loss": (config.train.loss, LOSSES),
+                "activation": (config.model.real_activation, REAL_ACTIVATIONS),
+                "pixel range": (config.model.input.scale, INPUT_SCALES),
+            }
             for label, (value, allowed) in choices.items():
                 if value not in allowed:
                     raise ConfigError(f"{label} {value!r} is not one of {', '.join(allowed)}")
@@ -102,14 +118,20 @@ state.setdefault("tr_arch", ARCHITECTURES[state.tr_cfg.model.is_cnn])
 
 # --- settings ------------------------------------------------------------------------------
 st.title("Train")
-st.caption("Pick a preset, change anything, press Start. The settings live in the URL: copy it to share this "
-           "configuration.")
+st.caption(
+    "Pick a preset, change anything, press Start. The settings live in the URL: copy it to share this configuration."
+)
 if not ui.data_on_disk():
     st.info(f"MNIST is not in `{ui.data_dir()}` yet: the first Start downloads it (about 11 MB).")
 
 top = st.columns([1.2, 1, 2.2], vertical_alignment="bottom")
-top[0].selectbox("Preset", list(PRESETS), key="tr_preset", on_change=on_preset,
-                 help="Fills every control below; everything stays editable.")
+top[0].selectbox(
+    "Preset",
+    list(PRESETS),
+    key="tr_preset",
+    on_change=on_preset,
+    help="Fills every control below; everything stays editable.",
+)
 top[1].radio("Architecture", ARCHITECTURES, key="tr_arch", on_change=on_architecture, horizontal=True)
 top[2].caption(PRESET_DESCRIPTIONS.get(state.tr_preset, ""))
 
@@ -119,13 +141,19 @@ def settings_controls() -> None:
     st.subheader("Layers", divider="gray")
     layers = state.tr_cfg.model.layers
     header = st.columns(LAYER_COLUMNS)
-    for column, text in zip(header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm",
-                                     "dropout", "")):
+    for column, text in zip(
+        header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm", "dropout", "")
+    ):
         column.caption(text)
     row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
     row[0].markdown("**input** · 28×28 pixels")
-    row[1].selectbox("pixel range", ("pm1", "01"), key=key("in_scale"), label_visibility="collapsed",
-                     format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get)
+    row[1].selectbox(
+        "pixel range",
+        ("pm1", "01"),
+        key=key("in_scale"),
+        label_visibility="collapsed",
+        format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get,
+    )
     row[2].markdown("—")
     row[3].checkbox("binarize the input pixels", key=key("in_bin"), label_visibility="collapsed")
     row[4].markdown("—")
@@ -142,20 +170,36 @@ def settings_controls() -> None:
             detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
             label = f"{layer.kind}{hidden_count[layer.kind]}"
             row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
-            row[1].number_input(f"width of {label}", key=key("units", index), step=1, format="%d",
-                                label_visibility="collapsed", help="units (dense) or channels (conv)")
-            row[6].button("", key=f"tr_remove_{index}", icon=":material/delete:", on_click=remove_layer,
-                          args=(index,), help=f"remove {label}")
+            row[1].number_input(
+                f"width of {label}",
+                key=key("units", index),
+                step=1,
+                format="%d",
+                label_visibility="collapsed",
+                help="units (dense) or channels (conv)",
+            )
+            row[6].button(
+                "",
+                key=f"tr_remove_{index}",
+                icon=":material/delete:",
+                on_click=remove_layer,
+                args=(index,),
+                help=f"remove {label}",
+            )
         name = "output" if is_output else label
         row[2].checkbox(f"binarize weights of {name}", key=key("w", index), label_visibility="collapsed")
         row[3].checkbox(f"binarize activations of {name}", key=key("a", index), label_visibility="collapsed")
         row[4].checkbox(f"BatchNorm in {name}", key=key("bn", index), label_visibility="collapsed")
-        row[5].number_input(f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f",
-                            label_visibility="collapsed")
+        row[5].number_input(
+            f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f", label_visibility="collapsed"
+        )
     st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
     if state[key("a", len(layers) - 1)]:
-        st.warning("The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
-                   "and argmax returns the first of them. This is the bug of the `seed` preset.", icon=":material/warning:")
+        st.warning(
+            "The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
+            "and argmax returns the first of them. This is the bug of the `seed` preset.",
+            icon=":material/warning:",
+        )
 
     st.subheader("Training", divider="gray")
     cols = st.columns(4)
@@ -163,26 +207,44 @@ def settings_controls() -> None:
     if state[key("opt")] == "sgd":
         cols[0].number_input("Momentum", key=key("mom"), step=0.05, format="%.2f")
     lr_format = "{:.0e}".format
-    cols[1].select_slider("Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"),
-                          format_func=lr_format)
+    cols[1].select_slider(
+        "Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"), format_func=lr_format
+    )
     cols[2].selectbox("Schedule", SCHEDULES, key=key("sched"))
     if state[key("sched")] != "constant":
-        cols[1].select_slider("Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"),
-                              format_func=lr_format)
-    cols[2].selectbox("Loss", LOSSES, key=key("loss"),
-                      help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question")
+        cols[1].select_slider(
+            "Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"), format_func=lr_format
+        )
+    cols[2].selectbox(
+        "Loss",
+        LOSSES,
+        key=key("loss"),
+        help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question",
+    )
     cols[3].number_input("Batch size", key=key("bs"), step=50)
     cols[3].number_input("Epochs", key=key("epochs"), step=1)
     cols = st.columns(4)
     cols[0].number_input("Seed", key=key("seed"), step=1)
     cols[0].number_input("Training images (0 = all 60,000)", key=key("sub"), step=1000)
-    cols[1].radio("Binarization", (False, True), key=key("stoch"), horizontal=True,
-                  format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
-                  help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)")
-    cols[1].selectbox("Real-valued hidden activation", REAL_ACTIVATIONS, key=key("act"),
-                      help="for hidden layers whose activations are not binarized")
-    cols[2].toggle("STE gradient cancellation", key=key("ste"),
-                   help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE")
+    cols[1].radio(
+        "Binarization",
+        (False, True),
+        key=key("stoch"),
+        horizontal=True,
+        format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
+        help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)",
+    )
+    cols[1].selectbox(
+        "Real-valued hidden activation",
+        REAL_ACTIVATIONS,
+        key=key("act"),
+        help="for hidden layers whose activations are not binarized",
+    )
+    cols[2].toggle(
+        "STE gradient cancellation",
+        key=key("ste"),
+        help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE",
+    )
     cols[2].toggle("Clip latent weights to [-1, 1]", key=key("clip"))
     cols[3].toggle("Glorot learning-rate scaling", key=key("glr"), help="per-layer lr as in the paper's Theano code")
 
@@ -201,8 +263,10 @@ if shown_run_trains():
     # can reach the server with its empty default instead of its value.
     with st.container(border=True):
         st.markdown(f"**Settings** · {describe(state.tr_cfg)}")
-        st.caption("Folded while the run trains, since redrawing every control at each refresh would slow it: "
-                   "pause or stop the run to edit them.")
+        st.caption(
+            "Folded while the run trains, since redrawing every control at each refresh would slow it: "
+            "pause or stop the run to edit them."
+        )
 else:
     if state.get("tr_controls_run") != ui.page_runs() - 1:
         # Not drawn in the previous run (folded, another page, first visit): the browser has
@@ -228,8 +292,10 @@ problems = validate(config)
 if config.model.num_classes != 10:
     problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
 if not problems:
-    info_column.caption(f"{parameter_count(config.model):,} weights · "
-                        f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images")
+    info_column.caption(
+        f"{parameter_count(config.model):,} weights · "
+        f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images"
+    )
 if start:
     problems = problems or ui.training_memory_problems(config)
     for problem in problems:
@@ -238,8 +304,10 @@ if start:
         if not ui.data_on_disk():
             with st.status(f"Downloading MNIST into {ui.data_dir()} …", expanded=True) as status:
                 data = ui.get_data()
-                status.update(label="MNIST is ready" if data else "MNIST could not be downloaded",
-                              state="complete" if data else "error")
+                status.update(
+                    label="MNIST is ready" if data else "MNIST could not be downloaded",
+                    state="complete" if data else "error",
+                )
         else:
             data = ui.get_data()
         if data is not None:
@@ -274,12 +342,16 @@ buttons = st.columns([1, 1, 1, 4], vertical_alignment="center")
 if snapshot.status == PAUSED:
     buttons[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
 else:
-    buttons[0].button("Pause", icon=":material/pause:", on_click=job.pause, disabled=snapshot.ended,
-                      width="stretch")
+    buttons[0].button("Pause", icon=":material/pause:", on_click=job.pause, disabled=snapshot.ended, width="stretch")
 buttons[1].button("Stop", icon=":material/stop:", on_click=job.stop, disabled=snapshot.ended, width="stretch")
-buttons[2].button("Test now", icon=":material/fact_check:", on_click=job.request_eval,
-                  disabled=snapshot.ended or snapshot.status == PAUSED, width="stretch",
-                  help="evaluate on the test set between two steps")
+buttons[2].button(
+    "Test now",
+    icon=":material/fact_check:",
+    on_click=job.request_eval,
+    disabled=snapshot.ended or snapshot.status == PAUSED,
+    width="stretch",
+    help="evaluate on the test set between two steps",
+)
 buttons[3].markdown(f"**{job.name}**" + (f" · {snapshot.status}" if snapshot.ended else ""))
 ui.still_progress_bars()
 
@@ -298,8 +370,12 @@ def live_view(job, page_buttons: tuple[bool, bool]) -> None:
         st.rerun()  # the whole page: buttons for the new status; the diagnosis once it ends
     test = snap.last_eval("test")
     parts = [] if snap.ended else [snap.status]  # an ended run's status is next to its name
-    parts += [f"epoch {snap.epoch:.2f} / {snap.epochs}", f"step {snap.step:,} / {snap.total_steps:,}",
-              f"{snap.samples_per_s:,.0f} samples/s", f"ETA {format_seconds(snap.eta_s)}"]
+    parts += [
+        f"epoch {snap.epoch:.2f} / {snap.epochs}",
+        f"step {snap.step:,} / {snap.total_steps:,}",
+        f"{snap.samples_per_s:,.0f} samples/s",
+        f"ETA {format_seconds(snap.eta_s)}",
+    ]
     if test:
         parts.append(f"test accuracy {test['accuracy']:.2f}%")
     text = " · ".join(parts)
@@ -312,17 +388,22 @@ def live_view(job, page_buttons: tuple[bool, bool]) -> None:
         st.caption("Loading MNIST …")
     if not snap.records:
         if snap.ended:
-            st.caption(f"No training curves: the run ended at step {snap.step}, before its first record "
-                       "(one every 20 steps).")
+            st.caption(
+                f"No training curves: the run ended at step {snap.step}, before its first record (one every 20 steps)."
+            )
         return
     if snap.ended:
         figure = plots.live_training_figure(snap.records, snap.evals, max_points=LIVE_POINTS)
         st.plotly_chart(figure, key="tr_final_chart", theme=None)
         return
     series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    ui.live_plotly_chart(live_chart_spec(job, snap, series), series,
-                         version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}", key="tr_live_chart",
-                         height=LIVE_HEIGHT)
+    ui.live_plotly_chart(
+        live_chart_spec(job, snap, series),
+        series,
+        version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}",
+        key="tr_live_chart",
+        height=LIVE_HEIGHT,
+    )
 
 
 def live_chart_spec(job, snap, series: dict) -> dict:
@@ -334,8 +415,14 @@ def live_chart_spec(job, snap, series: dict) -> dict:
     if cached is None or cached[0] != shape:
         train = job.config.train
         lr_range = (train.lr, train.lr if train.schedule == "constant" else train.lr_end)
-        figure = plots.live_training_figure(snap.records, snap.evals, height=LIVE_HEIGHT, max_points=LIVE_POINTS,
-                                            total_steps=snap.total_steps, lr_range=lr_range)
+        figure = plots.live_training_figure(
+            snap.records,
+            snap.evals,
+            height=LIVE_HEIGHT,
+            max_points=LIVE_POINTS,
+            total_steps=snap.total_steps,
+            lr_range=lr_range,
+        )
         figure.update_layout(uirevision=job.name)  # a zoom or hidden line survives the redraws
         cached = state.tr_chart_spec = (shape, ui.figure_spec(figure))
     return cached[1]
@@ -357,13 +444,18 @@ def cached_probe(config_json: str, _images, _labels):
 actions = st.columns([1, 1, 3])
 active = ui.active_model()
 is_active = active is not None and active.source == "job" and active.name == job.name
-if actions[0].button("Make active", icon=":material/check_circle:", disabled=is_active or snapshot.status == FAILED,
-                     help="use this model on the Draw, Inspect and Efficiency pages"):
+if actions[0].button(
+    "Make active",
+    icon=":material/check_circle:",
+    disabled=is_active or snapshot.status == FAILED,
+    help="use this model on the Draw, Inspect and Efficiency pages",
+):
     if ui.activate_job(job):
         st.toast(f"{job.name} is now the active model")
         st.rerun()
-actions[1].button("Load its settings", icon=":material/settings_backup_restore:",
-                  on_click=lambda: set_settings(job.config))
+actions[1].button(
+    "Load its settings", icon=":material/settings_backup_restore:", on_click=lambda: set_settings(job.config)
+)
 
 st.subheader("Diagnosis: why is my BNN not learning?", divider="gray")
 data = ui.get_data()
@@ -372,18 +464,30 @@ model = job.model_copy() if not job.config.train.clip_latent else None  # only t
 findings = diagnose(job.config, snapshot, run_probe, model.latent_weights() if model is not None else None)
 if not findings:
     test = snapshot.last_eval("test")
-    st.success("No problem found: the run learns" + (f" ({test['accuracy']:.2f}% test accuracy)." if test else "."),
-               icon=":material/check:")
+    st.success(
+        "No problem found: the run learns" + (f" ({test['accuracy']:.2f}% test accuracy)." if test else "."),
+        icon=":material/check:",
+    )
     st.stop()
 pending = [f for f in findings if f.fix(config) != config]
-st.button(f"Apply all fixes ({len(pending)})", type="primary", icon=":material/build:", disabled=not pending,
-          on_click=apply_to_settings, args=(findings, "all fixes"))
+st.button(
+    f"Apply all fixes ({len(pending)})",
+    type="primary",
+    icon=":material/build:",
+    disabled=not pending,
+    on_click=apply_to_settings,
+    args=(findings, "all fixes"),
+)
 ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 for finding in findings:
     with st.container(border=True):
-        st.markdown(f"{ICONS[finding.severity]} **{finding.title}**  \n{finding.evidence}  \n"
-                    f"*{finding.explanation}*")
+        st.markdown(f"{ICONS[finding.severity]} **{finding.title}**  \n{finding.evidence}  \n*{finding.explanation}*")
         done = finding not in pending
-        st.button("Fixed in settings" if done else finding.fix_label, key=f"tr_fix_{finding.id}",
-                  disabled=done, on_click=apply_to_settings, args=([finding], finding.fix_label),
-                  icon=":material/check:" if done else ":material/build:")
+        st.button(
+            "Fixed in settings" if done else finding.fix_label,
+            key=f"tr_fix_{finding.id}",
+            disabled=done,
+            on_click=apply_to_settings,
+            args=([finding], finding.fix_label),
+            icon=":material/check:" if done else ":material/build:",
+        )

@@ -18,11 +18,31 @@ from bnn.runs import RunFormatError, delete_run, list_runs, rename_run, slugify
 
 ui.page_setup("Compare", ":material/compare_arrows:")
 SETTING_NAMES = {
-    "layers": "layers", "in": "pixels", "inb": "binary pixels", "indo": "input dropout", "stoch": "stochastic",
-    "ste": "STE cancel", "act": "real activation", "bias": "bias", "bneps": "BN eps", "bnmom": "BN momentum",
-    "init": "init", "opt": "optimizer", "lr": "lr", "lrend": "final lr", "sched": "schedule", "mom": "momentum",
-    "loss": "loss", "bs": "batch", "ep": "epochs", "seed": "seed", "clip": "clip", "glr": "Glorot lr",
-    "bopt": "Bop threshold", "bopg": "Bop gamma", "sub": "train images",
+    "layers": "layers",
+    "in": "pixels",
+    "inb": "binary pixels",
+    "indo": "input dropout",
+    "stoch": "stochastic",
+    "ste": "STE cancel",
+    "act": "real activation",
+    "bias": "bias",
+    "bneps": "BN eps",
+    "bnmom": "BN momentum",
+    "init": "init",
+    "opt": "optimizer",
+    "lr": "lr",
+    "lrend": "final lr",
+    "sched": "schedule",
+    "mom": "momentum",
+    "loss": "loss",
+    "bs": "batch",
+    "ep": "epochs",
+    "seed": "seed",
+    "clip": "clip",
+    "glr": "Glorot lr",
+    "bopt": "Bop threshold",
+    "bopg": "Bop gamma",
+    "sub": "train images",
 }
 
 
@@ -44,8 +64,9 @@ def collect_runs() -> dict[str, Entry]:
         snapshot = job.snapshot()
         if snapshot.ended and (directory / slugify(name)).is_dir():
             continue  # shown below as a saved run
-        entries[f"{name} ({snapshot.status})"] = Entry(name, job.config, snapshot.records, snapshot.evals,
-                                                       snapshot.summary or {}, snapshot.status)
+        entries[f"{name} ({snapshot.status})"] = Entry(
+            name, job.config, snapshot.records, snapshot.evals, snapshot.summary or {}, snapshot.status
+        )
     for run in list_runs(directory):
         label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
         entries[label] = Entry(run.name, run.config, run.records, run.evals, run.summary, "saved", run.path)
@@ -71,8 +92,13 @@ if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{ui.runs_dir()}`.")
     st.stop()
 labels = list(runs)
-chosen = st.multiselect("Runs", labels, default=labels[: min(3, len(labels))], key="cmp_runs",
-                        help="runs of this app that are still training, and every saved run")
+chosen = st.multiselect(
+    "Runs",
+    labels,
+    default=labels[: min(3, len(labels))],
+    key="cmp_runs",
+    help="runs of this app that are still training, and every saved run",
+)
 if not chosen:
     st.caption("Choose one or more runs.")
     st.stop()
@@ -83,8 +109,10 @@ for label in chosen:
     tests = [e for e in entry.evals if e.get("split") == "test"]
     accuracy_series[label] = ([e["epoch"] for e in tests], [e["accuracy"] for e in tests])
     kept = plots.thin_records(entry.records, 300)
-    loss_series[label] = ([r["epoch"] for r in kept], [r["loss"] if r["loss"] is not None else float("nan")
-                                                       for r in kept])
+    loss_series[label] = (
+        [r["epoch"] for r in kept],
+        [r["loss"] if r["loss"] is not None else float("nan") for r in kept],
+    )
 left, right = st.columns(2)
 left.plotly_chart(plots.run_overlay(accuracy_series, "Test accuracy", "accuracy (%)"), theme=None, key="cmp_acc")
 right.plotly_chart(plots.run_overlay(loss_series, "Training loss", "loss", log_y=True), theme=None, key="cmp_loss")
@@ -93,8 +121,10 @@ st.subheader("Settings that differ, and final metrics", divider="gray")
 params = {label: runs[label].config.to_query_params() for label in chosen}
 keys = list(next(iter(params.values())))
 differing = [k for k in keys if len({p.get(k) for p in params.values()}) > 1]
-rows = [{"run": label, **final_metrics(runs[label]),
-         **{SETTING_NAMES.get(k, k): params[label][k] for k in differing}} for label in chosen]
+rows = [
+    {"run": label, **final_metrics(runs[label]), **{SETTING_NAMES.get(k, k): params[label][k] for k in differing}}
+    for label in chosen
+]
 st.dataframe(rows, hide_index=True, width="stretch")
 if len(chosen) > 1 and not differing:
     st.caption("These runs have the same settings.")
@@ -103,14 +133,24 @@ st.subheader("Manage a run", divider="gray")
 label = st.selectbox("Run", chosen, key="cmp_manage")
 entry = runs[label]
 downloads = st.columns(2)
-downloads[0].download_button("Metrics (CSV)", ui.metrics_csv(entry.records, entry.evals),
-                             file_name=f"{slugify(entry.name)}-metrics.csv", mime="text/csv",
-                             icon=":material/download:", width="stretch")
+downloads[0].download_button(
+    "Metrics (CSV)",
+    ui.metrics_csv(entry.records, entry.evals),
+    file_name=f"{slugify(entry.name)}-metrics.csv",
+    mime="text/csv",
+    icon=":material/download:",
+    width="stretch",
+)
 weights = entry.path / "weights.pt" if entry.path is not None else None
 if weights is not None and weights.is_file():
-    downloads[1].download_button("Weights (weights.pt)", weights.read_bytes(),
-                                 file_name=f"{slugify(entry.name)}-weights.pt", mime="application/octet-stream",
-                                 icon=":material/download:", width="stretch")
+    downloads[1].download_button(
+        "Weights (weights.pt)",
+        weights.read_bytes(),
+        file_name=f"{slugify(entry.name)}-weights.pt",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        width="stretch",
+    )
 else:
     downloads[1].caption("Weights can be downloaded once the run has ended and been saved.")
 

@@ -43,7 +43,8 @@ with canvas_column:
 
         st.space("medium")  # room for the canvas toolbar, which floats above its top edge
         image = ui.drawing_canvas(
-            st.session_state.get("stroke_width", 20), key=f"digit_canvas_{st.session_state.canvas_version}",
+            st.session_state.get("stroke_width", 20),
+            key=f"digit_canvas_{st.session_state.canvas_version}",
             size=CANVAS_SIZE,
         )
         st.slider("Stroke width", 8, 40, 20, key="stroke_width")
@@ -62,9 +63,11 @@ with canvas_column:
         index = st.session_state.test_index
         true_label = int(data.test_labels[index])
         st.plotly_chart(
-            plots.digit_image(data.test_images[index], title=f"Test image #{index}, true label {true_label}",
-                              height=CANVAS_SIZE),
-            theme=None, config=NO_BAR,
+            plots.digit_image(
+                data.test_images[index], title=f"Test image #{index}, true label {true_label}", height=CANVAS_SIZE
+            ),
+            theme=None,
+            config=NO_BAR,
         )
         st.button("Another random digit", on_click=new_test_digit, icon=":material/casino:")
         st.caption("Scaled up to the canvas size, then prepared exactly like a drawing.")
@@ -74,22 +77,27 @@ reading = read_drawing(deployed_model(ui.model_cache_key(active), active.model),
 ui.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
 if reading is None:
     with result_column:
-        st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.",
-                icon=":material/draw:")
+        st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:")
     st.stop()
 
 with input_column:
-    st.plotly_chart(plots.digit_image(reading.image28, title="Model input, 28×28", height=CANVAS_SIZE),
-                    theme=None, config=NO_BAR)
+    st.plotly_chart(
+        plots.digit_image(reading.image28, title="Model input, 28×28", height=CANVAS_SIZE), theme=None, config=NO_BAR
+    )
 with result_column:
     st.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
     if true_label is not None:
         st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
     if reading.low_confidence:
-        st.warning(f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
-                   icon=":material/help:")
-    st.plotly_chart(plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label),
-                    theme=None, config=NO_BAR)
+        st.warning(
+            f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
+            icon=":material/help:",
+        )
+    st.plotly_chart(
+        plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label),
+        theme=None,
+        config=NO_BAR,
+    )
 
 st.subheader("Inside the network for this drawing")
 if reading.hidden:
@@ -97,8 +105,7 @@ if reading.hidden:
     for column, layer in zip(st.columns(len(reading.hidden)), reading.hidden):
         plus = int((layer.post > 0).sum())
         title = f"{layer.name}: {plus} of {layer.post.numel()} at +1" if layer.binarized else f"{layer.name} (real)"
-        column.plotly_chart(plots.activation_grid(layer.post, title=title, height=300), theme=None,
-                            config=NO_BAR)
+        column.plotly_chart(plots.activation_grid(layer.post, title=title, height=300), theme=None, config=NO_BAR)
 
 last = reading.hidden[-1].name if reading.hidden else "input"
 for_votes = int((reading.votes > 0).sum())
@@ -106,7 +113,8 @@ votes_column, top_column = st.columns([1, 1.2], gap="medium")
 with votes_column:
     st.plotly_chart(
         plots.activation_grid(reading.votes, title=f"{last}: vote of each unit for {reading.predicted}", height=300),
-        theme=None, config=NO_BAR,
+        theme=None,
+        config=NO_BAR,
     )
 with top_column:
     st.markdown(
@@ -116,7 +124,15 @@ with top_column:
         "ties broken by how far the unit's pre-activation is from the sign's threshold 0:"
     )
     st.dataframe(
-        [{"unit": unit, "activation": activation, "weight": weight, "vote": vote, "|pre-activation|": round(margin, 2)}
-         for unit, activation, weight, vote, margin in reading.top_units(10)],
+        [
+            {
+                "unit": unit,
+                "activation": activation,
+                "weight": weight,
+                "vote": vote,
+                "|pre-activation|": round(margin, 2),
+            }
+            for unit, activation, weight, vote, margin in reading.top_units(10)
+        ],
         hide_index=True,
     )

@@ -41,13 +41,14 @@ def paper_summary():
     return model_summary(PRESETS["paper"].model)
 
 
-@st.cache_data(show_spinner="Running the test set through both engines (a few seconds, once per model) ...",
-               max_entries=4)
+@st.cache_data(
+    show_spinner="Running the test set through both engines (a few seconds, once per model) ...", max_entries=4
+)
 def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dict:
     images = _images[:count]
     start = time.perf_counter()
     with torch.no_grad():
-        float_pred = torch.cat([_float_model(images[i:i + 1000]).argmax(1) for i in range(0, count, 1000)]).numpy()
+        float_pred = torch.cat([_float_model(images[i : i + 1000]).argmax(1) for i in range(0, count, 1000)]).numpy()
     float_s = time.perf_counter() - start
     start = time.perf_counter()
     packed_pred = _packed.predict(images.reshape(count, -1).numpy())
@@ -65,33 +66,45 @@ st.caption(f"Active model: **{active.name}**.")
 
 st.header("Model size: 32 bits vs 1 bit")
 mine, paper = model_summary(active.model), paper_summary()
-rows = [(f"active: {active.name}", mine.float32_bytes, mine.packed_bytes),
-        ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes)]
+rows = [
+    (f"active: {active.name}", mine.float32_bytes, mine.packed_bytes),
+    ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes),
+]
 chart_column, table_column = st.columns([1, 1.1], gap="medium")
 chart_column.plotly_chart(plots.size_bars(rows, height=340), theme=None, config=NO_BAR)
 with table_column:
     st.dataframe(
-        [{"model": label, "float32 bytes": int(full), "1-bit bytes": int(bits), "ratio": f"{full / bits:.1f}×"}
-         for label, full, bits in rows],
+        [
+            {"model": label, "float32 bytes": int(full), "1-bit bytes": int(bits), "ratio": f"{full / bits:.1f}×"}
+            for label, full, bits in rows
+        ],
         hide_index=True,
-        column_config={"float32 bytes": st.column_config.NumberColumn(format="localized"),
-                       "1-bit bytes": st.column_config.NumberColumn(format="localized")},
+        column_config={
+            "float32 bytes": st.column_config.NumberColumn(format="localized"),
+            "1-bit bytes": st.column_config.NumberColumn(format="localized"),
+        },
     )
     st.markdown(
         f"The paper's MLP has **{paper.total_params:,}** parameters: "
         f"{format_bytes(paper.float32_bytes)} in float32, {format_bytes(paper.packed_bytes)} with its binary "
         f"weights packed 8 per byte (**{paper.compression_ratio:.1f}×** smaller)."
     )
-    st.caption("1-bit bytes: binary weights at 1 bit; biases and BatchNorm scale and shift stay at 32 bits, "
-               "which is why the ratio is under 32. BatchNorm running statistics are not counted.")
+    st.caption(
+        "1-bit bytes: binary weights at 1 bit; biases and BatchNorm scale and shift stay at 32 bits, "
+        "which is why the ratio is under 32. BatchNorm running statistics are not counted."
+    )
     if packed is not None:
-        st.caption(f"The packed engine's arrays for the active model take **{packed.nbytes:,} bytes**: the "
-                   "weight bits plus one folded integer threshold per unit (BatchNorm, bias and sign in one "
-                   "comparison) and the first layer's pixel order.")
+        st.caption(
+            f"The packed engine's arrays for the active model take **{packed.nbytes:,} bytes**: the "
+            "weight bits plus one folded integer threshold per unit (BatchNorm, bias and sign in one "
+            "comparison) and the first layer's pixel order."
+        )
 
 st.header("XNOR and popcount, step by step")
-st.markdown("Store +1 as bit 1 and −1 as bit 0. Then `a XOR b` is 1 exactly where the signs differ, and "
-            "with K elements, the dot product is (#equal) − (#different):")
+st.markdown(
+    "Store +1 as bit 1 and −1 as bit 0. Then `a XOR b` is 1 exactly where the signs differ, and "
+    "with K elements, the dot product is (#equal) − (#different):"
+)
 st.latex(r"a \cdot b \;=\; K - 2\,\operatorname{popcount}(a \oplus b)")
 
 
@@ -112,10 +125,12 @@ def walkthrough() -> None:
         f"K = {example['K']}, popcount = {example['popcount']}: K − 2·popcount = **{example['dot']}**; "
         f"the ordinary dot product Σ aᵢbᵢ = **{plain}** ({verdict})."
     )
-    st.caption(f"In memory each vector is one 64-bit word (a = 0x{example['a_words_hex'][0].lstrip('0') or '0'}, "
-               f"b = 0x{example['b_words_hex'][0].lstrip('0') or '0'}); the {example['padding_bits']} unused "
-               "bits are 0 in both, so their XOR adds nothing to the popcount. One XOR and one popcount "
-               "instruction replace 64 multiply-adds.")
+    st.caption(
+        f"In memory each vector is one 64-bit word (a = 0x{example['a_words_hex'][0].lstrip('0') or '0'}, "
+        f"b = 0x{example['b_words_hex'][0].lstrip('0') or '0'}); the {example['padding_bits']} unused "
+        "bits are 0 in both, so their XOR adds nothing to the popcount. One XOR and one popcount "
+        "instruction replace 64 multiply-adds."
+    )
 
 
 walkthrough()
@@ -130,8 +145,11 @@ if packed is None:
 else:
     fallback = [layer["name"] for layer in packed.summary() if layer["kind"] == "float"]
     if fallback:
-        st.info(f"Not binarized (real weights, or real inputs), so the packed engine runs these layers in float32 "
-                f"too: {', '.join(fallback)}. Only the other layers use XNOR and popcount.", icon=":material/info:")
+        st.info(
+            f"Not binarized (real weights, or real inputs), so the packed engine runs these layers in float32 "
+            f"too: {', '.join(fallback)}. Only the other layers use XNOR and popcount.",
+            icon=":material/info:",
+        )
 
 
 @st.fragment
@@ -185,9 +203,11 @@ def latency() -> None:
             st.success(f"Both engines predict **{predicted_float}**.", icon=":material/check_circle:")
         else:
             st.warning(f"The engines disagree: float32 says {predicted_float}, packed says {predicted_packed}.")
-        st.caption(f"float32: the active model in eval mode with sign(W) stored once (no per-call binarization), "
-                   f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: numpy XOR + popcount on 64-bit "
-                   "words. Both timed call by call in turns; the CPU may be shared, so the numbers move a little.")
+        st.caption(
+            f"float32: the active model in eval mode with sign(W) stored once (no per-call binarization), "
+            f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: numpy XOR + popcount on 64-bit "
+            "words. Both timed call by call in turns; the CPU may be shared, so the numbers move a little."
+        )
 
 
 latency()
@@ -200,18 +220,27 @@ count = min(TEST_IMAGES or len(data.test_labels), len(data.test_labels))
 result = agreement(key, count, float_model, packed, data.test_images)
 differ = result["differ"]
 metrics = st.columns(4)
-metrics[0].metric("Agreement", f"{100 * (1 - len(differ) / result['n']):.2f}%",
-                  help=f"same predicted class on {result['n']:,} test images")
+metrics[0].metric(
+    "Agreement",
+    f"{100 * (1 - len(differ) / result['n']):.2f}%",
+    help=f"same predicted class on {result['n']:,} test images",
+)
 metrics[1].metric("Disagreements", f"{len(differ):,}")
 metrics[2].metric("float32 PyTorch, all images", f"{result['float_s']:.2f} s", help="batches of 1,000")
 metrics[3].metric("packed XNOR, all images", f"{result['packed_s']:.2f} s", help="chunks of 256")
 if differ:
-    st.warning(f"Images where the engines disagree (first 20): {', '.join(map(str, differ[:20]))}. A pre-activation "
-               "within one float32 rounding step of 0 can land on either side in a batched float run.")
+    st.warning(
+        f"Images where the engines disagree (first 20): {', '.join(map(str, differ[:20]))}. A pre-activation "
+        "within one float32 rounding step of 0 can land on either side in a batched float run."
+    )
 else:
-    st.caption(f"Same class for all {result['n']:,} test images: the packed engine computes exactly what the "
-               "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit.")
-st.caption("Whole batches favour float32 more than single images do: PyTorch multiplies a batch with one optimized "
-           "matrix product, while the packed engine runs the wide layers image by image in numpy. Its gains are "
-           "the 1-bit memory and the single-image latency above; a popcount instruction in C on each 64-bit word "
-           "would widen them.")
+    st.caption(
+        f"Same class for all {result['n']:,} test images: the packed engine computes exactly what the "
+        "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit."
+    )
+st.caption(
+    "Whole batches favour float32 more than single images do: PyTorch multiplies a batch with one optimized "
+    "matrix product, while the packed engine runs the wide layers image by image in numpy. Its gains are "
+    "the 1-bit memory and the single-image latency above; a popcount instruction in C on each 64-bit word "
+    "would widen them."
+)

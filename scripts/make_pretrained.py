@@ -51,8 +51,11 @@ def main() -> int:
     def report() -> None:
         nonlocal printed
         for record in trainer.evals[printed:]:
-            print(f"epoch {record['epoch']:.0f}/{config.train.epochs}: {record['split']} accuracy "
-                  f"{record['accuracy']:.2f}%", flush=True)
+            print(
+                f"epoch {record['epoch']:.0f}/{config.train.epochs}: {record['split']} accuracy "
+                f"{record['accuracy']:.2f}%",
+                flush=True,
+            )
         printed = len(trainer.evals)
 
     for _ in trainer.steps():
@@ -61,13 +64,22 @@ def main() -> int:
     summary = trainer.summary()
     out = args.out.resolve()
     path = save_run(
-        SavedRun(name=out.name, config=config, records=trainer.records, evals=trainer.evals, summary=summary,
-                 model=trainer.model.cpu().eval(), preset=PRESET),
+        SavedRun(
+            name=out.name,
+            config=config,
+            records=trainer.records,
+            evals=trainer.evals,
+            summary=summary,
+            model=trainer.model.cpu().eval(),
+            preset=PRESET,
+        ),
         out.parent,
     )
     path.chmod(0o755)  # written through a private temporary directory
-    print(f"preset {PRESET}, seed {config.train.seed}, {config.train.epochs} epochs, "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"preset {PRESET}, seed {config.train.seed}, {config.train.epochs} epochs, "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     print(f"test accuracy {summary['test_accuracy']:.2f}%  (train {summary['train_accuracy']:.2f}%)")
     print(f"saved to {path}")
     return 0

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("BNN_CHROMIUM", "/usr/bin/chromium")
@@ -52,9 +51,16 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -
     """Run the app in a subprocess; yields its base URL and stops it afterwards."""
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.headless=true",
+        f"--server.port={port}",
+        "--server.address=127.0.0.1",
+        "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none",
     ]
     full_env = {**os.environ, **(env or {})}
     log = open(Path(full_env.get("BNN_STREAMLIT_LOG", os.devnull)), "w")
@@ -83,7 +89,7 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -
 
 
 @contextlib.contextmanager
-def chromium_page(width: int = 1400, height: int = 1000) -> Iterator["object"]:
+def chromium_page(width: int = 1400, height: int = 1000) -> Iterator[object]:
     """A Playwright page in headless Debian Chromium."""
     from playwright.sync_api import sync_playwright
 

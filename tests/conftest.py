@@ -14,7 +14,6 @@ OpenMP threads fighting for a busy core are ~50x slower than one (measured: a 10
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,10 +21,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported; inher
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-try:
-    import bnn  # noqa: F401
-except ImportError:  # pytest run without the repo root on sys.path
-    sys.path.insert(0, str(ROOT))
 
 import pytest
 import torch
@@ -63,8 +58,9 @@ def mnist(mnist_dir: Path) -> MnistData:
         pytest.skip(f"MNIST not loadable: {exc}")
 
 
-def make_tiny_data(n_train: int = 256, n_test: int = 64, shape=(1, 28, 28), classes: int = 10,
-                   seed: int = 0) -> MnistData:
+def make_tiny_data(
+    n_train: int = 256, n_test: int = 64, shape=(1, 28, 28), classes: int = 10, seed: int = 0
+) -> MnistData:
     g = torch.Generator().manual_seed(seed)
     return MnistData(
         torch.rand(n_train, *shape, generator=g),

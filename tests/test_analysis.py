@@ -21,7 +21,6 @@ from bnn.analysis import (
     top_votes,
     weight_stats,
 )
-from bnn.binarize import sign
 from bnn.config import LayerConfig, ModelConfig
 from bnn.models import build_model
 

@@ -120,8 +120,9 @@ def test_binarize_dispatch():
 
 
 def test_stochastic_model_is_deterministic_in_eval_mode():
-    cfg = ModelConfig(layers=(LayerConfig(64), LayerConfig(64), LayerConfig(10, binarize_activations=False)),
-                      stochastic=True)
+    cfg = ModelConfig(
+        layers=(LayerConfig(64), LayerConfig(64), LayerConfig(10, binarize_activations=False)), stochastic=True
+    )
     torch.manual_seed(0)
     model = build_model(cfg)
     x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))

@@ -23,8 +23,9 @@ Point = tuple[float, float]
 
 def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> list[Point]:
     """Points on an ellipse from angle ``start`` to ``end`` (radians; 0 = right, pi/2 = down)."""
-    return [(cx + rx * math.cos(a), cy + ry * math.sin(a))
-            for a in (start + (end - start) * i / (n - 1) for i in range(n))]
+    return [
+        (cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in (start + (end - start) * i / (n - 1) for i in range(n))
+    ]
 
 
 # Each digit: strokes, each a polyline of (x, y) in a unit box (y down), drawn as a person would.
@@ -32,14 +33,15 @@ DIGIT_STROKES: dict[int, list[list[Point]]] = {
     0: [_arc(0.5, 0.5, 0.28, 0.42, -math.pi / 2, 1.55 * math.pi, 32)],
     1: [[(0.55, 0.08), (0.5, 0.5), (0.46, 0.92)]],
     2: [_arc(0.5, 0.3, 0.25, 0.2, math.pi, 2.2 * math.pi, 16) + [(0.22, 0.9), (0.8, 0.9)]],
-    3: [_arc(0.47, 0.29, 0.25, 0.2, -0.8 * math.pi, 0.5 * math.pi, 16)
-        + _arc(0.47, 0.7, 0.28, 0.21, -0.5 * math.pi, 0.8 * math.pi, 16)],
+    3: [
+        _arc(0.47, 0.29, 0.25, 0.2, -0.8 * math.pi, 0.5 * math.pi, 16)
+        + _arc(0.47, 0.7, 0.28, 0.21, -0.5 * math.pi, 0.8 * math.pi, 16)
+    ],
     4: [[(0.3, 0.08), (0.22, 0.58), (0.8, 0.58)], [(0.66, 0.1), (0.64, 0.92)]],
     5: [[(0.76, 0.1), (0.32, 0.1), (0.28, 0.46)] + _arc(0.48, 0.67, 0.28, 0.23, -0.65 * math.pi, 0.8 * math.pi, 18)],
     6: [[(0.68, 0.08), (0.45, 0.3), (0.3, 0.55)] + _arc(0.5, 0.7, 0.22, 0.2, math.pi, 3 * math.pi, 24)],
     7: [[(0.2, 0.12), (0.8, 0.12), (0.42, 0.92)]],
-    8: [[(0.5 - 0.24 * math.sin(2 * t), 0.5 - 0.41 * math.cos(t))
-         for t in (2 * math.pi * i / 48 for i in range(49))]],
+    8: [[(0.5 - 0.24 * math.sin(2 * t), 0.5 - 0.41 * math.cos(t)) for t in (2 * math.pi * i / 48 for i in range(49))]],
     9: [_arc(0.48, 0.3, 0.24, 0.2, 0.0, -2 * math.pi, 24) + [(0.7, 0.6), (0.66, 0.92)]],
 }
 BOX = 0.72  # share of the canvas side the unit box takes, centred

@@ -19,8 +19,11 @@ LONG_RUN = "preset=fast&layers=d256-wab-0.0_d10-wb-0.0&sub=0&ep=2&bs=20"  # 6,00
 
 
 def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
-    env = {"BNN_RUNS_DIR": str(tmp_path / "runs"), "BNN_DATA_DIR": str(mnist_dir),
-           "BNN_STREAMLIT_LOG": str(tmp_path / "streamlit.log")}
+    env = {
+        "BNN_RUNS_DIR": str(tmp_path / "runs"),
+        "BNN_DATA_DIR": str(mnist_dir),
+        "BNN_STREAMLIT_LOG": str(tmp_path / "streamlit.log"),
+    }
     with streamlit_server(env=env) as url, chromium_page(1400, 2200) as page:
         page.goto(f"{url}/Train?{LONG_RUN}")
         page.wait_for_selector("text=Preset", timeout=60_000)

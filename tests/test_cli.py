@@ -15,26 +15,51 @@ from bnn.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_NETWORK = {  # any download goes to a closed local port and fails at once
-    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-    "no_proxy": "", "NO_PROXY": "",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "",
+    "NO_PROXY": "",
 }
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bnn", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bnn", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_train_json(mnist_dir: Path, tmp_path: Path):
     out = tmp_path / "runs"
-    proc = run_cli("train", "--preset", "fast", "--epochs", "1", "--train-subset", "1000", "--json",
-                   "--data-dir", str(mnist_dir), "--device", "cpu", "--out", str(out))
+    proc = run_cli(
+        "train",
+        "--preset",
+        "fast",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "1000",
+        "--json",
+        "--data-dir",
+        str(mnist_dir),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert {"preset", "epochs", "test_accuracy", "train_accuracy", "final_loss", "seconds",
-            "prediction_histogram"} <= set(result)
+    assert {
+        "preset",
+        "epochs",
+        "test_accuracy",
+        "train_accuracy",
+        "final_loss",
+        "seconds",
+        "prediction_histogram",
+    } <= set(result)
     assert result["preset"] == "fast" and result["epochs"] == 1
     assert len(result["prediction_histogram"]) == 10 and sum(result["prediction_histogram"]) == 10000
     assert sum(result["train_prediction_histogram"]) == 1000
@@ -83,11 +108,29 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, fragment):
 
 
 def test_overrides_reach_the_config():
-    args = _parser().parse_args(["train", "--preset", "paper", "--epochs", "3", "--lr", "0.5", "--optimizer",
-                                 "sgd", "--batch-size", "64", "--seed", "9", "--train-subset", "100"])
+    args = _parser().parse_args(
+        [
+            "train",
+            "--preset",
+            "paper",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.5",
+            "--optimizer",
+            "sgd",
+            "--batch-size",
+            "64",
+            "--seed",
+            "9",
+            "--train-subset",
+            "100",
+        ]
+    )
     config = _config_from_args(args)
-    assert config == PRESETS["paper"].replace_train(epochs=3, lr=0.5, optimizer="sgd", batch_size=64, seed=9,
-                                                    train_subset=100)
+    assert config == PRESETS["paper"].replace_train(
+        epochs=3, lr=0.5, optimizer="sgd", batch_size=64, seed=9, train_subset=100
+    )
     default = _config_from_args(_parser().parse_args(["train"]))
     assert default == PRESETS["fast"]
 

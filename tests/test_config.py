@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -69,12 +70,30 @@ def test_query_params_non_default_values_round_trip():
                 LayerConfig(33, binarize_activations=False, dropout=0.3),
                 LayerConfig(7, binarize_weights=False, binarize_activations=True, batch_norm=False),
             ),
-            stochastic=True, ste_cancel=False, real_activation="relu", bias=False,
-            bn_eps=1e-5, bn_momentum=0.01, latent_init="uniform1",
+            stochastic=True,
+            ste_cancel=False,
+            real_activation="relu",
+            bias=False,
+            bn_eps=1e-5,
+            bn_momentum=0.01,
+            latent_init="uniform1",
         ),
-        TrainConfig(optimizer="bop", lr=1.5e-3, lr_end=2.5e-7, schedule="cosine", momentum=0.5,
-                    loss="squared_hinge", batch_size=64, epochs=7, seed=42, clip_latent=False,
-                    glorot_lr_scale=True, bop_threshold=1e-8, bop_gamma=1e-4, train_subset=1234),
+        TrainConfig(
+            optimizer="bop",
+            lr=1.5e-3,
+            lr_end=2.5e-7,
+            schedule="cosine",
+            momentum=0.5,
+            loss="squared_hinge",
+            batch_size=64,
+            epochs=7,
+            seed=42,
+            clip_latent=False,
+            glorot_lr_scale=True,
+            bop_threshold=1e-8,
+            bop_gamma=1e-4,
+            train_subset=1234,
+        ),
     )
     params = config.to_query_params()
     assert params["layers"] == "c16k5p-wab-0.1_c8k3-a-0.0_d33-wb-0.3_d7-a-0.0"
@@ -216,7 +235,7 @@ def test_parameter_count_cnn():
 
 def test_configs_are_frozen_and_replace_helpers():
     config = RunConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.train.lr = 1.0  # type: ignore[misc]
     assert config.replace_train(lr=0.5).train.lr == 0.5
     assert config.replace_model(bias=False).model.bias is False
@@ -224,9 +243,11 @@ def test_configs_are_frozen_and_replace_helpers():
 
 
 def test_describe_in_one_line():
-    assert describe(PRESETS["fast"]) == ("784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, "
-                                         "BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs "
-                                         "· seed 0")
+    assert describe(PRESETS["fast"]) == (
+        "784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, "
+        "BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs "
+        "· seed 0"
+    )
     seed = describe(PRESETS["seed"])
     assert "binary weights 0/4, binary activations 4/4, BatchNorm 0/4" in seed and "sgd lr 1e-06 ·" in seed
     best = describe(PRESETS["best"].replace_train(train_subset=5000, epochs=1))

@@ -150,8 +150,10 @@ class _FailingMNIST:
 
     def __init__(self, root, train=True, download=False, **kwargs):
         _FailingMNIST.calls.append((root, train, download))
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -3] "
-                           "Temporary failure in name resolution>")
+        raise RuntimeError(
+            "Error downloading train-images-idx3-ubyte.gz: <urlopen error [Errno -3] "
+            "Temporary failure in name resolution>"
+        )
 
 
 def test_failing_download_gives_data_unavailable_error(tmp_path: Path, monkeypatch):

@@ -20,14 +20,33 @@ def _ids(findings) -> set[str]:
 
 
 def _healthy_records(steps: int = 5, flip: float = 0.01, saturation: float = 0.3) -> list[dict]:
-    return [{"step": 20 * (i + 1), "epoch": 0.1 * (i + 1), "loss": 0.5, "batch_accuracy": 90.0, "lr": 1e-2,
-             "flip_rate": {"dense1": flip, "output": flip}, "saturation": {"dense1": saturation},
-             "nonfinite": False} for i in range(steps)]
+    return [
+        {
+            "step": 20 * (i + 1),
+            "epoch": 0.1 * (i + 1),
+            "loss": 0.5,
+            "batch_accuracy": 90.0,
+            "lr": 1e-2,
+            "flip_rate": {"dense1": flip, "output": flip},
+            "saturation": {"dense1": saturation},
+            "nonfinite": False,
+        }
+        for i in range(steps)
+    ]
 
 
 def _evals(accuracy: float, histogram: list[int]) -> list[dict]:
-    return [{"step": 100, "epoch": 1.0, "split": "test", "accuracy": accuracy, "loss": 0.3,
-             "prediction_histogram": histogram, "count": sum(histogram)}]
+    return [
+        {
+            "step": 100,
+            "epoch": 1.0,
+            "split": "test",
+            "accuracy": accuracy,
+            "loss": 0.3,
+            "prediction_histogram": histogram,
+            "count": sum(histogram),
+        }
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +70,9 @@ def test_seed_run_is_diagnosed(seed_run):
     lr = next(f for f in findings if f.id == "lr_too_small")
     assert "1e-06" in lr.evidence
     assert all(f.evidence and f.explanation and f.fix_label for f in findings)
-    assert [f.severity for f in findings] == sorted((f.severity for f in findings),
-                                                    key=["error", "warning", "info"].index)
+    assert [f.severity for f in findings] == sorted(
+        (f.severity for f in findings), key=["error", "warning", "info"].index
+    )
 
 
 def test_seed_probe_numbers(seed_run):
@@ -124,8 +144,9 @@ def test_saturation_from_records():
 def test_unclipped_latent_weights():
     config = PRESETS["fast"].replace_train(clip_latent=False)
     latent = {"dense1": torch.tensor([0.5, 1.5, -2.0, 0.1])}
-    findings = diagnose(config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10)},
-                        latent_weights=latent)
+    findings = diagnose(
+        config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10)}, latent_weights=latent
+    )
     assert _ids(findings) == {"not_clipped"}
     assert findings[0].severity == "warning" and "50.00%" in findings[0].evidence
     assert findings[0].fix(config).train.clip_latent
@@ -133,8 +154,9 @@ def test_unclipped_latent_weights():
 
 def test_nan_with_another_loss_lowers_the_learning_rate():
     config = PRESETS["fast"]
-    findings = diagnose(config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10),
-                                 "nonfinite_step": 40})
+    findings = diagnose(
+        config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10), "nonfinite_step": 40}
+    )
     nan = next(f for f in findings if f.id == "nan_loss")
     assert nan.fix(config).train.lr == pytest.approx(config.train.lr / 10)
 
@@ -151,8 +173,9 @@ def test_evidence_from_saved_run_shape():
 
 def test_probe_on_synthetic_data(tiny_data):
     output = LayerConfig(10, binarize_weights=False, binarize_activations=False)
-    config = RunConfig(ModelConfig(layers=(LayerConfig(16), output)),
-                       TrainConfig(optimizer="sgd", lr=1e-3, momentum=0.0))
+    config = RunConfig(
+        ModelConfig(layers=(LayerConfig(16), output)), TrainConfig(optimizer="sgd", lr=1e-3, momentum=0.0)
+    )
     before = torch.random.get_rng_state()
     result = probe(config, tiny_data.train_images, tiny_data.train_labels, batch_size=32)
     assert torch.equal(before, torch.random.get_rng_state())  # training threads' RNG untouched

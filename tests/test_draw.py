@@ -16,7 +16,9 @@ from bnn.models import build_model
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    net = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(32), LayerConfig(10, binarize_activations=False))))
+    net = build_model(
+        ModelConfig(layers=(LayerConfig(64), LayerConfig(32), LayerConfig(10, binarize_activations=False)))
+    )
     net.train()
     with torch.no_grad():  # BatchNorm statistics from a few random batches, then evaluate
         for _ in range(3):

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
+from conftest import shrink
 
 from bnn.data import DataUnavailableError, MnistData
 from bnn.jobs import DIVERGED, ENDED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, STOPPING, JobSnapshot, TrainingJob
 from bnn.presets import PRESETS
-
-from conftest import shrink
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.005) -> bool:
@@ -119,7 +119,7 @@ def test_snapshot_is_a_consistent_copy(long_config, data, thread_errors):
         snap.evals.append({"split": "test"})
         later = job.snapshot()
         assert len(later.records) >= n and {"split": "test"} not in later.evals
-        with pytest.raises(Exception):
+        with pytest.raises(dataclasses.FrozenInstanceError):
             snap.step = 0  # frozen
     finally:
         job.stop()

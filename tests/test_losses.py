@@ -46,7 +46,8 @@ def test_keras_ce_hand_computed():
     # p = y / sum(y) = [1, -0.5, 0.5] is clipped to [1 - 1e-7, 1e-7, 0.5]
     scores = torch.tensor([[2.0, -1.0, 1.0]])
     assert keras_categorical_crossentropy(scores, torch.tensor([1])).item() == pytest.approx(
-        -math.log(KERAS_EPSILON), rel=1e-5)
+        -math.log(KERAS_EPSILON), rel=1e-5
+    )
     assert keras_categorical_crossentropy(scores, torch.tensor([2])).item() == pytest.approx(math.log(2), rel=1e-6)
     both = keras_categorical_crossentropy(torch.tensor([[1.0, 2.0, 1.0], [2.0, -1.0, 1.0]]), torch.tensor([1, 2]))
     assert both.item() == pytest.approx(math.log(2), rel=1e-6)  # mean over the batch

@@ -38,14 +38,18 @@ def test_output_shape_and_flat_input(config):
     assert out.shape == (5, 10)
     assert torch.equal(model(x.reshape(5, 784)), out)  # (N, 784) is the same input
     assert model.predict(x).shape == (5,)
-    assert model.layer_names == (["dense1", "dense2", "output"] if config is MLP
-                                 else ["conv1", "conv2", "dense1", "output"])
+    assert model.layer_names == (
+        ["dense1", "dense2", "output"] if config is MLP else ["conv1", "conv2", "dense1", "output"]
+    )
 
 
 def test_preset_models_build_with_expected_layer_shapes():
     best = build_model(PRESETS["best"].model)
     assert [tuple(w.shape) for w in best.latent_weights().values()] == [
-        (32, 1, 3, 3), (64, 32, 3, 3), (512, 64 * 7 * 7), (10, 512)
+        (32, 1, 3, 3),
+        (64, 32, 3, 3),
+        (512, 64 * 7 * 7),
+        (10, 512),
     ]
     seed = build_model(PRESETS["seed"].model)
     assert [tuple(w.shape) for w in seed.latent_weights().values()] == [(256, 784), (128, 256), (64, 128), (10, 64)]
@@ -110,8 +114,10 @@ def test_no_magic_input_size():
 
 def test_input_stage_scaling_and_binarization():
     x = torch.tensor([[0.0, 0.25, 0.5, 1.0]])
-    base = dict(image_shape=(1, 1, 4), layers=(LayerConfig(2, binarize_weights=False, batch_norm=False,
-                                                           binarize_activations=False),))
+    base = dict(
+        image_shape=(1, 1, 4),
+        layers=(LayerConfig(2, binarize_weights=False, batch_norm=False, binarize_activations=False),),
+    )
     pm1 = build_model(ModelConfig(**base)).eval()
     assert pm1._prepare(x).flatten().tolist() == [-1.0, -0.5, 0.0, 1.0]
     raw = build_model(ModelConfig(input=InputConfig(scale="01"), **base)).eval()
@@ -132,8 +138,11 @@ def test_binary_and_latent_weights():
 
 def test_real_activations_for_unbinarized_hidden_layers():
     def model_with(act):
-        cfg = ModelConfig(image_shape=(1, 1, 4), real_activation=act,
-                          layers=(LayerConfig(3, binarize_activations=False, batch_norm=False), LayerConfig(2)))
+        cfg = ModelConfig(
+            image_shape=(1, 1, 4),
+            real_activation=act,
+            layers=(LayerConfig(3, binarize_activations=False, batch_norm=False), LayerConfig(2)),
+        )
         return build_model(cfg).eval()
 
     x = torch.tensor([[0.0, 1.0, 0.2, 0.9]]) * 3

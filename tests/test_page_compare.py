@@ -20,13 +20,39 @@ SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:]) 
 
 def _run(name: str, lr: float, accuracy: float, created: float) -> SavedRun:
     config = SMALL.replace_train(lr=lr)
-    records = [{"step": 20 * i, "epoch": i / 10, "loss": 1.0 / i, "batch_accuracy": 80.0, "lr": lr,
-                "flip_rate": {"output": 0.01}, "saturation": {}} for i in range(1, 6)]
-    evals = [{"step": 100, "epoch": 0.5, "split": "test", "accuracy": accuracy, "loss": 0.4,
-              "prediction_histogram": [10] * 10, "count": 100}]
+    records = [
+        {
+            "step": 20 * i,
+            "epoch": i / 10,
+            "loss": 1.0 / i,
+            "batch_accuracy": 80.0,
+            "lr": lr,
+            "flip_rate": {"output": 0.01},
+            "saturation": {},
+        }
+        for i in range(1, 6)
+    ]
+    evals = [
+        {
+            "step": 100,
+            "epoch": 0.5,
+            "split": "test",
+            "accuracy": accuracy,
+            "loss": 0.4,
+            "prediction_histogram": [10] * 10,
+            "count": 100,
+        }
+    ]
     torch.manual_seed(0)
-    return SavedRun(name=name, config=config, records=records, evals=evals, summary={"test_accuracy": accuracy},
-                    model=build_model(config.model), created=created)
+    return SavedRun(
+        name=name,
+        config=config,
+        records=records,
+        evals=evals,
+        summary={"test_accuracy": accuracy},
+        model=build_model(config.model),
+        created=created,
+    )
 
 
 @pytest.fixture

@@ -44,7 +44,9 @@ def walkthrough_sentence(at: AppTest) -> str:
 
 def test_every_section_renders(page):
     assert [h.value for h in page.header] == [
-        "Model size: 32 bits vs 1 bit", "XNOR and popcount, step by step", "One image: float32 vs packed XNOR",
+        "Model size: 32 bits vs 1 bit",
+        "XNOR and popcount, step by step",
+        "One image: float32 vs packed XNOR",
         "The whole test set: do the engines agree?",
     ]
     assert len(page.get("plotly_chart")) == 3  # sizes, walk-through, the test image
@@ -89,8 +91,12 @@ def test_walkthrough_dot_equals_the_plain_dot_product(page):
 
 @pytest.mark.parametrize(
     "a, b, message",
-    [("+1 2 -1", "+1 -1 -1", "'2' is not +1 or −1"), ("+1 -1", "+1 -1 +1", "same length"),
-     ("", "+1", "a is empty"), (" ".join(["+1"] * 17), "+1", "at most 16")],
+    [
+        ("+1 2 -1", "+1 -1 -1", "'2' is not +1 or −1"),
+        ("+1 -1", "+1 -1 +1", "same length"),
+        ("", "+1", "a is empty"),
+        (" ".join(["+1"] * 17), "+1", "at most 16"),
+    ],
 )
 def test_bad_toy_input_gets_a_message(page, a, b, message):
     page.text_input(key="eff_a").set_value(a)

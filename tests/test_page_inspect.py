@@ -23,7 +23,10 @@ def page() -> AppTest:
 def test_every_section_renders(page):
     headers = [header.value for header in page.header]
     assert headers == [
-        "Model summary", "First-layer weights", "Latent weights per layer", "Activations on test images",
+        "Model summary",
+        "First-layer weights",
+        "Latent weights per layer",
+        "Activations on test images",
         "Errors on the test set",
     ]
     labels = {metric.label: metric.value for metric in page.metric}

@@ -80,7 +80,9 @@ def test_layers_can_be_added_removed_and_switched(page):
     assert _control(at, "units", 0) == 1024 and ui.control_key("units", 2) not in at.session_state
     at.radio(key="tr_arch").set_value("small CNN").run()
     assert [m.value for m in at.markdown if m.value.startswith("**conv")] == [
-        "**conv1** · conv 3×3, 2×2 pool", "**conv2** · conv 3×3, 2×2 pool"]
+        "**conv1** · conv 3×3, 2×2 pool",
+        "**conv2** · conv 3×3, 2×2 pool",
+    ]
     assert not at.exception
 
 
@@ -95,12 +97,15 @@ def _errors(at: AppTest) -> str:
     return " | ".join(e.value for e in at.error)
 
 
-@pytest.mark.parametrize("control, value, message", [
-    ("units", 0, "width must be a positive whole number, got 0"),
-    ("units", -5, "width must be a positive whole number, got -5"),
-    ("units", 10**7, "is too large (at most 8192)"),
-    ("epochs", 0, "epochs must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "control, value, message",
+    [
+        ("units", 0, "width must be a positive whole number, got 0"),
+        ("units", -5, "width must be a positive whole number, got -5"),
+        ("units", 10**7, "is too large (at most 8192)"),
+        ("epochs", 0, "epochs must be at least 1"),
+    ],
+)
 def test_invalid_input_is_refused(page, control, value, message):
     at = _open(page)
     layer = 0 if control == "units" else None
@@ -141,8 +146,13 @@ def test_tiny_run_produces_metrics_and_can_be_activated(page):
 def test_seed_run_is_diagnosed_and_fixed(page):
     at = _finish(_start(_open(page, preset="seed", sub="1000", ep="1")))
     text = " ".join(m.value for m in at.markdown)
-    for title in ("The loss is NaN", "Predictions collapsed to class 0", "Output activations are binarized",
-                  "Learning rate too small", "No BatchNorm"):
+    for title in (
+        "The loss is NaN",
+        "Predictions collapsed to class 0",
+        "Output activations are binarized",
+        "Learning rate too small",
+        "No BatchNorm",
+    ):
         assert title in text
     assert any(e.value.startswith("Diverged") for e in at.error)
     next(b for b in at.button if b.label.startswith("Apply all fixes")).click().run()

@@ -7,18 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-try:
-    import bnn  # noqa: F401
-except ImportError:  # pytest run without the repo root on sys.path
-    sys.path.insert(0, str(ROOT))
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
 
 from bnn import plots
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _z(fig: go.Figure, index: int = 0) -> np.ndarray:

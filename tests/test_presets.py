@@ -55,8 +55,9 @@ def test_seed_preset():
 def test_seed_fixed_differs_from_seed_only_by_the_fix():
     seed, fixed = PRESETS["seed"], PRESETS["seed-fixed"]
     assert fixed.model.layers[:-1] == seed.model.layers[:-1]
-    assert fixed.model.layers[-1] == LayerConfig(10, binarize_weights=False, binarize_activations=False,
-                                                 batch_norm=False)
+    assert fixed.model.layers[-1] == LayerConfig(
+        10, binarize_weights=False, binarize_activations=False, batch_norm=False
+    )
     assert fixed.train.loss == "cross_entropy" and fixed.train.optimizer == "adam" and fixed.train.lr == 1e-3
     assert fixed.model.input == seed.model.input
 

@@ -32,7 +32,8 @@ from bnn.runs import (
 )
 
 CONFIG = RunConfig(ModelConfig(layers=(LayerConfig(12), LayerConfig(10, binarize_activations=False)))).replace_train(
-    seed=5, epochs=2)
+    seed=5, epochs=2
+)
 
 
 def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
@@ -41,12 +42,23 @@ def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
     with torch.no_grad():  # non-default BatchNorm statistics must survive too
         model.blocks[0].norm.running_mean.uniform_(-1, 1)
         model.blocks[0].norm.num_batches_tracked.fill_(17)
-    records = [{"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}},
-               {"step": 2, "loss": float("nan"), "grad_norm": float("inf"), "nested": [1.0, float("-inf")]}]
+    records = [
+        {"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}},
+        {"step": 2, "loss": float("nan"), "grad_norm": float("inf"), "nested": [1.0, float("-inf")]},
+    ]
     evals = [{"step": 2, "split": "test", "accuracy": 12.5, "loss": float("nan"), "prediction_histogram": [1] * 10}]
     summary = {"test_accuracy": 12.5, "final_loss": None, "first_nonfinite_step": 2}
-    return SavedRun(name=name, config=CONFIG, records=records, evals=evals, summary=summary, model=model,
-                    created=created, preset="fast", **kwargs)
+    return SavedRun(
+        name=name,
+        config=CONFIG,
+        records=records,
+        evals=evals,
+        summary=summary,
+        model=model,
+        created=created,
+        preset="fast",
+        **kwargs,
+    )
 
 
 def test_save_load_round_trip(runs_dir: Path):
@@ -162,8 +174,15 @@ class Evil:
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize(
     "payload",
-    ["random-bytes", "pickled-object", "torch-pickled-object", "list-of-tensors", "dict-of-strings",
-     "other-architecture", "empty"],
+    [
+        "random-bytes",
+        "pickled-object",
+        "torch-pickled-object",
+        "list-of-tensors",
+        "dict-of-strings",
+        "other-architecture",
+        "empty",
+    ],
 )
 def test_load_rejects_foreign_weights(runs_dir: Path, payload: str):
     path = save_run(make_run("victim"), runs_dir)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import shrink
 
 from bnn.binarize import sign
 from bnn.config import ConfigError, LayerConfig, RunConfig
@@ -15,14 +16,34 @@ from bnn.optim import scheduled_lr
 from bnn.presets import PRESETS
 from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for
 
-from conftest import shrink
-
-RECORD_KEYS = {"step", "epoch", "time", "loss", "batch_accuracy", "lr", "samples_per_s", "grad_norm",
-               "flip_rate", "saturation", "nonfinite"}
+RECORD_KEYS = {
+    "step",
+    "epoch",
+    "time",
+    "loss",
+    "batch_accuracy",
+    "lr",
+    "samples_per_s",
+    "grad_norm",
+    "flip_rate",
+    "saturation",
+    "nonfinite",
+}
 EVAL_KEYS = {"step", "epoch", "split", "accuracy", "loss", "prediction_histogram", "count"}
-SUMMARY_KEYS = {"epochs", "steps", "test_accuracy", "train_accuracy", "test_loss", "final_loss",
-                "prediction_histogram", "train_prediction_histogram", "first_nonfinite_step", "started_at",
-                "seconds", "train_seconds"}
+SUMMARY_KEYS = {
+    "epochs",
+    "steps",
+    "test_accuracy",
+    "train_accuracy",
+    "test_loss",
+    "final_loss",
+    "prediction_histogram",
+    "train_prediction_histogram",
+    "first_nonfinite_step",
+    "started_at",
+    "seconds",
+    "train_seconds",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +161,16 @@ def test_flip_rate_is_share_of_changed_signs(tiny_data: MnistData, tiny_config: 
 
 def test_saturation_is_share_outside_ste_window(tiny_data: MnistData):
     # no BatchNorm, real weights: pre-activations are the linear map, easy to recompute
-    config = RunConfig().replace_model(
-        layers=(LayerConfig(16, binarize_weights=False, batch_norm=False), LayerConfig(10, batch_norm=False,
-                                                                                    binarize_activations=False))
-    ).replace_train(batch_size=32, epochs=1)
+    config = (
+        RunConfig()
+        .replace_model(
+            layers=(
+                LayerConfig(16, binarize_weights=False, batch_norm=False),
+                LayerConfig(10, batch_norm=False, binarize_activations=False),
+            )
+        )
+        .replace_train(batch_size=32, epochs=1)
+    )
     trainer = Trainer(config, tiny_data, "cpu", record_every=1)
     x, y = tiny_data.train_images[:32], tiny_data.train_labels[:32]
     with torch.no_grad():
@@ -173,8 +200,10 @@ def test_invalid_config_is_refused(tiny_data: MnistData, tiny_config: RunConfig)
 
 
 def test_evaluate_function_on_a_fixed_model():
-    config = RunConfig().replace_model(image_shape=(1, 1, 2), layers=(
-        LayerConfig(2, binarize_weights=False, binarize_activations=False, batch_norm=False),))
+    config = RunConfig().replace_model(
+        image_shape=(1, 1, 2),
+        layers=(LayerConfig(2, binarize_weights=False, binarize_activations=False, batch_norm=False),),
+    )
     model = build_model(config.model)
     with torch.no_grad():
         model.blocks[0].linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))

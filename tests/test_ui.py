@@ -16,13 +16,19 @@ import ui
 def live_chart_app() -> None:
     import math
 
-    import streamlit as st
-
     import ui
     from bnn import plots
 
-    records = [{"step": 20 * i, "loss": [1.0, math.nan, 0.5][i], "batch_accuracy": 50.0 + i, "lr": 0.01,
-                "flip_rate": {"dense1": 0.1}} for i in range(3)]
+    records = [
+        {
+            "step": 20 * i,
+            "loss": [1.0, math.nan, 0.5][i],
+            "batch_accuracy": 50.0 + i,
+            "lr": 0.01,
+            "flip_rate": {"dense1": 0.1},
+        }
+        for i in range(3)
+    ]
     series = plots.live_training_series(records, [], 150)
     spec = ui.figure_spec(plots.live_training_figure(records, []))
     ui.live_plotly_chart(spec, series, version="run/3/0", key="chart", height=400)

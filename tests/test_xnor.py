@@ -268,8 +268,12 @@ def test_non_binary_layers_get_float_fallback():
     np.testing.assert_allclose(packed.scores(x), ref.numpy(), rtol=0, atol=1e-3)
     # a model without any binarization is all float fallback and still agrees
     plain = build_model(
-        ModelConfig(layers=(LayerConfig(32, binarize_weights=False, binarize_activations=False),
-                            LayerConfig(10, binarize_weights=False, binarize_activations=False)))
+        ModelConfig(
+            layers=(
+                LayerConfig(32, binarize_weights=False, binarize_activations=False),
+                LayerConfig(10, binarize_weights=False, binarize_activations=False),
+            )
+        )
     )
     randomize(plain, seed=13)
     packed_plain = export_packed(plain)
@@ -313,7 +317,9 @@ def test_paper_size_bytes():
 
 
 def test_save_load_roundtrip(tmp_path):
-    model = build_model(ModelConfig(layers=(LayerConfig(100), LayerConfig(70), LayerConfig(10, binarize_activations=False))))
+    model = build_model(
+        ModelConfig(layers=(LayerConfig(100), LayerConfig(70), LayerConfig(10, binarize_activations=False)))
+    )
     randomize(model, seed=15)
     packed = export_packed(model)
     path = tmp_path / "model.bnnx"
@@ -381,8 +387,15 @@ def _train_small(mnist, steps: int = 200):
     except ImportError:
         Trainer = None
     if Trainer is not None:
-        train_cfg = TrainConfig(optimizer="adam", lr=1e-2, lr_end=1e-3, batch_size=100, epochs=1,
-                                train_subset=steps * 100, loss="cross_entropy")
+        train_cfg = TrainConfig(
+            optimizer="adam",
+            lr=1e-2,
+            lr_end=1e-3,
+            batch_size=100,
+            epochs=1,
+            train_subset=steps * 100,
+            loss="cross_entropy",
+        )
         trainer = Trainer(RunConfig(model=cfg, train=train_cfg), mnist, device="cpu")
         from bnn.data import iterate_batches
 
