@@ -11,7 +11,8 @@ Deep Neural Networks with Weights and Activations Constrained to +1 or -1", arXi
 * Stochastic binarization (paper eq. 2): ``x_b = +1`` with probability
   ``hard_sigmoid(x) = clip((x + 1) / 2, 0, 1)``, else -1; used while training only.
 
-NaN stays NaN through :func:`sign`: a run whose weights have gone NaN must show it.
+NaN stays NaN through :func:`sign` and both straight-through binarizers, deterministic and
+stochastic: a run whose weights have gone NaN must show it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class _SteStochasticSign(torch.autograd.Function):
         ctx.save_for_backward(x)
         ctx.cancel = cancel
         draw = torch.rand_like(x)
-        return torch.where(draw < hard_sigmoid(x), 1.0, -1.0).to(x.dtype)
+        signs = torch.where(draw < hard_sigmoid(x), 1.0, -1.0).to(x.dtype)
+        return torch.where(x.isnan(), x, signs)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
@@ -72,7 +74,7 @@ def ste_sign(x: torch.Tensor, cancel: bool = True) -> torch.Tensor:
 
 
 def stochastic_ste_sign(x: torch.Tensor, cancel: bool = True) -> torch.Tensor:
-    """+1 with probability hard_sigmoid(x), else -1 (paper eq. 2); STE backward as ste_sign."""
+    """+1 with probability hard_sigmoid(x), else -1 (paper eq. 2), NaN kept; STE backward as ste_sign."""
     return _SteStochasticSign.apply(x, cancel)
 
 

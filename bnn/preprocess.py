@@ -18,6 +18,10 @@ is ``sum(i * ink) / sum(ink)``. Measured on the MNIST test set with this convent
 centre of mass is (13.99, 14.01), hence the target (14, 14) rather than the geometric 13.5;
 its spread (standard deviation 0.29 px, that of a uniform +-0.5) shows MNIST shifted by whole
 pixels too.
+
+Tie rule: an offset within ``TIE_TOLERANCE`` of a half pixel rounds up (towards +inf), so a
+centre of mass that sits exactly between two pixels (a symmetric digit) lands on the same
+pixel whatever order floating-point summation took.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ SIZE = 28
 BOX = 20
 CENTER = (14.0, 14.0)
 NOISE = 0.1  # ink below this is anti-aliasing fringe or noise: ignored for the bounding box
+TIE_TOLERANCE = 1e-6  # pixels; far above float64 summation error, far below any real offset
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601
 
 
@@ -85,6 +90,11 @@ def center_of_mass(img28: torch.Tensor | np.ndarray) -> tuple[float, float]:
     return float(rows), float(cols)
 
 
+def whole_pixel_shift(offset: float) -> int:
+    """``offset`` rounded to a whole pixel; halves (within ``TIE_TOLERANCE``) round up."""
+    return int(np.floor(offset + 0.5 + TIE_TOLERANCE))
+
+
 def preprocess_digit(image: np.ndarray | None, min_ink: float = 3e-4) -> torch.Tensor | None:
     """MNIST-style 28x28 version of a drawing: float32 tensor (1, 1, 28, 28) in [0, 1], max 1.
 
@@ -115,8 +125,8 @@ def preprocess_digit(image: np.ndarray | None, min_ink: float = 3e-4) -> torch.T
     small = small / peak
 
     com_row, com_col = center_of_mass(small)
-    top = int(np.clip(round(CENTER[0] - com_row), 0, SIZE - small.shape[0]))
-    left = int(np.clip(round(CENTER[1] - com_col), 0, SIZE - small.shape[1]))
+    top = int(np.clip(whole_pixel_shift(CENTER[0] - com_row), 0, SIZE - small.shape[0]))
+    left = int(np.clip(whole_pixel_shift(CENTER[1] - com_col), 0, SIZE - small.shape[1]))
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
     out[top : top + small.shape[0], left : left + small.shape[1]] = np.minimum(small, 1.0)
     return torch.from_numpy(out).view(1, 1, SIZE, SIZE)

@@ -28,6 +28,14 @@ def test_sign_propagates_nan_and_keeps_inf_sign():
     assert out[1:].tolist() == [1.0, -1.0, 1.0]
 
 
+@pytest.mark.parametrize("binarizer", [ste_sign, stochastic_ste_sign], ids=["ste_sign", "stochastic"])
+def test_binarizers_keep_nan_so_a_diverged_run_shows_it(binarizer):
+    x = torch.tensor([float("nan"), 3.0, -3.0] * 50)
+    out = binarizer(x)
+    assert out[0::3].isnan().all()
+    assert (out[1::3] == 1).all() and (out[2::3] == -1).all()
+
+
 def test_hard_sigmoid_closed_form():
     x = torch.tensor([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0])
     assert hard_sigmoid(x).tolist() == [0.0, 0.0, 0.5, 0.75, 1.0, 1.0]
