@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -25,9 +26,12 @@ LOSSES = ("cross_entropy", "squared_hinge", "keras_ce")
 INPUT_SCALES = ("pm1", "01")  # pixels in [-1, 1] (paper) or [0, 1] (the seed's Keras code)
 REAL_ACTIVATIONS = ("hardtanh", "relu", "identity")
 LAYER_KINDS = ("dense", "conv")
+LATENT_INITS = ("glorot", "uniform1")
 
 MAX_UNITS = 8192  # widest layer the app accepts; wider is refused before training starts
 MAX_LAYERS = 12
+MAX_SEED = 2**32 - 1  # numpy's limit, so one seed can seed every generator
+MAX_PARAMETERS = 200_000_000  # more does not fit this machine's memory with Adam's state
 
 
 class ConfigError(ValueError):
@@ -35,22 +39,176 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Setting:
+    """Everything said about one settings field, once: its URL key, its label and help text, and
+    the values it accepts. The URL encoding, the Train page's controls, :func:`validate` and the
+    Compare page's columns are all derived from these (see :data:`SETTINGS`)."""
+
+    key: str  # short URL query param
+    label: str  # control label and Compare column
+    help: str = ""  # one line: what it does, with the paper's term
+    choices: tuple[str, ...] = ()  # allowed values of a text field, in display order
+    choice_labels: Mapping[str, str] = field(default_factory=dict)  # shown instead of a choice
+    low: float | None = None  # smallest allowed value
+    high: float | None = None  # largest allowed value
+    low_open: bool = False  # low itself is not allowed
+    high_open: bool = False  # high itself is not allowed
+    step: float | None = None  # control step
+    log: bool = False  # chosen on a log-spaced ladder (learning rates)
+    applies: Callable[[RunConfig], bool] | None = None  # None: always; else only when this is true
+    section: str = ""  # "input", "model" or "train": filled in by the registry
+    name: str = ""  # dataclass field name: filled in by the registry
+    kind: type = object  # bool, int, float or str: filled in by the registry
+
+    def applies_to(self, config: RunConfig) -> bool:
+        return self.applies is None or self.applies(config)
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed here, or None."""
+        if self.kind is bool:
+            ok = isinstance(value, bool)
+        elif self.kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            return f"{self.label} must be {_KIND_WORDS[self.kind]}, got {value!r}"
+        if self.choices and value not in self.choices:
+            return f"{self.label} must be one of {', '.join(self.choices)}, got {value!r}"
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            return f"{self.label} must be {self.range_text()}, got {value!r}"
+        return None
+
+    def range_text(self) -> str:
+        """``in [0, 1)``, ``> 0``, ``at least 1`` ..."""
+        if self.low is not None and self.high is not None:
+            return (
+                f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
+            )
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        return f"{'<' if self.high_open else '<='} {_num(self.high)}"
+
+
+_KIND_WORDS = {bool: "on or off", int: "a whole number", float: "a finite number", str: "text"}
+
+
+def _num(value: float) -> str:
+    return f"{value:,}" if float(value).is_integer() and abs(value) >= 10_000 else f"{value:g}"
+
+
+def setting(key: str, label: str, **details: Any) -> dict[str, Setting]:
+    """Metadata for a dataclass field: ``field(default=..., metadata=setting("lr", "Learning rate", ...))``."""
+    return {"setting": Setting(key, label, **details)}
+
+
+def _when_sgd(config: RunConfig) -> bool:
+    return config.train.optimizer == "sgd"
+
+
+def _when_bop(config: RunConfig) -> bool:
+    return config.train.optimizer == "bop"
+
+
+def _when_scheduled(config: RunConfig) -> bool:
+    return config.train.schedule != "constant"
+
+
+def _when_some_activation_is_real(config: RunConfig) -> bool:
+    return any(not layer.binarize_activations for layer in config.model.layers[:-1])
+
+
+def _when_batch_norm(config: RunConfig) -> bool:
+    return any(layer.batch_norm for layer in config.model.layers)
+
+
+@dataclass(frozen=True)
 class InputConfig:
-    scale: str = "pm1"  # "pm1": x*2-1 in [-1, 1] as in the paper; "01": raw [0, 1]
-    binarize: bool = False  # sign() of the scaled pixels (first layer then sees ±1 only)
-    dropout: float = 0.0  # dropout on the pixels (paper: 0.2)
+    # "pm1": x*2-1 in [-1, 1] as in the paper; "01": raw [0, 1]
+    scale: str = field(
+        default="pm1",
+        metadata=setting(
+            "in",
+            "Pixel range",
+            choices=INPUT_SCALES,
+            choice_labels={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"},
+            help="Scale of the input pixels: [-1, 1] as in the paper, or raw [0, 1] as in the seed's Keras code",
+        ),
+    )
+    # sign() of the scaled pixels (first layer then sees ±1 only)
+    binarize: bool = field(
+        default=False,
+        metadata=setting(
+            "inb", "Binarize the input pixels", help="sign() of the scaled pixels: the first layer sees ±1 only"
+        ),
+    )
+    # dropout on the pixels (paper: 0.2)
+    dropout: float = field(
+        default=0.0,
+        metadata=setting(
+            "indo",
+            "Input dropout",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            step=0.05,
+            help="Share of pixels zeroed at random while training (the paper's MLP: 0.2)",
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class LayerConfig:
-    units: int  # dense: output width; conv: output channels; output layer: number of classes
-    kind: str = "dense"  # "dense" or "conv" (3x3 or kernel_size, padding to keep size)
-    kernel_size: int = 3  # conv only
-    pool: bool = False  # conv only: 2x2 max-pool after the convolution (before BatchNorm)
-    binarize_weights: bool = True  # forward uses sign(W) of the latent real weights W
-    binarize_activations: bool = True  # this layer's output goes through sign (STE backward)
-    batch_norm: bool = True  # BatchNorm between the linear map and the activation
-    dropout: float = 0.0  # dropout on this layer's output (the next layer's input)
+    # dense: output width; conv: output channels; output layer: number of classes
+    units: int = field(
+        metadata=setting("units", "width", low=1, high=MAX_UNITS, step=1, help="units (dense) or channels (conv)")
+    )
+    # "dense" or "conv" (3x3 or kernel_size, padding to keep size)
+    kind: str = field(default="dense", metadata=setting("kind", "kind", choices=LAYER_KINDS))
+    kernel_size: int = field(default=3, metadata=setting("k", "kernel size", low=1, high=27))  # conv only, odd
+    pool: bool = field(default=False, metadata=setting("p", "2x2 max-pool"))  # conv only, before BatchNorm
+    # forward uses sign(W) of the latent real weights W
+    binarize_weights: bool = field(
+        default=True,
+        metadata=setting(
+            "w",
+            "binarize weights",
+            help="The forward pass uses sign(W) of the real-valued latent weights W (paper eq. 1)",
+        ),
+    )
+    # this layer's output goes through sign (STE backward)
+    binarize_activations: bool = field(
+        default=True,
+        metadata=setting(
+            "a",
+            "binarize activations",
+            help="This layer's output goes through sign(); the backward pass uses the straight-through estimator",
+        ),
+    )
+    # BatchNorm between the linear map and the activation
+    batch_norm: bool = field(
+        default=True,
+        metadata=setting(
+            "b", "BatchNorm", help="Batch normalization between the linear map and the activation (paper section 1.3)"
+        ),
+    )
+    # dropout on this layer's output (the next layer's input)
+    dropout: float = field(
+        default=0.0,
+        metadata=setting(
+            "drop",
+            "dropout",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            step=0.05,
+            help="Share of this layer's outputs zeroed at random while training",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -62,13 +220,70 @@ class ModelConfig:
         LayerConfig(1024),
         LayerConfig(10, binarize_activations=False),
     )
-    stochastic: bool = False  # stochastic binarization of activations while training
-    ste_cancel: bool = True  # STE backward grad*1{|x|<=1}; False: identity STE (no cancellation)
-    real_activation: str = "hardtanh"  # hidden layers whose activations are not binarized
-    bias: bool = True  # bias on every linear map (BatchNorm makes it redundant but harmless)
-    bn_eps: float = 1e-4  # paper: epsilon 1e-4
-    bn_momentum: float = 0.1  # paper: alpha 0.1 (PyTorch momentum has the same meaning)
-    latent_init: str = "glorot"  # "glorot" uniform, or "uniform1": U(-1, 1) as the Theano code
+    # stochastic binarization of activations while training
+    stochastic: bool = field(
+        default=False,
+        metadata=setting(
+            "stoch",
+            "Stochastic binarization",
+            help="While training, +1 with probability hard_sigmoid(x) instead of sign(x) (paper eq. 2)",
+        ),
+    )
+    # STE backward grad*1{|x|<=1}; False: identity STE (no cancellation)
+    ste_cancel: bool = field(
+        default=True,
+        metadata=setting(
+            "ste",
+            "STE gradient cancellation",
+            help="Backward of sign passes the gradient only where |x| <= 1 (paper eq. 4); off: identity STE",
+        ),
+    )
+    # hidden layers whose activations are not binarized
+    real_activation: str = field(
+        default="hardtanh",
+        metadata=setting(
+            "act",
+            "Real-valued hidden activation",
+            choices=REAL_ACTIVATIONS,
+            applies=_when_some_activation_is_real,
+            help="Activation of hidden layers whose activations are not binarized",
+        ),
+    )
+    # bias on every linear map (BatchNorm makes it redundant but harmless)
+    bias: bool = field(default=True, metadata=setting("bias", "Bias", help="A bias on every linear map"))
+    bn_eps: float = field(
+        default=1e-4,
+        metadata=setting(  # paper: epsilon 1e-4
+            "bneps",
+            "BatchNorm epsilon",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            applies=_when_batch_norm,
+            help="Added to the batch variance before its square root (paper: 1e-4)",
+        ),
+    )
+    bn_momentum: float = field(
+        default=0.1,
+        metadata=setting(  # paper: alpha 0.1 (PyTorch's momentum)
+            "bnmom",
+            "BatchNorm momentum",
+            low=0.0,
+            high=1.0,
+            applies=_when_batch_norm,
+            help="Weight of the newest batch in BatchNorm's running statistics (paper: 0.1)",
+        ),
+    )
+    # "glorot" uniform, or "uniform1": U(-1, 1) as the Theano code
+    latent_init: str = field(
+        default="glorot",
+        metadata=setting(
+            "init",
+            "Latent weight init",
+            choices=LATENT_INITS,
+            help="Glorot uniform, or U(-1, 1) as the paper's Theano code",
+        ),
+    )
     image_shape: tuple[int, int, int] = (1, 28, 28)  # channels, height, width of the input
 
     @property
@@ -82,20 +297,139 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: str = "adam"  # sgd (with momentum), adam, adamax, bop
-    lr: float = 1e-2  # initial learning rate
-    lr_end: float = 1e-4  # final lr for "exponential" and "cosine" schedules
-    schedule: str = "exponential"  # constant, exponential (lr -> lr_end), cosine (lr -> lr_end)
-    momentum: float = 0.9  # SGD only
-    loss: str = "cross_entropy"  # cross_entropy, squared_hinge (±1 targets), keras_ce (seed)
-    batch_size: int = 100
-    epochs: int = 3
-    seed: int = 0  # torch and data-order seed; same seed, same run on CPU
-    clip_latent: bool = True  # clip latent weights to [-1, 1] after every optimizer step
-    glorot_lr_scale: bool = False  # paper: per-layer lr times 1/sqrt(1.5/(fan_in+fan_out))
-    bop_threshold: float = 1e-6  # Bop: flip when |m| > threshold and sign(m) == sign(w)
-    bop_gamma: float = 1e-3  # Bop: adaptivity rate of the gradient's moving average m
-    train_subset: int = 0  # use only the first N training images (0: all 60,000)
+    # sgd (with momentum), adam, adamax, bop
+    optimizer: str = field(
+        default="adam",
+        metadata=setting(
+            "opt",
+            "Optimizer",
+            choices=OPTIMIZERS,
+            help="Updates the latent weights; Bop flips binary weights directly (Helwegen et al. 2019)",
+        ),
+    )
+    lr: float = field(
+        default=1e-2,
+        metadata=setting(  # initial learning rate
+            "lr",
+            "Learning rate",
+            low=0.0,
+            high=10.0,
+            low_open=True,
+            log=True,
+            help="Step size of the optimizer at the start of training",
+        ),
+    )
+    lr_end: float = field(
+        default=1e-4,
+        metadata=setting(  # final lr of "exponential" and "cosine"
+            "lrend",
+            "Final learning rate",
+            low=0.0,
+            high=10.0,
+            low_open=True,
+            log=True,
+            applies=_when_scheduled,
+            help="The schedule decays the learning rate to this value by the last step",
+        ),
+    )
+    # constant, exponential (lr -> lr_end), cosine (lr -> lr_end)
+    schedule: str = field(
+        default="exponential",
+        metadata=setting(
+            "sched",
+            "Schedule",
+            choices=SCHEDULES,
+            help="How the learning rate moves from its start to its final value (the paper decays it exponentially)",
+        ),
+    )
+    momentum: float = field(
+        default=0.9,
+        metadata=setting(  # SGD only
+            "mom", "Momentum", low=0.0, high=1.0, high_open=True, step=0.05, applies=_when_sgd, help="SGD momentum"
+        ),
+    )
+    # cross_entropy, squared_hinge (±1 targets), keras_ce (seed)
+    loss: str = field(
+        default="cross_entropy",
+        metadata=setting(
+            "loss",
+            "Loss",
+            choices=LOSSES,
+            help="squared_hinge: the paper's loss; keras_ce: Keras' cross-entropy on raw outputs, as in the seed",
+        ),
+    )
+    batch_size: int = field(
+        default=100, metadata=setting("bs", "Batch size", low=1, high=60_000, step=50, help="Images per optimizer step")
+    )
+    epochs: int = field(
+        default=3, metadata=setting("ep", "Epochs", low=1, high=1000, step=1, help="Passes over the training images")
+    )
+    seed: int = field(
+        default=0,
+        metadata=setting(  # torch and data-order seed; same seed, same run on CPU
+            "seed",
+            "Seed",
+            low=0,
+            high=MAX_SEED,
+            step=1,
+            help="Seeds the initial weights and the data order: the same seed gives the same run on a CPU",
+        ),
+    )
+    # clip latent weights to [-1, 1] after every optimizer step
+    clip_latent: bool = field(
+        default=True,
+        metadata=setting(
+            "clip",
+            "Clip latent weights to [-1, 1]",
+            help="After every optimizer step (paper Algorithm 1): keeps the latent weights where their sign can flip",
+        ),
+    )
+    # paper: per-layer lr times 1/sqrt(1.5/(fan_in+fan_out))
+    glorot_lr_scale: bool = field(
+        default=False,
+        metadata=setting(
+            "glr",
+            "Glorot learning-rate scaling",
+            help="Per-layer learning rate times Glorot's 1/sqrt(1.5/(fan_in+fan_out)), as the paper's Theano code",
+        ),
+    )
+    # Bop: flip when |m| > threshold and sign(m) == sign(w)
+    bop_threshold: float = field(
+        default=1e-6,
+        metadata=setting(
+            "bopt",
+            "Bop threshold",
+            low=0.0,
+            high=1.0,
+            applies=_when_bop,
+            help="Bop flips a weight when its gradient average exceeds this",
+        ),
+    )
+    # Bop: adaptivity rate of the gradient's moving average m
+    bop_gamma: float = field(
+        default=1e-3,
+        metadata=setting(
+            "bopg",
+            "Bop gamma",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            applies=_when_bop,
+            help="Adaptivity rate of Bop's gradient moving average",
+        ),
+    )
+    # use only the first N training images (0: all 60,000)
+    train_subset: int = field(
+        default=0,
+        metadata=setting(
+            "sub",
+            "Training images (0 = all 60,000)",
+            low=0,
+            high=60_000,
+            step=1000,
+            help="Train on the first N images only, for quick experiments",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +437,6 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    # --- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -134,7 +467,6 @@ class RunConfig:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    # --- URL query params ---------------------------------------------------------------
     def to_query_params(self) -> dict[str, str]:
         return to_query_params(self)
 
@@ -149,38 +481,41 @@ class RunConfig:
         return replace(self, model=replace(self.model, **changes))
 
 
-# Query params: one short key per scalar field (the table below), layers as compact tokens.
+def _settings_of(cls: type, section: str) -> tuple[Setting, ...]:
+    kinds = {"bool": bool, "int": int, "float": float, "str": str}  # annotations are strings here
+    return tuple(
+        replace(item.metadata["setting"], section=section, name=item.name, kind=kinds[item.type])
+        for item in fields(cls)
+        if "setting" in item.metadata
+    )
+
+
+# every scalar setting of a run, in field order
+SETTINGS: tuple[Setting, ...] = (
+    _settings_of(InputConfig, "input") + _settings_of(ModelConfig, "model") + _settings_of(TrainConfig, "train")
+)
+SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+LAYER_SETTINGS: dict[str, Setting] = {s.name: s for s in _settings_of(LayerConfig, "layer")}
+LAYERS_KEY = "layers"  # URL key of the layer tokens
+
+
+def setting_value(config: RunConfig, setting: Setting) -> Any:
+    owner = {"input": config.model.input, "model": config.model, "train": config.train}[setting.section]
+    return getattr(owner, setting.name)
+
+
+def with_settings(config: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """``config`` with the settings named in ``values`` (field name -> value) replaced."""
+    changes: dict[str, dict[str, Any]] = {"input": {}, "model": {}, "train": {}}
+    for name, value in values.items():
+        changes[SETTINGS_BY_NAME[name].section][name] = value
+    model = replace(config.model, input=replace(config.model.input, **changes["input"]), **changes["model"])
+    return RunConfig(model=model, train=replace(config.train, **changes["train"]))
+
+
 # A layer token is "<d|c><units>[k<kernel>][p]-<flags>-<dropout>", flags from w (binarize
 # weights), a (binarize activations), b (BatchNorm); e.g. "d1024-wab-0" or "c32k3p-wab-0.1".
-_QUERY_KEYS: dict[str, tuple[str, str]] = {
-    # key: (section, field)
-    "in": ("input", "scale"),
-    "inb": ("input", "binarize"),
-    "indo": ("input", "dropout"),
-    "stoch": ("model", "stochastic"),
-    "ste": ("model", "ste_cancel"),
-    "act": ("model", "real_activation"),
-    "bias": ("model", "bias"),
-    "bneps": ("model", "bn_eps"),
-    "bnmom": ("model", "bn_momentum"),
-    "init": ("model", "latent_init"),
-    "opt": ("train", "optimizer"),
-    "lr": ("train", "lr"),
-    "lrend": ("train", "lr_end"),
-    "sched": ("train", "schedule"),
-    "mom": ("train", "momentum"),
-    "loss": ("train", "loss"),
-    "bs": ("train", "batch_size"),
-    "ep": ("train", "epochs"),
-    "seed": ("train", "seed"),
-    "clip": ("train", "clip_latent"),
-    "glr": ("train", "glorot_lr_scale"),
-    "bopt": ("train", "bop_threshold"),
-    "bopg": ("train", "bop_gamma"),
-    "sub": ("train", "train_subset"),
-}
-
-
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -189,19 +524,17 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _parse_value(text: str, like: Any, key: str) -> Any:
-    try:
-        if isinstance(like, bool):
-            if text not in ("0", "1", "true", "false"):
-                raise ValueError(text)
-            return text in ("1", "true")
-        if isinstance(like, int):
-            return int(text)
-        if isinstance(like, float):
-            return float(text)
-        return text
-    except ValueError:
-        raise ConfigError(f"query param {key}={text!r} is not a valid {type(like).__name__}") from None
+def _parse_value(text: str, setting: Setting) -> Any:
+    """The typed value of a query param (ValueError if it is not of the field's type)."""
+    if setting.kind is bool:
+        if text not in ("0", "1", "true", "false"):
+            raise ValueError
+        return text in ("1", "true")
+    if setting.kind is int:
+        return int(text)
+    if setting.kind is float:
+        return float(text)
+    return text
 
 
 def layer_token(layer: LayerConfig) -> str:
@@ -209,13 +542,9 @@ def layer_token(layer: LayerConfig) -> str:
     if layer.kind == "conv":
         head += f"k{layer.kernel_size}" + ("p" if layer.pool else "")
     flags = "".join(
-        flag
-        for flag, on in (
-            ("w", layer.binarize_weights),
-            ("a", layer.binarize_activations),
-            ("b", layer.batch_norm),
-        )
-        if on
+        LAYER_SETTINGS[name].key
+        for name in ("binarize_weights", "binarize_activations", "batch_norm")
+        if getattr(layer, name)
     )
     return f"{head}-{flags}-{_format_value(float(layer.dropout))}"
 
@@ -245,109 +574,111 @@ def parse_layer_token(token: str) -> LayerConfig:
 
 
 def to_query_params(config: RunConfig) -> dict[str, str]:
-    sections = {"input": config.model.input, "model": config.model, "train": config.train}
-    params = {key: _format_value(getattr(sections[sec], name)) for key, (sec, name) in _QUERY_KEYS.items()}
-    params["layers"] = "_".join(layer_token(layer) for layer in config.model.layers)
+    params = {s.key: _format_value(setting_value(config, s)) for s in SETTINGS}
+    params[LAYERS_KEY] = "_".join(layer_token(layer) for layer in config.model.layers)
     return params
 
 
-def from_query_params(params: Mapping[str, str], base: RunConfig | None = None) -> RunConfig:
-    """Read the params written by :func:`to_query_params`; missing keys keep ``base``'s values."""
+def read_query_params(params: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
+    """The config of a link, and every value of it that was refused, each named in a message.
+
+    Each param is checked alone with its field's rules (:class:`Setting`); a refused value keeps
+    ``base``'s, the others still apply. Missing params keep ``base``'s values; unknown ones are
+    ignored. Layers are all or nothing, and more than ``MAX_LAYERS`` are refused unparsed.
+    """
     base = base or RunConfig()
-    changes: dict[str, dict[str, Any]] = {"input": {}, "model": {}, "train": {}}
-    defaults = {"input": base.model.input, "model": base.model, "train": base.train}
-    for key, (section, name) in _QUERY_KEYS.items():
-        if key in params:
-            changes[section][name] = _parse_value(str(params[key]), getattr(defaults[section], name), key)
-    if "layers" in params and params["layers"]:
-        changes["model"]["layers"] = tuple(parse_layer_token(t) for t in str(params["layers"]).split("_"))
-    model = replace(base.model, input=replace(base.model.input, **changes["input"]), **changes["model"])
-    return RunConfig(model=model, train=replace(base.train, **changes["train"]))
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key, setting in SETTINGS_BY_KEY.items():
+        if key not in params:
+            continue
+        text = str(params[key])
+        try:
+            value = _parse_value(text, setting)
+        except ValueError:
+            problems.append(f"{key}={text!r}: {setting.label} must be {_KIND_WORDS[setting.kind]}")
+            continue
+        problem = setting.problem(value)
+        if problem:
+            problems.append(f"{key}={text!r}: {problem}")
+        else:
+            values[setting.name] = value
+    config = with_settings(base, values)
+    if params.get(LAYERS_KEY):
+        layers, layer_problems = _read_layers(str(params[LAYERS_KEY]))
+        problems += layer_problems
+        if not layer_problems:
+            config = config.replace_model(layers=layers)
+    return config, problems
+
+
+def _read_layers(text: str) -> tuple[tuple[LayerConfig, ...], list[str]]:
+    tokens = text.split("_")
+    if len(tokens) > MAX_LAYERS:
+        return (), [f"layers: {len(tokens)} layers, at most {MAX_LAYERS}"]
+    try:
+        layers = tuple(parse_layer_token(token) for token in tokens)
+    except ConfigError as exc:
+        return (), [f"layers: {exc}"]
+    problems = [f"layers: {problem}" for problem in _layer_problems(layers)]
+    return layers, problems
+
+
+def from_query_params(params: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """Read the params written by :func:`to_query_params`; missing keys keep ``base``'s values.
+    Raises :class:`ConfigError` naming every refused value (see :func:`read_query_params`)."""
+    config, problems = read_query_params(params, base)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config
+
+
+def _layer_problems(layers: tuple[LayerConfig, ...]) -> list[str]:
+    problems: list[str] = []
+    seen_dense = False
+    for index, layer in enumerate(layers):
+        name = "output layer" if index == len(layers) - 1 else f"layer {index + 1}"
+        for setting in LAYER_SETTINGS.values():
+            problem = setting.problem(getattr(layer, setting.name))
+            if problem:
+                problems.append(f"{name}: {problem}")
+        if layer.kind == "conv":
+            if seen_dense:
+                problems.append(f"{name}: conv layers must come before dense layers")
+            if layer.kernel_size % 2 == 0:
+                problems.append(f"{name}: kernel size must be odd, got {layer.kernel_size}")
+        else:
+            seen_dense = True
+    if layers and layers[-1].kind != "dense":
+        problems.append("the output layer must be dense")
+    if layers and isinstance(layers[-1].units, int) and layers[-1].units < 2:
+        problems.append("the output layer needs at least 2 classes")
+    return problems
 
 
 def validate(config: RunConfig) -> list[str]:
-    """Every reason this config cannot be trained, as messages for a user; empty when fine."""
-    problems: list[str] = []
+    """Every reason this config cannot be trained, as messages for a user; empty when fine.
+    The same field rules as :func:`read_query_params`, plus the rules between fields."""
     model, train = config.model, config.train
-    if model.input.scale not in INPUT_SCALES:
-        problems.append(f"input scale must be one of {INPUT_SCALES}, got {model.input.scale!r}")
-    if model.real_activation not in REAL_ACTIVATIONS:
-        problems.append(f"activation must be one of {REAL_ACTIVATIONS}, got {model.real_activation!r}")
+    problems = [problem for s in SETTINGS if (problem := s.problem(setting_value(config, s)))]
     if not model.layers:
         problems.append("the model needs at least an output layer")
     if len(model.layers) > MAX_LAYERS:
         problems.append(f"at most {MAX_LAYERS} layers, got {len(model.layers)}")
-    seen_dense = False
-    for index, layer in enumerate(model.layers):
-        name = "output layer" if index == len(model.layers) - 1 else f"layer {index + 1}"
-        if layer.kind not in LAYER_KINDS:
-            problems.append(f"{name}: kind must be dense or conv, got {layer.kind!r}")
-        if not isinstance(layer.units, int) or layer.units < 1:
-            problems.append(f"{name}: width must be a positive whole number, got {layer.units}")
-        elif layer.units > MAX_UNITS:
-            problems.append(f"{name}: width {layer.units} is too large (at most {MAX_UNITS})")
-        if not 0.0 <= layer.dropout < 1.0:
-            problems.append(f"{name}: dropout must be in [0, 1), got {layer.dropout}")
-        if layer.kind == "conv":
-            if seen_dense:
-                problems.append(f"{name}: conv layers must come before dense layers")
-            if layer.kernel_size < 1 or layer.kernel_size % 2 == 0:
-                problems.append(f"{name}: kernel size must be odd and positive, got {layer.kernel_size}")
-        else:
-            seen_dense = True
-    if model.layers and model.layers[-1].kind != "dense":
-        problems.append("the output layer must be dense")
-    if model.layers and model.layers[-1].units < 2:
-        problems.append("the output layer needs at least 2 classes")
-    if not 0.0 <= model.input.dropout < 1.0:
-        problems.append(f"input dropout must be in [0, 1), got {model.input.dropout}")
-    if not model.bn_eps > 0:
-        problems.append(f"BatchNorm epsilon must be > 0, got {model.bn_eps}")
-    if train.optimizer not in OPTIMIZERS:
-        problems.append(f"optimizer must be one of {OPTIMIZERS}, got {train.optimizer!r}")
-    if train.schedule not in SCHEDULES:
-        problems.append(f"schedule must be one of {SCHEDULES}, got {train.schedule!r}")
-    if train.loss not in LOSSES:
-        problems.append(f"loss must be one of {LOSSES}, got {train.loss!r}")
-    if not train.lr > 0:
-        problems.append(f"learning rate must be > 0, got {train.lr}")
-    elif train.lr > 10:
-        problems.append(f"learning rate {train.lr} is absurdly large (at most 10)")
-    if train.schedule != "constant" and not train.lr_end > 0:
-        problems.append(f"final learning rate must be > 0, got {train.lr_end}")
-    if train.epochs < 1:
-        problems.append(f"epochs must be at least 1, got {train.epochs}")
-    if not 1 <= train.batch_size <= 60000:
-        problems.append(f"batch size must be between 1 and 60000, got {train.batch_size}")
-    if train.train_subset < 0:
-        problems.append(f"training subset must be >= 0, got {train.train_subset}")
+    else:
+        problems += _layer_problems(model.layers)
     if train.optimizer == "bop" and not any(layer.binarize_weights for layer in model.layers):
         problems.append("Bop flips binary weights: binarize the weights of at least one layer")
     if not problems:
-        params = parameter_count(model)
-        if params > 200_000_000:
+        from .summary import model_summary  # shapes and sizes have one home
+
+        params = model_summary(model).total_params
+        if params > MAX_PARAMETERS:
             problems.append(
-                f"the model has {params / 1e6:.0f} M parameters: too big for this machine's memory (at most 200 M)"
+                f"the model has {params / 1e6:.0f} M parameters: too big for this machine's memory "
+                f"(at most {MAX_PARAMETERS / 1e6:.0f} M)"
             )
     return problems
-
-
-def parameter_count(model: ModelConfig) -> int:
-    """Weights + biases of the linear maps (BatchNorm excluded), without building the model."""
-    channels, height, width = model.image_shape
-    fan_in = channels * height * width
-    total = 0
-    for layer in model.layers:
-        if layer.kind == "conv":
-            total += channels * layer.units * layer.kernel_size**2 + layer.units
-            channels = layer.units
-            if layer.pool:
-                height, width = height // 2, width // 2
-            fan_in = channels * height * width
-        else:
-            total += fan_in * layer.units + layer.units
-            fan_in = layer.units
-    return total
 
 
 def describe(config: RunConfig) -> str:
@@ -382,7 +713,3 @@ def describe(config: RunConfig) -> str:
             f"seed {train.seed}",
         )
     )
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]

@@ -85,9 +85,13 @@ class Block(nn.Module):
         activation: Activation,
         model_cfg: ModelConfig,
         flatten_input: bool,
+        linear_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
     ) -> None:
         super().__init__()
         self.name = name
+        self.linear_shape = linear_shape  # of one image after the linear map (before any pool)
+        self.output_shape = output_shape  # of one image at the block's output
         self.config = layer
         self.flatten_input = flatten_input
         self.linear = linear
@@ -134,9 +138,11 @@ class BinaryNet(nn.Module):
                     bias=config.bias,
                     latent_init=config.latent_init,
                 )
-                channels = layer.units
+                channels = layer.units  # "same" padding: the convolution keeps height and width
+                linear_shape: tuple[int, ...] = (channels, height, width)
                 if layer.pool:
                     height, width = height // 2, width // 2
+                output_shape: tuple[int, ...] = (channels, height, width)
                 flat = channels * height * width
                 flatten = False
             else:
@@ -150,13 +156,14 @@ class BinaryNet(nn.Module):
                 flatten = spatial
                 spatial = False
                 flat = layer.units
+                linear_shape = output_shape = (layer.units,)
             activation = Activation(
                 layer.binarize_activations,
                 "identity" if is_output else config.real_activation,
                 stochastic=config.stochastic,
                 ste_cancel=config.ste_cancel,
             )
-            blocks.append(Block(name, layer, linear, activation, config, flatten))
+            blocks.append(Block(name, layer, linear, activation, config, flatten, linear_shape, output_shape))
         self.blocks = nn.ModuleList(blocks)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

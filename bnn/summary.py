@@ -14,8 +14,9 @@ What is counted, per layer:
   ``n_buffers`` (two per unit) and *not* included in the memory figures nor the compression
   ratio, like ``model.parameters()`` (``num_batches_tracked`` is ignored). Inference does need
   them, but they can be folded into the bias / a per-unit threshold.
-* **Memory**: ``memory_kib_1bit_storage`` = (1-bit params / 8 + 32-bit params * 4) bytes, with
-  1-bit weights packed 8 per byte; ``memory_kib_float32`` = all params at 4 bytes. KiB = 1024 B.
+* **Memory**: ``packed_bytes`` = 1-bit params / 8 + 32-bit params * 4, with 1-bit weights
+  packed 8 per byte; ``float32_bytes`` = all params at 4 bytes. Shown in decimal units (kB, MB)
+  by :func:`format_bytes`, the one place sizes are formatted.
 * **MACs** (multiply-accumulates) from the shapes: dense ``in * out``; conv
   ``H_out * W_out * C_out * C_in * k * k`` on the convolution's output, before pooling.
 * **Binary MACs**: all MACs of a layer whose weights are binarized *and* whose input is ±1 (an
@@ -26,16 +27,15 @@ What is counted, per layer:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, RunConfig
 from .models import BinaryNet, build_model
-
-KIB = 1024
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,10 @@ class LayerSummary:
     name: str  # "dense1", "conv2", "output", ...
     kind: str  # "dense" or "conv"
     output_shape: tuple[int, ...]  # without the batch dimension, after pooling
+    linear_values: int  # values one image makes at the linear map's output (before any pool)
     n_params_1bit: int  # binarized weights
     n_params_32bit: int  # real weights, biases, BatchNorm gamma and beta
     n_buffers: int  # BatchNorm running mean and variance (not in the params nor the memory)
-    memory_kib_1bit_storage: float  # n_params_1bit / 8 + n_params_32bit * 4 bytes, in KiB
-    memory_kib_float32: float  # (n_params_1bit + n_params_32bit) * 4 bytes, in KiB
     macs: int  # multiply-accumulates for one input image
     binary_macs: int  # macs if binary_weights and binary_input else 0
     binary_weights: bool  # the forward pass uses sign(W)
@@ -101,14 +100,6 @@ class ModelSummary:
         return self.total_params_1bit + self.total_params_32bit
 
     @property
-    def memory_kib_1bit_storage(self) -> float:
-        return self.packed_bytes / KIB
-
-    @property
-    def memory_kib_float32(self) -> float:
-        return self.float32_bytes / KIB
-
-    @property
     def compression_ratio(self) -> float:
         """float32 bytes / packed bytes (1.0 for a model with no binarized weight)."""
         return self.float32_bytes / self.packed_bytes if self.packed_bytes else 1.0
@@ -133,7 +124,6 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
         with torch.device("meta"):
             model = build_model(model)
     config = model.config
-    channels, height, width = config.image_shape
     binary_input = bool(config.input.binarize)
     layers: list[LayerSummary] = []
     weight_bytes_packed = 0.0
@@ -152,22 +142,12 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
         weight_bytes_packed += n_weight / 8 if binary_weights else n_weight * 4
         weight_bytes_float32 += n_weight * 4
 
+        # every output value of the linear map is one dot product over a weight row
+        macs = math.prod(block.linear_shape) * n_weight // linear.weight.shape[0]
+        output_shape = block.output_shape
         if isinstance(linear, nn.Conv2d):
-            kh, kw = linear.kernel_size
-            ph, pw = linear.padding  # type: ignore[misc]
-            sh, sw = linear.stride
-            h_conv = (height + 2 * ph - kh) // sh + 1
-            w_conv = (width + 2 * pw - kw) // sw + 1
-            channels_out = linear.out_channels
-            macs = h_conv * w_conv * channels_out * linear.in_channels * kh * kw
-            pooled = not isinstance(block.pool, nn.Identity)
-            height, width = (h_conv // 2, w_conv // 2) if pooled else (h_conv, w_conv)
-            channels = channels_out
-            output_shape: tuple[int, ...] = (channels, height, width)
-            kind, kernel, pool = "conv", int(kh), pooled
+            kind, kernel, pool = "conv", int(linear.kernel_size[0]), not isinstance(block.pool, nn.Identity)
         else:
-            macs = linear.in_features * linear.out_features
-            output_shape = (linear.out_features,)
             kind, kernel, pool = "dense", None, False
         binary_activations = bool(block.activation.binarized)
         binary = binary_weights and binary_input
@@ -176,11 +156,10 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
                 name=block.name,
                 kind=kind,
                 output_shape=output_shape,
+                linear_values=math.prod(block.linear_shape),
                 n_params_1bit=n_1bit,
                 n_params_32bit=n_32bit,
                 n_buffers=n_buffers,
-                memory_kib_1bit_storage=(n_1bit / 8 + n_32bit * 4) / KIB,
-                memory_kib_float32=(n_1bit + n_32bit) * 4 / KIB,
                 macs=macs,
                 binary_macs=macs if binary else 0,
                 binary_weights=binary_weights,
@@ -210,13 +189,48 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
     )
 
 
-# --- formatting ---------------------------------------------------------------------------
+TRAINING_COPIES_OF_ACTIVATIONS = 6  # pre-activation, BatchNorm output, sign, and their gradients
+TRAINING_COPIES_OF_PARAMETERS = 5  # latent weights, gradients, two Adam moments, sign(W)
+FREE_MEMORY_SHARE = 0.7  # a run may plan on this share of the free memory
 
 
-def format_bytes(n_bytes: float, binary: bool = False) -> str:
-    """Human-readable size: decimal units (B, kB, MB, GB) by default, KiB/MiB/GiB if binary."""
-    base = 1024.0 if binary else 1000.0
-    units = ("B", "KiB", "MiB", "GiB", "TiB") if binary else ("B", "kB", "MB", "GB", "TB")
+def training_memory_bytes(config: RunConfig) -> int:
+    """A rough size of one training step in float32: activations of a batch and the parameters
+    with their optimizer state."""
+    summary = model_summary(config.model)
+    activations = sum(layer.linear_values for layer in summary.layers) * config.train.batch_size
+    return 4 * (TRAINING_COPIES_OF_ACTIVATIONS * activations + TRAINING_COPIES_OF_PARAMETERS * summary.total_params)
+
+
+def training_memory_problems(config: RunConfig, available_bytes: int | None = None) -> list[str]:
+    """Why one training step of ``config`` would not fit in the free memory, or []."""
+    needed = training_memory_bytes(config)
+    if available_bytes is None:
+        available_bytes = available_memory()
+    if available_bytes and needed > FREE_MEMORY_SHARE * available_bytes:
+        return [
+            f"one training step needs about {format_bytes(needed)} of memory, but only "
+            f"{format_bytes(available_bytes)} are free: use narrower layers or a smaller batch"
+        ]
+    return []
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def format_bytes(n_bytes: float) -> str:
+    """Human-readable size in decimal units (B, kB, MB, GB), three significant digits."""
+    base = 1000.0
+    units = ("B", "kB", "MB", "GB", "TB")
     value = float(n_bytes)
     for unit in units:
         if abs(value) < base or unit == units[-1]:
@@ -250,8 +264,8 @@ def summary_rows(summary: ModelSummary, include_total: bool = True) -> list[dict
                 "weight bits": 1 if layer.binary_weights else 32,
                 "1-bit params": layer.n_params_1bit,
                 "32-bit params": layer.n_params_32bit,
-                "memory 1-bit packed (KiB)": round(layer.memory_kib_1bit_storage, 2),
-                "memory float32 (KiB)": round(layer.memory_kib_float32, 2),
+                "memory 1-bit packed": format_bytes(layer.packed_bytes),
+                "memory float32": format_bytes(layer.float32_bytes),
                 "MACs": layer.macs,
                 "binary MACs (%)": round(100 * layer.binarized_macs_share, 1),
             }
@@ -266,8 +280,8 @@ def summary_rows(summary: ModelSummary, include_total: bool = True) -> list[dict
                 "weight bits": None,
                 "1-bit params": summary.total_params_1bit,
                 "32-bit params": summary.total_params_32bit,
-                "memory 1-bit packed (KiB)": round(summary.memory_kib_1bit_storage, 2),
-                "memory float32 (KiB)": round(summary.memory_kib_float32, 2),
+                "memory 1-bit packed": format_bytes(summary.packed_bytes),
+                "memory float32": format_bytes(summary.float32_bytes),
                 "MACs": summary.total_macs,
                 "binary MACs (%)": round(100 * summary.binarized_macs_share, 1),
             }
@@ -285,8 +299,8 @@ def format_summary(summary: ModelSummary) -> str:
         "W bits",
         "# 1-bit",
         "# 32-bit",
-        "Mem 1-bit (KiB)",
-        "Mem f32 (KiB)",
+        "Mem 1-bit",
+        "Mem f32",
         "MACs",
         "Binary MACs",
     )
@@ -299,8 +313,8 @@ def format_summary(summary: ModelSummary) -> str:
             "1" if layer.binary_weights else "32",
             f"{layer.n_params_1bit:,}",
             f"{layer.n_params_32bit:,}",
-            f"{layer.memory_kib_1bit_storage:,.2f}",
-            f"{layer.memory_kib_float32:,.2f}",
+            format_bytes(layer.packed_bytes),
+            format_bytes(layer.float32_bytes),
             f"{layer.macs:,}",
             _share_text(layer.binarized_macs_share),
         )
@@ -314,8 +328,8 @@ def format_summary(summary: ModelSummary) -> str:
         "",
         f"{summary.total_params_1bit:,}",
         f"{summary.total_params_32bit:,}",
-        f"{summary.memory_kib_1bit_storage:,.2f}",
-        f"{summary.memory_kib_float32:,.2f}",
+        format_bytes(summary.packed_bytes),
+        format_bytes(summary.float32_bytes),
         f"{summary.total_macs:,}",
         _share_text(summary.binarized_macs_share),
     )
@@ -340,8 +354,8 @@ def format_summary(summary: ModelSummary) -> str:
         rule,
         f"Total params: {summary.total_params:,} "
         f"({summary.total_params_1bit:,} 1-bit, {summary.total_params_32bit:,} 32-bit)",
-        f"Memory, 1-bit packed: {format_bytes(summary.packed_bytes, binary=True)}; "
-        f"float32: {format_bytes(summary.float32_bytes, binary=True)}; "
+        f"Memory, 1-bit packed: {format_bytes(summary.packed_bytes)}; "
+        f"float32: {format_bytes(summary.float32_bytes)}; "
         f"compression ratio {summary.compression_ratio:.1f}×",
         f"Binary MACs: {summary.total_binary_macs:,} of {summary.total_macs:,} "
         f"({_share_text(summary.binarized_macs_share)})",

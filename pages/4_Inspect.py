@@ -50,10 +50,10 @@ columns[0].metric(
 )
 columns[1].metric(
     "Stored at 1 bit",
-    format_bytes(summary.packed_bytes, binary=True),
+    format_bytes(summary.packed_bytes),
     help="binary weights packed 8 per byte; biases and BatchNorm at 32 bits",
 )
-columns[2].metric("In float32", format_bytes(summary.float32_bytes, binary=True))
+columns[2].metric("In float32", format_bytes(summary.float32_bytes))
 columns[3].metric(
     "Compression",
     f"{summary.compression_ratio:.1f}×",
@@ -69,8 +69,8 @@ st.dataframe(
         "weight bits": number("W bits", width="small"),
         "1-bit params": number(format="localized"),
         "32-bit params": number(format="localized"),
-        "memory 1-bit packed (KiB)": number("KiB at 1 bit", format="%.2f"),
-        "memory float32 (KiB)": number("KiB in float32", format="%.2f"),
+        "memory 1-bit packed": st.column_config.TextColumn("at 1 bit"),
+        "memory float32": st.column_config.TextColumn("in float32"),
         "MACs": number(format="localized"),
         "binary MACs (%)": number("binary MACs", format="%.1f%%"),
     },

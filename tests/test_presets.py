@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bnn.config import LayerConfig, RunConfig, parameter_count, validate
+from bnn.config import LayerConfig, RunConfig, validate
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS, preset
+from bnn.summary import model_summary
 
 
 def test_exact_names():
@@ -36,7 +37,8 @@ def test_paper_preset():
     assert (train.optimizer, train.lr, train.lr_end, train.schedule) == ("adam", 3e-3, 3e-7, "exponential")
     assert train.batch_size == 100
     assert train.glorot_lr_scale and train.clip_latent
-    assert parameter_count(model) == 784 * 4096 + 2 * 4096 * 4096 + 4096 * 10 + 3 * 4096 + 10
+    weights_and_biases = 784 * 4096 + 2 * 4096 * 4096 + 4096 * 10 + 3 * 4096 + 10
+    assert model_summary(model).total_params == weights_and_biases + 2 * (3 * 4096 + 10)  # + BatchNorm
 
 
 def test_seed_preset():

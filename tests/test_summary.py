@@ -46,10 +46,10 @@ def test_small_mlp_exact_numbers():
     assert s.total_buffers == 52
     assert s.packed_bytes == 12_704 / 8 + 78 * 4 == 1_900
     assert s.float32_bytes == (12_704 + 78) * 4 == 51_128
-    assert s.memory_kib_1bit_storage == pytest.approx(1_900 / 1024)
-    assert s.memory_kib_float32 == pytest.approx(51_128 / 1024)
-    assert dense1.memory_kib_1bit_storage == pytest.approx((12_544 / 8 + 48 * 4) / 1024)
-    assert dense1.memory_kib_float32 == pytest.approx((12_544 + 48) * 4 / 1024)
+    assert s.packed_bytes == pytest.approx(1_900)
+    assert s.float32_bytes == 51_128
+    assert dense1.packed_bytes == pytest.approx(12_544 / 8 + 48 * 4)
+    assert dense1.float32_bytes == (12_544 + 48) * 4
     assert s.compression_ratio == pytest.approx(51_128 / 1_900)
     # MACs: the first layer sees real pixels, the output layer sees ±1
     assert (dense1.macs, dense1.binary_macs) == (784 * 16, 0)
@@ -156,4 +156,3 @@ def test_format_bytes():
     assert format_bytes(512) == "512 B"
     assert format_bytes(1_900) == "1.9 kB"
     assert format_bytes(147_226_624) == "147 MB"
-    assert format_bytes(2048, binary=True) == "2 KiB"
