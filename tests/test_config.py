@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import replace
 
 import pytest
 
 from bnn.config import (
     MAX_LAYERS,
     MAX_UNITS,
+    SETTINGS,
     ConfigError,
     InputConfig,
     LayerConfig,
     ModelConfig,
     RunConfig,
     TrainConfig,
-    SETTINGS,
     describe,
     from_query_params,
     layer_token,
     parse_layer_token,
     read_query_params,
+    setting_value,
     validate,
 )
 from bnn.presets import PRESETS
@@ -185,14 +185,8 @@ def test_every_setting_is_described_once_with_a_distinct_key_and_label():
     assert len(keys) == len(set(keys)) and "layers" not in keys
     assert len({s.label for s in SETTINGS}) == len(SETTINGS)
     assert all(s.label and s.help and s.kind in (bool, int, float, str) for s in SETTINGS)
-    config = RunConfig()
     for s in SETTINGS:  # the defaults obey their own rules
-        assert (
-            s.problem(
-                getattr({"input": config.model.input, "model": config.model, "train": config.train}[s.section], s.name)
-            )
-            is None
-        )
+        assert s.problem(setting_value(RunConfig(), s)) is None
 
 
 def test_settings_that_do_not_apply():
@@ -280,3 +274,24 @@ def test_validate_too_many_layers_and_other_enums():
     )
     no_binary = with_layers(LayerConfig(8, binarize_weights=False), LayerConfig(10, binarize_weights=False))
     assert "Bop flips binary weights" in only_problem(no_binary.replace_train(optimizer="bop"))
+
+
+def test_configs_are_frozen_and_replace_helpers():
+    config = RunConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.lr = 1.0  # type: ignore[misc]
+    assert config.replace_train(lr=0.5).train.lr == 0.5
+    assert config.replace_model(bias=False).model.bias is False
+    assert config.train.lr == TrainConfig().lr
+
+
+def test_describe_in_one_line():
+    assert describe(PRESETS["fast"]) == (
+        "784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, "
+        "BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs "
+        "· seed 0"
+    )
+    seed = describe(PRESETS["seed"])
+    assert "binary weights 0/4, binary activations 4/4, BatchNorm 0/4" in seed and "sgd lr 1e-06 ·" in seed
+    best = describe(PRESETS["best"].replace_train(train_subset=5000, epochs=1))
+    assert best.startswith("784-c32-c64-512-10 CNN") and "1 epoch of 5,000 images" in best
