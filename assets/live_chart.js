@@ -7,7 +7,7 @@
 // the whole run where it can; everything (Plotly.react) when an axis must grow. The graph
 // lives in its own iframe document: Plotly measures text while it draws, and each measurement
 // would otherwise lay out the whole Streamlit page again.
-// Python side: ui.live_plotly_chart and ui.preload_live_chart.
+// Python side: ui.live_chart.live_plotly_chart and preload_live_chart.
 //
 // data: {figure: {data: [traces without x/y, each with a uid], layout}, series: {uid: [xs, ys]},
 //        version, config (Plotly's), has_plotly, plotly_js (until has_plotly), preload}
@@ -96,7 +96,7 @@ export default function ({ data, parentElement, setStateValue }) {
   const host = parentElement.querySelector(".bnn-live-chart");
   if (data.plotly_js) window.bnnPlotlySource = data.plotly_js;
   if (window.bnnPlotlySource) warmUp(window.bnnPlotlySource);
-  if (data.preload) return; // never reports back: see ui.preload_live_chart
+  if (data.preload) return; // never reports back: see ui.live_chart.preload_live_chart
   if (!window.bnnPlotlySource) {
     host.textContent = "Loading the chart library …";
     if (data.has_plotly) setStateValue("needs_plotly", Date.now()); // the preload never arrived

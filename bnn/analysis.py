@@ -8,7 +8,7 @@ Streamlit or Plotly.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
@@ -205,32 +205,3 @@ def weight_stats(model: BinaryNet, *, sample_size: int = DEFAULT_SAMPLE, seed: i
             }
         )
     return stats
-
-
-class Votes(NamedTuple):
-    predicted: int  # the predicted class
-    units: torch.Tensor  # int64 indices into the last hidden layer's (flattened) output
-    votes: torch.Tensor  # float, same length, sorted from the largest vote down
-
-
-def top_votes(model: BinaryNet, image: torch.Tensor, k: int = 10) -> Votes:
-    """The hidden units that vote most for the predicted class of one image.
-
-    ``vote_j = W[c, j] * h_j`` where ``c`` is the predicted class, ``W`` the output layer's
-    weight as the forward pass uses it (sign(W) when binarized) and ``h`` what the output
-    layer receives: the last hidden layer's activations (±1 when binarized), flattened when
-    that layer is a conv (index ``j`` is then ``channel * H * W + row * W + col``). The class
-    score is ``sum_j vote_j`` plus the bias, then BatchNorm; with ±1 weights and activations
-    each vote is +1 (agrees) or -1. Returns the ``k`` largest votes, largest first.
-    """
-    x = torch.as_tensor(image).float().reshape(1, -1).to(_device(model))
-    with _EvalMode(model):
-        traces = model.trace(x)
-        scores = traces[-1].post[0]
-        predicted = int(scores.argmax())
-        features = traces[-1].inputs.reshape(-1)
-        weight = model.blocks[-1].linear.forward_weight().detach()[predicted].reshape(-1)
-        votes = (weight * features).float().cpu()
-    k = max(0, min(int(k), votes.numel()))
-    top = torch.sort(votes, descending=True, stable=True)
-    return Votes(predicted, top.indices[:k], top.values[:k])

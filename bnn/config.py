@@ -259,6 +259,7 @@ class ModelConfig:
             low=0.0,
             high=1.0,
             low_open=True,
+            log=True,
             applies=_when_batch_norm,
             help="Added to the batch variance before its square root (paper: 1e-4)",
         ),
@@ -399,6 +400,7 @@ class TrainConfig:
         metadata=setting(
             "bopt",
             "Bop threshold",
+            log=True,
             low=0.0,
             high=1.0,
             applies=_when_bop,
@@ -411,6 +413,7 @@ class TrainConfig:
         metadata=setting(
             "bopg",
             "Bop gamma",
+            log=True,
             low=0.0,
             high=1.0,
             low_open=True,
@@ -681,17 +684,15 @@ def validate(config: RunConfig) -> list[str]:
     return problems
 
 
-def describe(config: RunConfig) -> str:
-    """The settings in one line (``c32``: a conv layer of 32 channels), e.g.
-    ``784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, BatchNorm 3/3 ·
-    adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
-    model, train = config.model, config.train
+def describe_layers(config: RunConfig) -> str:
+    """The architecture and its binarization in words, e.g. ``784-1024-1024-10 MLP · binary
+    weights 3/3, binary activations 2/3, BatchNorm 3/3`` (``c32``: a conv layer of 32 channels)."""
+    model = config.model
     channels, height, width = model.image_shape
     widths = "-".join(
         [str(channels * height * width)]
         + [f"{'c' if layer.kind == 'conv' else ''}{layer.units}" for layer in model.layers]
     )
-    shape = f"{widths} {'CNN' if model.is_cnn else 'MLP'}"
     count = len(model.layers)
     switches = ", ".join(
         f"{label} {sum(getattr(layer, name) for layer in model.layers)}/{count}"
@@ -701,15 +702,37 @@ def describe(config: RunConfig) -> str:
             ("BatchNorm", "batch_norm"),
         )
     )
+    return f"{widths} {'CNN' if model.is_cnn else 'MLP'} · {switches}"
+
+
+def describe(config: RunConfig) -> str:
+    """The settings in one line, e.g. ``784-1024-1024-10 MLP · binary weights 3/3, binary
+    activations 2/3, BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
+    train = config.train
     lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" -> {train.lr_end:.0e} ({train.schedule})")
     images = f" of {train.train_subset:,} images" if train.train_subset else ""
     return " · ".join(
         (
-            shape,
-            switches,
+            describe_layers(config),
             f"{train.optimizer} {lr}",
             f"batch {train.batch_size}",
             f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}{images}",
             f"seed {train.seed}",
         )
     )
+
+
+def settings_in_words(config: RunConfig) -> dict[str, str]:
+    """Label -> value as a user reads it, for ``layers`` and every setting that applies to ``config``."""
+    words = {"Layers": describe_layers(config)}
+    for setting in SETTINGS:
+        if setting.applies_to(config):
+            value = setting_value(config, setting)
+            if setting.kind is bool:
+                text = "on" if value else "off"
+            elif setting.kind is float:
+                text = f"{value:g}"
+            else:
+                text = str(setting.choice_labels.get(value, value))
+            words[setting.label] = text
+    return words

@@ -1,18 +1,19 @@
 """One drawing through a binarized network: everything the Draw page shows, in one call.
 
-:func:`read_drawing` runs MNIST's own preparation of a digit (:func:`bnn.preprocess.preprocess_digit`),
-then one traced forward pass (:meth:`bnn.models.BinaryNet.trace`), and returns the class
-probabilities (softmax of the class scores), each hidden layer's activation pattern (±1 when the
-layer binarizes, as in Courbariaux et al. 2016, arXiv:1602.02830) and the vote of every unit of
-the last hidden layer for the predicted class: ``vote_j = W[c, j] * h_j`` with the weight the
-forward pass uses (sign(W) when binarized) and the unit's activation ``h_j``, as in
-:func:`bnn.analysis.top_votes`. With ±1 weights and activations every vote is +1 or -1, so the
-units that "vote most" are ranked by vote, then by how far the unit's pre-activation is from the
-sign's threshold 0 (how firmly it holds its vote).
+:func:`read_drawing` runs MNIST's own preparation of a digit
+(:func:`bnn.preprocess.preprocess_digit`), then one traced forward pass
+(:meth:`bnn.models.BinaryNet.trace`), and returns the class probabilities (softmax of the class
+scores), each hidden layer's activation pattern (±1 when the layer binarizes, as in Courbariaux et
+al. 2016, arXiv:1602.02830) and the vote of every unit of the last hidden layer for the predicted
+class: ``vote_j = W[c, j] * h_j`` with the weight the forward pass uses (sign(W) when binarized)
+and the unit's activation ``h_j`` (flattened when that layer is a conv). The class score is ``sum_j
+vote_j`` plus the bias, then BatchNorm. With ±1 weights and activations every vote is +1 or -1, so
+the units that "vote most" are ranked by vote, then by how far the unit's pre-activation is from
+the sign's threshold 0 (how firmly it holds its vote).
 
-A network always answers, even for a stray dot or line, often with a high softmax probability, so
-a reading also lists *doubts* from the shape of the ink: a drawing much smaller than the canvas
-(a dot, a speck), or much wider than tall (no digit is), besides a top probability below
+A network always answers, even for a stray dot or line, often with a high softmax probability, so a
+reading also lists *doubts* from the shape of the ink: a drawing much smaller than the canvas (a
+dot, a speck), or much wider than tall (no digit is), besides a top probability below
 :data:`LOW_CONFIDENCE`.
 
 Reading one drawing must be quick (the budget is 20 ms at p95 on a laptop CPU), and a training
@@ -145,7 +146,7 @@ def read_drawing(model: BinaryNet, image: np.ndarray | None) -> Reading | None:
     probabilities = torch.softmax(scores, dim=0)
     activations = traces[-1].inputs[0].reshape(-1).float().cpu()
     weights = model.blocks[-1].linear.forward_weight().detach()[predicted].reshape(-1).float().cpu()
-    votes = weights * activations  # bnn.analysis.top_votes' definition, for every unit
+    votes = weights * activations
     hidden = [HiddenLayer(t.name, t.post[0].reshape(-1).float().cpu(), t.binarized) for t in traces[:-1]]
     if len(traces) > 1:
         margins = traces[-2].pre[0].reshape(-1).abs().float().cpu()

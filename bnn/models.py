@@ -193,10 +193,6 @@ class BinaryNet(nn.Module):
         finally:
             self.train(was_training)
 
-    @property
-    def layer_names(self) -> list[str]:
-        return [block.name for block in self.blocks]
-
     def linear_layers(self) -> list[BinaryLinear | BinaryConv2d]:
         return [block.linear for block in self.blocks]
 

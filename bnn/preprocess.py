@@ -61,14 +61,6 @@ def canvas_to_gray(image: np.ndarray) -> np.ndarray:
     return np.clip(ink, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def ink_fraction(image: np.ndarray | None) -> float:
-    """Share of canvas pixels that carry ink (intensity above the noise floor); 0 for ``None``."""
-    if image is None:
-        return 0.0
-    ink = canvas_to_gray(image)
-    return float((ink > NOISE).mean()) if ink.size else 0.0
-
-
 def center_of_mass(img28: torch.Tensor | np.ndarray) -> tuple[float, float]:
     """(row, col) centre of mass of a 2-D image (extra leading size-1 axes are dropped).
 

@@ -5,11 +5,14 @@ so a crash never leaves half a run. Weights are a plain ``state_dict`` read back
 ``torch.load(..., weights_only=True)`` (no pickle code execution); files that are not ours are
 rejected with a clear :class:`RunFormatError`.
 
-Runs live under ``$BNN_RUNS_DIR``, else a per-user cache directory.
+Runs live under ``$BNN_RUNS_DIR``, else a per-user cache directory. :func:`metrics_csv` exports
+a run's metrics as one CSV.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -185,3 +188,28 @@ def delete_run(path: str | os.PathLike) -> None:
     path = Path(path)
     load_run(path, with_model=False)  # refuse to delete what is not ours
     shutil.rmtree(path)
+
+
+def metrics_csv(records: list[dict], evals: list[dict]) -> str:
+    """A run's metric records and evaluations as one CSV (``kind`` is "step" or "eval"); per-layer
+    dicts (flip rate, saturation) become one column per layer, e.g. ``flip_rate.dense1``."""
+    rows = []
+    for kind, items in (("step", records), ("eval", evals)):
+        for item in items:
+            row = {"kind": kind}
+            for name, value in item.items():
+                if isinstance(value, dict):
+                    row.update({f"{name}.{layer}": v for layer, v in value.items()})
+                elif isinstance(value, (list, tuple)):
+                    row[name] = " ".join(str(v) for v in value)
+                else:
+                    row[name] = value
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns or ["kind"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,8 +1,8 @@
 """Model summary in the spirit of larq's ``lq.models.summary``: parameters, memory and MACs.
 
 As in larq, the numbers are kept apart from their printing: :func:`model_summary` returns a
-:class:`ModelSummary` (plain dataclasses), :func:`format_summary` turns it into a text table and
-:func:`summary_rows` into a list of dicts for ``st.dataframe``.
+:class:`ModelSummary` (plain dataclasses) and :func:`summary_rows` turns it into a list of dicts
+for ``st.dataframe``.
 
 What is counted, per layer:
 
@@ -287,81 +287,3 @@ def summary_rows(summary: ModelSummary, include_total: bool = True) -> list[dict
             }
         )
     return rows
-
-
-def format_summary(summary: ModelSummary) -> str:
-    """A larq-like fixed-width text table plus totals, for a code block or a terminal."""
-    header = (
-        "Layer",
-        "Kind",
-        "Output",
-        "In bits",
-        "W bits",
-        "# 1-bit",
-        "# 32-bit",
-        "Mem 1-bit",
-        "Mem f32",
-        "MACs",
-        "Binary MACs",
-    )
-    body = [
-        (
-            layer.name,
-            layer.kind_label,
-            _shape_text(layer.output_shape),
-            "1" if layer.binary_input else "32",
-            "1" if layer.binary_weights else "32",
-            f"{layer.n_params_1bit:,}",
-            f"{layer.n_params_32bit:,}",
-            format_bytes(layer.packed_bytes),
-            format_bytes(layer.float32_bytes),
-            f"{layer.macs:,}",
-            _share_text(layer.binarized_macs_share),
-        )
-        for layer in summary.layers
-    ]
-    total = (
-        "Total",
-        "",
-        "",
-        "",
-        "",
-        f"{summary.total_params_1bit:,}",
-        f"{summary.total_params_32bit:,}",
-        format_bytes(summary.packed_bytes),
-        format_bytes(summary.float32_bytes),
-        f"{summary.total_macs:,}",
-        _share_text(summary.binarized_macs_share),
-    )
-    table = [header, *body, total]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    left = {0, 1, 2}  # text columns; numbers are right-aligned
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    channels, height, width = summary.input_shape
-    lines = [
-        f"Input: {channels}×{height}×{width}" + (" (binarized to ±1)" if summary.input_binarized else " (real pixels)"),
-        rule,
-        line(header),
-        rule,
-        *(line(row) for row in body),
-        rule,
-        line(total),
-        rule,
-        f"Total params: {summary.total_params:,} "
-        f"({summary.total_params_1bit:,} 1-bit, {summary.total_params_32bit:,} 32-bit)",
-        f"Memory, 1-bit packed: {format_bytes(summary.packed_bytes)}; "
-        f"float32: {format_bytes(summary.float32_bytes)}; "
-        f"compression ratio {summary.compression_ratio:.1f}×",
-        f"Binary MACs: {summary.total_binary_macs:,} of {summary.total_macs:,} "
-        f"({_share_text(summary.binarized_macs_share)})",
-    ]
-    if summary.total_buffers:
-        lines.append(
-            f"BatchNorm running mean/var: {summary.total_buffers:,} values (buffers, not counted in params or memory)"
-        )
-    return "\n".join(lines)

@@ -89,3 +89,15 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("BNN_RUNS_DIR", str(path))
     return path
+
+
+APP = str(ROOT / "app.py")
+
+
+def app_page(name: str, timeout: float = 60):
+    """An AppTest of ``app_pages/<name>.py`` run inside the app's frame (``app.py``), as a browser gets it."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout).run()  # registers the pages' URL paths
+    at.switch_page(f"app_pages/{name}.py")
+    return at

@@ -18,7 +18,6 @@ from bnn.analysis import (
     confusion_matrix,
     evaluate_predictions,
     misclassified,
-    top_votes,
     weight_stats,
 )
 from bnn.config import LayerConfig, ModelConfig
@@ -136,33 +135,3 @@ def test_weight_stats_share_plus_one_matches_binary_weights():
     for s in weight_stats(model):
         binary = model.binary_weights()[s["name"]]
         assert s["share_plus_one"] == pytest.approx(float((binary == 1).float().mean()))
-
-
-@pytest.mark.parametrize("config", [MLP, CNN])
-def test_top_votes(config):
-    model = _model(config)
-    images, _ = _images(3)
-    image = images[0, 0]  # (28, 28)
-    result = top_votes(model, image, k=5)
-    predicted, units, votes = result  # unpacks as a 3-tuple
-    assert predicted == int(model.predict(image.reshape(1, 1, 28, 28))[0])
-    assert units.shape == (5,) and votes.shape == (5,)
-    assert torch.all(votes[:-1] >= votes[1:])  # sorted, largest first
-    model.eval()
-    features = model.trace(image.reshape(1, -1))[-1].inputs.reshape(-1)
-    weight = model.blocks[-1].linear.forward_weight().detach()[predicted]
-    all_votes = weight * features
-    assert torch.allclose(votes, all_votes[units])
-    assert float(votes[0]) == pytest.approx(float(all_votes.max()))
-    # binary weights and ±1 activations: every vote is ±1
-    assert set(votes.tolist()) <= {-1.0, 1.0}
-    if config is CNN:
-        assert features.numel() == 6 * 7 * 7  # flattened conv features
-
-
-def test_top_votes_k_larger_than_units():
-    model = _model(MLP)
-    images, _ = _images(1)
-    result = top_votes(model, images[0], k=1000)
-    assert result.units.numel() == 24
-    assert sorted(result.units.tolist()) == list(range(24))

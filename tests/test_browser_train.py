@@ -31,7 +31,7 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
         page.get_by_role("button", name="Start").click()
 
         steps, lines = set(), set()
-        chart = page.frame_locator("iframe[title='live training chart']")  # ui.live_plotly_chart
+        chart = page.frame_locator("iframe[title='live training chart']")  # ui.live_chart.live_plotly_chart
         line = chart.locator(".js-plotly-plot .scatterlayer path.js-line")
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and (len(steps) < 3 or len(lines) < 2):
@@ -51,5 +51,5 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
         assert "· stopped" in page.inner_text("body")
-        assert page.get_by_label("Batch size").input_value() == "20", "the settings came back without their values"
+        assert page.get_by_role("spinbutton", name="Batch size").input_value() == "20", "the settings came back without their values"
         assert_no_exception(page)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from bnn.analysis import top_votes
 from bnn.config import LayerConfig, ModelConfig
 from bnn.draw import CANVAS_SIZE, deployment_copy, digit_to_canvas, read_drawing, shape_doubts
 from bnn.models import build_model
@@ -58,9 +57,11 @@ def test_a_reading_has_probabilities_layers_and_votes(model):
     assert set(reading.hidden[0].post.unique().tolist()) <= {-1.0, 1.0}
     assert torch.equal(reading.votes, reading.weights * reading.activations)
     x = reading.image28.reshape(1, 1, 28, 28)
-    reference = top_votes(model, x, k=reading.votes.numel())
-    assert reference.predicted == reading.predicted
-    assert torch.equal(reference.votes, torch.sort(reading.votes, descending=True).values)
+    traces = model.eval().trace(x)
+    assert int(traces[-1].post[0].argmax()) == reading.predicted
+    sign_w = model.blocks[-1].linear.forward_weight().detach()[reading.predicted]
+    assert torch.equal(reading.votes, sign_w * traces[-1].inputs[0])  # vote_j = sign(W)[c, j] * h_j
+    assert set(reading.votes.tolist()) <= {-1.0, 1.0}
     top = reading.top_units(5)
     assert len(top) == 5 and [u[3] for u in top] == sorted((u[3] for u in top), reverse=True)
 

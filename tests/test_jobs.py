@@ -180,7 +180,7 @@ def test_any_exception_gives_failed_status_and_the_thread_never_raises(long_conf
     # an invalid config fails inside the thread too (Trainer refuses it)
     bad = TrainingJob(long_config.replace_train(lr=-1.0), data_loader=lambda: None, device="cpu").start()
     assert bad.join(timeout=10)
-    assert bad.status == FAILED and "learning rate must be > 0" in bad.snapshot().message
+    assert bad.status == FAILED and "Learning rate must be in (0, 10]" in bad.snapshot().message
     assert thread_errors == []
 
 

@@ -38,7 +38,7 @@ def test_output_shape_and_flat_input(config):
     assert out.shape == (5, 10)
     assert torch.equal(model(x.reshape(5, 784)), out)  # (N, 784) is the same input
     assert model.predict(x).shape == (5,)
-    assert model.layer_names == (
+    assert [block.name for block in model.blocks] == (
         ["dense1", "dense2", "output"] if config is MLP else ["conv1", "conv2", "dense1", "output"]
     )
 
@@ -60,7 +60,7 @@ def test_trace_post_is_sign_of_pre_for_binarized_layers(config):
     model = build_model(config).eval()
     x = images(6)
     traces = model.trace(x)
-    assert [t.name for t in traces] == model.layer_names
+    assert [t.name for t in traces] == [block.name for block in model.blocks]
     assert [t.binarized for t in traces] == [layer.binarize_activations for layer in config.layers]
     for t in traces[:-1]:
         assert torch.equal(t.post, sign(t.pre))
@@ -129,7 +129,7 @@ def test_input_stage_scaling_and_binarization():
 def test_binary_and_latent_weights():
     model = build_model(MLP)
     latent, binary = model.latent_weights(), model.binary_weights()
-    for name in model.layer_names:
+    for name in [block.name for block in model.blocks]:
         assert torch.equal(binary[name], sign(latent[name]))
     real = build_model(PRESETS["seed"].model)
     for name, w in real.binary_weights().items():

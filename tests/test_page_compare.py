@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import streamlit as st
 import torch
-from streamlit.testing.v1 import AppTest
+from conftest import app_page
 
-import ui
 from bnn.models import build_model
 from bnn.presets import PRESETS
-from bnn.runs import SavedRun, list_runs, save_run
+from bnn.runs import SavedRun, list_runs, metrics_csv, save_run
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Compare.py")
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
 
@@ -60,7 +56,7 @@ def page(runs_dir):
     st.cache_resource.clear()
     save_run(_run("alpha", 1e-2, 91.0, created=1.0), runs_dir)
     save_run(_run("beta", 1e-3, 88.5, created=2.0), runs_dir)
-    at = AppTest.from_file(PAGE, default_timeout=60)
+    at = app_page("compare")
     at.run()
     assert not at.exception, at.exception[0].value
     return at
@@ -71,7 +67,7 @@ def test_overlay_and_settings_that_differ(page):
     assert len(page.get("plotly_chart")) == 2
     table = page.dataframe[0].value
     assert list(table["run"]) == ["beta", "alpha"]
-    assert "lr" in table.columns and "optimizer" not in table.columns  # only what differs
+    assert "Learning rate" in table.columns and "Optimizer" not in table.columns  # only what differs
     assert list(table["test acc %"]) == [88.5, 91.0]
 
 
@@ -82,7 +78,7 @@ def test_downloads(page):
 
 def test_metrics_csv():
     run = _run("gamma", 1e-2, 90.0, 1.0)
-    text = ui.metrics_csv(run.records, run.evals)
+    text = metrics_csv(run.records, run.evals)
     header = text.splitlines()[0].split(",")
     assert header[:2] == ["kind", "step"] and "flip_rate.output" in header and "accuracy" in header
     assert len(text.splitlines()) == 1 + len(run.records) + len(run.evals)
@@ -108,7 +104,7 @@ def test_rename_and_delete(page, runs_dir):
 
 def test_no_runs_yet(runs_dir):
     st.cache_resource.clear()
-    at = AppTest.from_file(PAGE, default_timeout=60)
+    at = app_page("compare")
     at.run()
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)

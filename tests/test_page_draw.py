@@ -1,27 +1,25 @@
-"""AppTest of the Draw page with the canvas stubbed: AppTest cannot draw, so ``ui.drawing_canvas``
+"""AppTest of the Draw page with the canvas stubbed: AppTest cannot draw, so ``ui.widgets.drawing_canvas``
 is replaced by a function returning a prepared RGBA canvas (white ink on black, 280x280).
 
 The ``mnist`` fixture (tests/conftest.py) skips the tests that need MNIST when it is absent."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import app_page
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-import ui
 from bnn.draw import CANVAS_SIZE, digit_to_canvas
+from ui import widgets
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Draw.py")
 TIMEOUT = 60
 
 
 def run_page(monkeypatch, canvas: np.ndarray | None) -> AppTest:
-    monkeypatch.setattr(ui, "drawing_canvas", lambda *args, **kwargs: canvas)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    monkeypatch.setattr(widgets, "drawing_canvas", lambda *args, **kwargs: canvas)
+    at = app_page("draw", TIMEOUT)
     at.run()
     assert not at.exception, at.exception[0].message if at.exception else ""
     return at
@@ -46,7 +44,7 @@ def test_empty_canvas_asks_for_a_digit_and_predicts_nothing(monkeypatch, canvas)
 
 
 def test_the_real_canvas_renders_and_starts_empty():
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()  # the real st_canvas, nothing drawn
+    at = app_page("draw", TIMEOUT).run()  # the real st_canvas, nothing drawn
     assert not at.exception
     assert prediction(at) is None
     assert any("Draw a digit" in info.value for info in at.info)
@@ -73,8 +71,8 @@ def test_a_stray_line_gets_a_prediction_with_a_warning(monkeypatch):
 
 
 def test_random_test_digit_goes_through_the_same_pipeline(monkeypatch, mnist):
-    monkeypatch.setattr(ui, "drawing_canvas", lambda *args, **kwargs: None)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    monkeypatch.setattr(widgets, "drawing_canvas", lambda *args, **kwargs: None)
+    at = app_page("draw", TIMEOUT)
     at.session_state["test_index"] = 0
     at.run()
     at.radio(key="draw_source").set_value("Random test digit").run()

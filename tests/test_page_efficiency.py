@@ -1,26 +1,25 @@
 """AppTest of the Efficiency page on the shipped pretrained model (and a CNN the packed engine refuses).
 
-The test-set agreement runs on the first 1,000 test images (``$BNN_EFFICIENCY_TEST_IMAGES``) to keep
-the test short; the page itself uses all 10,000.
+The test-set agreement runs on the first 1,000 test images (the page's "Test images" choice) to keep
+the test short; the page's default is all 10,000.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-import ui
 from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.data import missing_files, resolve_data_dir
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.summary import model_summary
+from ui import state
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "5_Efficiency.py")
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
 SUBSET = 1000
 
@@ -33,9 +32,9 @@ def run(at: AppTest) -> AppTest:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BNN_EFFICIENCY_TEST_IMAGES", str(SUBSET))
-        return run(AppTest.from_file(PAGE, default_timeout=120))
+    at = app_page("efficiency", 120)
+    at.session_state["eff_test_images"] = SUBSET  # the user's choice of a quick first look
+    return run(at)
 
 
 def walkthrough_sentence(at: AppTest) -> str:
@@ -56,7 +55,7 @@ def test_every_section_renders(page):
 def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
     table = page.dataframe[0].value
     paper = model_summary(PRESETS["paper"].model)
-    mine = model_summary(ui.active_model().model)
+    mine = model_summary(state.active_model().model)
     assert list(table["float32 bytes"]) == [mine.float32_bytes, paper.float32_bytes]
     assert list(table["1-bit bytes"]) == [int(mine.packed_bytes), int(paper.packed_bytes)]
     assert table["ratio"].iloc[1] == f"{paper.compression_ratio:.1f}×" == "31.0×"
@@ -111,7 +110,7 @@ def test_another_test_image_and_the_drawing(page):
     run(page)
     assert page.session_state["eff_source"] == "Test image"
     assert any("Both engines predict" in s.value for s in page.success)
-    page.session_state[ui.LAST_DRAWING_KEY] = torch.zeros(28, 28).index_fill_(1, torch.arange(12, 16), 1.0)
+    page.session_state[state.LAST_DRAWING_KEY] = torch.zeros(28, 28).index_fill_(1, torch.arange(12, 16), 1.0)
     run(page)
     assert page.radio(key="eff_source").options == ["Your drawing", "Test image"]
     page.radio(key="eff_source").set_value("Your drawing")
@@ -122,8 +121,10 @@ def test_another_test_image_and_the_drawing(page):
 def test_a_cnn_gets_the_refusal_not_a_traceback(monkeypatch):
     config = ModelConfig(layers=(LayerConfig(4, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
     cnn = build_model(config).eval()
-    monkeypatch.setattr(ui, "active_model", lambda: ui.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job"))
-    at = run(AppTest.from_file(PAGE, default_timeout=120))
+    monkeypatch.setattr(
+        state, "active_model", lambda: state.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job")
+    )
+    at = run(app_page("efficiency", 120))
     assert any("convolution layers" in i.value for i in at.info)
     assert "Agreement" not in {m.label for m in at.metric}
     assert any(m.value.startswith("K = ") for m in at.markdown)  # the rest of the page still works

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
 from bnn.data import missing_files, resolve_data_dir
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Inspect.py")
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
 
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90).run()
+    at = app_page("inspect_model", 90).run()
     assert not at.exception, at.exception[0].message if at.exception else ""
     return at
 
@@ -36,10 +34,10 @@ def test_every_section_renders(page):
 
 
 def test_summary_table_has_a_row_per_layer_and_a_total(page):
-    import ui
+    from ui import state
 
     table = page.dataframe[0].value
-    assert list(table["layer"]) == ui.active_model().model.layer_names + ["total"]
+    assert list(table["layer"]) == [block.name for block in state.active_model().model.blocks] + ["total"]
     assert table["1-bit params"].iloc[-1] == table["1-bit params"].iloc[:-1].sum()
 
 

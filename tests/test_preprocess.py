@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from bnn.preprocess import canvas_to_gray, center_of_mass, ink_fraction, preprocess_digit, whole_pixel_shift
+from bnn.preprocess import canvas_to_gray, center_of_mass, preprocess_digit, whole_pixel_shift
 
 CANVAS = 280
 
@@ -105,7 +105,6 @@ def test_empty_canvas_is_none():
     assert preprocess_digit(canvas(lambda d: None)) is None
     assert preprocess_digit(canvas(lambda d: None, transparent=True)) is None
     assert preprocess_digit(None) is None
-    assert ink_fraction(canvas(lambda d: None)) == 0.0
 
 
 def test_stray_pixels_are_none():
@@ -138,11 +137,6 @@ def test_input_formats_agree():
     expected = preprocess_digit(rgba)
     for variant in (rgba[..., :3], rgba[..., 0], rgba.astype(np.float32) / 255, gray):
         assert torch.allclose(preprocess_digit(variant), expected, atol=1e-5)
-
-
-def test_ink_fraction():
-    image = canvas(lambda d: d.rectangle([0, 0, CANVAS - 1, CANVAS // 4 - 1], fill="white"))
-    assert ink_fraction(image) == pytest.approx(0.25)
 
 
 def test_center_of_mass_convention():

@@ -195,7 +195,7 @@ def test_subset_and_step_counts(tiny_data: MnistData, tiny_config: RunConfig):
 
 
 def test_invalid_config_is_refused(tiny_data: MnistData, tiny_config: RunConfig):
-    with pytest.raises(ConfigError, match="epochs must be at least 1"):
+    with pytest.raises(ConfigError, match=r"Epochs must be in \[1, 1000\]"):
         Trainer(tiny_config.replace_train(epochs=0), tiny_data, "cpu")
 
 

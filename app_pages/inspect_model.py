@@ -10,17 +10,16 @@ share of each layer's activations are +1 and how many pre-activations sit outsid
 import streamlit as st
 import torch
 
-import ui
 from bnn import plots
 from bnn.analysis import activation_stats, confusion_matrix, evaluate_predictions, misclassified, weight_stats
 from bnn.summary import format_bytes, model_summary, summary_rows
+from ui import state
 
 NO_BAR = {"displayModeBar": False}
 
-ui.page_setup("Inspect")
 st.title("Inspect the network")
-active = ui.require_active_model()
-key = ui.model_cache_key(active)
+active = state.require_active_model()
+key = active.cache_key
 model = active.model
 st.caption(f"Active model: **{active.name}**.")
 
@@ -129,7 +128,7 @@ for column, stats in zip(st.columns(len(layer_stats)), layer_stats):
             config=NO_BAR,
         )
         st.metric("Share of +1 weights", f"{stats['share_plus_one']:.1%}")
-records = ui.active_model_records(active)
+records = state.active_model_records(active)
 if any(record.get("flip_rate") for record in records):
     st.plotly_chart(
         plots.flip_rate_lines(records, title="Sign flips during training (share of weights per record interval)"),
@@ -139,7 +138,7 @@ if any(record.get("flip_rate") for record in records):
 else:
     st.info("No training records for this model, so no sign-flip history.")
 
-data = ui.get_data()
+data = state.get_data()
 if data is None:
     st.stop()
 

@@ -10,32 +10,29 @@ checks its numbers and offers a fix for each problem it finds.
 
 import streamlit as st
 
-import ui
 from bnn import plots
 from bnn.config import (
-    INPUT_SCALES,
-    LOSSES,
+    LAYER_SETTINGS,
     MAX_LAYERS,
-    OPTIMIZERS,
-    REAL_ACTIVATIONS,
-    SCHEDULES,
-    ConfigError,
+    SETTINGS_BY_NAME,
     LayerConfig,
     RunConfig,
     describe,
-    from_query_params,
-    parameter_count,
+    read_query_params,
     validate,
 )
 from bnn.diagnosis import apply_fixes, diagnose, probe
 from bnn.jobs import ENDED, FAILED, PAUSED
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
+from bnn.summary import model_summary, training_memory_problems
+from ui import frame, live_chart
+from ui import settings_form as form
+from ui import state as shared
 
-ui.page_setup("Train", ":material/model_training:")
 with st.sidebar:
-    ui.preload_live_chart()
+    live_chart.preload_live_chart()
 state = st.session_state
-key = ui.control_key
+key = form.control_key
 ARCHITECTURES = ("MLP", "small CNN")
 CNN_STEM = PRESETS["best"].model.layers[:2]
 LAYER_COLUMNS = [1.6, 1.3, 1, 1, 1, 1.1, 0.5]
@@ -45,36 +42,29 @@ LIVE_HEIGHT = 560  # pixels
 
 # --- settings state ------------------------------------------------------------------------
 def config_from_url() -> tuple[str, RunConfig]:
+    """The preset and settings of the page's link; every value that cannot be used is named in
+    one notice and the others are kept."""
     params = st.query_params.to_dict()
     name = params.get("preset", "fast")
+    notes = []
     if name not in PRESETS:
-        state.tr_notice = f"Unknown preset {name!r} in the link; showing `fast`."
+        notes.append(f"unknown preset {name!r}, showing `fast`")
         name = "fast"
-    if set(params) - {"preset"}:
-        try:
-            config = from_query_params(params, PRESETS[name])
-            choices = {
-                "optimizer": (config.train.optimizer, OPTIMIZERS),
-                "schedule": (config.train.schedule, SCHEDULES),
-                "loss": (config.train.loss, LOSSES),
-                "activation": (config.model.real_activation, REAL_ACTIVATIONS),
-                "pixel range": (config.model.input.scale, INPUT_SCALES),
-            }
-            for label, (value, allowed) in choices.items():
-                if value not in allowed:
-                    raise ConfigError(f"{label} {value!r} is not one of {', '.join(allowed)}")
-            return name, config
-        except ConfigError as exc:
-            state.tr_notice = f"The link's settings could not be read ({exc}); showing the `{name}` preset."
-    return name, PRESETS[name]
+    config, problems = read_query_params(params, PRESETS[name])
+    notes += problems
+    if notes:
+        state.tr_notice = "Some of the link's settings could not be used and were left as they were: " + "; ".join(
+            f"`{note}`" for note in notes
+        )
+    return name, config
 
 
 def settings() -> RunConfig:
-    return ui.config_from_controls(state, state.tr_cfg)
+    return form.config_from_controls(state, state.tr_cfg)
 
 
 def set_settings(config: RunConfig) -> None:
-    ui.write_controls(state, config)
+    form.write_controls(state, config)
     state.tr_arch = ARCHITECTURES[config.model.is_cnn]
     state.tr_cfg = config
 
@@ -112,7 +102,7 @@ url_params = st.query_params.to_dict()
 if "tr_cfg" not in state or (url_params and url_params != state.get("tr_url")):  # first load, or a link
     state.tr_preset, config = config_from_url()
     set_settings(config)
-ui.fill_missing_controls(state, state.tr_cfg)
+form.fill_missing_controls(state, state.tr_cfg)
 state.setdefault("tr_preset", "fast")
 state.setdefault("tr_arch", ARCHITECTURES[state.tr_cfg.model.is_cnn])
 
@@ -121,8 +111,8 @@ st.title("Train")
 st.caption(
     "Pick a preset, change anything, press Start. The settings live in the URL: copy it to share this configuration."
 )
-if not ui.data_on_disk():
-    st.info(f"MNIST is not in `{ui.data_dir()}` yet: the first Start downloads it (about 11 MB).")
+if not shared.data_on_disk():
+    st.info(f"MNIST is not in `{shared.data_dir()}` yet: the first Start downloads it (about 11 MB).")
 
 top = st.columns([1.2, 1, 2.2], vertical_alignment="bottom")
 top[0].selectbox(
@@ -141,23 +131,16 @@ def settings_controls() -> None:
     st.subheader("Layers", divider="gray")
     layers = state.tr_cfg.model.layers
     header = st.columns(LAYER_COLUMNS)
-    for column, text in zip(
-        header, ("layer", "width", "binarize weights", "binarize activations", "BatchNorm", "dropout", "")
-    ):
-        column.caption(text)
+    header[0].caption("layer")
+    for column, name in zip(header[1:], form.LAYER_CONTROLS):
+        column.caption(LAYER_SETTINGS[name].label, help=LAYER_SETTINGS[name].help)
     row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
     row[0].markdown("**input** · 28×28 pixels")
-    row[1].selectbox(
-        "pixel range",
-        ("pm1", "01"),
-        key=key("in_scale"),
-        label_visibility="collapsed",
-        format_func={"pm1": "pixels in [-1, 1]", "01": "pixels in [0, 1]"}.get,
-    )
+    form.control(row[1], "scale", collapsed=True)
     row[2].markdown("—")
-    row[3].checkbox("binarize the input pixels", key=key("in_bin"), label_visibility="collapsed")
+    form.control(row[3], "binarize", collapsed=True)
     row[4].markdown("—")
-    row[5].number_input("input dropout", key=key("in_drop"), step=0.05, format="%.2f", label_visibility="collapsed")
+    form.control(row[5], "dropout", collapsed=True)
     hidden_count = {"dense": 0, "conv": 0}
     for index, layer in enumerate(layers):
         is_output = index == len(layers) - 1
@@ -170,14 +153,7 @@ def settings_controls() -> None:
             detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
             label = f"{layer.kind}{hidden_count[layer.kind]}"
             row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
-            row[1].number_input(
-                f"width of {label}",
-                key=key("units", index),
-                step=1,
-                format="%d",
-                label_visibility="collapsed",
-                help="units (dense) or channels (conv)",
-            )
+            form.control(row[1], "units", layer=index, label=f"width of {label}", collapsed=True)
             row[6].button(
                 "",
                 key=f"tr_remove_{index}",
@@ -187,14 +163,10 @@ def settings_controls() -> None:
                 help=f"remove {label}",
             )
         name = "output" if is_output else label
-        row[2].checkbox(f"binarize weights of {name}", key=key("w", index), label_visibility="collapsed")
-        row[3].checkbox(f"binarize activations of {name}", key=key("a", index), label_visibility="collapsed")
-        row[4].checkbox(f"BatchNorm in {name}", key=key("bn", index), label_visibility="collapsed")
-        row[5].number_input(
-            f"dropout after {name}", key=key("drop", index), step=0.05, format="%.2f", label_visibility="collapsed"
-        )
+        for column, field in zip(row[2:6], ("binarize_weights", "binarize_activations", "batch_norm", "dropout")):
+            form.control(column, field, layer=index, label=f"{LAYER_SETTINGS[field].label} of {name}", collapsed=True)
     st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
-    if state[key("a", len(layers) - 1)]:
+    if state[key("binarize_activations", len(layers) - 1)]:
         st.warning(
             "The output layer's activations are binarized: its 10 class scores become ±1, many classes tie, "
             "and argmax returns the first of them. This is the bug of the `seed` preset.",
@@ -203,55 +175,29 @@ def settings_controls() -> None:
 
     st.subheader("Training", divider="gray")
     cols = st.columns(4)
-    cols[0].selectbox("Optimizer", OPTIMIZERS, key=key("opt"))
-    if state[key("opt")] == "sgd":
-        cols[0].number_input("Momentum", key=key("mom"), step=0.05, format="%.2f")
-    lr_format = "{:.0e}".format
-    cols[1].select_slider(
-        "Learning rate (log scale)", ui.lr_options(state[key("lr")]), key=key("lr"), format_func=lr_format
-    )
-    cols[2].selectbox("Schedule", SCHEDULES, key=key("sched"))
-    if state[key("sched")] != "constant":
-        cols[1].select_slider(
-            "Final learning rate", ui.lr_options(state[key("lr_end")]), key=key("lr_end"), format_func=lr_format
-        )
-    cols[2].selectbox(
-        "Loss",
-        LOSSES,
-        key=key("loss"),
-        help="keras_ce: Keras' categorical cross-entropy on the raw outputs, as in the seed question",
-    )
-    cols[3].number_input("Batch size", key=key("bs"), step=50)
-    cols[3].number_input("Epochs", key=key("epochs"), step=1)
+    form.control(cols[0], "optimizer")
+    if SETTINGS_BY_NAME["momentum"].applies_to(settings()):
+        form.control(cols[0], "momentum")
+    form.control(cols[1], "lr")
+    form.control(cols[2], "schedule")
+    if SETTINGS_BY_NAME["lr_end"].applies_to(settings()):
+        form.control(cols[1], "lr_end")
+    form.control(cols[2], "loss")
+    form.control(cols[3], "batch_size")
+    form.control(cols[3], "epochs")
     cols = st.columns(4)
-    cols[0].number_input("Seed", key=key("seed"), step=1)
-    cols[0].number_input("Training images (0 = all 60,000)", key=key("sub"), step=1000)
-    cols[1].radio(
-        "Binarization",
-        (False, True),
-        key=key("stoch"),
-        horizontal=True,
-        format_func=lambda stochastic: "stochastic" if stochastic else "deterministic",
-        help="Stochastic: +1 with probability hard_sigmoid(x) while training (paper eq. 2)",
-    )
-    cols[1].selectbox(
-        "Real-valued hidden activation",
-        REAL_ACTIVATIONS,
-        key=key("act"),
-        help="for hidden layers whose activations are not binarized",
-    )
-    cols[2].toggle(
-        "STE gradient cancellation",
-        key=key("ste"),
-        help="Backward of sign: pass the gradient only where |x| ≤ 1 (paper eq. 4); off: identity STE",
-    )
-    cols[2].toggle("Clip latent weights to [-1, 1]", key=key("clip"))
-    cols[3].toggle("Glorot learning-rate scaling", key=key("glr"), help="per-layer lr as in the paper's Theano code")
+    form.control(cols[0], "seed")
+    form.control(cols[0], "train_subset")
+    form.control(cols[1], "stochastic")
+    form.control(cols[1], "real_activation")
+    form.control(cols[2], "ste_cancel")
+    form.control(cols[2], "clip_latent")
+    form.control(cols[3], "glorot_lr_scale")
 
 
 def shown_run_trains() -> bool:
     """Whether the run this page shows is training: the fragment then redraws once a second."""
-    jobs = ui.app_state().jobs
+    jobs = shared.app_state().jobs
     job = jobs.get(state.get("tr_job")) or (jobs[next(reversed(jobs))] if jobs else None)
     return job is not None and job.snapshot().status not in (PAUSED, *ENDED)
 
@@ -268,12 +214,12 @@ if shown_run_trains():
             "pause or stop the run to edit them."
         )
 else:
-    if state.get("tr_controls_run") != ui.page_runs() - 1:
+    if state.get("tr_controls_run") != frame.page_runs() - 1:
         # Not drawn in the previous run (folded, another page, first visit): the browser has
         # forgotten these controls, so give each its value again rather than its empty default.
-        ui.write_controls(state, state.tr_cfg)
+        form.write_controls(state, state.tr_cfg)
     settings_controls()
-    state.tr_controls_run = ui.page_runs()
+    state.tr_controls_run = frame.page_runs()
 config = settings()
 state.tr_cfg = config
 wanted = {"preset": state.tr_preset, **config.to_query_params()}
@@ -285,7 +231,7 @@ if "tr_notice" in state:
 
 # --- start ---------------------------------------------------------------------------------
 st.subheader("Run", divider="gray")
-jobs = ui.app_state().jobs
+jobs = shared.app_state().jobs
 start_column, info_column = st.columns([1, 4], vertical_alignment="center")
 start = start_column.button("Start", type="primary", icon=":material/play_arrow:", width="stretch")
 problems = validate(config)
@@ -293,30 +239,30 @@ if config.model.num_classes != 10:
     problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
 if not problems:
     info_column.caption(
-        f"{parameter_count(config.model):,} weights · "
+        f"{model_summary(config.model).total_params:,} parameters · "
         f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images"
     )
 if start:
-    problems = problems or ui.training_memory_problems(config)
+    problems = problems or training_memory_problems(config)
     for problem in problems:
         st.error(f"Not started: {problem}", icon=":material/block:")
     if not problems:
-        if not ui.data_on_disk():
-            with st.status(f"Downloading MNIST into {ui.data_dir()} …", expanded=True) as status:
-                data = ui.get_data()
+        if not shared.data_on_disk():
+            with st.status(f"Downloading MNIST into {shared.data_dir()} …", expanded=True) as status:
+                data = shared.get_data()
                 status.update(
                     label="MNIST is ready" if data else "MNIST could not be downloaded",
                     state="complete" if data else "error",
                 )
         else:
-            data = ui.get_data()
+            data = shared.get_data()
         if data is not None:
             preset = state.tr_preset
             edited = config != PRESETS[preset]
-            name = ui.new_job_name(f"{preset}-edited" if edited else preset)
+            name = shared.new_job_name(f"{preset}-edited" if edited else preset)
             while name in jobs:
                 name = f"{name}-{len(jobs)}"
-            ui.start_job(config, name, data, None if edited else preset)
+            shared.start_job(config, name, data, None if edited else preset)
             state.tr_job = name
             st.rerun()  # the whole page again: its settings fold while the run trains
 
@@ -353,7 +299,7 @@ buttons[2].button(
     help="evaluate on the test set between two steps",
 )
 buttons[3].markdown(f"**{job.name}**" + (f" · {snapshot.status}" if snapshot.ended else ""))
-ui.still_progress_bars()
+frame.still_progress_bars()
 
 
 def button_state(snap) -> tuple[bool, bool]:
@@ -397,7 +343,7 @@ def live_view(job, page_buttons: tuple[bool, bool]) -> None:
         st.plotly_chart(figure, key="tr_final_chart", theme=None)
         return
     series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    ui.live_plotly_chart(
+    live_chart.live_plotly_chart(
         live_chart_spec(job, snap, series),
         series,
         version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}",
@@ -424,7 +370,7 @@ def live_chart_spec(job, snap, series: dict) -> dict:
             lr_range=lr_range,
         )
         figure.update_layout(uirevision=job.name)  # a zoom or hidden line survives the redraws
-        cached = state.tr_chart_spec = (shape, ui.figure_spec(figure))
+        cached = state.tr_chart_spec = (shape, live_chart.figure_spec(figure))
     return cached[1]
 
 
@@ -442,7 +388,7 @@ def cached_probe(config_json: str, _images, _labels):
 
 
 actions = st.columns([1, 1, 3])
-active = ui.active_model()
+active = shared.active_model()
 is_active = active is not None and active.source == "job" and active.name == job.name
 if actions[0].button(
     "Make active",
@@ -450,7 +396,7 @@ if actions[0].button(
     disabled=is_active or snapshot.status == FAILED,
     help="use this model on the Draw, Inspect and Efficiency pages",
 ):
-    if ui.activate_job(job):
+    if shared.activate_job(job):
         st.toast(f"{job.name} is now the active model")
         st.rerun()
 actions[1].button(
@@ -458,7 +404,7 @@ actions[1].button(
 )
 
 st.subheader("Diagnosis: why is my BNN not learning?", divider="gray")
-data = ui.get_data()
+data = shared.get_data()
 run_probe = cached_probe(job.config.to_json(), data.train_images, data.train_labels) if data is not None else None
 model = job.model_copy() if not job.config.train.clip_latent else None  # only the clipping check needs it
 findings = diagnose(job.config, snapshot, run_probe, model.latent_weights() if model is not None else None)

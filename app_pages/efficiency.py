@@ -7,22 +7,22 @@ built), the packed XNOR engine (``bnn.xnor``) against the float model on the MNI
 one image, and one XNOR dot product step by step.
 """
 
-import os
 import time
 
 import numpy as np
 import streamlit as st
 import torch
 
-import ui
 from bnn import plots
 from bnn.draw import deployment_copy
 from bnn.presets import PRESETS
 from bnn.summary import format_bytes, model_summary
+from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
+from ui import state, widgets
 
 NO_BAR = {"displayModeBar": False}
-TEST_IMAGES = int(os.environ.get("BNN_EFFICIENCY_TEST_IMAGES", "0")) or None  # tests: a subset
+TEST_SET_SIZES = (10_000, 1_000)  # all of MNIST's test set, or a quick first look
 DEFAULT_A, DEFAULT_B = "+1 -1 +1 +1 -1 -1 +1 -1 +1 +1", "+1 +1 +1 +1 -1 +1 +1 -1 -1 +1"
 
 
@@ -57,10 +57,9 @@ def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dic
     return {"n": count, "differ": differ.tolist(), "float_s": float_s, "packed_s": packed_s}
 
 
-ui.page_setup("Efficiency")
 st.title("Efficiency: 1 bit instead of 32")
-active = ui.require_active_model()
-key = ui.model_cache_key(active)
+active = state.require_active_model()
+key = active.cache_key
 float_model, packed, refusal = engines(key, active.model)
 st.caption(f"Active model: **{active.name}**.")
 
@@ -114,7 +113,7 @@ def walkthrough() -> None:
     text_a = inputs[0].text_input("Vector a (±1, up to 16 values)", DEFAULT_A, key="eff_a")
     text_b = inputs[1].text_input("Vector b (±1, same length)", DEFAULT_B, key="eff_b")
     try:
-        example = xnor_dot_example(ui.parse_signs(text_a, "a"), ui.parse_signs(text_b, "b"))
+        example = xnor_dot_example(widgets.parse_signs(text_a, "a"), widgets.parse_signs(text_b, "b"))
     except ValueError as exc:
         st.error(f"{exc}.".replace("..", "."), icon=":material/error:")
         return
@@ -135,7 +134,7 @@ def walkthrough() -> None:
 
 walkthrough()
 
-data = ui.get_data()
+data = state.get_data()
 if data is None:
     st.stop()
 
@@ -156,7 +155,7 @@ else:
 def latency() -> None:
     if packed is None:
         return
-    drawing = ui.last_drawing()
+    drawing = state.last_drawing()
     sources = (["Your drawing"] if drawing is not None else []) + ["Test image"]
     if st.session_state.get("eff_source") not in sources:
         st.session_state.eff_source = sources[0]
@@ -190,7 +189,7 @@ def latency() -> None:
     def run_packed() -> int:
         return int(packed.predict(x_flat)[0])
 
-    ms = ui.median_ms({"float": run_float, "packed": run_packed}, runs=30)
+    ms = median_ms({"float": run_float, "packed": run_packed}, runs=30)
     predicted_float, predicted_packed = run_float(), run_packed()
     image_column, numbers = st.columns([1, 3], gap="medium")
     image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme=None, config=NO_BAR)
@@ -216,7 +215,18 @@ st.header("The whole test set: do the engines agree?")
 if packed is None:
     st.info("No packed engine for this model, so nothing to compare.", icon=":material/info:")
     st.stop()
-count = min(TEST_IMAGES or len(data.test_labels), len(data.test_labels))
+count = (
+    st.segmented_control(
+        "Test images",
+        TEST_SET_SIZES,
+        default=TEST_SET_SIZES[0],
+        key="eff_test_images",
+        format_func="{:,}".format,
+        help="Run the whole test set through both engines, or only its first 1,000 images",
+    )
+    or TEST_SET_SIZES[0]
+)
+count = min(count, len(data.test_labels))
 result = agreement(key, count, float_model, packed, data.test_images)
 differ = result["differ"]
 metrics = st.columns(4)

@@ -1,4 +1,4 @@
-"""ui's live chart (AppTest): what the Train page's in-place Plotly chart sends to the browser.
+"""ui.live_chart (AppTest): what the Train page's in-place Plotly chart sends to the browser.
 
 The browser side (assets/live_chart.js redrawing one graph in place) is checked in a real browser
 by tests/test_browser_train.py.
@@ -10,14 +10,14 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-import ui
+from ui import live_chart
 
 
 def live_chart_app() -> None:
     import math
 
-    import ui
     from bnn import plots
+    from ui import live_chart
 
     records = [
         {
@@ -30,8 +30,8 @@ def live_chart_app() -> None:
         for i in range(3)
     ]
     series = plots.live_training_series(records, [], 150)
-    spec = ui.figure_spec(plots.live_training_figure(records, []))
-    ui.live_plotly_chart(spec, series, version="run/3/0", key="chart", height=400)
+    spec = live_chart.figure_spec(plots.live_training_figure(records, []))
+    live_chart.live_plotly_chart(spec, series, version="run/3/0", key="chart", height=400)
 
 
 def sent(at: AppTest) -> dict:
@@ -54,15 +54,15 @@ def test_plotly_js_goes_along_until_the_browser_has_loaded_it():
     at = AppTest.from_function(live_chart_app).run()
     first = sent(at)
     assert not first["has_plotly"] and "Plotly" in first["plotly_js"][:5000]
-    at.session_state[ui.PLOTLY_LOADED] = True  # what the component's has_plotly callback sets
+    at.session_state[live_chart.PLOTLY_LOADED] = True  # what the component's has_plotly callback sets
     at.run()
     assert sent(at)["has_plotly"] and "plotly_js" not in sent(at)
 
 
 def preload_app() -> None:
-    import ui
+    from ui import live_chart
 
-    ui.preload_live_chart()
+    live_chart.preload_live_chart()
 
 
 def test_preload_sends_plotly_js_once_per_session_without_a_report():
@@ -70,6 +70,6 @@ def test_preload_sends_plotly_js_once_per_session_without_a_report():
     (element,) = at.get("bidi_component")
     data = json.loads(element.proto.json)
     assert data["preload"] and "Plotly" in data["plotly_js"][:5000]
-    assert at.session_state[ui.PLOTLY_LOADED]  # set by the server: the browser sends no rerun while mounting
+    assert at.session_state[live_chart.PLOTLY_LOADED]  # set by the server: the browser sends no rerun while mounting
     at.run()
     assert not at.get("bidi_component")

@@ -2,8 +2,8 @@
 
 Runs are the training jobs of this app that have not been saved yet (still running) and every
 run saved under the runs directory (``bnn.runs``; a job is saved when it ends). The settings
-table flattens each run's URL query params (``RunConfig.to_query_params``) and keeps the keys
-whose values differ between the chosen runs.
+table lists, in words, the settings whose values differ between the chosen runs
+(``bnn.config.settings_in_words``: only settings that apply to a run).
 """
 
 from dataclasses import dataclass, field
@@ -11,39 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui
 from bnn import plots
-from bnn.config import RunConfig
-from bnn.runs import RunFormatError, delete_run, list_runs, rename_run, slugify
-
-ui.page_setup("Compare", ":material/compare_arrows:")
-SETTING_NAMES = {
-    "layers": "layers",
-    "in": "pixels",
-    "inb": "binary pixels",
-    "indo": "input dropout",
-    "stoch": "stochastic",
-    "ste": "STE cancel",
-    "act": "real activation",
-    "bias": "bias",
-    "bneps": "BN eps",
-    "bnmom": "BN momentum",
-    "init": "init",
-    "opt": "optimizer",
-    "lr": "lr",
-    "lrend": "final lr",
-    "sched": "schedule",
-    "mom": "momentum",
-    "loss": "loss",
-    "bs": "batch",
-    "ep": "epochs",
-    "seed": "seed",
-    "clip": "clip",
-    "glr": "Glorot lr",
-    "bopt": "Bop threshold",
-    "bopg": "Bop gamma",
-    "sub": "train images",
-}
+from bnn.config import RunConfig, settings_in_words
+from bnn.runs import RunFormatError, delete_run, list_runs, metrics_csv, rename_run, slugify
+from ui import state
 
 
 @dataclass
@@ -59,8 +30,8 @@ class Entry:
 
 def collect_runs() -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
-    directory = ui.runs_dir()
-    for name, job in reversed(list(ui.app_state().jobs.items())):
+    directory = state.runs_dir()
+    for name, job in reversed(list(state.app_state().jobs.items())):
         snapshot = job.snapshot()
         if snapshot.ended and (directory / slugify(name)).is_dir():
             continue  # shown below as a saved run
@@ -89,7 +60,7 @@ def final_metrics(entry: Entry) -> dict:
 st.title("Compare runs")
 runs = collect_runs()
 if not runs:
-    st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{ui.runs_dir()}`.")
+    st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
     st.stop()
 labels = list(runs)
 chosen = st.multiselect(
@@ -118,11 +89,11 @@ left.plotly_chart(plots.run_overlay(accuracy_series, "Test accuracy", "accuracy 
 right.plotly_chart(plots.run_overlay(loss_series, "Training loss", "loss", log_y=True), theme=None, key="cmp_loss")
 
 st.subheader("Settings that differ, and final metrics", divider="gray")
-params = {label: runs[label].config.to_query_params() for label in chosen}
-keys = list(next(iter(params.values())))
-differing = [k for k in keys if len({p.get(k) for p in params.values()}) > 1]
+words = {label: settings_in_words(runs[label].config) for label in chosen}
+names = list(dict.fromkeys(name for row in words.values() for name in row))
+differing = [name for name in names if len({row.get(name, "n/a") for row in words.values()}) > 1]
 rows = [
-    {"run": label, **final_metrics(runs[label]), **{SETTING_NAMES.get(k, k): params[label][k] for k in differing}}
+    {"run": label, **final_metrics(runs[label]), **{name: words[label].get(name, "n/a") for name in differing}}
     for label in chosen
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
@@ -135,7 +106,7 @@ entry = runs[label]
 downloads = st.columns(2)
 downloads[0].download_button(
     "Metrics (CSV)",
-    ui.metrics_csv(entry.records, entry.evals),
+    metrics_csv(entry.records, entry.evals),
     file_name=f"{slugify(entry.name)}-metrics.csv",
     mime="text/csv",
     icon=":material/download:",
@@ -179,10 +150,10 @@ with delete:
         except (OSError, RunFormatError) as exc:
             st.error(f"Could not delete: {exc}")
         else:
-            state = ui.app_state()
-            with state.lock:
-                if entry.name in state.jobs and state.jobs[entry.name].snapshot().ended:
-                    del state.jobs[entry.name]
+            app = state.app_state()
+            with app.lock:
+                if entry.name in app.jobs and app.jobs[entry.name].snapshot().ended:
+                    del app.jobs[entry.name]
             st.session_state.pop("cmp_runs", None)
             st.session_state.pop("cmp_confirm", None)
             st.rerun()

@@ -10,9 +10,9 @@ arXiv:1602.02830) and the hidden units that vote for the predicted digit.
 import numpy as np
 import streamlit as st
 
-import ui
 from bnn import plots
 from bnn.draw import CANVAS_SIZE, deployment_copy, digit_to_canvas, read_drawing
+from ui import state, widgets
 
 NO_BAR = {"displayModeBar": False}
 
@@ -23,9 +23,8 @@ def deployed_model(model_key: str, _model):
     return deployment_copy(_model)
 
 
-ui.page_setup("Draw")
 st.title("Draw a digit")
-active = ui.require_active_model()
+active = state.require_active_model()
 st.caption(
     f"Read by **{active.name}**. The drawing is cropped, scaled to fit 20×20 and centred by its centre "
     "of mass in 28×28, as MNIST's digits were."
@@ -42,7 +41,7 @@ with canvas_column:
             st.session_state.canvas_version += 1
 
         st.space("medium")  # room for the canvas toolbar, which floats above its top edge
-        image = ui.drawing_canvas(
+        image = widgets.drawing_canvas(
             st.session_state.get("stroke_width", 20),
             key=f"digit_canvas_{st.session_state.canvas_version}",
             size=CANVAS_SIZE,
@@ -51,7 +50,7 @@ with canvas_column:
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         st.caption("Undo, redo and reset: the toolbar above the canvas.")
     else:
-        data = ui.get_data()
+        data = state.get_data()
         if data is None:
             st.stop()
 
@@ -73,8 +72,8 @@ with canvas_column:
         st.caption("Scaled up to the canvas size, then prepared exactly like a drawing.")
         image = digit_to_canvas(data.test_images[index])
 
-reading = read_drawing(deployed_model(ui.model_cache_key(active), active.model), image)
-ui.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
+reading = read_drawing(deployed_model(active.cache_key, active.model), image)
+state.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
 if reading is None:
     with result_column:
         st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:")
