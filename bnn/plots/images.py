@@ -140,6 +140,11 @@ def activation_grid(post: Any, title: str | None = None, *, height: int = 240, c
     return fig
 
 
+def _ink_scale(pixels: np.ndarray) -> dict[str, Any]:
+    """Dark ink on white: pixels in [0, 1] as such, images with negative values on [-1, 1]."""
+    return dict(colorscale=INK, zmin=-1.0 if np.nanmin(pixels) < 0 else 0.0, zmax=1.0)
+
+
 def digit_image(img28: Any, title: str | None = None, *, height: int = 200) -> go.Figure:
     """A grayscale digit (dark ink on white), upright, square pixels, no axes.
 
@@ -149,14 +154,11 @@ def digit_image(img28: Any, title: str | None = None, *, height: int = 200) -> g
     z = _np(img28)
     side = int(round(math.sqrt(z.size)))
     z = z.reshape(z.shape[-2:]) if z.ndim >= 2 else z.reshape(side, side)
-    low = -1.0 if np.nanmin(z) < 0 else 0.0
     fig = _figure(title, height, margin=IMAGE_MARGIN)
     fig.add_trace(
         go.Heatmap(
             z=z,
-            colorscale=INK,
-            zmin=low,
-            zmax=1.0,
+            **_ink_scale(z),
             showscale=False,
             hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>",
         )
@@ -197,14 +199,11 @@ def image_gallery(
     band = max(6, h // 3)
     gap = 2
     z, owner = _mosaic(tiles, cols, gap=gap, band=band)
-    low = -1.0 if np.nanmin(tiles) < 0 else 0.0
     fig.add_trace(
         go.Heatmap(
             z=z,
             customdata=owner,
-            colorscale=INK,
-            zmin=low,
-            zmax=1.0,
+            **_ink_scale(tiles),
             showscale=False,
             hoverongaps=False,
             hovertemplate="image %{customdata}<extra></extra>",
