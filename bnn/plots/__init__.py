@@ -1,0 +1,77 @@
+"""Plotly figure builders for the BNN Playground pages, by subject.
+
+Every builder returns a ``plotly.graph_objects.Figure`` and never imports Streamlit; the pages
+call ``st.plotly_chart(fig, theme=None)`` (``theme=None`` keeps the look of :mod:`.common`
+instead of Streamlit's theme). Callers use ``from bnn import plots; plots.weight_grid(...)``.
+Notes on how the figures were tuned: ``docs/plots.md``.
+"""
+
+from .common import (
+    BINARY,
+    DIVERGING,
+    FLOAT_COLOR,
+    GRID_COLOR,
+    HIGHLIGHT_COLOR,
+    IMAGE_MARGIN,
+    INK,
+    LEGEND_MARGIN,
+    MINUS_COLOR,
+    MUTED_COLOR,
+    PALETTE,
+    PLUS_COLOR,
+    SEQUENTIAL,
+    TEMPLATE,
+    WINDOW_COLOR,
+    ZERO_COLOR,
+)
+from .concepts import ste_figure, xnor_walkthrough
+from .distributions import confusion_figure, histogram, probability_bars
+from .efficiency import size_bars
+from .images import activation_grid, digit_image, image_gallery, weight_grid
+from .training import (
+    flip_rate_lines,
+    flip_rate_series,
+    live_training_figure,
+    live_training_series,
+    metric_lines,
+    run_overlay,
+    thin_records,
+    training_curve_series,
+)
+
+__all__ = [
+    "BINARY",
+    "DIVERGING",
+    "FLOAT_COLOR",
+    "GRID_COLOR",
+    "HIGHLIGHT_COLOR",
+    "IMAGE_MARGIN",
+    "INK",
+    "LEGEND_MARGIN",
+    "MINUS_COLOR",
+    "MUTED_COLOR",
+    "PALETTE",
+    "PLUS_COLOR",
+    "SEQUENTIAL",
+    "TEMPLATE",
+    "WINDOW_COLOR",
+    "ZERO_COLOR",
+    "activation_grid",
+    "confusion_figure",
+    "digit_image",
+    "flip_rate_lines",
+    "flip_rate_series",
+    "histogram",
+    "image_gallery",
+    "live_training_figure",
+    "live_training_series",
+    "metric_lines",
+    "probability_bars",
+    "run_overlay",
+    "size_bars",
+    "ste_figure",
+    "thin_records",
+    "training_curve_series",
+    "weight_grid",
+    "xnor_walkthrough",
+]

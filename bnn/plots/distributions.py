@@ -1,0 +1,150 @@
+"""How values and predictions are spread: histograms (with the STE window and the clip bounds),
+class probabilities and the confusion matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .common import HIGHLIGHT_COLOR, MUTED_COLOR, PLUS_COLOR, SEQUENTIAL, WINDOW_COLOR, _figure, _np
+
+
+def histogram(
+    values: Any,
+    title: str | None = None,
+    window: tuple[float, float] | None = (-1.0, 1.0),
+    clip_lines: bool = True,
+    *,
+    clip_bounds: tuple[float, float] = (-1.0, 1.0),
+    annotation: str | None = None,
+    nbins: int = 60,
+    height: int = 260,
+    color: str = PLUS_COLOR,
+    log_y: bool = False,
+    xaxis_title: str | None = None,
+    window_label: str = "STE window",
+) -> go.Figure:
+    """Histogram of ``values`` (one trace).
+
+    ``window``: a shaded band (e.g. the STE window |x| ≤ 1 for pre-activations; None for none).
+    ``clip_lines``: dashed vertical lines at ``clip_bounds`` (the latent weights' clip ±1).
+    ``annotation``: a note in the top-left corner. Non-finite values are left out and counted
+    in the note.
+    """
+    x = _np(values).reshape(-1)
+    finite = np.isfinite(x)
+    dropped = int(x.size - finite.sum())
+    x = x[finite]
+    fig = _figure(title, height)
+    if window is not None:
+        fig.add_vrect(
+            x0=window[0],
+            x1=window[1],
+            fillcolor=WINDOW_COLOR,
+            opacity=0.2,
+            line_width=0,
+            layer="below",
+            annotation_text=window_label or None,
+            annotation_position="top right",
+            annotation_font=dict(size=10, color="#8a5a00"),
+        )
+    if clip_lines:
+        for bound in clip_bounds:
+            fig.add_vline(x=bound, line=dict(color="#6b7280", width=1, dash="dash"))
+    fig.add_trace(go.Histogram(x=x, nbinsx=nbins, marker=dict(color=color, line=dict(width=0)), opacity=0.9, name=""))
+    note = annotation or ""
+    if dropped:
+        note = (note + "<br>" if note else "") + f"{dropped:,} non-finite values not shown"
+    if note:
+        fig.add_annotation(
+            text=note,
+            xref="paper",
+            yref="paper",
+            x=0.01,
+            y=0.98,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            align="left",
+            font=dict(size=11),
+            bgcolor="rgba(255,255,255,0.7)",
+        )
+    fig.update_layout(bargap=0.02, showlegend=False)
+    fig.update_yaxes(type="log" if log_y else "linear", title_text="count")
+    if xaxis_title:
+        fig.update_xaxes(title_text=xaxis_title)
+    return fig
+
+
+def probability_bars(
+    probs: Sequence[float] | Any,
+    predicted: int,
+    *,
+    title: str | None = "Class probabilities",
+    height: int = 220,
+    true_label: int | None = None,
+) -> go.Figure:
+    """Bar per class (0-9), the predicted class highlighted; ``true_label`` gets a dark outline."""
+    p = _np(probs).reshape(-1)
+    classes = [str(i) for i in range(p.size)]
+    colors = [HIGHLIGHT_COLOR if i == predicted else MUTED_COLOR for i in range(p.size)]
+    outline = [2 if true_label is not None and i == true_label else 0 for i in range(p.size)]
+    fig = _figure(title, height)
+    fig.add_trace(
+        go.Bar(
+            x=classes,
+            y=p,
+            marker=dict(color=colors, line=dict(color="#262730", width=outline)),
+            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="class %{x}: %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(type="category", title_text=None)
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", dtick=0.25)
+    fig.update_layout(showlegend=False, bargap=0.25)
+    return fig
+
+
+def confusion_figure(
+    matrix: Any,
+    *,
+    title: str | None = "Confusion matrix",
+    height: int = 380,
+    normalize: bool = False,
+) -> go.Figure:
+    """Annotated heatmap, true class on y (0 at the top), predicted class on x.
+
+    ``normalize``: colour and label each row as shares of that true class.
+    """
+    m = _np(matrix)
+    if normalize:
+        sums = m.sum(axis=1, keepdims=True)
+        z = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+        text, hover = "%{z:.0%}", "true %{y}, pred %{x}: %{z:.1%}<extra></extra>"
+    else:
+        z = m
+        text, hover = "%{z:,}", "true %{y}, pred %{x}: %{z:,}<extra></extra>"
+    labels = [str(i) for i in range(m.shape[0])]
+    fig = _figure(title, height, margin=dict(l=56, r=12, t=36, b=48))
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            colorscale=SEQUENTIAL,
+            showscale=False,
+            texttemplate=text,
+            textfont=dict(size=10),
+            hovertemplate=hover,
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_xaxes(type="category", title_text="predicted", side="bottom", showgrid=False)
+    fig.update_yaxes(type="category", title_text="true", autorange="reversed", showgrid=False)
+    return fig

@@ -1,0 +1,246 @@
+"""Training over steps: the live four-panel chart of a run, per-layer weight sign flips and the
+curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from .common import LEGEND_MARGIN, PALETTE, TEMPLATE, _figure, _np
+
+
+def thin_records(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> list[Mapping[str, Any]]:
+    """At most ``max_points`` evenly spaced records, always keeping the last (cheap live redraws)."""
+    records = list(records)
+    if len(records) <= max_points:
+        return records
+    stride = math.ceil(len(records) / max_points)
+    kept = records[::stride]
+    return kept if kept[-1] is records[-1] else kept + [records[-1]]
+
+
+_CURVES = {  # metric -> (record key, eval key, log y)
+    "loss": ("loss", "loss", False),
+    "accuracy": ("batch_accuracy", "accuracy", False),
+    "lr": ("lr", None, True),
+}
+
+
+def _clean(ys: Any, log_y: bool) -> list[float | None]:
+    out: list[float | None] = []
+    for v in _np(ys).reshape(-1):
+        ok = math.isfinite(v) and (v > 0 or not log_y)
+        out.append(float(v) if ok else None)
+    return out
+
+
+def metric_lines(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str | None = None,
+    yaxis_title: str | None = None,
+    log_y: bool = False,
+    *,
+    xaxis_title: str | None = "step",
+    height: int = 280,
+    y_format: str | None = None,
+) -> go.Figure:
+    """One line per ``name -> (xs, ys)``. NaN/inf (and, on a log axis, values ≤ 0) become gaps.
+
+    ``y_format`` is a d3 format for the y ticks (e.g. ".0%" for accuracies).
+    """
+    fig = _figure(title, height)
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=_np(xs).reshape(-1),
+                y=_clean(ys, log_y),
+                mode="lines",
+                name=str(name),
+                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+                connectgaps=False,
+            )
+        )
+    fig.update_xaxes(title_text=xaxis_title)
+    fig.update_yaxes(title_text=yaxis_title, type="log" if log_y else "linear")
+    if y_format:
+        fig.update_yaxes(tickformat=y_format)
+    fig.update_layout(hovermode="x unified", showlegend=len(series) > 1)
+    if len(series) > 1:
+        fig.update_layout(margin=LEGEND_MARGIN)
+    return fig
+
+
+def flip_rate_lines(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    title: str | None = "Weight sign flips per step",
+    height: int = 280,
+    log_y: bool = False,
+) -> go.Figure:
+    """``records``: dicts with "step" and "flip_rate": {layer: fraction of its weights that
+    changed sign}; one line per layer (in order of first appearance), y in percent."""
+    series = flip_rate_series(records, max_points=len(records))  # every record
+    fig = metric_lines(series, title, "weights flipped", log_y, height=height)
+    fig.update_yaxes(tickformat=".2%" if not log_y else ".1e")
+    fig.update_traces(hovertemplate="%{y:.3%}")
+    fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
+    return fig
+
+
+def run_overlay(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str | None,
+    yaxis_title: str | None,
+    *,
+    xaxis_title: str = "epoch",
+    log_y: bool = False,
+    height: int = 320,
+) -> go.Figure:
+    """Curves of several runs on one chart; short curves (a few evaluations) get markers, so a
+    one-point curve still shows."""
+    fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
+    for trace, (xs, _) in zip(fig.data, series.values()):
+        if len(xs) <= 30:
+            trace.update(mode="lines+markers", marker=dict(size=6))
+    fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
+    return fig
+
+
+def training_curve_series(
+    records: Sequence[Mapping[str, Any]],
+    evals: Sequence[Mapping[str, Any]],
+    metric: str,
+    max_points: int = 300,
+) -> dict[str, tuple[list[float], list[float | None]]]:
+    """One panel's lines of :func:`live_training_figure` by trace name: "train batches" (the
+    records, thinned to ``max_points``), then "test set" and "train set" evaluations if any."""
+    record_key, eval_key, log_y = _CURVES[metric]
+    kept = thin_records(records, max_points)
+    values = [r.get(record_key, float("nan")) for r in kept]
+    series = {"train batches": ([r["step"] for r in kept], _clean(values, log_y))}
+    for split in ("test", "train") if eval_key else ():
+        points = [(e["step"], e.get(eval_key)) for e in evals if e.get("split") == split]
+        if points:
+            ys = [v if v is not None else float("nan") for _, v in points]
+            series[f"{split} set"] = ([p[0] for p in points], _clean(ys, log_y))
+    return series
+
+
+def flip_rate_series(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> dict[str, tuple[list, list]]:
+    """Weight sign-flip rate lines by layer name, in order of first appearance (records thinned to
+    ``max_points``): :func:`flip_rate_lines` and the flips panel of :func:`live_training_figure`."""
+    series: dict[str, tuple[list, list]] = {}
+    for record in thin_records(records, max_points):
+        for name, rate in record.get("flip_rate", {}).items():
+            xs, ys = series.setdefault(name, ([], []))
+            xs.append(record["step"])
+            ys.append(rate)
+    return series
+
+
+_LIVE_PANELS = {"loss": (1, 1), "accuracy": (1, 2), "lr": (2, 1), "flips": (2, 2)}
+_LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set": PALETTE[2]}
+
+
+def live_training_series(
+    records: Sequence[Mapping[str, Any]], evals: Sequence[Mapping[str, Any]], max_points: int = 150
+) -> dict[str, tuple[list, list]]:
+    """Every line of :func:`live_training_figure`, keyed by its trace uid "panel/name"."""
+    series = {}
+    for panel in ("loss", "accuracy", "lr"):
+        for name, line in training_curve_series(records, evals, panel, max_points).items():
+            series[f"{panel}/{name}"] = line
+    for layer, line in flip_rate_series(records, max_points).items():
+        series[f"flips/{layer}"] = line
+    return series
+
+
+def live_training_figure(
+    records: Sequence[Mapping[str, Any]],
+    evals: Sequence[Mapping[str, Any]],
+    *,
+    height: int = 560,
+    max_points: int = 150,
+    total_steps: int | None = None,
+    lr_range: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
+    panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
+    evaluations lines with markers. Each trace's uid is its key in
+    :func:`live_training_series`, so a live view can refresh the data in place.
+
+    For a run still training, ``total_steps`` fixes the step axes at 0..total_steps and
+    ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
+    the axes, and a live view can move the lines without redrawing the axes."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        vertical_spacing=0.17,
+        horizontal_spacing=0.09,
+        subplot_titles=("Loss", "Accuracy (%)", "Learning rate", "Weight sign flips per record"),
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=dict(l=48, r=12, t=84, b=36),
+        hovermode="x unified",
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.06, yanchor="bottom"),
+    )
+    shown: set[str] = set()
+    layers = 0
+    for uid, (xs, ys) in live_training_series(records, evals, max_points).items():
+        panel, name = uid.split("/", 1)
+        if panel == "flips":
+            color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
+        else:
+            color = _LIVE_COLORS[name]
+        marked = name in ("test set", "train set")
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                uid=uid,
+                name=name,
+                legendgroup=name,
+                showlegend=name not in shown,
+                mode="lines+markers" if marked else "lines",
+                line=dict(color=color, width=2),
+                marker=dict(size=7),
+                connectgaps=False,
+            ),
+            *_LIVE_PANELS[panel],
+        )
+        shown.add(name)
+    if not layers:
+        x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
+        fig.add_annotation(
+            text="no binarized weights: nothing to flip",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=sum(x_domain) / 2,
+            y=sum(y_domain) / 2,
+            font=dict(color="#6b7280"),
+        )
+        fig.update_xaxes(visible=False, row=2, col=2)
+        fig.update_yaxes(visible=False, row=2, col=2)
+    fig.update_yaxes(range=[0, 100], row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="e", row=2, col=1)
+    fig.update_yaxes(tickformat=".2%", row=2, col=2)
+    fig.update_xaxes(title_text="step", row=2)
+    if total_steps:
+        fig.update_xaxes(range=[0, total_steps])
+    if lr_range:
+        low, high = math.log10(min(lr_range)), math.log10(max(lr_range))
+        pad = max(0.05 * (high - low), 0.1)
+        fig.update_yaxes(range=[low - pad, high + pad], row=2, col=1)
+    # fixed margins, no tick-label overflow checks: cheaper redraws (docs/plots.md)
+    fig.update_xaxes(automargin=False, ticklabeloverflow="allow")
+    fig.update_yaxes(automargin=False, ticklabeloverflow="allow")
+    fig.update_annotations(font_size=13)
+    return fig
