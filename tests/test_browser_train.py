@@ -51,5 +51,6 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
         assert "· stopped" in page.inner_text("body")
-        assert page.get_by_role("spinbutton", name="Batch size").input_value() == "20", "the settings came back without their values"
+        batch_size = page.get_by_role("spinbutton", name="Batch size").input_value()
+        assert batch_size == "20", "the settings came back without their values"
         assert_no_exception(page)
