@@ -25,10 +25,3 @@ def test_core_imports_without_streamlit():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
-
-
-def test_main_module_exists():
-    assert (ROOT / "bnn" / "__main__.py").is_file()
-    import bnn
-
-    assert "Binarized Neural Networks" in (bnn.__doc__ or "")
