@@ -51,6 +51,7 @@ with figure:
         "1{|x| ≤ 1} (paper eq. 4), or the identity (no cancellation, dashed)."
     )
 st.subheader("Pages", divider="gray")
-for path, blurb in PAGE_BLURBS.items():
-    st.page_link(path)
-    st.caption(blurb)
+for column, (path, blurb) in zip(st.columns(len(PAGE_BLURBS)), PAGE_BLURBS.items()):
+    with column.container(border=True, height="stretch"):
+        st.page_link(path)  # title and URL from app.py's navigation
+        st.caption(blurb)

@@ -90,7 +90,7 @@ def control(container, name: str, *, layer: int | None = None, label: str | None
     }
     label = label or setting.label
     if setting.kind is bool:
-        widget = container.checkbox if layer is not None else container.toggle
+        widget = container.checkbox if collapsed else container.toggle  # a table cell, or a form row
         return widget(label, **common)
     if setting.choices:
         return container.selectbox(
