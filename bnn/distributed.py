@@ -16,9 +16,9 @@ behaves as the same run in one process (:class:`bnn.train.Trainer` does the rest
   normalize every layer with the batch's statistics: per-rank BatchNorm would normalize with
   the statistics of ``batch_size / N`` images, a different (noisier) network than the one
   process trains, and the two runs would not agree. ``torch.nn.SyncBatchNorm`` does the same
-  but accepts only GPU tensors, so this one sums the statistics with the differentiable
-  ``torch.distributed.nn.functional.all_reduce``, which works with ``gloo`` and ``nccl`` alike
-  (two small all-reduces per layer and step, forward and backward).
+  but accepts only GPU tensors, so this one sums the statistics with a differentiable
+  ``all_reduce``, which works with ``gloo`` and ``nccl`` alike (two small all-reduces per layer
+  and step, forward and backward).
 * **Clipping**: every rank applies the same averaged gradient to the same weights and clips
   them, so the latent weights stay identical on every rank without any extra communication.
 * **Dropout** masks are drawn per rank (seeded ``seed + rank`` after the model is built): the
@@ -105,23 +105,36 @@ def gather_objects(value: object) -> list:
     return values
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose gradient is the sum of the ranks' gradients (each rank's loss
+    depends on every rank's input through the sum)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        total = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return _AllReduceSum.apply(grad_output)
+
+
 class _SyncedBatchNorm:
     """BatchNorm whose training-mode statistics are those of the global batch (all ranks)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and current_world().distributed):
             return super().forward(x)  # type: ignore[misc]
-        from torch.distributed.nn.functional import all_reduce
-
         channels = x.shape[1]
         dims = [0, *range(2, x.dim())]
         shape = [1, channels] + [1] * (x.dim() - 2)
         count = x.new_full((1,), x.numel() / channels)
-        totals = all_reduce(torch.cat([x.sum(dims), count]))
+        totals = _AllReduceSum.apply(torch.cat([x.sum(dims), count]))
         n = totals[-1]
         mean = totals[:-1] / n
         centered = x - mean.reshape(shape)
-        var = all_reduce(centered.square().sum(dims)) / n  # biased, as BatchNorm normalizes with
+        var = _AllReduceSum.apply(centered.square().sum(dims)) / n  # biased, as BatchNorm normalizes with
         out = centered * torch.rsqrt(var + self.eps).reshape(shape)
         if self.affine:
             out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
