@@ -206,7 +206,7 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             device_ids = [self.device] if self.device.type == "cuda" else None
-            self._forward = DistributedDataParallel(self.model, device_ids=device_ids, broadcast_buffers=False)
+            self._forward = DistributedDataParallel(self.model, device_ids=device_ids, forward_sync_buffers=False)
 
     def _check_batches_split(self) -> None:
         batch = self.config.train.batch_size
