@@ -47,10 +47,6 @@ TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evalua
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
 
 
-def default_device() -> torch.device:
-    return resolve_device("auto")
-
-
 PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
 
 
