@@ -22,8 +22,10 @@ import torch
 
 def sign(x: torch.Tensor) -> torch.Tensor:
     """sign(x) in {-1, +1} with sign(0) = +1; NaN propagates."""
-    # not torch.sign: recent PyTorch returns sign(NaN) = 0, which would hide a diverged run
-    return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x)).to(x.dtype)
+    # not torch.sign: recent PyTorch returns sign(NaN) = 0, which would hide a diverged run; and
+    # not torch.where(x >= 0, 1.0, -1.0): on a CPU it is ~5x slower than these vectorized passes
+    one_or_nan = x.clamp(-1.0, 1.0).mul_(0.0).add_(1.0)  # NaN stays NaN, inf gives 1
+    return torch.copysign(one_or_nan, x + 0.0)  # x + 0.0 turns -0.0 into +0.0: sign(-0.0) = +1
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,11 @@
 """Command line: ``python -m bnn train --preset NAME [options]``.
 
 Trains a preset (optionally overriding epochs, lr, optimizer, batch size, seed) on MNIST with a
-tqdm progress bar, optionally saves the run, and with ``--json`` prints one JSON object on the
-last line of stdout. A bad argument gets a one-line error and exit code 2.
+tqdm progress bar on the chosen ``--device``, saves the run after every epoch (with a checkpoint,
+so ``--resume RUN`` continues it after a crash or a stop) and with ``--json`` prints one JSON
+object on the last line of stdout. Started by ``torchrun`` as several processes, it trains one
+run with all of them (:mod:`bnn.distributed`); only rank 0 prints and saves. A bad argument
+gets a one-line error and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .config import OPTIMIZERS, ConfigError, validate
 from .data import DataError, MnistData, load_mnist
+from .devices import DeviceError, resolve_device
+from .distributed import World, init_from_env, shutdown
 from .presets import PRESETS, preset
-from .runs import SavedRun, save_run
-from .train import Trainer, default_device, use_cpu_threads_for
+from .runs import RunFormatError, SavedRun, default_runs_dir, load_checkpoint, load_run, save_run, slugify
+from .train import TRAIN_EVALS, Trainer, use_cpu_threads_for
+
+CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset")
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -28,16 +36,22 @@ def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="python -m bnn", description="Binarized Neural Networks on MNIST")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     train = commands.add_parser("train", help="train a preset on MNIST")
-    train.add_argument("--preset", default="fast", choices=list(PRESETS))
+    train.add_argument("--preset", choices=list(PRESETS), help="default: fast")
     train.add_argument("--epochs", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--optimizer", choices=OPTIMIZERS)
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="global batch size (split over the processes of a torchrun)")
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, help="use only the first N training images")
     train.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
-    train.add_argument("--out", help="save the run (config, metrics, weights) in this directory")
-    train.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    train.add_argument(
+        "--out", help="save the run (config, metrics, weights, a checkpoint every epoch) here (default: the runs dir)"
+    )
+    train.add_argument("--resume", metavar="RUN", help="continue the unfinished run RUN (a directory or a run name)")
+    train.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:N, mps")
+    train.add_argument(
+        "--train-eval", choices=TRAIN_EVALS, default="end", help="evaluate the whole training set (default: at the end)"
+    )
     train.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return parser
 
@@ -51,7 +65,7 @@ def _config_from_args(args: argparse.Namespace):
         "seed": args.seed,
         "train_subset": args.train_subset,
     }
-    return preset(args.preset).replace_train(**{k: v for k, v in overrides.items() if v is not None})
+    return preset(args.preset or "fast").replace_train(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -67,21 +81,80 @@ def load_mnist_or_report(data_dir: str | None) -> MnistData | None:
         return None
 
 
+def _run_to_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[SavedRun, dict]:
+    given = [f"--{flag.replace('_', '-')}" for flag in CONFIG_FLAGS if getattr(args, flag) is not None]
+    if given:
+        parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
+    path = Path(args.resume)
+    if not path.is_dir():
+        path = Path(args.out) if args.out else default_runs_dir()
+        path = path / slugify(args.resume)
+    try:
+        return load_run(path), load_checkpoint(path)
+    except RunFormatError as exc:
+        parser.error(f"cannot resume {args.resume}: {exc}")
+    raise AssertionError("unreachable")
+
+
 def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    config = _config_from_args(args)
-    problems = validate(config)
-    if problems:
-        parser.error("; ".join(problems))
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        parser.error(str(exc))
+    if args.resume:
+        run, checkpoint = _run_to_resume(args, parser)
+        config = run.config
+    else:
+        config = _config_from_args(args)
+        problems = validate(config)
+        if problems:
+            parser.error("; ".join(problems))
+        name = f"{args.preset or 'fast'}-seed{config.train.seed}"
+        run, checkpoint = SavedRun(name=name, config=config, preset=args.preset or "fast"), None
     data = load_mnist_or_report(args.data_dir)
     if data is None:
         return 1
+    world, device = init_from_env(device)
+    try:
+        return _train(args, run, checkpoint, data, world, device)
+    finally:
+        shutdown()
+
+
+def _train(args, run: SavedRun, checkpoint: dict | None, data: MnistData, world: World, device) -> int:
     from tqdm import tqdm
 
+    config = run.config
+    out = run.path.parent if run.path is not None else Path(args.out) if args.out else default_runs_dir()
     started = time.perf_counter()
-    use_cpu_threads_for(config, args.device or default_device())
-    trainer = Trainer(config, data, args.device)
-    with tqdm(total=trainer.total_steps, unit="step", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-        for step in trainer.steps():
+    use_cpu_threads_for(config, device)
+    trainer = Trainer(config, data, device, train_eval=args.train_eval)
+    if checkpoint is not None:
+        trainer.restore(run.model.state_dict(), checkpoint, run.records, run.evals)
+
+    def save(trainer: Trainer, checkpoint: dict | None) -> None:
+        if world.is_main:
+            run.records, run.evals, run.summary, run.model = (
+                trainer.records,
+                trainer.evals,
+                trainer.summary(),
+                trainer.model,
+            )
+            run.checkpoint = checkpoint
+            save_run(run, out)
+
+    def save_checkpoint(trainer: Trainer) -> None:
+        if not trainer.finished:  # the last epoch is saved below, without a checkpoint
+            save(trainer, trainer.state_dict())
+
+    bar_options = {
+        "unit": "step",
+        "file": sys.stderr,
+        "dynamic_ncols": True,
+        "disable": None if world.is_main else True,
+    }
+    with tqdm(total=trainer.total_steps, initial=trainer.step, **bar_options) as bar:
+        for step in trainer.steps(on_epoch_end=save_checkpoint):
             bar.update(1)
             if trainer.records and trainer.records[-1]["step"] == step:
                 record = trainer.records[-1]
@@ -92,21 +165,11 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                 )
     summary = trainer.summary()
     seconds = time.perf_counter() - started
-    if args.out:
-        save_run(
-            SavedRun(
-                name=f"{args.preset}-seed{config.train.seed}",
-                config=config,
-                records=trainer.records,
-                evals=trainer.evals,
-                summary=summary,
-                model=trainer.model.cpu(),
-                preset=args.preset,
-            ),
-            args.out,
-        )
+    save(trainer, None)
+    if not world.is_main:
+        return 0
     result = {
-        "preset": args.preset,
+        "preset": run.preset,
         "epochs": config.train.epochs,
         "test_accuracy": _round(summary["test_accuracy"]),
         "train_accuracy": _round(summary["train_accuracy"]),
@@ -119,15 +182,18 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         "train_prediction_histogram": summary["train_prediction_histogram"],
         "first_nonfinite_step": summary["first_nonfinite_step"],
         "device": str(trainer.device),
+        "world_size": world.size,
+        "run": str(run.path),
     }
     if args.json:
         print(json.dumps(result))
     else:
         print(
-            f"{args.preset}: test accuracy {result['test_accuracy']}%, train accuracy "
+            f"{run.preset}: test accuracy {result['test_accuracy']}%, train accuracy "
             f"{result['train_accuracy']}%, final loss {result['final_loss']}, {result['seconds']} s"
         )
         print(f"test predictions per class: {result['prediction_histogram']}")
+        print(f"saved in {run.path}")
     return 0
 
 

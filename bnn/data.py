@@ -179,10 +179,17 @@ def load_mnist(
 
 
 def iterate_batches(
-    count: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
+    count: int,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+    device: torch.device | str | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Index tensors of one epoch over ``count`` samples (the last batch may be smaller)."""
+    """Index tensors of one epoch over ``count`` samples (the last batch may be smaller), on
+    ``device`` (the epoch's order is drawn on the CPU and moved there once)."""
     order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+    if device is not None:
+        order = order.to(device)
     for start in range(0, count, batch_size):
         yield order[start : start + batch_size]
 

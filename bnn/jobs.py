@@ -22,8 +22,9 @@ import torch
 
 from .config import RunConfig
 from .data import DataError, MnistData, load_mnist
+from .devices import resolve_device
 from .models import BinaryNet
-from .train import Trainer, default_device, use_cpu_threads_for
+from .train import Trainer, use_cpu_threads_for
 
 # job states
 CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = (
@@ -80,13 +81,16 @@ class TrainingJob:
         record_every: int = 20,
         stop_on_nonfinite: bool = False,
         data_loader: Callable[[], MnistData] | None = None,
+        live_stats: bool = True,
+        train_eval: str = "end",
     ) -> None:
         self.config = config
         self.name = name
         self._data = data
         self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
-        self._device = torch.device(device) if device is not None else default_device()
+        self._device = resolve_device(device)
         self._record_every = record_every
+        self._trainer_options = {"live_stats": live_stats, "train_eval": train_eval}
         self._stop_on_nonfinite = stop_on_nonfinite
         self._lock = threading.Lock()
         self._resume = threading.Event()
@@ -225,7 +229,14 @@ class TrainingJob:
                 self._set(STOPPED, "stopped before training started")
                 return
             use_cpu_threads_for(self.config, self._device)
-            trainer = Trainer(self.config, data, self._device, record_every=self._record_every)
+            trainer = Trainer(
+                self.config,
+                data,
+                self._device,
+                record_every=self._record_every,
+                watch_nonfinite=self._stop_on_nonfinite,
+                **self._trainer_options,
+            )
             with self._lock:
                 self._trainer = trainer
                 self._status = PAUSED if not self._resume.is_set() else RUNNING
@@ -256,8 +267,7 @@ class TrainingJob:
         self._publish(trainer)
         if not trainer.finished:  # stopped or diverged: final evaluation of what was trained
             self._set(EVALUATING)
-            trainer.evaluate("test")
-            trainer.evaluate("train")
+            trainer.final_evaluations()
         with self._lock:
             self._summary = trainer.summary()
             self._records = list(trainer.records)

@@ -64,6 +64,13 @@ class CombinedOptimizer:
         for opt in self.optimizers:
             opt.step()
 
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+
 
 def glorot_lr_scale(fan_in: int, fan_out: int) -> float:
     return 1.0 / math.sqrt(1.5 / (fan_in + fan_out))

@@ -1,4 +1,6 @@
-"""A run saved as a directory: ``meta.json``, ``config.json``, ``metrics.json``, ``weights.pt``.
+"""A run saved as a directory: ``meta.json``, ``config.json``, ``metrics.json``, ``weights.pt``,
+and while it is unfinished ``checkpoint.pt`` (optimizer and random states to continue it, see
+:meth:`bnn.train.Trainer.state_dict`).
 
 Written atomically: everything goes to a temporary sibling directory that is renamed into place,
 so a crash never leaves half a run. Weights are a plain ``state_dict`` read back with
@@ -32,6 +34,7 @@ FORMAT = "bnn-playground-run"
 FORMAT_VERSION = 1
 RUNS_ENV_VAR = "BNN_RUNS_DIR"
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class RunFormatError(ValueError):
@@ -61,6 +64,7 @@ class SavedRun:
     path: Path | None = None
     created: float = 0.0
     preset: str | None = None
+    checkpoint: dict | None = None  # written when set; never read by load_run (see load_checkpoint)
 
 
 def _clean(value):
@@ -90,6 +94,8 @@ def save_run(run: SavedRun, directory: str | os.PathLike | None = None) -> Path:
         if run.model is not None:
             state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
             torch.save(state, tmp / WEIGHTS_FILE)
+        if run.checkpoint is not None:
+            torch.save(run.checkpoint, tmp / CHECKPOINT_FILE)
         if target.exists():
             old = parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             os.replace(target, old)
@@ -127,6 +133,20 @@ def load_weights(model: BinaryNet, path: str | os.PathLike) -> BinaryNet:
         raise RunFormatError(f"{path} holds weights of a different architecture than its config.json")
     model.load_state_dict(state)
     return model.eval()
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint of the unfinished run at ``path``; :class:`RunFormatError` if it has none."""
+    file = Path(path) / CHECKPOINT_FILE
+    if not file.is_file():
+        raise RunFormatError(f"{path} has no {CHECKPOINT_FILE}: the run has finished, or was saved without one")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated zip, unsafe globals ...
+        raise RunFormatError(f"{file} is not a BNN Playground checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise RunFormatError(f"{file} is not a BNN Playground checkpoint")
+    return state
 
 
 def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:

@@ -5,19 +5,22 @@ binary activations where enabled), backward through the straight-through estimat
 real-valued latent weights, then clip them to [-1, 1] (:func:`bnn.layers.clip_latent_weights`).
 
 :class:`Trainer` owns one run: model, optimizer, schedule, data order, and the metrics it
-streams. Its :meth:`Trainer.steps` generator yields after every optimizer step so a caller (the
-CLI, or :class:`bnn.jobs.TrainingJob` in a background thread) can pause or stop between steps.
+streams (:class:`bnn.metrics.StepRecord` every ``record_every`` steps and at every epoch's end,
+:class:`bnn.metrics.EvalRecord` per evaluation). Its :meth:`Trainer.steps` generator yields after
+every optimizer step so a caller (the CLI, or :class:`bnn.jobs.TrainingJob` in a background
+thread) can pause or stop between steps.
 
-Metric records (one dict per ``record_every`` steps)::
+A step does no bookkeeping beyond training: its loss and correct count stay on the device until
+a record is due, and the live statistics (flip rate, STE saturation, gradient norm) are computed
+only for the steps that make a record (``live_stats=False``: never). The test set is evaluated
+after every epoch; the training set at the end (``train_eval="end"``, what the Train page and
+the diagnosis read), after every epoch, or never.
 
-    step, epoch (fractional), time (s since start), loss, batch_accuracy (%), lr, samples_per_s,
-    grad_norm, flip_rate {layer: share of binary weights whose sign changed since the last
-    record}, saturation {layer: share of pre-activations with |x| > 1, outside the STE window},
-    nonfinite (bool: the loss or a weight is NaN/inf)
-
-Evaluation records (every epoch, on demand, and at the end)::
-
-    step, epoch, split ("test"/"train"), accuracy (%), loss, prediction_histogram [10 counts]
+Started by torchrun as one of several processes (:mod:`bnn.distributed`), the trainer trains
+its part of every global batch with DistributedDataParallel and synchronized BatchNorm, and
+evaluates its part of each set; the numbers it reports are those of the whole batch or set.
+:meth:`Trainer.state_dict` and :meth:`Trainer.restore` carry a run across a checkpoint (taken
+at an epoch's end) so that it continues exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -25,21 +28,23 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 
 from .config import ConfigError, RunConfig, validate
 from .data import MnistData, iterate_batches, steps_per_epoch
+from .devices import resolve_device
+from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
 from .layers import clip_latent_weights
 from .losses import loss_function
+from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet, build_model
 from .optim import make_optimizer, scheduled_lr, set_lr
 
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
+CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
 
 
 PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
@@ -80,8 +85,8 @@ class EvalResult:
     prediction_histogram: list[int]
     count: int
 
-    def record(self, step: int, epoch: float) -> dict:
-        return {"step": step, "epoch": epoch, **self.__dict__}
+    def record(self, step: int, epoch: float) -> EvalRecord:
+        return {"step": step, "epoch": epoch, **self.__dict__}  # type: ignore[typeddict-item]
 
 
 @torch.no_grad()
@@ -94,72 +99,119 @@ def evaluate(
     split: str = "test",
 ) -> EvalResult:
     """Accuracy, mean loss and predicted-class histogram of ``model`` in eval mode."""
+    totals = _evaluation_totals(model, images, labels, loss_name, batch_size)
+    return _eval_result(split, totals.tolist())
+
+
+def _evaluation_totals(
+    model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, loss_name: str, batch_size: int
+) -> torch.Tensor:
+    """``[correct, loss sum, count, histogram...]`` on the labels' device (float64 where it exists)."""
     was_training = model.training
     model.eval()
     num_classes = model.config.num_classes
     loss_fn = loss_function(loss_name)
-    correct, loss_sum = 0, 0.0
-    histogram = torch.zeros(num_classes, dtype=torch.int64, device=labels.device)
+    dtype = torch.float32 if labels.device.type == "mps" else torch.float64
+    totals = torch.zeros(3 + num_classes, dtype=dtype, device=labels.device)
     try:
         for start in range(0, len(labels), batch_size):
             x, y = images[start : start + batch_size], labels[start : start + batch_size]
             scores = model(x)
             predictions = scores.argmax(dim=1)
-            correct += int((predictions == y).sum())
-            loss_sum += float(loss_fn(scores, y)) * len(y)
-            histogram += torch.bincount(predictions, minlength=num_classes)
+            totals[0] += (predictions == y).sum()
+            totals[1] += loss_fn(scores, y).to(dtype) * len(y)
+            totals[3:] += torch.bincount(predictions, minlength=num_classes)
     finally:
         model.train(was_training)
-    count = len(labels)
-    return EvalResult(split, 100.0 * correct / max(count, 1), loss_sum / max(count, 1), histogram.tolist(), count)
+    totals[2] = len(labels)
+    return totals
 
 
-@dataclass
-class _Interval:
-    """Running sums between two metric records."""
-
-    loss: float = 0.0
-    correct: int = 0
-    samples: int = 0
-    steps: int = 0
-    started: float = field(default_factory=time.perf_counter)
+def _eval_result(split: str, totals: list[float]) -> EvalResult:
+    correct, loss_sum, count = totals[:3]
+    count = max(round(count), 1)
+    histogram = [round(v) for v in totals[3:]]
+    return EvalResult(split, 100.0 * round(correct) / count, loss_sum / count, histogram, round(totals[2]))
 
 
 class Trainer:
-    """One training run: ``for _ in trainer.steps(): ...`` trains it to the end."""
+    """One training run: ``for _ in trainer.steps(): ...`` trains it to the end.
+
+    ``record_every``: steps per :class:`~bnn.metrics.StepRecord` (and one at each epoch's end);
+    ``live_stats``: compute flip rate, saturation and gradient norm for the records;
+    ``train_eval``: evaluate the whole training set at the ``"end"``, every ``"epoch"``, or
+    ``"never"``; ``watch_nonfinite``: check every step's loss at once (one host sync per step)
+    rather than at the next record, for callers that stop a diverged run on the spot. In a
+    process group (torchrun) the trainer trains this rank's part of each batch.
+    """
 
     def __init__(
-        self, config: RunConfig, data: MnistData, device: torch.device | str | None = None, record_every: int = 20
+        self,
+        config: RunConfig,
+        data: MnistData,
+        device: torch.device | str | None = None,
+        record_every: int = 20,
+        *,
+        live_stats: bool = True,
+        train_eval: str = "end",
+        watch_nonfinite: bool = False,
     ) -> None:
         problems = validate(config)
+        if train_eval not in TRAIN_EVALS:
+            problems.append(f"train_eval must be one of {', '.join(TRAIN_EVALS)}, got {train_eval!r}")
         if problems:
             raise ConfigError("; ".join(problems))
         self.config = config
-        self.device = torch.device(device) if device is not None else default_device()
+        self.world = current_world()
+        self.device = resolve_device(device)
         subset = config.train.train_subset
         self.data = (data.subset(train=subset) if subset else data).to(self.device)
         torch.manual_seed(config.train.seed)
         self.generator = torch.Generator().manual_seed(config.train.seed)
         self.model = build_model(config.model, self.device)
+        if self.world.distributed:
+            sync_batch_norm(self.model)
+            torch.manual_seed(config.train.seed + self.world.rank)  # each rank its own dropout masks
         self.optimizer = make_optimizer(self.model, config.train)
         self.loss_fn = loss_function(config.train.loss)
         self.record_every = max(1, record_every)
-        self.steps_per_epoch = steps_per_epoch(len(self.data.train_labels), config.train.batch_size)
+        self.live_stats = live_stats
+        self.train_eval = train_eval
+        self.watch_nonfinite = watch_nonfinite
+        self.train_count = len(self.data.train_labels)
+        self.steps_per_epoch = steps_per_epoch(self.train_count, config.train.batch_size)
         self.total_steps = self.steps_per_epoch * config.train.epochs
         self.step = 0
         self.epoch = 0  # completed epochs
-        self.records: list[dict] = []
-        self.evals: list[dict] = []
+        self.records: list[StepRecord] = []
+        self.evals: list[EvalRecord] = []
         self.first_nonfinite_step: int | None = None
         self.started = time.perf_counter()
         self.started_at = time.time()  # wall clock, for matching records with outside events
         self.train_seconds = 0.0  # time spent in training steps, evaluations excluded
-        self._interval = _Interval()
+        self._pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (loss * n, correct, n) per step
+        self._interval_started = time.perf_counter()
         self._capture_saturation = False
         self._saturation: dict[str, float] = {}
-        self._last_signs = self._signs()
+        self._last_signs = self._signs() if live_stats else {}
         for block in self.model.blocks:
             block.activation.register_forward_hook(self._saturation_hook(block.name))
+        self._forward = self.model
+        if self.world.distributed:
+            self._check_batches_split()
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.device] if self.device.type == "cuda" else None
+            self._forward = DistributedDataParallel(self.model, device_ids=device_ids, forward_sync_buffers=False)
+
+    def _check_batches_split(self) -> None:
+        batch = self.config.train.batch_size
+        smallest = min(batch, self.train_count - (self.steps_per_epoch - 1) * batch)
+        if smallest < self.world.size:
+            raise ConfigError(
+                f"a batch of {smallest} images cannot be split over {self.world.size} processes; "
+                "use a larger batch size or training subset, or fewer processes"
+            )
 
     # --- introspection used by the metric records ----------------------------------------
     def _saturation_hook(self, name: str):
@@ -179,11 +231,8 @@ class Trainer:
         return rates
 
     def _grad_norm(self) -> float:
-        total = 0.0
-        for param in self.model.parameters():
-            if param.grad is not None:
-                total += float(param.grad.detach().square().sum())
-        return math.sqrt(total)
+        norms = [torch.linalg.vector_norm(p.grad.detach()) for p in self.model.parameters() if p.grad is not None]
+        return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
     def weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -196,89 +245,164 @@ class Trainer:
     def finished(self) -> bool:
         return self.step >= self.total_steps
 
+    def _record_due(self, step: int) -> bool:
+        return step % self.record_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
+
     # --- training ------------------------------------------------------------------------
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        record_now = (self.step + 1) % self.record_every == 0 or self.step + 1 == self.total_steps
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, batch_count: int | None = None) -> None:
+        """One optimizer step on ``images``: this rank's part of a batch of ``batch_count`` images
+        (default: all of it)."""
+        batch_count = batch_count or len(labels)
+        record_now = self._record_due(self.step + 1)
+        stats_now = record_now and self.live_stats
         lr = scheduled_lr(self.config.train, self.step, self.total_steps)
         set_lr(self.optimizer, lr)
         self.model.train()
-        self._capture_saturation = record_now
-        scores = self.model(images)
+        self._capture_saturation = stats_now
+        scores = self._forward(images)
         self._capture_saturation = False
         loss = self.loss_fn(scores, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = self._grad_norm() if record_now else None
+        if self.world.distributed:  # DDP averages over ranks: weigh each by its share of the batch
+            (loss * (len(labels) * self.world.size / batch_count)).backward()
+        else:
+            loss.backward()
+        grad_norm = self._grad_norm() if stats_now else float("nan")
         self.optimizer.step()
         if self.config.train.clip_latent:
             clip_latent_weights(self.model)
         self.step += 1
-
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value) and self.first_nonfinite_step is None:
+        with torch.no_grad():
+            correct = (scores.argmax(dim=1) == labels).sum()
+            self._pending.append((loss.detach() * len(labels), correct, batch_count))
+        if self.watch_nonfinite and self.first_nonfinite_step is None and not math.isfinite(float(loss.detach())):
             self.first_nonfinite_step = self.step
-        interval = self._interval
-        interval.loss += loss_value
-        interval.correct += int((scores.detach().argmax(dim=1) == labels).sum())
-        interval.samples += len(labels)
-        interval.steps += 1
         if record_now:
             self._record(lr, grad_norm)
 
-    def _record(self, lr: float, grad_norm: float | None) -> None:
-        interval = self._interval
-        elapsed = max(time.perf_counter() - interval.started, 1e-9)
+    def _record(self, lr: float, grad_norm: float) -> None:
+        pending, self._pending = self._pending, []
+        losses_and_corrects = [torch.stack([loss, correct.to(loss.dtype)]) for loss, correct, _ in pending]
+        sums = all_reduce_sum(torch.stack(losses_and_corrects, dim=1))
+        loss_sums, corrects = sums.tolist()  # the one host sync of the interval
+        counts = [n for _, _, n in pending]
+        losses = [total / n for total, n in zip(loss_sums, counts)]
+        first_bad = next((i for i, value in enumerate(losses) if not math.isfinite(value)), None)
+        if first_bad is not None and self.first_nonfinite_step is None:
+            self.first_nonfinite_step = self.step - len(pending) + 1 + first_bad
         weights_finite = self.weights_finite()
         if not weights_finite and self.first_nonfinite_step is None:
             self.first_nonfinite_step = self.step
-        loss = interval.loss / interval.steps
+        loss = sum(losses) / len(losses)
+        elapsed = max(time.perf_counter() - self._interval_started, 1e-9)
         self.records.append(
             {
                 "step": self.step,
                 "epoch": self.epoch_progress,
                 "time": time.perf_counter() - self.started,
                 "loss": loss if math.isfinite(loss) else float("nan"),
-                "batch_accuracy": 100.0 * interval.correct / interval.samples,
+                "batch_accuracy": 100.0 * sum(corrects) / sum(counts),
                 "lr": lr,
-                "samples_per_s": interval.samples / elapsed,
-                "grad_norm": grad_norm if grad_norm is not None and math.isfinite(grad_norm) else float("nan"),
-                "flip_rate": self._flip_rates(),
+                "samples_per_s": sum(counts) / elapsed,
+                "grad_norm": grad_norm if math.isfinite(grad_norm) else float("nan"),
+                "flip_rate": self._flip_rates() if self.live_stats else {},
                 "saturation": dict(self._saturation),
                 "nonfinite": not (math.isfinite(loss) and weights_finite),
             }
         )
-        self._interval = _Interval()
+        self._interval_started = time.perf_counter()
 
-    def evaluate(self, split: str = "test") -> dict:
-        """Evaluate on the test or the full training set and append the record."""
+    def evaluate(self, split: str = "test") -> EvalRecord:
+        """Evaluate on the test or the full training set and append the record (in a process
+        group every rank evaluates its part and the counts are summed: call on every rank)."""
         if split == "train":
             images, labels = self.data.train_images, self.data.train_labels
         else:
             images, labels = self.data.test_images, self.data.test_labels
-        result = evaluate(self.model, images, labels, self.config.train.loss, split=split)
+        if self.world.distributed:
+            rank, size = self.world.rank, self.world.size
+            start, end = len(labels) * rank // size, len(labels) * (rank + 1) // size
+            images, labels = images[start:end], labels[start:end]
+        totals = _evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
+        result = _eval_result(split, all_reduce_sum(totals).tolist())
         record = result.record(self.step, self.epoch_progress)
         self.evals.append(record)
         return record
 
-    def steps(self) -> Iterator[int]:
+    def steps(self, on_epoch_end: Callable[[Trainer], None] | None = None) -> Iterator[int]:
         """Train to the end, yielding the step number after every optimizer step.
 
-        A test evaluation follows every epoch, and a training-set evaluation the last one.
-        Stopping early (leaving the loop) keeps everything trained so far.
+        A test evaluation follows every epoch (and a training-set one as ``train_eval`` says),
+        then ``on_epoch_end(self)``. Stopping early (leaving the loop) keeps everything trained
+        so far.
         """
+        batch_size = self.config.train.batch_size
         while not self.finished:
             epoch_start = time.perf_counter()
-            for indices in iterate_batches(len(self.data.train_labels), self.config.train.batch_size, self.generator):
-                indices = indices.to(self.device)
-                self.train_step(self.data.train_images[indices], self.data.train_labels[indices])
+            for indices in iterate_batches(self.train_count, batch_size, self.generator, device=self.device):
+                mine = indices.tensor_split(self.world.size)[self.world.rank] if self.world.distributed else indices
+                self.train_step(self.data.train_images[mine], self.data.train_labels[mine], len(indices))
                 yield self.step
             self.train_seconds += time.perf_counter() - epoch_start
             self.epoch += 1
             self.evaluate("test")
-        if not any(e["split"] == "train" and e["step"] == self.step for e in self.evals):
+            if self.train_eval == "epoch":
+                self.evaluate("train")
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+        if self.train_eval != "never" and not any(e["split"] == "train" and e["step"] == self.step for e in self.evals):
             self.evaluate("train")
 
-    def last_eval(self, split: str = "test") -> dict | None:
+    def final_evaluations(self) -> None:
+        """After stopping early: evaluate what was trained (test, and training set unless never)."""
+        self.evaluate("test")
+        if self.train_eval != "never":
+            self.evaluate("train")
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything but the weights that continuing this run needs: optimizer, data order and
+        random states, counters. Take it at an epoch's end (``on_epoch_end``); in a process
+        group it gathers every rank's random state, so call it on every rank."""
+        if self.step % self.steps_per_epoch:
+            raise RuntimeError("a checkpoint is taken at the end of an epoch")
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "epoch": self.epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "rng": gather_objects(torch.get_rng_state()),
+            "cuda_rng": gather_objects(cuda_rng.cpu()) if cuda_rng is not None else None,
+            "first_nonfinite_step": self.first_nonfinite_step,
+            "train_seconds": self.train_seconds,
+            "elapsed": time.perf_counter() - self.started,
+            "world_size": self.world.size,
+        }
+
+    def restore(self, weights: dict, state: dict, records: list, evals: list) -> None:
+        """Continue the run saved as ``weights`` (the model's state_dict), ``state``
+        (:meth:`state_dict`) and its metric records; call before training."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError("not a checkpoint of this trainer")
+        if state["step"] != state["epoch"] * self.steps_per_epoch or state["step"] > self.total_steps:
+            raise ConfigError(f"the checkpoint (step {state['step']}) does not fit this run's settings")
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.generator.set_state(state["generator"])
+        rank = self.world.rank
+        torch.set_rng_state(state["rng"][rank % len(state["rng"])])
+        if state.get("cuda_rng") and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"][rank % len(state["cuda_rng"])], self.device)
+        self.records, self.evals = list(records), list(evals)
+        self.first_nonfinite_step = state["first_nonfinite_step"]
+        self.train_seconds = state["train_seconds"]
+        self.started = time.perf_counter() - state["elapsed"]
+        self._last_signs = self._signs() if self.live_stats else {}
+
+    def last_eval(self, split: str = "test") -> EvalRecord | None:
         return next((e for e in reversed(self.evals) if e["split"] == split), None)
 
     def summary(self) -> dict:
@@ -301,13 +425,14 @@ class Trainer:
         }
 
 
-def _finite_or_none(value: float) -> float | None:
+def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def train(config: RunConfig, data: MnistData, device: torch.device | str | None = None) -> Trainer:
-    """Train ``config`` to the end on ``data`` and return the trainer (model, records, summary)."""
-    trainer = Trainer(config, data, device)
+def train(config: RunConfig, data: MnistData, device: torch.device | str | None = None, **options) -> Trainer:
+    """Train ``config`` to the end on ``data`` and return the trainer (model, records, summary);
+    ``options`` go to :class:`Trainer`."""
+    trainer = Trainer(config, data, device, **options)
     for _ in trainer.steps():
         pass
     return trainer

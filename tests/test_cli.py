@@ -98,6 +98,10 @@ def _error(capsys, *argv: str) -> str:
         (["train", "--batch-size", "0"], "Batch size must be in [1, 60,000], got 0"),
         (["train", "--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--device", "foo"], "unknown device 'foo'; choose one of auto, cpu, cuda, cuda:N, mps"),
+        (["train", "--resume", "some-run", "--epochs", "3"], "--resume continues a run with its own settings"),
+        (["train", "--resume", "no-such-run"], "cannot resume no-such-run"),
+        (["train", "--train-eval", "sometimes"], "argument --train-eval: invalid choice"),
         ([], "the following arguments are required: command"),
     ],
 )
@@ -159,3 +163,45 @@ def test_missing_data_without_network_subprocess(tmp_path: Path):
     assert str(missing / "MNIST" / "raw") in proc.stderr
     assert "could not be downloaded" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_device_cuda_without_cuda_is_one_line(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = _error(capsys, "train", "--device", "cuda", "--epochs", "1")
+    assert "device 'cuda': no CUDA GPU is usable here" in line and "this machine has: cpu" in line
+
+
+def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp_path: Path, monkeypatch, capsys):
+    import torch
+
+    import bnn.cli
+
+    argv = ["train", "--preset", "seed-fixed", "--epochs", "2", "--train-subset", "300", "--device", "cpu"]
+    argv += ["--data-dir", str(mnist_dir), "--json"]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    saves = []
+    real_save = bnn.cli.save_run
+
+    def crash_after_the_first_checkpoint(run, directory):
+        path = real_save(run, directory)
+        saves.append(sorted(p.name for p in path.iterdir()))
+        raise KeyboardInterrupt  # the process dies right after writing epoch 1
+
+    monkeypatch.setattr(bnn.cli, "save_run", crash_after_the_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        main([*argv, "--out", str(tmp_path / "crashed")])
+    assert saves == [["checkpoint.pt", "config.json", "meta.json", "metrics.json", "weights.pt"]]
+    monkeypatch.setattr(bnn.cli, "save_run", real_save)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "crashed" / "seed-fixed-seed0"), "--json"]) == 0
+    resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    for key in ("test_accuracy", "train_accuracy", "final_loss", "test_loss", "prediction_histogram"):
+        assert resumed[key] == whole[key], key
+    weights = [torch.load(tmp_path / d / "seed-fixed-seed0" / "weights.pt") for d in ("whole", "crashed")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not (tmp_path / "crashed" / "seed-fixed-seed0" / "checkpoint.pt").exists()  # finished: none left

@@ -14,6 +14,7 @@ import torch
 from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.models import build_model
 from bnn.runs import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     FORMAT,
     META_FILE,
@@ -24,6 +25,7 @@ from bnn.runs import (
     default_runs_dir,
     delete_run,
     list_runs,
+    load_checkpoint,
     load_run,
     load_weights,
     rename_run,
@@ -258,3 +260,32 @@ def test_slugify_and_default_dir(tmp_path: Path, monkeypatch):
 def test_save_to_default_dir(runs_dir: Path):
     path = save_run(make_run("default place"))
     assert path.parent == runs_dir
+
+
+def test_checkpoint_written_with_the_run_and_gone_once_it_finishes(runs_dir: Path, tiny_data):
+    from bnn.train import Trainer
+
+    trainer = Trainer(CONFIG, tiny_data, "cpu")  # 2 epochs
+    states = []
+    for _ in trainer.steps(on_epoch_end=lambda t: states.append((t.state_dict(), t.generator.get_state()))):
+        pass
+    (state, generator), _ = states
+    run = make_run(checkpoint=state)
+    path = save_run(run)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint["step"] == trainer.steps_per_epoch and checkpoint["epoch"] == 1 and checkpoint["world_size"] == 1
+    assert torch.equal(checkpoint["generator"], generator)
+    assert checkpoint["optimizer"]["state"]  # Adam's moments, loaded without pickle code (weights_only)
+    assert load_run(path).records == load_run(path, with_model=False).records  # load_run ignores it
+    run.checkpoint = None
+    save_run(run)
+    assert not (path / CHECKPOINT_FILE).exists()
+    with pytest.raises(RunFormatError, match="has no checkpoint.pt: the run has finished"):
+        load_checkpoint(path)
+
+
+def test_load_checkpoint_rejects_foreign_files(runs_dir: Path):
+    path = save_run(make_run())
+    (path / CHECKPOINT_FILE).write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(RunFormatError, match="is not a BNN Playground checkpoint"):
+        load_checkpoint(path)

@@ -104,9 +104,19 @@ def test_summary(fast_run: Trainer):
     assert fast_run.finished and fast_run.total_steps == 10 and fast_run.steps_per_epoch == 10
 
 
-def test_latent_weights_stay_clipped(fast_run: Trainer):
-    for block in fast_run.model.blocks:
-        assert block.linear.weight.abs().max() <= 1.0
+def _largest_latent_weight(clip_latent: bool, data: MnistData, config: RunConfig) -> float:
+    """Latent weights start U(-1, 1) and Adam at lr 0.5 moves each by ~0.5 a step: without the
+    clip after every step many end far outside [-1, 1]."""
+    config = config.replace_model(latent_init="uniform1").replace_train(
+        lr=0.5, schedule="constant", clip_latent=clip_latent, epochs=1
+    )
+    trainer = train(config, data, "cpu")
+    return max(float(block.linear.weight.detach().abs().max()) for block in trainer.model.blocks)
+
+
+def test_latent_weights_stay_clipped(tiny_data: MnistData, tiny_config: RunConfig):
+    assert _largest_latent_weight(True, tiny_data, tiny_config) <= 1.0
+    assert _largest_latent_weight(False, tiny_data, tiny_config) > 2.0
 
 
 def _final_state(config: RunConfig, data: MnistData) -> tuple[dict, list[float]]:
@@ -239,3 +249,57 @@ def test_use_cpu_threads_for_sets_this_threads_torch_threads(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_records_at_every_epoch_end_and_without_live_stats(tiny_data: MnistData, tiny_config: RunConfig):
+    config = tiny_config.replace_train(batch_size=30, epochs=2)  # 9 steps an epoch
+    trainer = train(config, tiny_data, "cpu", record_every=4, live_stats=False)
+    assert [r["step"] for r in trainer.records] == [4, 8, 9, 12, 16, 18]
+    assert [r["epoch"] for r in trainer.records if r["step"] % 9 == 0] == [1.0, 2.0]
+    for record in trainer.records:
+        assert set(record) == RECORD_KEYS
+        assert record["flip_rate"] == {} and record["saturation"] == {} and math.isnan(record["grad_norm"])
+        assert math.isfinite(record["loss"]) and 0.0 <= record["batch_accuracy"] <= 100.0
+    # the live statistics do not change the training
+    with_stats = train(config, tiny_data, "cpu", record_every=4)
+    assert all(r["flip_rate"] and r["saturation"] for r in with_stats.records)
+    assert all(
+        torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(), with_stats.model.state_dict().values())
+    )
+    assert [r["loss"] for r in trainer.records] == [r["loss"] for r in with_stats.records]
+
+
+def test_record_loss_and_accuracy_are_the_means_of_their_steps(tiny_data: MnistData, tiny_config: RunConfig):
+    trainer = Trainer(tiny_config.replace_train(schedule="constant"), tiny_data, "cpu", record_every=2)
+    losses, correct = [], 0
+    for step in range(2):
+        x, y = tiny_data.train_images[step * 32 : step * 32 + 32], tiny_data.train_labels[step * 32 : step * 32 + 32]
+        with torch.no_grad():
+            trainer.model.train()
+            scores = trainer.model(x)  # BatchNorm's running stats move; the step sees the same batch statistics
+        losses.append(float(torch.nn.functional.cross_entropy(scores, y)))
+        correct += int((scores.argmax(1) == y).sum())
+        trainer.train_step(x, y)
+    (record,) = trainer.records
+    assert record["loss"] == pytest.approx(sum(losses) / 2, rel=1e-5)
+    assert record["batch_accuracy"] == pytest.approx(100.0 * correct / 64)
+
+
+@pytest.mark.parametrize(
+    "train_eval, splits",
+    [("end", ["test", "test", "train"]), ("epoch", ["test", "train", "test", "train"]), ("never", ["test", "test"])],
+)
+def test_train_eval_option(tiny_data: MnistData, tiny_config: RunConfig, train_eval: str, splits: list[str]):
+    trainer = train(tiny_config.replace_train(epochs=2), tiny_data, "cpu", train_eval=train_eval)
+    assert [e["split"] for e in trainer.evals] == splits
+    assert (trainer.summary()["train_accuracy"] is None) == (train_eval == "never")
+    with pytest.raises(ConfigError, match="train_eval must be one of end, epoch, never"):
+        Trainer(tiny_config, tiny_data, "cpu", train_eval="sometimes")
+
+
+def test_first_nonfinite_step_is_exact_between_records(mnist: MnistData):
+    config = PRESETS["seed"].replace_train(train_subset=2000, epochs=1)
+    lazy = train(config, mnist, "cpu", record_every=10)
+    watched = Trainer(config, mnist, "cpu", record_every=10, watch_nonfinite=True)
+    stopped_at = next(step for step in watched.steps() if watched.first_nonfinite_step is not None)
+    assert stopped_at == watched.first_nonfinite_step == lazy.first_nonfinite_step < 10

@@ -1,0 +1,58 @@
+"""Which torch device to train on: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked
+against what this machine has, so a wrong choice is one clear sentence instead of a CUDA error
+deep inside a training step.
+
+``auto`` is the first CUDA GPU when there is one, else the CPU (Apple's ``mps`` only when asked
+for: some ops still fall back to the CPU there).
+"""
+
+from __future__ import annotations
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+class DeviceError(ValueError):
+    """The requested device does not exist here; the message says what does."""
+
+
+def available_devices() -> list[str]:
+    """Every device this machine can train on, e.g. ``["cpu", "cuda:0", "cuda:1"]``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def resolve_device(text: str | torch.device | None = "auto") -> torch.device:
+    """The ``torch.device`` for ``text`` (None or "" mean ``auto``); :class:`DeviceError` if it
+    is not a device name or this machine does not have it."""
+    if isinstance(text, torch.device):
+        text = str(text)
+    name = (text or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"unknown device {text!r}; choose one of {', '.join(DEVICE_CHOICES)}") from None
+    if device.type == "cpu":
+        return torch.device("cpu")
+    here = f"this machine has: {', '.join(available_devices())}"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA"
+            raise DeviceError(
+                f"device {text!r}: no CUDA GPU is usable here (torch {torch.__version__}, {build}); {here}"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {text!r}: there are only {torch.cuda.device_count()} CUDA GPU(s); {here}")
+        return device
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {text!r}: Apple's MPS is not available here; {here}")
+        return device
+    raise DeviceError(f"unsupported device {text!r}; choose one of {', '.join(DEVICE_CHOICES)}")
