@@ -13,6 +13,7 @@ import streamlit as st
 
 from bnn import plots
 from bnn.config import RunConfig, settings_in_words
+from bnn.metrics import EvalRecord, StepRecord
 from bnn.runs import RunFormatError, delete_run, list_runs, metrics_csv, rename_run, slugify
 from ui import state
 
@@ -21,8 +22,8 @@ from ui import state
 class Entry:
     name: str
     config: RunConfig
-    records: list = field(default_factory=list)
-    evals: list = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     status: str = "saved"
     path: Path | None = None

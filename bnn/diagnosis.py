@@ -26,6 +26,7 @@ import torch
 
 from .config import LayerConfig, RunConfig
 from .losses import loss_function
+from .metrics import EvalRecord, StepRecord
 from .models import build_model
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -59,8 +60,8 @@ class Finding:
 class RunEvidence:
     """What a run recorded: from a :class:`bnn.jobs.JobSnapshot`, a saved run, or a mapping."""
 
-    records: Sequence[Mapping[str, Any]] = ()
-    evals: Sequence[Mapping[str, Any]] = ()
+    records: Sequence[StepRecord] = ()
+    evals: Sequence[EvalRecord] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)
     step: int = 0
     total_steps: int = 0

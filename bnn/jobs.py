@@ -23,6 +23,7 @@ import torch
 from .config import RunConfig
 from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
+from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
 from .train import Trainer, use_cpu_threads_for
 
@@ -50,8 +51,8 @@ class JobSnapshot:
     elapsed_s: float
     samples_per_s: float
     eta_s: float | None
-    records: list[dict] = field(default_factory=list)
-    evals: list[dict] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
     nonfinite_step: int | None = None
     summary: dict | None = None  # final numbers, once the run has ended
 
@@ -101,8 +102,8 @@ class TrainingJob:
         self._trainer: Trainer | None = None
         self._status = CREATED
         self._message = ""
-        self._records: list[dict] = []
-        self._evals: list[dict] = []
+        self._records: list[StepRecord] = []
+        self._evals: list[EvalRecord] = []
         self._summary: dict | None = None
         self._started = 0.0
         self._paused_total = 0.0

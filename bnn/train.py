@@ -381,7 +381,7 @@ class Trainer:
             "world_size": self.world.size,
         }
 
-    def restore(self, weights: dict, state: dict, records: list, evals: list) -> None:
+    def restore(self, weights: dict, state: dict, records: list[StepRecord], evals: list[EvalRecord]) -> None:
         """Continue the run saved as ``weights`` (the model's state_dict), ``state``
         (:meth:`state_dict`) and its metric records; call before training."""
         if state.get("format") != CHECKPOINT_FORMAT:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,11 @@ def two_ranks(tmp_path_factory) -> list[dict]:
 
 
 def _spawn(fn, args: tuple, nprocs: int, timeout: float = 120.0) -> None:
-    context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
+    # A spawned child first re-runs the parent's __main__ file; after an AppTest in this process
+    # that is app.py (Streamlit runs a script as __main__), so hide it while the children start.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+        context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
     deadline = time.monotonic() + timeout
     while not context.join(timeout=1):
         if time.monotonic() > deadline:

@@ -23,6 +23,7 @@ import torch
 from bnn.config import RunConfig
 from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
 from bnn.jobs import TrainingJob
+from bnn.metrics import StepRecord
 from bnn.models import BinaryNet
 from bnn.runs import RunFormatError, SavedRun, default_runs_dir, list_runs, load_run, save_run, slugify
 
@@ -138,7 +139,7 @@ def activate_job(job: TrainingJob) -> bool:
     return True
 
 
-def active_model_records(active: ActiveModel) -> list[dict]:
+def active_model_records(active: ActiveModel) -> list[StepRecord]:
     """The training metric records of the active model (for flip rates over training); [] if unknown."""
     if active.source == "job" and active.name in app_state().jobs:
         return list(app_state().jobs[active.name].snapshot().records)

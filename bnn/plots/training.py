@@ -9,10 +9,11 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..metrics import EvalRecord, StepRecord
 from .common import LEGEND_MARGIN, PALETTE, TEMPLATE, _figure, _np
 
 
-def thin_records(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> list[Mapping[str, Any]]:
+def thin_records(records: Sequence[StepRecord], max_points: int = 300) -> list[StepRecord]:
     """At most ``max_points`` evenly spaced records, always keeping the last (cheap live redraws)."""
     records = list(records)
     if len(records) <= max_points:
@@ -74,7 +75,7 @@ def metric_lines(
 
 
 def flip_rate_lines(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
     *,
     title: str | None = "Weight sign flips per step",
     height: int = 280,
@@ -110,8 +111,8 @@ def run_overlay(
 
 
 def training_curve_series(
-    records: Sequence[Mapping[str, Any]],
-    evals: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
+    evals: Sequence[EvalRecord],
     metric: str,
     max_points: int = 300,
 ) -> dict[str, tuple[list[float], list[float | None]]]:
@@ -129,7 +130,7 @@ def training_curve_series(
     return series
 
 
-def flip_rate_series(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> dict[str, tuple[list, list]]:
+def flip_rate_series(records: Sequence[StepRecord], max_points: int = 300) -> dict[str, tuple[list, list]]:
     """Weight sign-flip rate lines by layer name, in order of first appearance (records thinned to
     ``max_points``): :func:`flip_rate_lines` and the flips panel of :func:`live_training_figure`."""
     series: dict[str, tuple[list, list]] = {}
@@ -146,7 +147,7 @@ _LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set"
 
 
 def live_training_series(
-    records: Sequence[Mapping[str, Any]], evals: Sequence[Mapping[str, Any]], max_points: int = 150
+    records: Sequence[StepRecord], evals: Sequence[EvalRecord], max_points: int = 150
 ) -> dict[str, tuple[list, list]]:
     """Every line of :func:`live_training_figure`, keyed by its trace uid "panel/name"."""
     series = {}
@@ -159,8 +160,8 @@ def live_training_series(
 
 
 def live_training_figure(
-    records: Sequence[Mapping[str, Any]],
-    evals: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
+    evals: Sequence[EvalRecord],
     *,
     height: int = 560,
     max_points: int = 150,
