@@ -25,6 +25,7 @@ at an epoch's end) so that it continues exactly as if it had not stopped.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -168,6 +169,7 @@ class Trainer:
         self.data = (data.subset(train=subset) if subset else data).to(self.device)
         torch.manual_seed(config.train.seed)
         self.generator = torch.Generator().manual_seed(config.train.seed)
+        self._epoch_order_state: torch.Tensor | None = None  # the generator as this epoch began
         self.model = build_model(config.model, self.device)
         if self.world.distributed:
             sync_batch_norm(self.model)
@@ -339,12 +341,18 @@ class Trainer:
         batch_size = self.config.train.batch_size
         while not self.finished:
             epoch_start = time.perf_counter()
-            for indices in iterate_batches(self.train_count, batch_size, self.generator, device=self.device):
+            if self._epoch_order_state is None:  # else: restored in the middle of this epoch
+                self._epoch_order_state = self.generator.get_state()
+            self.generator.set_state(self._epoch_order_state)
+            batches = iterate_batches(self.train_count, batch_size, self.generator, device=self.device)
+            done_in_epoch = self.step - self.epoch * self.steps_per_epoch
+            for indices in itertools.islice(batches, done_in_epoch, None):
                 mine = indices.tensor_split(self.world.size)[self.world.rank] if self.world.distributed else indices
                 self.train_step(self.data.train_images[mine], self.data.train_labels[mine], len(indices))
                 yield self.step
             self.train_seconds += time.perf_counter() - epoch_start
             self.epoch += 1
+            self._epoch_order_state = None
             self.evaluate("test")
             if self.train_eval == "epoch":
                 self.evaluate("train")
@@ -360,12 +368,18 @@ class Trainer:
             self.evaluate("train")
 
     # --- checkpoints ---------------------------------------------------------------------
+    @property
+    def at_checkpoint(self) -> bool:
+        """Whether :meth:`state_dict` can be taken now: right after a record (nothing is
+        accumulated since), which every epoch's end is."""
+        return bool(self.records) and self.records[-1]["step"] == self.step
+
     def state_dict(self) -> dict:
         """Everything but the weights that continuing this run needs: optimizer, data order and
-        random states, counters. Take it at an epoch's end (``on_epoch_end``); in a process
-        group it gathers every rank's random state, so call it on every rank."""
-        if self.step % self.steps_per_epoch:
-            raise RuntimeError("a checkpoint is taken at the end of an epoch")
+        random states, counters. Take it where :attr:`at_checkpoint` (e.g. in ``on_epoch_end``);
+        in a process group it gathers every rank's random state, so call it on every rank."""
+        if self.step and not self.at_checkpoint:
+            raise RuntimeError("a checkpoint is taken right after a record")
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {
             "format": CHECKPOINT_FORMAT,
@@ -373,6 +387,7 @@ class Trainer:
             "epoch": self.epoch,
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "epoch_order": self._epoch_order_state,  # the generator as the current epoch began
             "rng": gather_objects(torch.get_rng_state()),
             "cuda_rng": gather_objects(cuda_rng.cpu()) if cuda_rng is not None else None,
             "first_nonfinite_step": self.first_nonfinite_step,
@@ -386,12 +401,14 @@ class Trainer:
         (:meth:`state_dict`) and its metric records; call before training."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError("not a checkpoint of this trainer")
-        if state["step"] != state["epoch"] * self.steps_per_epoch or state["step"] > self.total_steps:
+        in_epoch = state["step"] - state["epoch"] * self.steps_per_epoch
+        if not 0 <= in_epoch < self.steps_per_epoch or state["step"] > self.total_steps:
             raise ConfigError(f"the checkpoint (step {state['step']}) does not fit this run's settings")
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.generator.set_state(state["generator"])
+        self._epoch_order_state = state.get("epoch_order") if in_epoch else None
         rank = self.world.rank
         torch.set_rng_state(state["rng"][rank % len(state["rng"])])
         if state.get("cuda_rng") and self.device.type == "cuda":
