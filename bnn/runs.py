@@ -74,6 +74,7 @@ class SavedRun:
     created: float = 0.0
     preset: str | None = None
     checkpoint: dict | None = None  # written when set; never read by load_run (see load_checkpoint)
+    unfinished: bool = False  # it has a checkpoint: it was training when last saved (see load_checkpoint)
 
 
 def _clean(value):
@@ -248,6 +249,7 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
         path=path,
         created=float(meta.get("created", 0.0)),
         preset=meta.get("preset"),
+        unfinished=is_regular_file(path / CHECKPOINT_FILE),
     )
 
 
@@ -263,6 +265,7 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[SavedRun
     parent = Path(directory) if directory is not None else default_runs_dir()
     runs, unreadable = [], []
     if parent.is_dir():
+        _recover_replaced_runs(parent)
         for child in sorted(parent.iterdir()):
             if child.name.startswith("."):
                 continue
@@ -272,6 +275,18 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[SavedRun
             except (RunFormatError, OSError) as exc:
                 unreadable.append(UnreadableRun(child, str(exc)))
     return sorted(runs, key=lambda r: r.created, reverse=True), unreadable
+
+
+def _recover_replaced_runs(parent: Path) -> None:
+    """Put back a run whose save was cut between moving the old copy aside and moving the new
+    one in (see :func:`save_run`): the old copy is whole."""
+    for old in parent.glob(".*.old-*"):
+        target = parent / old.name[1:].split(".old-", 1)[0]
+        if not target.exists() and not old.is_symlink() and old.is_dir():
+            try:
+                os.replace(old, target)
+            except OSError:
+                continue
 
 
 def list_runs(directory: str | os.PathLike | None = None) -> list[SavedRun]:

@@ -30,6 +30,7 @@ from bnn.runs import (
     load_weights,
     rename_run,
     save_run,
+    scan_runs,
     slugify,
 )
 
@@ -298,3 +299,11 @@ def test_load_checkpoint_rejects_foreign_files(runs_dir: Path):
     (path / CHECKPOINT_FILE).write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(RunFormatError, match="is not a BNN Playground checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_save_cut_between_its_two_renames_leaves_the_old_run(runs_dir: Path):
+    path = save_run(make_run("cut short"), runs_dir)
+    os.replace(path, runs_dir / f".{path.name}.old-123-456")  # the new copy never arrived
+    (runs_dir / f".{path.name}.tmp123").mkdir()  # its half-written temporary folder
+    runs, unreadable = scan_runs(runs_dir)
+    assert [run.name for run in runs] == ["cut short"] and not unreadable
