@@ -14,7 +14,17 @@ import streamlit as st
 from bnn import plots
 from bnn.config import RunConfig, settings_in_words
 from bnn.metrics import EvalRecord, StepRecord
-from bnn.runs import RunFormatError, delete_run, list_runs, metrics_csv, rename_run, slugify
+from bnn.runs import (
+    RunFormatError,
+    SavedRun,
+    delete_run,
+    load_run,
+    metrics_csv,
+    read_weights_bytes,
+    rename_run,
+    scan_runs,
+    slugify,
+)
 from ui import state
 
 
@@ -29,19 +39,28 @@ class Entry:
     path: Path | None = None
 
 
-def collect_runs() -> dict[str, Entry]:
+def saved_status(run: SavedRun) -> str:
+    """finished, stopped, diverged; interrupted when it was training as its server stopped."""
+    return "interrupted" if run.unfinished else str(run.summary.get("status", "saved"))
+
+
+def collect_runs(saved: list[SavedRun]) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     directory = state.runs_dir()
+    live = set()
     for name, job in reversed(list(state.app_state().jobs.items())):
         snapshot = job.snapshot()
         if snapshot.ended and (directory / slugify(name)).is_dir():
             continue  # shown below as a saved run
+        live.add(name)
         entries[f"{name} ({snapshot.status})"] = Entry(
             name, job.config, snapshot.records, snapshot.evals, snapshot.summary or {}, snapshot.status
         )
-    for run in list_runs(directory):
+    for run in saved:
+        if run.name in live:
+            continue  # its checkpoint, while it trains here
         label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
-        entries[label] = Entry(run.name, run.config, run.records, run.evals, run.summary, "saved", run.path)
+        entries[label] = Entry(run.name, run.config, run.records, run.evals, run.summary, saved_status(run), run.path)
     return entries
 
 
@@ -59,7 +78,11 @@ def final_metrics(entry: Entry) -> dict:
 
 
 st.title("Compare runs")
-runs = collect_runs()
+saved_runs, unreadable = scan_runs(state.runs_dir())
+if unreadable:
+    with st.expander(f"{len(unreadable)} folder(s) in the runs directory could not be read", icon=":material/warning:"):
+        st.markdown("\n".join(f"- `{item.path.name}`: {item.reason}" for item in unreadable))
+runs = collect_runs(saved_runs)
 if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
     st.stop()
@@ -113,11 +136,14 @@ downloads[0].download_button(
     icon=":material/download:",
     width="stretch",
 )
-weights = entry.path / "weights.pt" if entry.path is not None else None
-if weights is not None and weights.is_file():
+try:
+    weights = read_weights_bytes(entry.path) if entry.path is not None else None
+except RunFormatError:
+    weights = None
+if weights is not None:
     downloads[1].download_button(
         "Weights (weights.pt)",
-        weights.read_bytes(),
+        weights,
         file_name=f"{slugify(entry.name)}-weights.pt",
         mime="application/octet-stream",
         icon=":material/download:",
@@ -129,6 +155,24 @@ else:
 if entry.path is None:
     st.caption("A run can be renamed or deleted once it has ended.")
     st.stop()
+if entry.status == "interrupted":
+    step = entry.records[-1]["step"] if entry.records else 0
+    st.info(
+        f"**{entry.name}** was training when its server stopped; it was saved at step {step:,}. Resume it to "
+        "finish the run: it continues exactly where the checkpoint left off.",
+        icon=":material/restart_alt:",
+    )
+    if st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume"):
+        data = state.get_data()
+        if data is not None:
+            try:
+                interrupted = load_run(entry.path)
+            except RunFormatError as exc:
+                st.error(f"Could not resume: {exc}")
+            else:
+                state.start_job(interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted)
+                st.session_state.tr_job = interrupted.name
+                st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):
     new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}")

@@ -22,7 +22,7 @@ from bnn.config import (
     validate,
 )
 from bnn.diagnosis import apply_fixes, diagnose, probe
-from bnn.jobs import ENDED, FAILED, PAUSED
+from bnn.jobs import ENDED, FAILED, PAUSED, QUEUED
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
 from bnn.summary import model_summary, training_memory_problems
 from ui import frame, live_chart
@@ -332,6 +332,12 @@ def live_view(job, page_buttons: tuple[bool, bool]) -> None:
         st.error(f"Diverged: {snap.message}", icon=":material/error:")
     elif snap.status == "loading data":
         st.caption("Loading MNIST …")
+    elif snap.status == QUEUED:
+        slots = shared.app_state().slots.limit
+        st.caption(
+            f"Waiting for a free training slot: number {snap.queue_position or '–'} in the queue "
+            f"({slots} run(s) train at once on this server)."
+        )
     if not snap.records:
         if snap.ended:
             st.caption(

@@ -372,7 +372,8 @@ class Trainer:
     def at_checkpoint(self) -> bool:
         """Whether :meth:`state_dict` can be taken now: right after a record (nothing is
         accumulated since), which every epoch's end is."""
-        return bool(self.records) and self.records[-1]["step"] == self.step
+        in_epoch = self.step - self.epoch * self.steps_per_epoch  # an epoch's last step: its end is next
+        return bool(self.records) and self.records[-1]["step"] == self.step and in_epoch < self.steps_per_epoch
 
     def state_dict(self) -> dict:
         """Everything but the weights that continuing this run needs: optimizer, data order and

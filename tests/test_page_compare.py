@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import streamlit as st
 import torch
@@ -10,6 +12,8 @@ from conftest import app_page
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.runs import SavedRun, list_runs, metrics_csv, save_run
+from bnn.train import Trainer
+from ui import state
 
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
@@ -108,3 +112,77 @@ def test_no_runs_yet(runs_dir):
     at.run()
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
+
+
+def _hostile_runs(runs_dir, outside) -> None:
+    """Run folders an attacker or a crash could leave: each must be named, none may break the page."""
+    import json
+    import os
+
+    def corrupt(name: str, file: str, change) -> None:
+        path = save_run(_run(name, 1e-2, 50.0, created=0.5), runs_dir)
+        data = json.loads((path / file).read_text())
+        change(data)
+        (path / file).write_text(json.dumps(data))
+
+    corrupt("bad-created", "meta.json", lambda d: d.update(created="abc"))
+    corrupt("bad-version", "meta.json", lambda d: d.update(version="x"))
+    corrupt("bad-evals", "metrics.json", lambda d: d.update(evals=[1, 2]))
+    corrupt("bad-records", "metrics.json", lambda d: d.update(records="abc"))
+    corrupt("no-epoch", "metrics.json", lambda d: [r.pop("epoch") for r in d["records"]])
+    corrupt("nan-momentum", "config.json", lambda d: d["model"].update(bn_momentum=5.0))
+    fifo = save_run(_run("fifo", 1e-2, 50.0, created=0.5), runs_dir)
+    (fifo / "metrics.json").unlink()
+    os.mkfifo(fifo / "metrics.json")
+    linked = save_run(_run("outside", 1e-2, 50.0, created=0.5), outside)
+    (runs_dir / "linked").symlink_to(linked, target_is_directory=True)
+    (runs_dir / "stray.txt").write_text("not a run")
+
+
+def test_hostile_run_folders_are_named_and_the_others_still_work(runs_dir, tmp_path):
+    _hostile_runs(runs_dir, tmp_path / "outside")
+    st.cache_resource.clear()
+    save_run(_run("good", 1e-2, 91.0, created=3.0), runs_dir)
+    at = app_page("compare")
+    at.run()
+    assert not at.exception, at.exception[0].value
+    assert at.multiselect(key="cmp_runs").options == ["good"]
+    (expander,) = at.expander
+    listed = " ".join(m.value for m in expander.markdown)
+    for name, reason in [
+        ("bad-created", "created must be a number"),
+        ("bad-version", "version must be a whole number"),
+        ("bad-evals", "evals[0]: a record is int"),
+        ("bad-records", "records must be a list"),
+        ("no-epoch", "records[0]: a record has no epoch"),
+        ("nan-momentum", "BatchNorm momentum must be in [0, 1]"),
+        ("fifo", "named pipe"),
+        ("linked", "a symbolic link"),
+        ("stray.txt", "not a folder"),
+    ]:
+        assert f"`{name}`: " in listed and reason in listed, (name, listed)
+    assert (tmp_path / "outside" / "outside" / "meta.json").read_text().count("outside")  # untouched
+
+
+def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
+    st.cache_resource.clear()
+    run = _run("cut", 1e-2, 60.0, created=1.0)
+    run.config = run.config.replace_train(train_subset=1000, epochs=2, batch_size=100)
+    trainer = Trainer(run.config, mnist, "cpu")
+
+    def checkpoint(trainer: Trainer) -> None:  # what the app's job saves at an epoch's end
+        run.records, run.evals, run.model = list(trainer.records), list(trainer.evals), copy.deepcopy(trainer.model)
+        run.checkpoint = trainer.state_dict()
+
+    for step in trainer.steps(on_epoch_end=checkpoint):
+        if step == 11:  # one epoch of 1,000 images, then the server dies
+            break
+    save_run(run, runs_dir)
+    at = app_page("compare")
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["interrupted"]
+    at.button(key="cmp_resume").click().run()
+    (job,) = state.app_state().jobs.values()
+    assert job.join(120) and job.snapshot().status == "finished"
+    assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]
