@@ -448,6 +448,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        if not {"model", "train"} <= set(data):
+            raise ConfigError("not a BNN Playground config: it needs a model and a train section")
         try:
             model = dict(data.get("model", {}))
             model_input = InputConfig(**model.pop("input", {}))
