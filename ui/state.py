@@ -104,6 +104,22 @@ def get_data() -> MnistData | None:
         return None
 
 
+@st.cache_resource(show_spinner=False)
+def warm_data() -> threading.Thread:
+    """Read MNIST into memory in the background once per server, so that the first Start does
+    not wait for it (2 s here); a problem with the files is reported when a page needs them."""
+
+    def read() -> None:
+        try:
+            load_mnist(str(data_dir()), device="cpu", download=False)  # bnn.data keeps it for _load_data
+        except DataError:
+            pass
+
+    thread = threading.Thread(target=read, name="bnn-warm-mnist", daemon=True)
+    thread.start()
+    return thread
+
+
 def data_on_disk() -> bool:
     return not missing_files(data_dir())
 
