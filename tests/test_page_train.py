@@ -230,3 +230,11 @@ def test_settings_fold_while_the_shown_run_trains(page):
     assert [n.value for n in at.number_input if n.key == bs_key] == [20], "a paused run does not fold the settings"
     assert at.number_input(key=settings_form.control_key("units", 0)).value == 32
     assert at.session_state["tr_cfg"] == config
+
+
+def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
+    at = _open(page, layers="_".join(["d10-wab-0"] * 1000), lr="0.002")
+    (notice,) = [i.value for i in at.info if "could not be used" in i.value]
+    assert "1000 layers, at most 12" in notice
+    assert _control(at, "lr") == 0.002  # the link's other values are kept
+    assert [_control(at, "units", i) for i in range(2)] == [1024, 1024]  # the preset's layers
