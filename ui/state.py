@@ -160,7 +160,7 @@ def new_job_name(prefix: str) -> str:
 
 
 def start_job(config: RunConfig, name: str, data: MnistData, preset: str | None = None) -> TrainingJob:
-    job = TrainingJob(config, data, name=name, stop_on_nonfinite=True)
+    job = TrainingJob(config, data, name=name)  # a diverged run keeps recording: the NaN steps show
     job.preset = preset  # type: ignore[attr-defined]
     state = app_state()
     with state.lock:
