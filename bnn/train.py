@@ -34,8 +34,9 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -498,6 +499,19 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "edits": [dict(edit) for edit in self.edits],
         }
+
+
+def describe_edit(edit: Mapping[str, Any]) -> str:
+    """A live edit (:attr:`Trainer.edits`) in words, e.g. "lr 1e-02 → 5e-03" or
+    "dense2 activations binary → real"."""
+    setting, old, new = edit["setting"], edit["old"], edit["new"]
+    if setting == "lr":
+        return f"lr {old:.0e} → {new:.0e}"
+    if setting in LIVE_LAYER_SETTINGS:
+        what = "weights" if setting == "binarize_weights" else "activations"
+        word = {True: "binary", False: "real"}
+        return f"{edit['layer']} {what} {word[bool(old)]} → {word[bool(new)]}"
+    return f"{setting} {old} → {new}"
 
 
 def _finite_or_none(value: float | None) -> float | None:

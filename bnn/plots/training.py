@@ -1,5 +1,9 @@
 """Training over steps: the live four-panel chart of a run, per-layer weight sign flips and the
-curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`."""
+curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`.
+
+Two kinds of event are marked: live edits (``bnn.train.Trainer.edits``) as dotted vertical lines
+labelled with the change, and records whose loss was NaN/inf as red crosses on the accuracy
+panel (a diverged run's flat line is then visibly the NaN steps)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..train import describe_edit
 from .common import LEGEND_MARGIN, PALETTE, TEMPLATE, _figure, _np
+
+EDIT_COLOR = "#7c3aed"
+NAN_COLOR = "#dc2626"
+NAN_TRACE = "NaN loss"
 
 
 def thin_records(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> list[Mapping[str, Any]]:
@@ -98,13 +107,22 @@ def run_overlay(
     xaxis_title: str = "epoch",
     log_y: bool = False,
     height: int = 320,
+    events: Mapping[str, Sequence[tuple[float, str]]] | None = None,
 ) -> go.Figure:
     """Curves of several runs on one chart; short curves (a few evaluations) get markers, so a
-    one-point curve still shows."""
+    one-point curve still shows. ``events``: run name -> (x, label) of its live edits, drawn as
+    dotted vertical lines in the run's colour with the label on hover and at the top."""
     fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
     for trace, (xs, _) in zip(fig.data, series.values()):
         if len(xs) <= 30:
             trace.update(mode="lines+markers", marker=dict(size=6))
+    for i, name in enumerate(series):
+        for x, label in (events or {}).get(name, ()):
+            color = PALETTE[i % len(PALETTE)]
+            fig.add_vline(x=x, line=dict(color=color, dash="dot", width=1.5))
+            fig.add_annotation(
+                x=x, y=1, yref="paper", text=label, showarrow=False, yanchor="bottom", font=dict(size=10, color=color)
+            )
     fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
     return fig
 
@@ -153,6 +171,9 @@ def live_training_series(
     for panel in ("loss", "accuracy", "lr"):
         for name, line in training_curve_series(records, evals, panel, max_points).items():
             series[f"{panel}/{name}"] = line
+    nan_steps = [r for r in thin_records(records, max_points) if r.get("nonfinite")]
+    if nan_steps:
+        series[f"accuracy/{NAN_TRACE}"] = ([r["step"] for r in nan_steps], [r["batch_accuracy"] for r in nan_steps])
     for layer, line in flip_rate_series(records, max_points).items():
         series[f"flips/{layer}"] = line
     return series
@@ -166,6 +187,7 @@ def live_training_figure(
     max_points: int = 150,
     total_steps: int | None = None,
     lr_range: tuple[float, float] | None = None,
+    edits: Sequence[Mapping[str, Any]] = (),
 ) -> go.Figure:
     """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
     panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
@@ -174,7 +196,9 @@ def live_training_figure(
 
     For a run still training, ``total_steps`` fixes the step axes at 0..total_steps and
     ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
-    the axes, and a live view can move the lines without redrawing the axes."""
+    the axes, and a live view can move the lines without redrawing the axes. ``edits`` (live
+    edits) are dotted vertical lines on every panel, labelled on the loss panel; records with a
+    NaN/inf loss are red crosses on the accuracy panel."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -198,8 +222,22 @@ def live_training_figure(
         if panel == "flips":
             color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
         else:
-            color = _LIVE_COLORS[name]
+            color = _LIVE_COLORS.get(name, NAN_COLOR)
         marked = name in ("test set", "train set")
+        if name == NAN_TRACE:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    uid=uid,
+                    name=name,
+                    mode="markers",
+                    marker=dict(symbol="x", size=8, color=NAN_COLOR),
+                    hovertemplate="step %{x}: loss NaN, batch accuracy %{y:.2f}%<extra></extra>",
+                ),
+                *_LIVE_PANELS[panel],
+            )
+            continue
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -243,4 +281,19 @@ def live_training_figure(
     fig.update_xaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_yaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_annotations(font_size=13)
+    for index, edit in enumerate(edits):
+        label = describe_edit(edit)
+        fig.add_vline(x=edit["step"], line=dict(color=EDIT_COLOR, dash="dot", width=1.5), row="all", col="all")
+        fig.add_annotation(
+            x=edit["step"],
+            y=1 - 0.09 * (index % 3),
+            xref="x",
+            yref="y domain",
+            text=label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            bgcolor="rgba(255,255,255,0.8)",
+            font=dict(size=11, color=EDIT_COLOR),
+        )
     return fig
