@@ -107,6 +107,7 @@ class Finding:
     severity: str  # ERROR, WARNING or INFO
     fix_label: str  # what the fix button does
     apply: Callable[[RunConfig], RunConfig] = field(repr=False, compare=False)
+    on_chart: str = ""  # where the training chart shows it (the Train page's live chart)
 
     def fix(self, config: RunConfig) -> RunConfig:
         """The settings with this problem fixed (everything else unchanged)."""
@@ -284,7 +285,8 @@ def _layers_text(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _block_names(config: RunConfig) -> list[str]:
+def layer_names(config: RunConfig) -> list[str]:
+    """The layers' names as the model gives them (dense1, conv2, ..., output)."""
     counts = {"dense": 0, "conv": 0}
     names = []
     for index, layer in enumerate(config.model.layers):
@@ -298,6 +300,18 @@ def _is_nan(value: Any) -> bool:
 
 
 # --- the checks ------------------------------------------------------------------------------
+def _nan_on_chart(run: RunEvidence, step: int | None) -> str:
+    bad = [r for r in run.records if r.get("nonfinite")]
+    if not bad:
+        return ""
+    flat = sum(r.get("batch_accuracy", 0.0) for r in bad) / len(bad)
+    where = f" from step {step:,}" if step is not None else ""
+    return (
+        f"the red crosses on the Accuracy panel: {len(bad):,} records with a NaN loss{where}, "
+        f"where the train-batch accuracy stays flat at {flat:.2f}% and the loss line stops"
+    )
+
+
 def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
     step = run.nonfinite_step
     if step is None:
@@ -322,7 +336,14 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
             "weight becomes NaN."
         )
         return Finding(
-            "nan_loss", "The loss is NaN", evidence, explanation, ERROR, "Use softmax cross-entropy", fix_loss
+            "nan_loss",
+            "The loss is NaN",
+            evidence,
+            explanation,
+            ERROR,
+            "Use softmax cross-entropy",
+            fix_loss,
+            _nan_on_chart(run, step),
         )
     explanation = "A NaN weight makes every later output NaN: the step size was too large for this setup."
     return Finding(
@@ -333,6 +354,7 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
         ERROR,
         f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})",
         fix_lower_lr,
+        _nan_on_chart(run, step),
     )
 
 
@@ -374,6 +396,9 @@ def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) ->
             ERROR,
             "Real-valued outputs + softmax cross-entropy",
             fix_collapse,
+            "the train-batches line on the Accuracy panel, flat at the share of the answered class"
+            if run.records
+            else "",
         )
     return None
 
@@ -423,7 +448,7 @@ def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | 
 
 
 def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
-    names = _block_names(config)
+    names = layer_names(config)
     missing = [n for n, l in zip(names, config.model.layers) if l.binarize_activations and not l.batch_norm]
     if not missing:
         return None
@@ -460,7 +485,7 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
     elif probe is not None:
         shares = dict(probe.saturation)
         source = "at initialization"
-    binarized = {n for n, l in zip(_block_names(config), config.model.layers) if l.binarize_activations}
+    binarized = {n for n, l in zip(layer_names(config), config.model.layers) if l.binarize_activations}
     high = {n: s for n, s in shares.items() if n in binarized and s > SATURATION_SHARE}
     if not high:
         return None
@@ -479,7 +504,7 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
 
 def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
     train = config.train
-    flips = [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+    flips = _flip_rates(run)
     if len(run.records) >= 3 and flips:
         mean_flip = sum(flips) / len(flips)
         if mean_flip >= FLIP_RATE_FLOOR:
@@ -521,6 +546,7 @@ def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | Non
         ERROR,
         f"Adam at lr {FIXED_LR:.0e}",
         fix_learning_rate,
+        "the Weight sign flips panel, flat at 0" if flips else "",
     )
 
 
@@ -559,8 +585,12 @@ def _optimizer_text(train) -> str:
     return f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} at {lr}{momentum}"
 
 
+def _flip_rates(run: RunEvidence) -> list[float]:
+    return [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+
+
 def _mean_flip_rate(run: RunEvidence) -> float | None:
-    flips = [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+    flips = _flip_rates(run)
     return sum(flips) / len(flips) if flips else None
 
 
@@ -579,7 +609,7 @@ def _suspects(config: RunConfig, reference: RunConfig, run: RunEvidence) -> list
     layers = config.model.layers
     if layers[-1].binarize_activations and not reference.model.layers[-1].binarize_activations:
         suspects.append(("binarized output activations (10 tied ±1 scores)", fix_output_real))
-    names_ = _block_names(config)
+    names_ = layer_names(config)
     missing = [n for n, l in zip(names_, layers) if l.binarize_activations and not l.batch_norm]
     if missing:
         suspects.append((f"no BatchNorm before the signs of {_layers_text(missing)}", fix_batch_norm))
@@ -589,7 +619,12 @@ def _suspects(config: RunConfig, reference: RunConfig, run: RunEvidence) -> list
         suspects.append(("latent weights not clipped to [-1, 1]", fix_clip))
     recent = [r for r in run.records[-5:] if r.get("saturation")]
     if recent:
-        shares = {n: v for n, v in recent[-1]["saturation"].items() if v is not None and v > SATURATION_SHARE}
+        binarized = {n for n, l in zip(names_, layers) if l.binarize_activations}
+        shares = {
+            n: v
+            for n, v in recent[-1]["saturation"].items()
+            if n in binarized and v is not None and v > SATURATION_SHARE
+        }
         if shares:
             listed = ", ".join(f"{n} {_pct(v)}" for n, v in shares.items())
             suspects.append((f"pre-activations outside the STE window: {listed}", fix_batch_norm))
@@ -611,7 +646,8 @@ def _check_reference(config: RunConfig, run: RunEvidence, reference: Reference |
     suspects = _suspects(config, reference.config, run)
     evidence = (
         f"Test accuracy {float(test['accuracy']):.2f}% after {epoch:.2f} epochs; {reference.name} "
-        f"reached {ref_accuracy:.2f}% after {ref_epoch:g}: **{gap:.1f} points behind**."
+        f"reached {ref_accuracy:.2f}% after {ref_epoch:g} epoch{'s' if ref_epoch != 1 else ''}: "
+        f"**{gap:.1f} points behind**."
     )
     if suspects:
         evidence += " Most likely: " + "; ".join(text for text, _ in suspects) + "."
