@@ -189,7 +189,7 @@ def save_ended_jobs() -> None:
                     config=job.config,
                     records=snapshot.records,
                     evals=snapshot.evals,
-                    summary=snapshot.summary or {},
+                    summary={**(snapshot.summary or {}), "fixes": getattr(job, "fixes", None)},
                     model=model,
                     preset=getattr(job, "preset", None),
                 ),
