@@ -11,6 +11,8 @@ and marked on the chart). When a run ends, ``bnn.diagnosis`` checks its numbers,
 with a reference at the same epoch, and offers a fix for each problem it finds.
 """
 
+import time
+
 import streamlit as st
 
 from bnn import plots
@@ -155,27 +157,29 @@ start = bar[0].button(
     disabled=trains,
     help="This tab's run is still training: stop it first" if trains else "Train with the settings below",
 )
-if snapshot is not None and snapshot.status == PAUSED:
-    bar[1].button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
-else:
-    bar[1].button(
-        "Pause",
-        icon=":material/pause:",
-        on_click=job.pause if job else None,
-        disabled=not trains or snapshot.status in (STOPPING, EVALUATING),
-        width="stretch",
-        help="Pauses after the optimizer step in flight (well within a second)",
-    )
+busy = not trains or snapshot.status in (STOPPING, EVALUATING)  # nothing to pause or stop
 final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
-bar[2].button(
-    "Stop",
-    icon=":material/stop:",
-    on_click=job.stop if job else None,
-    disabled=not trains or snapshot.status in (STOPPING, EVALUATING),
-    width="stretch",
-    help=f"Stops after the step in flight, then evaluates the test and training sets (about {final_eval}); "
-    "what was trained is kept",
-)
+run_buttons = [
+    ("Resume", ":material/play_arrow:", "resume", "Continues from the step it paused after")
+    if snapshot is not None and snapshot.status == PAUSED
+    else ("Pause", ":material/pause:", "pause", "Pauses after the optimizer step in flight (well within a second)"),
+    (
+        "Stop",
+        ":material/stop:",
+        "stop",
+        f"Stops after the step in flight, then evaluates the test and training sets (about {final_eval}); "
+        "what was trained is kept",
+    ),
+]
+for column, (label, icon, action, help_text) in zip(bar[1:3], run_buttons):
+    column.button(
+        label,
+        icon=icon,
+        on_click=getattr(job, action) if job else None,
+        disabled=busy and label != "Resume",
+        width="stretch",
+        help=help_text,
+    )
 bar[3].button(
     "Test now",
     icon=":material/fact_check:",
@@ -309,7 +313,12 @@ def live_view(job, page_state: tuple[str, bool]) -> None:
         return
     if snap.ended:
         figure = plots.live_training_figure(
-            snap.records, snap.evals, height=LIVE_HEIGHT, max_points=LIVE_POINTS, edits=snap.edits
+            snap.records,
+            snap.evals,
+            height=LIVE_HEIGHT,
+            max_points=LIVE_POINTS,
+            total_steps=snap.step or None,  # the steps it trained (edit labels would widen an automatic axis)
+            edits=snap.edits,
         )
         st.plotly_chart(figure, key="tr_final_chart", theme=None)
         return
@@ -329,12 +338,19 @@ def live_key(setting: str, layer: int | None = None) -> str:
 
 def on_live_edit(setting: str, layer: int | None = None) -> None:
     value = state[live_key(setting, layer)]
+    applied = len(job.snapshot().edits)
     try:
         job.edit(setting, value, layer)
     except ConfigError as exc:
         state.tr_notice = f"Not changed: {exc}"
-    else:
-        st.toast("Applied at the next optimizer step; marked on the chart")
+        return
+    if job.status == PAUSED:
+        st.toast("Applied when the run resumes, at its next optimizer step")
+        return
+    deadline = time.monotonic() + 1.0  # a step takes milliseconds: list the edit in this page run
+    while len(job.snapshot().edits) == applied and time.monotonic() < deadline:
+        time.sleep(0.02)
+    st.toast("Applied at the next optimizer step; marked on the chart")
 
 
 def live_knobs(job, snap) -> None:
@@ -363,7 +379,7 @@ def live_knobs(job, snap) -> None:
                 column,
                 setting,
                 layer=index,
-                label=f"{LAYER_SETTINGS[setting].label} of {name}",
+                label=f"{LAYER_SETTINGS[setting].label} of {name} in the running run",
                 collapsed=True,
                 key=live_key(setting, index),
                 on_change=on_live_edit,

@@ -223,36 +223,20 @@ def live_training_figure(
             color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
         else:
             color = _LIVE_COLORS.get(name, NAN_COLOR)
-        marked = name in ("test set", "train set")
         if name == NAN_TRACE:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    uid=uid,
-                    name=name,
-                    mode="markers",
-                    marker=dict(symbol="x", size=8, color=NAN_COLOR),
-                    hovertemplate="step %{x}: loss NaN, batch accuracy %{y:.2f}%<extra></extra>",
-                ),
-                *_LIVE_PANELS[panel],
-            )
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                uid=uid,
-                name=name,
-                legendgroup=name,
-                showlegend=name not in shown,
+            style = dict(mode="markers", marker=dict(symbol="x", size=8, color=NAN_COLOR))
+            style["hovertemplate"] = "step %{x}: loss NaN, batch accuracy %{y:.2f}%<extra></extra>"
+        else:
+            marked = name in ("test set", "train set")
+            style = dict(
                 mode="lines+markers" if marked else "lines",
                 line=dict(color=color, width=2),
                 marker=dict(size=7),
                 connectgaps=False,
-            ),
-            *_LIVE_PANELS[panel],
-        )
+                legendgroup=name,
+                showlegend=name not in shown,
+            )
+        fig.add_trace(go.Scatter(x=xs, y=ys, uid=uid, name=name, **style), *_LIVE_PANELS[panel])
         shown.add(name)
     if not layers:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
