@@ -9,6 +9,7 @@ values differ where they apply (``bnn.config.settings_in_words``). By default th
 newest runs are chosen, or the newest and the run its settings fix (Train's "Apply fixes").
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,11 @@ def final_metrics(entry: Entry) -> dict:
         "train acc %": round(train["accuracy"], 2) if train else None,
         "final loss": last.get("loss"),
         "epochs done": round(last.get("epoch") or 0.0, 2),
+    }
+
+
+def run_details(entry: Entry) -> dict:
+    return {
         "layers": describe_layers(entry.config),
         "live edits": "; ".join(f"step {e['step']}: {describe_edit(e)}" for e in entry.edits) or "–",
     }
@@ -175,6 +181,10 @@ panels = [
 ]
 columns = st.columns(2) + st.columns(2)
 for index, (column, (title, axis, series, log_y)) in enumerate(zip(columns, panels)):
+    if not any(math.isfinite(y) for _, ys in series.values() for y in ys if y is not None):
+        column.markdown(f"**{title}**")
+        column.caption("Nothing to show: no binarized weights in these runs." if index == 3 else "No numbers yet.")
+        continue
     figure = plots.run_overlay(series, title, axis, log_y=log_y, events=events)
     if index == 3:
         figure.update_yaxes(tickformat=".2%")
@@ -188,7 +198,12 @@ names = [name for name in dict.fromkeys(name for row in words.values() for name 
 # a setting differs when it has two values among the runs it applies to (momentum only for SGD runs)
 differing = [name for name in names if len({row[name] for row in words.values() if name in row}) > 1]
 rows = [
-    {"run": label, **final_metrics(runs[label]), **{name: words[label].get(name, "–") for name in differing}}
+    {
+        "run": label,
+        **final_metrics(runs[label]),
+        **{name: words[label].get(name, "–") for name in differing},
+        **run_details(runs[label]),
+    }
     for label in chosen
 ]
 st.dataframe(rows, hide_index=True, width="stretch")

@@ -27,7 +27,7 @@ from bnn.config import (
     read_query_params,
     validate,
 )
-from bnn.diagnosis import apply_fixes, diagnose, layer_names, probe, reference_for
+from bnn.diagnosis import GAP_POINTS, apply_fixes, diagnose, layer_names, probe, reference_for
 from bnn.jobs import DIVERGED, EVALUATING, FAILED, LOADING, PAUSED, STOPPING
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
 from bnn.summary import model_summary, training_memory_problems
@@ -467,7 +467,10 @@ def after_the_run(job, snapshot) -> None:
     )
     test = snapshot.last_eval("test")
     if not findings:
-        compared = f", within {reference.name.split(' ')[0]}'s measured accuracy at this epoch" if reference else ""
+        at = reference.accuracy_at(test["epoch"]) if reference and test else None
+        compared = (
+            f", within {GAP_POINTS:g} point of {reference.name} after {at[0]:g} epochs ({at[1]:.2f}%)" if at else ""
+        )
         st.success(
             "No problem found: the run learns"
             + (f" ({test['accuracy']:.2f}% test accuracy{compared})." if test else "."),

@@ -307,8 +307,8 @@ def _nan_on_chart(run: RunEvidence, step: int | None) -> str:
     flat = sum(r.get("batch_accuracy", 0.0) for r in bad) / len(bad)
     where = f" from step {step:,}" if step is not None else ""
     return (
-        f"the red crosses on the Accuracy panel: {len(bad):,} records with a NaN loss{where}, "
-        f"where the train-batch accuracy stays flat at {flat:.2f}% and the loss line stops"
+        f"the red crosses along the bottom of the Loss panel: {len(bad):,} records with a NaN loss{where} "
+        f"(the loss line stops there), while the train-batch accuracy stays flat at {flat:.2f}% on the Accuracy panel"
     )
 
 

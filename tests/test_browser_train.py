@@ -116,7 +116,7 @@ def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_t
         assert crosses.count() >= 4
         flat = re.search(r"train-batch accuracy stays flat at ([\d.]+)%", body)
         assert flat and 8 < float(flat.group(1)) < 12, "the diagnosis does not point at the flat line"
-        assert "On the chart: the red crosses on the Accuracy panel" in body
+        assert "On the chart: the red crosses along the bottom of the Loss panel" in body
         assert page.get_by_role("button", name="Make active").is_disabled()
         page.screenshot(path=str(tmp_path / "seed.png"), full_page=True)
         assert_no_exception(page)

@@ -155,7 +155,7 @@ def test_seed_run_is_diagnosed_and_fixed(page):
     ):
         assert title in text
     assert "diverged" in _progress_text(at) and "loss NaN since step 2" in _progress_text(at)
-    assert "On the chart: the red crosses on the Accuracy panel" in text
+    assert "On the chart: the red crosses along the bottom of the Loss panel" in text
     assert next(b for b in at.button if b.label == "Make active").disabled  # refused, and why:
     assert any("Not offered as the active model: it diverged" in c.value for c in at.caption)
     next(b for b in at.button if b.label.startswith("Apply all fixes")).click().run()

@@ -57,14 +57,16 @@ def _record(step: int, nonfinite: bool = False) -> dict:
     }
 
 
-def test_live_figure_marks_nan_steps_on_the_accuracy_panel():
+def test_live_figure_marks_nan_steps_where_the_loss_is_missing():
     records = [_record(1), _record(20, True), _record(40, True)]
     series = plots.live_training_series(records, [])
-    assert series["accuracy/NaN loss"] == ([20, 40], [9.87, 9.87])
+    assert series["loss/NaN loss"] == ([20, 40], [0.0, 0.0])
+    assert series["loss/train batches"][1] == [1.0, None, None]  # the gap the crosses explain
+    assert series["accuracy/train batches"][1] == [50.0, 9.87, 9.87]  # the flat line stays visible
     fig = plots.live_training_figure(records, [])
     nan_trace = next(t for t in fig.data if t.name == "NaN loss")
-    assert nan_trace.mode == "markers" and nan_trace.xaxis == "x2" and list(nan_trace.x) == [20, 40]
-    assert "accuracy/NaN loss" not in plots.live_training_series(records[:1], [])
+    assert nan_trace.mode == "markers" and nan_trace.xaxis == "x" and list(nan_trace.x) == [20, 40]
+    assert "loss/NaN loss" not in plots.live_training_series(records[:1], [])
 
 
 def test_live_figure_draws_each_live_edit_as_a_labelled_line():

@@ -2,8 +2,9 @@
 curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`.
 
 Two kinds of event are marked: live edits (``bnn.train.Trainer.edits``) as dotted vertical lines
-labelled with the change, and records whose loss was NaN/inf as red crosses on the accuracy
-panel (a diverged run's flat line is then visibly the NaN steps)."""
+labelled with the change, and records whose loss was NaN/inf as red crosses along the bottom of
+the loss panel, where their loss is missing (a diverged run's flat accuracy line is then visibly
+the NaN steps)."""
 
 from __future__ import annotations
 
@@ -173,7 +174,7 @@ def live_training_series(
             series[f"{panel}/{name}"] = line
     nan_steps = [r for r in thin_records(records, max_points) if r.get("nonfinite")]
     if nan_steps:
-        series[f"accuracy/{NAN_TRACE}"] = ([r["step"] for r in nan_steps], [r["batch_accuracy"] for r in nan_steps])
+        series[f"loss/{NAN_TRACE}"] = ([r["step"] for r in nan_steps], [0.0] * len(nan_steps))
     for layer, line in flip_rate_series(records, max_points).items():
         series[f"flips/{layer}"] = line
     return series
@@ -198,7 +199,7 @@ def live_training_figure(
     ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
     the axes, and a live view can move the lines without redrawing the axes. ``edits`` (live
     edits) are dotted vertical lines on every panel, labelled on the loss panel; records with a
-    NaN/inf loss are red crosses on the accuracy panel."""
+    NaN/inf loss are red crosses along the bottom of the loss panel."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -224,8 +225,11 @@ def live_training_figure(
         else:
             color = _LIVE_COLORS.get(name, NAN_COLOR)
         if name == NAN_TRACE:
-            style = dict(mode="markers", marker=dict(symbol="x", size=8, color=NAN_COLOR))
-            style["hovertemplate"] = "step %{x}: loss NaN, batch accuracy %{y:.2f}%<extra></extra>"
+            style = dict(
+                mode="markers",
+                marker=dict(symbol="x-thin", size=7, color=NAN_COLOR, line=dict(width=2, color=NAN_COLOR)),
+            )
+            style["hovertemplate"] = "step %{x}: loss NaN<extra></extra>"
         else:
             marked = name in ("test set", "train set")
             style = dict(
@@ -247,6 +251,7 @@ def live_training_figure(
             yref="paper",
             x=sum(x_domain) / 2,
             y=sum(y_domain) / 2,
+            xanchor="center",
             font=dict(color="#6b7280"),
         )
         fig.update_xaxes(visible=False, row=2, col=2)
