@@ -468,9 +468,10 @@ def after_the_run(job, snapshot) -> None:
     test = snapshot.last_eval("test")
     if not findings:
         at = reference.accuracy_at(test["epoch"]) if reference and test else None
-        compared = (
-            f", within {GAP_POINTS:g} point of {reference.name} after {at[0]:g} epochs ({at[1]:.2f}%)" if at else ""
-        )
+        compared = ""
+        if at:
+            epochs = f"{at[0]:g} epoch{'s' if at[0] != 1 else ''}"
+            compared = f", within {GAP_POINTS:g} point of {reference.name} after {epochs} ({at[1]:.2f}%)"
         st.success(
             "No problem found: the run learns"
             + (f" ({test['accuracy']:.2f}% test accuracy{compared})." if test else "."),
