@@ -6,7 +6,11 @@ are checked between optimizer steps (and inside evaluations), so they take effec
 a second. Stopping keeps everything trained so far and runs a final evaluation.
 
 A NaN or inf loss (or weight) is reported in the snapshot (``nonfinite_step``); with
-``stop_on_nonfinite`` the run then stops with status ``diverged`` after its final evaluation.
+``stop_on_nonfinite`` the run then stops with status ``diverged`` after its final evaluation,
+without it the run keeps training and recording (the NaN loss, the flat accuracy) and ends as
+``diverged``. :meth:`TrainingJob.edit` changes a live setting at the next optimizer step
+(:meth:`bnn.train.Trainer.request_edit`); the applied edits are in the snapshot and the summary,
+as is the final status.
 
 Crash safety: with ``checkpoint_dir`` the job saves itself as an unfinished run (weights,
 metrics and :meth:`bnn.train.Trainer.state_dict`) at every epoch's end and every
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
 from .metrics import EvalRecord, StepRecord
@@ -70,6 +74,8 @@ class JobSnapshot:
     nonfinite_step: int | None = None
     summary: dict | None = None  # final numbers, once the run has ended
     queue_position: int | None = None  # 1 = next to start, while queued
+    edits: list[dict] = field(default_factory=list)  # live edits applied (bnn.train.Trainer.edits)
+    final_eval_s: float | None = None  # estimated seconds of the evaluation after the last step
 
     @property
     def ended(self) -> bool:
@@ -209,6 +215,20 @@ class TrainingJob:
                 self._stop.set()
                 self._resume.set()
 
+    def edit(self, setting: str, value, layer: int | None = None) -> None:
+        """Change a live setting of the running trainer at its next optimizer step (raises
+        :class:`bnn.config.ConfigError` if it cannot, e.g. before training started or after it ended)."""
+        with self._lock:
+            trainer, status = self._trainer, self._status
+        if trainer is None or status in (*ENDED, STOPPING, EVALUATING):
+            raise ConfigError("the run is not training")
+        trainer.request_edit(setting, value, layer)
+
+    def current_config(self) -> RunConfig:
+        """The settings in use now: the starting ones with every applied live edit."""
+        trainer = self._trainer
+        return trainer.config if trainer is not None else self.config
+
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
         self._eval_requested.set()
@@ -240,10 +260,14 @@ class TrainingJob:
             elapsed = self._elapsed()
             records = list(self._records)
             rate = records[-1]["samples_per_s"] if records else 0.0
-            eta = None
+            eta = final_eval = None
+            if trainer:
+                final_eval = self._final_eval_estimate(trainer)
             if trainer and step and self._status in (RUNNING, PAUSED):
-                active = elapsed  # includes evaluations: a fair estimate of wall time left
-                eta = active / step * (total - step)
+                active = elapsed  # includes the evaluations so far: a fair estimate of wall time left
+                eta = active / step * (total - step) + final_eval
+            elif trainer and self._status in (STOPPING, EVALUATING):
+                eta = final_eval
             return JobSnapshot(
                 status=self._status,
                 message=self._message,
@@ -259,6 +283,8 @@ class TrainingJob:
                 nonfinite_step=nonfinite,
                 summary=dict(self._summary) if self._summary else None,
                 queue_position=self._slots.position(self) if self._slots and self._status == QUEUED else None,
+                edits=list(trainer.edits) if trainer else [],
+                final_eval_s=final_eval,
             )
 
     def release(self) -> None:
@@ -273,6 +299,15 @@ class TrainingJob:
                     trainer.first_nonfinite_step,
                 )
                 self._trainer = None
+
+    def _final_eval_estimate(self, trainer: Trainer) -> float:
+        """Seconds of the evaluations after the last step (test set, and training set unless
+        never), from the last evaluation's speed, else a third of a training step per image."""
+        count = len(trainer.data.test_labels) + (trainer.train_count if trainer.train_eval != "never" else 0)
+        per_image = trainer.eval_seconds_per_image
+        if not per_image and self._records and self._records[-1]["samples_per_s"]:
+            per_image = 1 / (3 * self._records[-1]["samples_per_s"])
+        return count * per_image
 
     def model_copy(self) -> BinaryNet | None:
         """A CPU copy of the model in eval mode (None before the model exists, or once released)."""
@@ -372,20 +407,23 @@ class TrainingJob:
         if not trainer.finished:  # stopped or diverged: final evaluation of what was trained
             self._set(EVALUATING)
             trainer.final_evaluations()
-        with self._lock:
-            self._summary = trainer.summary()
-            self._records = list(trainer.records)
-            self._evals = list(trainer.evals)
         if diverged:
-            self._set(
+            status, message = (
                 DIVERGED,
                 f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
                 "the weights can no longer learn, so the run was stopped",
             )
+        elif trainer.first_nonfinite_step is not None:
+            status, message = DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}"
         elif trainer.finished:
-            self._set(FINISHED, "finished")
+            status, message = FINISHED, "finished"
         else:
-            self._set(STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}")
+            status, message = STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}"
+        with self._lock:
+            self._summary = {**trainer.summary(), "status": status}
+            self._records = list(trainer.records)
+            self._evals = list(trainer.evals)
+        self._set(status, message)
 
     def _checkpoint(self, trainer: Trainer) -> None:
         """Save the run as it is now, unfinished, so that a crash loses at most this much."""
@@ -393,10 +431,10 @@ class TrainingJob:
             return  # the finished run is saved by its owner, with its final evaluations
         run = SavedRun(
             name=self.name,
-            config=self.config,
+            config=trainer.config,  # with the live edits applied so far
             records=list(trainer.records),
             evals=list(trainer.evals),
-            summary={"status": "interrupted", "steps": trainer.step},
+            summary={"status": "interrupted", "steps": trainer.step, "edits": list(trainer.edits)},
             model=trainer.model,
             preset=self.preset,
             checkpoint=trainer.state_dict(),

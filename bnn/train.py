@@ -16,6 +16,11 @@ only for the steps that make a record (``live_stats=False``: never). The test se
 after every epoch; the training set at the end (``train_eval="end"``, what the Train page and
 the diagnosis read), after every epoch, or never.
 
+Live edits (:meth:`Trainer.request_edit`): the learning rate, the optimizer and each layer's
+binarize-weights / binarize-activations switches can be changed while the run trains; a request
+is queued and applied before the next optimizer step, and every applied edit is kept in
+``Trainer.edits`` (and the summary) with the step it took effect at (one process only).
+
 Started by torchrun as one of several processes (:mod:`bnn.distributed`), the trainer trains
 its part of every global batch with DistributedDataParallel and synchronized BatchNorm, and
 evaluates its part of each set; the numbers it reports are those of the whole batch or set.
@@ -28,9 +33,11 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -44,6 +51,8 @@ from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet, build_model
 from .optim import make_optimizer, scheduled_lr, set_lr
 
+LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts (request_edit)
+LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
 
@@ -192,6 +201,10 @@ class Trainer:
         self.started_at = time.time()  # wall clock, for matching records with outside events
         self.train_seconds = 0.0  # time spent in training steps, evaluations excluded
         self._pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (loss * n, correct, n) per step
+        self.edits: list[dict] = []  # live edits applied: step, setting, layer, old, new
+        self._edit_requests: list[tuple[str, int | None, object]] = []
+        self._edit_lock = threading.Lock()
+        self.eval_seconds_per_image = 0.0  # measured by the last evaluation (0: none yet)
         self._interval_started = time.perf_counter()
         self._capture_saturation = False
         self._saturation: dict[str, float] = {}
@@ -255,6 +268,8 @@ class Trainer:
         """One optimizer step on ``images``: this rank's part of a batch of ``batch_count`` images
         (default: all of it)."""
         batch_count = batch_count or len(labels)
+        if self._edit_requests:
+            self._apply_edits()
         record_now = self._record_due(self.step + 1)
         stats_now = record_now and self.live_stats
         lr = scheduled_lr(self.config.train, self.step, self.total_steps)
@@ -314,6 +329,64 @@ class Trainer:
         )
         self._interval_started = time.perf_counter()
 
+    # --- live edits ------------------------------------------------------------------------
+    def _edited_config(self, config: RunConfig, setting: str, layer: int | None, value) -> RunConfig:
+        if setting == "lr":
+            value = float(value)
+            return config.replace_train(lr=value, lr_end=min(config.train.lr_end, value))
+        if setting == "optimizer":
+            return config.replace_train(optimizer=value)
+        layers = list(config.model.layers)
+        layers[layer] = replace(layers[layer], **{setting: bool(value)})
+        return config.replace_model(layers=tuple(layers))
+
+    def request_edit(self, setting: str, value, layer: int | None = None) -> None:
+        """Change ``setting`` (one of :data:`LIVE_TRAIN_SETTINGS`, or with ``layer`` the index of
+        a layer, one of :data:`LIVE_LAYER_SETTINGS`) to ``value`` before the next optimizer step.
+        Thread-safe; raises :class:`ConfigError` for an edit the run cannot take."""
+        if (setting in LIVE_LAYER_SETTINGS) != (layer is not None) or setting not in (
+            LIVE_TRAIN_SETTINGS + LIVE_LAYER_SETTINGS
+        ):
+            raise ConfigError(f"{setting!r} cannot be changed while a run trains")
+        if layer is not None and not 0 <= layer < len(self.config.model.layers):
+            raise ConfigError(f"there is no layer {layer}")
+        if self.world.distributed:
+            raise ConfigError("live edits need a single training process")
+        with self._edit_lock:
+            config = self.config
+            for queued in self._edit_requests:
+                config = self._edited_config(config, *queued)
+            problems = validate(self._edited_config(config, setting, layer, value))
+            if problems:
+                raise ConfigError("; ".join(problems))
+            self._edit_requests.append((setting, layer, value))
+
+    def _apply_edits(self) -> None:
+        with self._edit_lock:
+            requests, self._edit_requests = self._edit_requests, []
+        rebuild_optimizer = False
+        for setting, layer, value in requests:
+            before = self.config
+            self.config = self._edited_config(before, setting, layer, value)
+            if layer is None:
+                old, new = getattr(before.train, setting), getattr(self.config.train, setting)
+                rebuild_optimizer |= setting == "optimizer" and old != new
+            else:
+                old, new = getattr(before.model.layers[layer], setting), bool(value)
+                block = self.model.blocks[layer]
+                if setting == "binarize_weights":
+                    block.linear.binarize_weights = new
+                    rebuild_optimizer |= self.config.train.optimizer == "bop"  # Bop owns the binary weights
+                else:
+                    block.activation.binarized = new
+            if old != new:
+                name = self.model.blocks[layer].name if layer is not None else None
+                self.edits.append({"step": self.step, "setting": setting, "layer": name, "old": old, "new": new})
+        if rebuild_optimizer:  # a fresh optimizer state: moments of another optimizer do not carry over
+            self.optimizer = make_optimizer(self.model, self.config.train)
+        if self.live_stats:
+            self._last_signs = self._signs()
+
     def evaluate(self, split: str = "test") -> EvalRecord:
         """Evaluate on the test or the full training set and append the record (in a process
         group every rank evaluates its part and the counts are summed: call on every rank)."""
@@ -325,8 +398,10 @@ class Trainer:
             rank, size = self.world.rank, self.world.size
             start, end = len(labels) * rank // size, len(labels) * (rank + 1) // size
             images, labels = images[start:end], labels[start:end]
+        started = time.perf_counter()
         totals = _evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
         result = _eval_result(split, all_reduce_sum(totals).tolist())
+        self.eval_seconds_per_image = (time.perf_counter() - started) / max(len(labels), 1)
         record = result.record(self.step, self.epoch_progress)
         self.evals.append(record)
         return record
@@ -440,7 +515,21 @@ class Trainer:
             "started_at": self.started_at,  # Unix time; a record's "time" counts from here
             "seconds": time.perf_counter() - self.started,
             "train_seconds": self.train_seconds,
+            "edits": [dict(edit) for edit in self.edits],
         }
+
+
+def describe_edit(edit: Mapping[str, Any]) -> str:
+    """A live edit (:attr:`Trainer.edits`) in words, e.g. "lr 1e-02 → 5e-03" or
+    "dense2 activations binary → real"."""
+    setting, old, new = edit["setting"], edit["old"], edit["new"]
+    if setting == "lr":
+        return f"lr {old:.0e} → {new:.0e}"
+    if setting in LIVE_LAYER_SETTINGS:
+        what = "weights" if setting == "binarize_weights" else "activations"
+        word = {True: "binary", False: "real"}
+        return f"{edit['layer']} {what} {word[bool(old)]} → {word[bool(new)]}"
+    return f"{setting} {old} → {new}"
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import streamlit as st
 import torch
 from conftest import app_page
+from streamlit.testing.v1 import AppTest
 
 from bnn.models import build_model
 from bnn.presets import PRESETS
@@ -68,11 +70,70 @@ def page(runs_dir):
 
 def test_overlay_and_settings_that_differ(page):
     assert page.multiselect(key="cmp_runs").value == ["beta", "alpha"]  # newest first
-    assert len(page.get("plotly_chart")) == 2
+    assert len(page.get("plotly_chart")) == 4  # test accuracy, then loss, batch accuracy, flips per step
     table = page.dataframe[0].value
     assert list(table["run"]) == ["beta", "alpha"]
     assert "Learning rate" in table.columns and "Optimizer" not in table.columns  # only what differs
     assert list(table["test acc %"]) == [88.5, 91.0]
+
+
+def _saved(runs_dir, name: str, created: float, config=None, summary=None, records=None, checkpoint=None):
+    run = _run(name, 1e-2, 90.0, created)
+    run.config = config or run.config
+    run.summary = {**run.summary, **(summary or {})}
+    run.records = records if records is not None else run.records
+    run.checkpoint = checkpoint
+    save_run(run, runs_dir)
+
+
+def _compare(runs_dir) -> AppTest:
+    st.cache_resource.clear()
+    at = app_page("compare")
+    at.run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def test_real_status_layers_in_words_and_only_settings_that_apply(runs_dir):
+    _saved(runs_dir, "ended", 1.0, summary={"status": "finished"})
+    _saved(runs_dir, "nan", 2.0, summary={"first_nonfinite_step": 2, "epochs": 0.5})
+    _saved(runs_dir, "cut", 3.0, config=SMALL.replace_train(optimizer="sgd", momentum=0.5), summary={"epochs": 0.5})
+    _saved(runs_dir, "crashed", 4.0, summary={"epochs": 0.5}, checkpoint={"step": 1})
+    at = _compare(runs_dir)
+    at.multiselect(key="cmp_runs").set_value(["ended", "nan", "cut", "crashed"]).run()
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["finished", "diverged", "stopped", "interrupted"]
+    assert set(table["layers"]) == {"784-10 MLP · binary weights 1/1, binary activations 0/1, BatchNorm 1/1"}
+    assert "Optimizer" in table.columns and "Momentum" not in table.columns  # momentum applies to one run only
+
+
+def test_live_edits_are_listed_and_marked_on_the_overlays(runs_dir):
+    edit = {"step": 60, "setting": "lr", "layer": None, "old": 1e-2, "new": 1e-3}
+    _saved(runs_dir, "edited", 1.0, summary={"edits": [edit]})
+    at = _compare(runs_dir)
+    assert list(at.dataframe[0].value["live edits"]) == ["step 60: lr 1e-02 → 1e-03"]
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        assert [shape["x0"] for shape in figure["layout"]["shapes"]] == [pytest.approx(0.3)]  # step 60 = epoch 0.3
+
+
+def test_a_fixed_run_is_chosen_with_the_run_it_fixes(runs_dir):
+    _saved(runs_dir, "seed-run", 1.0)
+    _saved(runs_dir, "best-run", 2.0)
+    best = _run("best-run", 1e-2, 99.0, 2.0)
+    save_run(best, runs_dir)
+    _saved(runs_dir, "seed-fixed-run", 3.0, summary={"fixes": "seed-run"})
+    at = _compare(runs_dir)
+    assert at.multiselect(key="cmp_runs").value == ["seed-fixed-run", "seed-run"]
+
+
+def test_default_is_the_newest_and_the_best(runs_dir):
+    _saved(runs_dir, "old", 1.0)
+    best = _run("best", 1e-2, 99.0, 2.0)
+    save_run(best, runs_dir)
+    _saved(runs_dir, "newest", 3.0)
+    at = _compare(runs_dir)
+    assert at.multiselect(key="cmp_runs").value == ["newest", "best"]
 
 
 def test_downloads(page):

@@ -202,8 +202,7 @@ def start_job(
     job = TrainingJob(
         config,
         data,
-        name=name,
-        stop_on_nonfinite=True,
+        name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
         preset=preset,
         checkpoint_dir=runs_dir(),
         resume_from=resume_from,
@@ -237,7 +236,11 @@ def save_ended_jobs() -> None:
                     config=job.config,
                     records=snapshot.records,
                     evals=snapshot.evals,
-                    summary={**(snapshot.summary or {}), "status": snapshot.status},
+                    summary={
+                        **(snapshot.summary or {}),
+                        "status": snapshot.status,
+                        "fixes": getattr(job, "fixes", None),
+                    },
                     model=model,
                     preset=job.preset,
                 ),
