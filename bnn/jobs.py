@@ -283,7 +283,7 @@ class TrainingJob:
                 nonfinite_step=nonfinite,
                 summary=dict(self._summary) if self._summary else None,
                 queue_position=self._slots.position(self) if self._slots and self._status == QUEUED else None,
-                edits=list(trainer.edits) if trainer else [],
+                edits=list(trainer.edits) if trainer else list((self._summary or {}).get("edits", [])),
                 final_eval_s=final_eval,
             )
 
