@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from types import FunctionType
 from typing import Any
 
 import numba
@@ -31,7 +32,8 @@ from numba import prange, types
 from numba.extending import intrinsic
 
 IMAGE_BLOCK = 4  # images sharing each weight word in the XNOR kernel (register blocking)
-PARALLEL_MIN_WORDS = 1 << 17  # less work than this (uint64 words touched) runs in the calling thread
+PARALLEL_MIN_WORDS = 1 << 17  # less work (uint64 words touched) runs in the calling thread: a launch costs more
+# than it saves below this (the `fast` model at batch 1 stays in one thread; the 3x4096 layers are split)
 
 
 @intrinsic
@@ -235,7 +237,13 @@ def _plane_sums(planes, word_range, pt, out):  # pragma: no cover - compiled
 
 
 def _compile(fn: Any, parallel: bool) -> Any:
-    """``numba.njit`` with an on-disk cache when numba finds a writable cache directory, else in memory."""
+    """``numba.njit`` with an on-disk cache when numba finds a writable cache directory, else in memory.
+
+    numba names a cache file after the function's qualified name and does not key it by
+    ``parallel``, so the parallel twin is compiled from a copy of the function named ``*_parallel``."""
+    if parallel:
+        fn = FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel", fn.__defaults__, fn.__closure__)
+        fn.__qualname__ = fn.__name__
     options = {"nogil": True, "parallel": parallel, "error_model": "numpy"}
     try:
         return numba.njit(cache=True, **options)(fn)
@@ -243,15 +251,10 @@ def _compile(fn: Any, parallel: bool) -> Any:
         return numba.njit(cache=False, **options)(fn)
 
 
+_KERNELS = (_xnor_bits, _xnor_counts, _pixel_planes, _plane_bits, _plane_sums)
 _plane_sums_block = _compile(_plane_sums_block, parallel=False)
-_SERIAL = {
-    fn.__name__: _compile(fn, parallel=False)
-    for fn in (_xnor_bits, _xnor_counts, _pixel_planes, _plane_bits, _plane_sums)
-}
-_PARALLEL = {
-    fn.__name__: _compile(fn, parallel=True)
-    for fn in (_xnor_bits, _xnor_counts, _pixel_planes, _plane_bits, _plane_sums)
-}
+_SERIAL = {fn.__name__: _compile(fn, parallel=False) for fn in _KERNELS}
+_PARALLEL = {fn.__name__: _compile(fn, parallel=True) for fn in _KERNELS}
 _launch_lock = threading.Lock()  # numba's workqueue threading layer must not be entered concurrently
 
 
@@ -324,7 +327,7 @@ def plane_sums(planes: np.ndarray, word_range: np.ndarray, pt: np.ndarray, threa
     return out
 
 
-_warm = False
+_warm = False  # set by warm_up
 
 
 def warm_up() -> None:
