@@ -20,8 +20,9 @@ many of the latency images get bit-identical scores at batch size 1, single-imag
 batch-1000 throughput, the whole test set through both engines (float in batches of 1,000, packed
 in one call; 3 interleaved repeats, :func:`bnn.xnor.timing.time_test_set`, as the Efficiency page),
 ``words_per_second`` of the busiest fused kernel (the widest binarized XNOR layer at batch 1,000;
-scalar code reaches about one word per cycle and core, AVX-512 ``vpopcntq`` several), and bytes. The float32 baseline is the same network with ``sign(W)`` computed once
-(plain ``F.linear`` on ±1 float32 weights, the fastest float32 PyTorch form); the trained
+scalar code reaches about one word per cycle and core, AVX-512 ``vpopcntq`` several), and bytes.
+The float32 baseline is the same network with ``sign(W)`` computed once (plain ``F.linear`` on
+±1 float32 weights, the fastest float32 PyTorch form); the trained
 ``BinaryNet.forward`` (which re-binarizes its weights on every call) is timed too.
 ``torch.set_num_threads(T)`` and the packed engine's ``threads`` are the same T (printed).
 The machine may be shared: only ratios measured within this run are meaningful.
