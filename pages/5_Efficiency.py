@@ -26,7 +26,10 @@ TEST_IMAGES = int(os.environ.get("BNN_EFFICIENCY_TEST_IMAGES", "0")) or None  # 
 DEFAULT_A, DEFAULT_B = "+1 -1 +1 +1 -1 -1 +1 -1 +1 +1", "+1 +1 +1 +1 -1 +1 +1 -1 -1 +1"
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(
+    show_spinner="Packing the model (on a machine's first run this also compiles the XNOR kernels: some seconds) ...",
+    max_entries=4,
+)
 def engines(model_key: str, _model):
     """(float32 deployment copy with sign(W) stored once, packed model or None, refusal message)."""
     try:
