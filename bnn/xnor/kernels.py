@@ -48,8 +48,10 @@ def _prefer_512_bit_vectors() -> None:
 _prefer_512_bit_vectors()
 
 IMAGE_BLOCK = 4  # images sharing each weight word in the XNOR kernel (register blocking)
-PARALLEL_MIN_WORDS = 1 << 17  # less work (uint64 words touched) runs in the calling thread: a launch costs more
-# than it saves below this (the `fast` model at batch 1 stays in one thread; the 3x4096 layers are split)
+PARALLEL_MIN_WORDS = 1 << 20  # less work (uint64 words touched) runs in the calling thread, e.g. one
+# image through the 3x4096 MLP: a parallel region waits for its slowest thread, and on a shared 2-core
+# machine a core busy with another process stalls it for a scheduler time slice (measured: batch-1
+# median 12 ms instead of 0.35 ms), while one thread takes ~0.45 ms whatever the other core does
 
 
 @intrinsic
