@@ -8,6 +8,8 @@ for: some ops still fall back to the CPU there).
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -56,3 +58,13 @@ def resolve_device(text: str | torch.device | None = "auto") -> torch.device:
             raise DeviceError(f"device {text!r}: Apple's MPS is not available here; {here}")
         return device
     raise DeviceError(f"unsupported device {text!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def describe_device(device: torch.device) -> str:
+    """``device`` for a person: ``cpu (2 cores)``, ``cuda:0 (NVIDIA A100)``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "cpu":
+        return f"cpu ({os.cpu_count()} cores)"
+    return str(device)

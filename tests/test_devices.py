@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnn.devices import DeviceError, available_devices, resolve_device
+from bnn.devices import DeviceError, available_devices, describe_device, resolve_device
 
 
 @pytest.fixture
@@ -52,3 +52,7 @@ def test_what_is_not_here_is_one_sentence(no_gpu, text, message):
     assert "\n" not in str(info.value)
     if "usable" in message or "MPS" in message:
         assert str(info.value).endswith("this machine has: cpu")
+
+
+def test_a_device_is_described_for_a_person():
+    assert describe_device(torch.device("cpu")).startswith("cpu (")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from bnn.devices import describe_device, resolve_device
 from ui import state
 
 PAGE_RUNS = "page_runs"  # full page runs of this session (fragment reruns not counted)
@@ -34,6 +35,7 @@ def sidebar_active_model() -> None:
         running = [job for job in state.app_state().jobs.values() if not job.snapshot().ended]
         if running:
             st.caption(f"{len(running)} run(s) training: {', '.join(job.name for job in running)}")
+        st.caption(f"Training device: {describe_device(resolve_device('auto'))}")
 
 
 def still_progress_bars() -> None:
