@@ -115,7 +115,8 @@ def warm_data() -> threading.Thread:
         except DataError:
             pass
 
-    thread = threading.Thread(target=read, name="bnn-warm-mnist", daemon=True)
+    # not a daemon: torch must not be torn down under it when the process exits within its 2 s
+    thread = threading.Thread(target=read, name="bnn-warm-mnist")
     thread.start()
     return thread
 
