@@ -92,7 +92,6 @@ def drawing_view() -> None:
             def clear_canvas() -> None:
                 st.session_state.canvas_version += 1
 
-            st.space("medium")  # room for the canvas toolbar, which floats above its top edge
             image = widgets.drawing_canvas(
                 st.session_state.get("stroke_width", 20),
                 key=f"digit_canvas_{st.session_state.canvas_version}",
@@ -140,10 +139,7 @@ def drawing_view() -> None:
         if source == "Draw":
             st.slider("Stroke width", 8, 40, 20, key="stroke_width")
             st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
-            st.caption(
-                "Undo, redo and reset: the toolbar above the canvas. Cropped, scaled to 20×20 and centred "
-                "by its centre of mass in 28×28, as MNIST's digits were."
-            )
+            st.caption("Cropped, scaled to 20×20 and centred by its centre of mass in 28×28, as MNIST's digits were.")
         else:
             st.button("Another random digit", on_click=new_test_digit, icon=":material/casino:")
     if reading is not None:

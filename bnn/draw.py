@@ -89,7 +89,7 @@ class Reading:
 
 def digit_to_canvas(image28: torch.Tensor | np.ndarray, size: int = CANVAS_SIZE) -> np.ndarray:
     """An MNIST digit (28x28 in [0, 1]) drawn on a ``size`` square RGBA canvas, white on opaque
-    black, as streamlit-drawable-canvas returns a drawing (bilinear upscaling)."""
+    black, as the Draw page's canvas returns a drawing (bilinear upscaling)."""
     pixels = np.asarray(image28.detach().cpu() if isinstance(image28, torch.Tensor) else image28, dtype=np.float32)
     pixels = pixels.reshape(SIZE, SIZE)
     gray = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))

@@ -1,7 +1,7 @@
 """Draw digits with the mouse on the Draw page's canvas in real Chromium and read the prediction.
 
 ``DIGIT_STROKES`` holds one hand-drawing of each digit as polylines in a unit box, drawn with
-Playwright's mouse on the streamlit-drawable-canvas (Fabric.js listens on its ``upper-canvas``).
+Playwright's mouse on the Draw page's canvas (``ui.widgets.drawing_canvas``).
 The test draws a few; ``python tests/test_browser_draw.py`` draws all ten and prints the score.
 """
 
@@ -17,7 +17,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.browser import ROOT, assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+from ui.widgets import CANVAS_CLASS  # noqa: E402
 
+CANVAS = f"canvas.{CANVAS_CLASS}"
 Point = tuple[float, float]
 
 
@@ -49,7 +51,7 @@ BOX = 0.72  # share of the canvas side the unit box takes, centred
 
 def draw_digit(page, digit: int) -> None:
     """Mouse-draw ``digit`` on the canvas (one press-move-release per stroke)."""
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(CANVAS).first
     box = canvas.bounding_box()
     side = min(box["width"], box["height"])
     left = box["x"] + (box["width"] - side * BOX) / 2
@@ -94,13 +96,13 @@ def clear(page) -> None:
     page.get_by_role("button", name="Clear").click()
     page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=30_000)
     settle(page)
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=30_000)
+    page.locator(CANVAS).first.wait_for(timeout=30_000)
 
 
 def open_draw_page(page, url: str) -> None:
     page.goto(f"{url}/Draw")
     wait_for_app(page)
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    page.locator(CANVAS).first.wait_for(timeout=60_000)
     page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)
 
 
