@@ -146,24 +146,55 @@ def drawing_view() -> None:
         inside(picked, model, reading)
 
 
+def memo(name: str, key, build):
+    """``build()``, kept in this tab's session until ``key`` changes: a training run's timed
+    refreshes redraw the prediction, not the views of a drawing that did not change."""
+    slots = st.session_state.setdefault("draw_memo", {})
+    if name not in slots or slots[name][0] != key:
+        slots[name] = (key, build())
+    return slots[name][1]
+
+
 def inside(picked: model_picker.PickedModel, model, reading) -> None:
     st.subheader("Inside the network for this drawing")
+    # the drawing, and the weights unless the run trains: then the views keep the weights of the stroke
+    key = (hash(reading.image28.numpy().tobytes()), picked.name if picked.training else picked.cache_key)
+    caption, layer_figures, path_figure = memo("layers", key, lambda: layer_views(picked, model, reading))
+    if picked.training:
+        caption += " Read at the last stroke; the prediction above follows the training."
+    st.caption(caption)
+    for column, figure in zip(st.columns(len(layer_figures) or 1), layer_figures):
+        column.plotly_chart(figure, theme=None, config=NO_BAR)
+    if picked.model.blocks[0].config.kind == "dense" and reading.hidden:
+        unit_weights(picked, reading, key)
+    if path_figure is not None:
+        st.markdown("**From the drawing to the prediction**")
+        st.caption(
+            "A few units per layer: in the last hidden layer those voting most for the prediction, in each "
+            "layer before those feeding them most. Lines are binary links w·h: blue +1 (pushes the unit up), "
+            "red −1. The last column: the classes, darker with more probability."
+        )
+        st.plotly_chart(path_figure, theme=None, config=NO_BAR)
+
+
+def layer_views(picked: model_picker.PickedModel, model, reading) -> tuple[str, list, object]:
     previous = remembered(reading.image28, reading.hidden) or {}
     orders = None
     if data is not None:
         images, labels = data.test_images[:PROFILE_IMAGES], data.test_labels[:PROFILE_IMAGES]
         orders = unit_orders(order_key(picked), model, images, labels)
     last = len(reading.hidden) - 1
-    binarized = [(i, layer) for i, layer in enumerate(reading.hidden) if layer.binarized]
-    if binarized:
-        st.caption(
-            "One cell per hidden unit: blue +1, red −1. Units are grouped by the digit they favour on test "
-            "images (on for that digit more than for the others), so a drawing of a 7 lights up the "
-            "“favours 7” rows. Outlined: changed since the previous drawing. Hover for the details."
-            if orders is not None
-            else "One cell per hidden unit: blue +1, red −1 (MNIST is not available here to group the units)."
-        )
-    for column, (i, layer) in zip(st.columns(len(binarized) or 1), binarized):
+    caption = (
+        "One cell per hidden unit: blue +1, red −1. Units are grouped by the digit they favour on test "
+        "images (on for that digit more than for the others), so a drawing of a 7 lights up the "
+        "“favours 7” rows. Outlined: changed since the previous drawing. Hover for the details."
+        if orders is not None
+        else "One cell per hidden unit: blue +1, red −1 (MNIST is not available here to group the units)."
+    )
+    figures = []
+    for i, layer in enumerate(reading.hidden):
+        if not layer.binarized:
+            continue
         if orders is not None:
             order, favoured = orders[i]
             groups = [f"favours {int(favoured[u])}" if favoured[u] >= 0 else "no favourite" for u in order.tolist()]
@@ -173,7 +204,7 @@ def inside(picked: model_picker.PickedModel, model, reading) -> None:
         changed = (
             int((torch.sign(previous[layer.name]) != torch.sign(layer.post)).sum()) if layer.name in previous else 0
         )
-        column.plotly_chart(
+        figures.append(
             plots.activation_groups(
                 layer.post,
                 order,
@@ -182,28 +213,14 @@ def inside(picked: model_picker.PickedModel, model, reading) -> None:
                 previous=previous.get(layer.name),
                 votes=reading.votes if i == last else None,
                 title=f"{layer.name}: {plus} of {layer.post.numel()} at +1 · {changed} changed",
-            ),
-            theme=None,
-            config=NO_BAR,
+            )
         )
-
-    first_block = picked.model.blocks[0]
-    if first_block.config.kind == "dense" and reading.hidden:
-        unit_weights(picked, reading)
     path = trace_path(model, reading)
-    if path is not None:
-        st.markdown("**From the drawing to the prediction**")
-        st.caption(
-            "A few units per layer: in the last hidden layer those voting most for the prediction, in each "
-            "layer before those feeding them most. Lines are binary links w·h: blue +1 (pushes the unit up), "
-            "red −1. The last column: the classes, darker with more probability."
-        )
-        st.plotly_chart(
-            plots.network_path(path.layers, path.links, reading.predicted, height=300), theme=None, config=NO_BAR
-        )
+    path_figure = plots.network_path(path.layers, path.links, reading.predicted, height=300) if path else None
+    return caption, figures, path_figure
 
 
-def unit_weights(picked: model_picker.PickedModel, reading) -> None:
+def unit_weights(picked: model_picker.PickedModel, reading, key) -> None:
     layer = reading.hidden[0]
     st.markdown(f"**What one unit of {layer.name} looks for**")
     strongest = int(torch.argmax(layer.pre.abs() * (layer.post > 0)))  # the firmest +1 unit
@@ -220,26 +237,26 @@ def unit_weights(picked: model_picker.PickedModel, reading) -> None:
         help=f"0 to {units - 1}; hover a cell above for its number",
     )
     chooser.button("Firmest +1 unit", on_click=lambda: st.session_state.update(draw_unit=strongest))
-    latent = picked.model.blocks[0].linear.weight.detach()[unit].float().cpu()
-    image_shape = tuple(picked.config.model.image_shape[1:])
-    signs = torch.where(latent >= 0, 1.0, -1.0)
-    on_plus, on_minus = ink_agreement(reading.image28, signs)
+    binary, latent, text = memo("unit", (key, unit), lambda: unit_views(picked, reading, unit))
     drawing_column.image(preview_image(reading.image28, 140), caption="The drawing", width=140)
-    binary_column.plotly_chart(
-        plots.weight_grid(latent[None], 1, binary=True, title="sign(W)", height=200, image_shape=image_shape),
-        theme=None,
-        config=NO_BAR,
-    )
-    latent_column.plotly_chart(
-        plots.weight_grid(latent[None], 1, binary=False, title="latent W", height=200, image_shape=image_shape),
-        theme=None,
-        config=NO_BAR,
-    )
-    chooser.caption(
+    binary_column.plotly_chart(binary, theme=None, config=NO_BAR)
+    latent_column.plotly_chart(latent, theme=None, config=NO_BAR)
+    chooser.caption(text)
+
+
+def unit_views(picked: model_picker.PickedModel, reading, unit: int) -> tuple[object, object, str]:
+    layer = reading.hidden[0]
+    weights = picked.model.blocks[0].linear.weight.detach()[unit].float().cpu()
+    image_shape = tuple(picked.config.model.image_shape[1:])
+    on_plus, on_minus = ink_agreement(reading.image28, torch.where(weights >= 0, 1.0, -1.0))
+    text = (
         f"Output **{float(layer.post[unit]):+.0f}** (pre-activation {float(layer.pre[unit]):+.2f}). "
         f"{on_plus:.0%} of the ink lies on its +1 weights, {on_minus:.0%} of the paper on its −1 weights: "
         "the more of both, the more this drawing is what the unit looks for."
     )
+    binary = plots.weight_grid(weights[None], 1, binary=True, title="sign(W)", height=200, image_shape=image_shape)
+    latent = plots.weight_grid(weights[None], 1, binary=False, title="latent W", height=200, image_shape=image_shape)
+    return binary, latent, text
 
 
 drawing_view()

@@ -20,7 +20,8 @@ def test_histogram():
     assert len(fig.layout.shapes) == 3  # the window band and two clip lines
     notes = " ".join(a.text for a in fig.layout.annotations)
     assert "30% saturated" in notes and "3 non-finite" in notes and "STE window" in notes
-    assert all(a.yref == "paper" and a.y >= 1 and a.yanchor == "bottom" for a in fig.layout.annotations)  # above the bars
+    above_the_bars = [a.yref == "paper" and a.y >= 1 and a.yanchor == "bottom" for a in fig.layout.annotations]
+    assert all(above_the_bars)
     assert not any(shape.label.text for shape in fig.layout.shapes)  # no label on the shaded band
     bare = plots.histogram(np.zeros(5), "w", window=None, clip_lines=False)
     check_figure(bare, 1)
