@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,49 @@ def test_mouse_drawn_digits_are_read():
     with streamlit_server(env=server_env()) as url, chromium_page() as page:
         seen = read_digits(page, url, [1, 0, 7])
     assert seen == {1: "1", 0: "0", 7: "7"}
+
+
+def reading_shown(page) -> tuple[int, str, str] | None:
+    """(training step, prediction, probability) the Draw page shows for a training run, or None."""
+    body = page.inner_text("body")
+    step = re.search(r"at step ([\d,]+) of", body)
+    probability = re.search(r"(\d+)% probability", body)
+    value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    if not (step and probability and value.count()):
+        return None
+    return int(step.group(1).replace(",", "")), value.first.inner_text().strip(), probability.group(1)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
+def test_a_run_started_on_train_is_read_on_draw_while_it_learns(tmp_path, mnist_dir):
+    env = {"BNN_DATA_DIR": str(mnist_dir), "BNN_RUNS_DIR": str(tmp_path / "runs")}
+    with streamlit_server(env=env) as url, chromium_page(1400, 1400) as page:
+        page.goto(f"{url}/Train")
+        page.wait_for_selector("text=Preset", timeout=60_000)
+        wait_for_app(page)
+        page.get_by_role("button", name="Start").click()  # the fast preset
+        page.get_by_text("Folded while the run trains").wait_for(timeout=60_000)
+        page.get_by_role("link", name="Draw").first.click()  # same tab: its running run is the default
+        page.locator(CANVAS).first.wait_for(timeout=60_000)
+        box = page.get_by_test_id("stSelectbox").filter(has_text="Network").first
+        picker = box.evaluate("el => [...el.querySelectorAll('input')].map(i => i.value).join(' ') + el.innerText")
+        assert "(training)" in picker, f"the picker does not show the training run: {picker}"
+        draw_digit(page, 7)
+        seen = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            reading = reading_shown(page)
+            if reading is not None and (not seen or reading != seen[-1]):
+                seen.append(reading)
+            if len({step for step, _, _ in seen}) >= 4 and len({r[1:] for r in seen}) >= 3:
+                break
+            page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "draw-while-training.png"), full_page=True)
+        assert_no_exception(page)
+    steps = [step for step, _, _ in seen]
+    assert len(set(steps)) >= 3 and steps == sorted(steps), f"no refresh with newer weights: {seen}"
+    assert len({r[1:] for r in seen}) >= 2, f"the prediction for the drawing never changed: {seen}"
 
 
 if __name__ == "__main__":

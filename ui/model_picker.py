@@ -24,7 +24,7 @@ from ui import state
 
 SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
 REFRESH_S = 2.0  # a page showing a training run re-reads it this often
-CHOICE_KEY = "picked_run"  # this tab's choice, kept across pages (widget state is not)
+CHOICE_KEY = "picked_run"  # this tab's explicit choice, kept across pages (widget state is not)
 ACTIVE, PRETRAINED = "active", "pretrained"
 
 
@@ -119,7 +119,7 @@ def options() -> dict[str, str]:
     for name, job in reversed(state.app_state().jobs.items()):
         snap = job.snapshot()
         what = "training" if not snap.ended else snap.status
-        found[f"job:{name}"] = f"Run {name} ({what}, step {snap.step:,})"
+        found[f"job:{name}"] = f"Run {name} ({what})"
     jobs = state.app_state().jobs
     for key, run in _saved_runs().items():
         if run.name not in jobs:  # a run of this server is also saved once it ends: list it once
@@ -142,10 +142,9 @@ def pick_run(where=st) -> str | None:
     choices = options()
     if not choices:
         return None
-    chosen = st.session_state.get(CHOICE_KEY)
+    chosen = st.session_state.get(CHOICE_KEY)  # set only when the user picks
     if chosen not in choices:
         chosen = default_choice(choices)
-        st.session_state[CHOICE_KEY] = chosen
     widget = f"_{CHOICE_KEY}_widget"
     st.session_state[widget] = chosen
 
