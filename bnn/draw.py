@@ -192,8 +192,9 @@ def trace_path(model: BinaryNet, reading: Reading, per_layer: int = 8, per_unit:
     """From the prediction back to the first hidden layer: in the last hidden layer the ``per_layer``
     units voting most for the predicted class; in each layer before, the units whose binary links
     ``w * h`` most often agree with the sign of the chosen units above (largest |pre| first).
-    Links: each chosen unit's ``per_unit`` strongest agreeing inputs among the chosen units below,
-    then its links into the outputs. None for networks with a conv layer (units are not vectors)."""
+    Links: each chosen unit's ``per_unit`` inputs among the chosen units below whose ``w * h`` agrees
+    with its sign (firmest first), and every chosen last-layer unit's link into the predicted class.
+    None for networks with a conv layer (units are not vectors)."""
     if not reading.hidden or any(block.config.kind != "dense" for block in model.blocks):
         return None
     weights = [block.linear.forward_weight().detach().float().cpu() for block in model.blocks]
@@ -212,12 +213,16 @@ def trace_path(model: BinaryNet, reading: Reading, per_layer: int = 8, per_unit:
     layers.append((model.blocks[-1].name, classes, [float(p) for p in reading.probabilities]))
     links = []
     for depth in range(1, len(layers)):
-        below = reading.hidden[depth - 1].post
-        targets = layers[depth][1] if depth < len(layers) - 1 else [reading.predicted]
-        for k in targets:
-            position = layers[depth][1].index(k)
-            contributions = [(float(weights[depth][k, j] * below[j]), p) for p, j in enumerate(layers[depth - 1][1])]
-            contributions.sort(key=lambda c: -c[0])
-            for value, p in contributions[:per_unit]:
-                links.append((depth - 1, p, depth, position, value))
+        below = reading.hidden[depth - 1]
+        margin = below.pre.abs() if below.pre is not None else torch.zeros_like(below.post)
+        output = depth == len(layers) - 1
+        for k in [reading.predicted] if output else layers[depth][1]:
+            state = 1.0 if output else float(torch.sign(reading.hidden[depth].post[k])) or 1.0
+            candidates = [
+                (float(weights[depth][k, j] * below.post[j]), float(margin[j]), p)
+                for p, j in enumerate(layers[depth - 1][1])
+            ]
+            candidates.sort(key=lambda c: (-c[0] * state, -c[1]))  # agreeing with the unit's sign, firmest first
+            for value, _, p in candidates[: len(candidates) if output else per_unit]:
+                links.append((depth - 1, p, depth, layers[depth][1].index(k), value))
     return PathView(layers, links)

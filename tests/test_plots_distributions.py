@@ -50,7 +50,8 @@ def test_confusion_figure_colours_the_errors_on_their_own_scale():
     assert fig.data[1].zmax == 40  # the scale ends at the worst error, not at the diagonal's 900
     assert fig.data[1].colorbar.title.text == "errors"
     assert np.isnan(right[~np.eye(10, dtype=bool)]).all()
-    assert fig.data[0].showscale is False and fig.data[1].texttemplate
+    assert fig.data[0].showscale is False and fig.data[0].text[3][3] == "902"  # right answers still counted
+    assert fig.data[1].text[4][9] == "40" and fig.data[1].text[0][1] == "2"
     assert fig.layout.yaxis.autorange == "reversed"
     assert fig.layout.xaxis.title.text == "predicted" and fig.layout.yaxis.title.text == "true"
     normalized = plots.confusion_figure(matrix, normalize=True)

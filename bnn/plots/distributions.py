@@ -122,14 +122,15 @@ def confusion_figure(
     if normalize:
         sums = m.sum(axis=1, keepdims=True)
         z = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
-        text, hover = "%{z:.0%}", "true %{y}, pred %{x}: %{z:.1%}<extra></extra>"
+        hover = "true %{y}, pred %{x}: %{z:.1%}<extra></extra>"
     else:
         z = m
-        text, hover = "%{z:,}", "true %{y}, pred %{x}: %{z:,}<extra></extra>"
+        hover = "true %{y}, pred %{x}: %{z:,}<extra></extra>"
     labels = [str(i) for i in range(m.shape[0])]
     diagonal = np.eye(m.shape[0], dtype=bool)
     errors = np.where(diagonal, np.nan, z)
     right = np.where(diagonal, z, np.nan)
+    cell_text = np.vectorize(lambda v: f"{v:.0%}" if normalize else f"{int(v):,}")(z)
     worst = float(np.nanmax(errors)) if np.isfinite(errors).any() and np.nanmax(errors) > 0 else 1.0
     fig = _figure(title, height, margin=dict(l=56, r=12, t=36, b=48))
     fig.add_trace(  # the diagonal: right answers, in a neutral grey so that the errors stand out
@@ -138,9 +139,10 @@ def confusion_figure(
             x=labels,
             y=labels,
             customdata=right,
+            text=np.where(diagonal, cell_text, ""),
             colorscale=[[0, "#d9dde3"], [1, "#d9dde3"]],
             showscale=False,
-            texttemplate="%{customdata:.0%}" if normalize else "%{customdata:,}",
+            texttemplate="%{text}",
             textfont=dict(size=9, color="#4b5563"),
             hovertemplate=hover.replace("%{z", "%{customdata").replace("<extra>", " (right)<extra>"),
             hoverongaps=False,
@@ -156,7 +158,8 @@ def confusion_figure(
             colorscale=ERRORS,
             zmin=0,
             zmax=worst,
-            texttemplate=text,
+            text=np.where(diagonal | (z == 0), "", cell_text),  # no "0" clutter: the errors stand out
+            texttemplate="%{text}",
             textfont=dict(size=10),
             hovertemplate=hover,
             hoverongaps=False,
