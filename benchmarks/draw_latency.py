@@ -13,7 +13,8 @@ on a cleared canvas it mouse-draws a one-stroke digit (``tests/test_browser_draw
 measures, inside the page, from the ``mouseup`` event of the stroke to the DOM mutation that
 puts the "Prediction" value on screen. First with nothing training (budget p95 <= 150 ms), then
 after starting a ``fast`` run on the Train page of the same tab, which the Draw page then reads
-(budget p95 <= 400 ms). ``--check`` exits 1 when a budget is exceeded.
+(budget p95 <= 400 ms). ``--check`` exits 1 when a budget is exceeded. docs/draw-latency.md: where
+the time went and what changed.
 """
 
 from __future__ import annotations
