@@ -19,7 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from bnn.runs import RunFormatError, list_runs, load_run
+from bnn.runs import RunFormatError, list_runs, load_run, slugify
 from ui import state
 
 SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
@@ -171,8 +171,9 @@ def load(choice: str | None) -> PickedModel | None:
         if job is None:
             return None
         snapshot = _snapshots().get(job)
-        if snapshot is None:
-            return None
+        if snapshot is None:  # no model yet, or an ended run whose weights were released once saved
+            saved = state.runs_dir() / slugify(job.name)
+            return load(f"saved:{saved}") if job.snapshot().ended and saved.is_dir() else None
         snap = job.snapshot()
         test = snap.last_eval("test")
         records = snap.records
