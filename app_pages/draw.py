@@ -119,6 +119,7 @@ def drawing_view() -> None:
         else:
             metric, preview = st.columns([1, 1])
             metric.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
+            time.sleep(0.01)  # release the GIL: the server sends the prediction before the views are built
             metric.caption(f"{reading.confidence:.0%} probability")
             preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
             if picked.step is not None:
