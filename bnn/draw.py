@@ -9,7 +9,9 @@ class: ``vote_j = W[c, j] * h_j`` with the weight the forward pass uses (sign(W)
 and the unit's activation ``h_j`` (flattened when that layer is a conv). The class score is ``sum_j
 vote_j`` plus the bias, then BatchNorm. With ±1 weights and activations every vote is +1 or -1, so
 the units that "vote most" are ranked by vote, then by how far the unit's pre-activation is from
-the sign's threshold 0 (how firmly it holds its vote).
+the sign's threshold 0 (how firmly it holds its vote). :func:`trace_path` follows the strongest
+voters back through the hidden layers (a TensorFlow-Playground-style view), and
+:func:`ink_agreement` tells how much of a drawing matches a first-layer unit's sign(W).
 
 A network always answers, even for a stray dot or line, often with a high softmax probability, so a
 reading also lists *doubts* from the shape of the ink: a drawing much smaller than the canvas (a
