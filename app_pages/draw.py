@@ -70,8 +70,7 @@ choice = model_picker.pick_run(top[0])
 source = top[1].radio("Input", ["Draw", "Random test digit"], horizontal=True, key="draw_source")
 first = model_picker.load(choice)
 if first is None:
-    st.info("No weights to show yet: pick another network, or wait for the run to build its model.")
-    st.stop()
+    model_picker.no_weights_yet(choice)
 data = state.get_data() if source != "Draw" or state.data_on_disk() else None
 if source != "Draw" and data is None:
     st.stop()

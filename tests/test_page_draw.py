@@ -153,3 +153,20 @@ def test_a_chosen_unit_shows_its_weights_and_agreement(monkeypatch, mnist):
 def test_a_canvas_full_of_ink_gets_a_warning(monkeypatch):
     at = run_page(monkeypatch, drawn(lambda d: d.rectangle([10, 10, 270, 270], fill=(255, 255, 255, 255))))
     assert any("Low confidence" in warning.value and "ink covers" in warning.value for warning in at.warning)
+
+
+def test_a_run_without_weights_yet_is_waited_for(monkeypatch):
+    from test_model_picker import FakeJob
+
+    from ui import state
+
+    job = FakeJob()  # training, but its model is not built yet (loading MNIST, or queued)
+    job.model_copy = lambda: None
+    jobs = state.app_state().jobs
+    monkeypatch.setitem(jobs, job.name, job)
+    at = app_page("draw", TIMEOUT)
+    at.session_state["picked_run"] = f"job:{job.name}"
+    at.run()
+    assert not at.exception
+    assert any("No weights to show yet" in info.value for info in at.info)
+    assert prediction(at) is None

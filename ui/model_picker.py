@@ -214,10 +214,26 @@ def records_of(picked: PickedModel) -> list:
     return state.active_model_records(picked.active) if picked.active is not None else []
 
 
+def no_weights_yet(choice: str | None) -> None:
+    """Say that the choice has no weights yet and end this page's run; for a run of this server
+    that has not built its model yet (loading, queued), run the page again once it has."""
+    st.info("No weights to show yet: pick another network, or wait for the run to build its model.")
+    job = state.app_state().jobs.get(choice[4:]) if choice and choice.startswith("job:") else None
+    if job is not None and not job.snapshot().ended:
+
+        @st.fragment(run_every=REFRESH_S)
+        def wait_for_weights() -> None:
+            if load(choice) is not None:
+                st.rerun()
+
+        wait_for_weights()
+    st.stop()
+
+
 def require_picked(where=st) -> PickedModel:
     """Picker + the chosen network, or a friendly message and the end of this page's run."""
-    picked = load(pick_run(where))
+    choice = pick_run(where)
+    picked = load(choice)
     if picked is None:
-        st.info("No weights to show yet: pick another network, or wait for the run to build its model.")
-        st.stop()
+        no_weights_yet(choice)
     return picked
