@@ -131,7 +131,7 @@ def load_note() -> str:
 
 def in_browser(args: argparse.Namespace) -> int:
     from tests.browser import browser_available, chromium_page, streamlit_server, wait_for_app
-    from tests.test_browser_draw import open_draw_page
+    from tests.test_browser_draw import TRAINING_FOLD, open_draw_page
 
     if not browser_available():
         print("error: needs /usr/bin/chromium and playwright", file=sys.stderr)
@@ -145,7 +145,7 @@ def in_browser(args: argparse.Namespace) -> int:
             idle = time_drawings(page, args.drawings, "no run training")
             page.get_by_role("link", name="Train").first.click()
             page.get_by_role("button", name="Start").click()
-            page.get_by_text("Folded while the run trains").wait_for(timeout=60_000)
+            page.get_by_text(TRAINING_FOLD).wait_for(timeout=60_000)
             page.get_by_role("link", name="Draw").first.click()
             wait_for_app(page)
             page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)

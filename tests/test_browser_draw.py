@@ -22,6 +22,7 @@ from tests.browser import ROOT, assert_no_exception, browser_available, chromium
 from ui.widgets import CANVAS_CLASS  # noqa: E402
 
 CANVAS = f"canvas.{CANVAS_CLASS}"
+TRAINING_FOLD = re.compile(r"Folded while (the|this tab's) run trains")  # the Train page while its run trains
 Point = tuple[float, float]
 
 
@@ -159,7 +160,7 @@ def test_a_run_started_on_train_is_read_on_draw_while_it_learns(tmp_path, mnist_
         page.wait_for_selector("text=Preset", timeout=60_000)
         wait_for_app(page)
         page.get_by_role("button", name="Start").click()  # the fast preset
-        page.get_by_text("Folded while the run trains").wait_for(timeout=60_000)
+        page.get_by_text(TRAINING_FOLD).wait_for(timeout=60_000)
         page.get_by_role("link", name="Draw").first.click()  # same tab: its running run is the default
         page.locator(CANVAS).first.wait_for(timeout=60_000)
         box = page.get_by_test_id("stSelectbox").filter(has_text="Network").first
