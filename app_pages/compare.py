@@ -1,64 +1,171 @@
-"""Compare runs: overlay their curves, list the settings that differ, manage and download them.
+"""Compare runs: which setting mattered? Their curves step by step, the settings that differ, their status.
 
 Runs are the training jobs of this app that have not been saved yet (still running) and every
-run saved under the runs directory (``bnn.runs``; a job is saved when it ends). The settings
-table lists, in words, the settings whose values differ between the chosen runs
-(``bnn.config.settings_in_words``: only settings that apply to a run).
+run saved under the runs directory (``bnn.runs``; a job is saved when it ends). The curves are
+overlaid per step (training loss, batch accuracy, weight sign-flip rate) and at every test
+evaluation, over epochs so runs with other batch sizes line up; each run's live edits
+(``bnn.train.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
+values differ where they apply (``bnn.config.settings_in_words``). By default the best and the
+newest runs are chosen, or the newest and the run its settings fix (Train's "Apply fixes").
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 from bnn import plots
-from bnn.config import RunConfig, settings_in_words
-from bnn.runs import RunFormatError, delete_run, list_runs, metrics_csv, rename_run, slugify
+from bnn.config import RunConfig, describe_layers, settings_in_words
+from bnn.jobs import DIVERGED, FINISHED, STOPPED
+from bnn.metrics import EvalRecord, StepRecord
+from bnn.runs import (
+    RunFormatError,
+    SavedRun,
+    delete_run,
+    load_run,
+    metrics_csv,
+    read_weights_bytes,
+    rename_run,
+    scan_runs,
+    slugify,
+)
+from bnn.train import describe_edit
 from ui import state
+
+INTERRUPTED = "interrupted"  # saved with a checkpoint: the app stopped before the run ended
 
 
 @dataclass
 class Entry:
     name: str
     config: RunConfig
-    records: list = field(default_factory=list)
-    evals: list = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-    status: str = "saved"
+    status: str = FINISHED
     path: Path | None = None
+    fixes: str | None = None  # the run whose diagnosis gave these settings
+
+    @property
+    def test_accuracy(self) -> float | None:
+        test = next((e for e in reversed(self.evals) if e.get("split") == "test"), None)
+        return test["accuracy"] if test else None
+
+    @property
+    def edits(self) -> list[dict]:
+        return list(self.summary.get("edits") or [])
 
 
-def collect_runs() -> dict[str, Entry]:
+def saved_status(run: SavedRun) -> str:
+    """A saved run's status: interrupted when it has a checkpoint (its server stopped while it
+    trained), else the one it ended with, else what its numbers show."""
+    summary = run.summary
+    if run.unfinished:
+        return INTERRUPTED
+    if summary.get("status"):
+        return summary["status"]
+    if summary.get("first_nonfinite_step") is not None:
+        return DIVERGED
+    return STOPPED if (summary.get("epochs") or 0) < run.config.train.epochs - 1e-6 else FINISHED
+
+
+def collect_runs(saved: list[SavedRun]) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     directory = state.runs_dir()
+    live = set()
     for name, job in reversed(list(state.app_state().jobs.items())):
         snapshot = job.snapshot()
         if snapshot.ended and (directory / slugify(name)).is_dir():
             continue  # shown below as a saved run
+        live.add(name)
+        summary = {**(snapshot.summary or {}), "edits": snapshot.edits}
         entries[f"{name} ({snapshot.status})"] = Entry(
-            name, job.config, snapshot.records, snapshot.evals, snapshot.summary or {}, snapshot.status
+            name,
+            job.config,
+            snapshot.records,
+            snapshot.evals,
+            summary,
+            snapshot.status,
+            fixes=getattr(job, "fixes", None),
         )
-    for run in list_runs(directory):
+    for run in saved:
+        if run.name in live:
+            continue  # its checkpoint, while it trains here
         label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
-        entries[label] = Entry(run.name, run.config, run.records, run.evals, run.summary, "saved", run.path)
+        entries[label] = Entry(
+            run.name,
+            run.config,
+            run.records,
+            run.evals,
+            run.summary,
+            saved_status(run),
+            run.path,
+            run.summary.get("fixes"),
+        )
     return entries
 
 
+def default_choice(runs: dict[str, Entry]) -> list[str]:
+    """The newest run and the run it fixes, else the newest and the best (highest test accuracy)."""
+    labels = list(runs)
+    if not labels:
+        return []
+    newest = labels[0]
+    fixed = [label for label in labels if runs[newest].fixes and runs[label].name == runs[newest].fixes]
+    if fixed:
+        return [newest, fixed[0]]
+    scored = [label for label in labels if runs[label].test_accuracy is not None]
+    best = max(scored, key=lambda label: runs[label].test_accuracy) if scored else newest
+    return list(dict.fromkeys([newest, best]))
+
+
 def final_metrics(entry: Entry) -> dict:
-    test = next((e for e in reversed(entry.evals) if e.get("split") == "test"), None)
     train = next((e for e in reversed(entry.evals) if e.get("split") == "train"), None)
     last = entry.records[-1] if entry.records else {}
+    test = entry.test_accuracy
     return {
-        "test acc %": round(test["accuracy"], 2) if test else None,
+        "status": entry.status,
+        "test acc %": round(test, 2) if test is not None else None,
         "train acc %": round(train["accuracy"], 2) if train else None,
         "final loss": last.get("loss"),
-        "epochs done": round(last.get("epoch") or (test or {}).get("epoch") or 0.0, 2),
-        "status": entry.status,
+        "epochs done": round(last.get("epoch") or 0.0, 2),
     }
 
 
+def run_details(entry: Entry) -> dict:
+    return {
+        "layers": describe_layers(entry.config),
+        "live edits": "; ".join(f"step {e['step']}: {describe_edit(e)}" for e in entry.edits) or "–",
+    }
+
+
+def edit_events(entry: Entry) -> list[tuple[float, str]]:
+    """(epoch, label) of each live edit, the epoch from the records' steps per epoch."""
+    last = next((r for r in reversed(entry.records) if r.get("epoch")), None)
+    if last is None:
+        return []
+    steps_per_epoch = last["step"] / last["epoch"]
+    return [(edit["step"] / steps_per_epoch, describe_edit(edit)) for edit in entry.edits]
+
+
+def mean_flip_rate(record: dict) -> float:
+    rates = [v for v in (record.get("flip_rate") or {}).values() if v is not None]
+    return sum(rates) / len(rates) if rates else float("nan")
+
+
+def per_step(entry: Entry, value) -> tuple[list, list]:
+    kept = plots.thin_records(entry.records, 300)
+    values = [value(r) for r in kept]
+    return [r["epoch"] for r in kept], [v if v is not None else float("nan") for v in values]
+
+
 st.title("Compare runs")
-runs = collect_runs()
+saved_runs, unreadable = scan_runs(state.runs_dir())
+if unreadable:
+    with st.expander(f"{len(unreadable)} folder(s) in the runs directory could not be read", icon=":material/warning:"):
+        st.markdown("\n".join(f"- `{item.path.name}`: {item.reason}" for item in unreadable))
+runs = collect_runs(saved_runs)
 if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
     st.stop()
@@ -66,38 +173,68 @@ labels = list(runs)
 chosen = st.multiselect(
     "Runs",
     labels,
-    default=labels[: min(3, len(labels))],
+    default=default_choice(runs),
     key="cmp_runs",
-    help="runs of this app that are still training, and every saved run",
+    help="Runs of this app that are still training, and every saved run. "
+    "Chosen first: the newest and the run it fixes, else the best and the newest.",
 )
 if not chosen:
     st.caption("Choose one or more runs.")
     st.stop()
 
-accuracy_series, loss_series = {}, {}
-for label in chosen:
-    entry = runs[label]
-    tests = [e for e in entry.evals if e.get("split") == "test"]
-    accuracy_series[label] = ([e["epoch"] for e in tests], [e["accuracy"] for e in tests])
-    kept = plots.thin_records(entry.records, 300)
-    loss_series[label] = (
-        [r["epoch"] for r in kept],
-        [r["loss"] if r["loss"] is not None else float("nan") for r in kept],
+events = {label: edit_events(runs[label]) for label in chosen}
+tests = {
+    label: (
+        [e["epoch"] for e in runs[label].evals if e.get("split") == "test"],
+        [e["accuracy"] for e in runs[label].evals if e.get("split") == "test"],
     )
-left, right = st.columns(2)
-left.plotly_chart(plots.run_overlay(accuracy_series, "Test accuracy", "accuracy (%)"), theme=None, key="cmp_acc")
-right.plotly_chart(plots.run_overlay(loss_series, "Training loss", "loss", log_y=True), theme=None, key="cmp_loss")
+    for label in chosen
+}
+panels = [
+    ("Test accuracy at every evaluation", "accuracy (%)", tests, False),
+    ("Training loss per step", "loss", {l: per_step(runs[l], lambda r: r.get("loss")) for l in chosen}, True),
+    (
+        "Batch accuracy per step",
+        "accuracy (%)",
+        {l: per_step(runs[l], lambda r: r.get("batch_accuracy")) for l in chosen},
+        False,
+    ),
+    (
+        "Weight sign flips per record (mean over layers)",
+        "share flipped",
+        {l: per_step(runs[l], mean_flip_rate) for l in chosen},
+        False,
+    ),
+]
+columns = st.columns(2) + st.columns(2)
+for index, (column, (title, axis, series, log_y)) in enumerate(zip(columns, panels)):
+    if not any(math.isfinite(y) for _, ys in series.values() for y in ys if y is not None):
+        column.markdown(f"**{title}**")
+        column.caption("Nothing to show: no binarized weights in these runs." if index == 3 else "No numbers yet.")
+        continue
+    figure = plots.run_overlay(series, title, axis, log_y=log_y, events=events)
+    if index == 3:
+        figure.update_yaxes(tickformat=".2%")
+    column.plotly_chart(figure, theme=None, key=f"cmp_chart_{index}")
+if any(events.values()):
+    st.caption("Dotted lines: live edits made while a run trained, in the run's colour.")
 
 st.subheader("Settings that differ, and final metrics", divider="gray")
 words = {label: settings_in_words(runs[label].config) for label in chosen}
-names = list(dict.fromkeys(name for row in words.values() for name in row))
-differing = [name for name in names if len({row.get(name, "n/a") for row in words.values()}) > 1]
+names = [name for name in dict.fromkeys(name for row in words.values() for name in row) if name != "Layers"]
+# a setting differs when it has two values among the runs it applies to (momentum only for SGD runs)
+differing = [name for name in names if len({row[name] for row in words.values() if name in row}) > 1]
 rows = [
-    {"run": label, **final_metrics(runs[label]), **{name: words[label].get(name, "n/a") for name in differing}}
+    {
+        "run": label,
+        **final_metrics(runs[label]),
+        **{name: words[label].get(name, "–") for name in differing},
+        **run_details(runs[label]),
+    }
     for label in chosen
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
-if len(chosen) > 1 and not differing:
+if len(chosen) > 1 and not differing and len({describe_layers(runs[l].config) for l in chosen}) == 1:
     st.caption("These runs have the same settings.")
 
 st.subheader("Manage a run", divider="gray")
@@ -112,11 +249,14 @@ downloads[0].download_button(
     icon=":material/download:",
     width="stretch",
 )
-weights = entry.path / "weights.pt" if entry.path is not None else None
-if weights is not None and weights.is_file():
+try:
+    weights = read_weights_bytes(entry.path) if entry.path is not None else None
+except RunFormatError:
+    weights = None
+if weights is not None:
     downloads[1].download_button(
         "Weights (weights.pt)",
-        weights.read_bytes(),
+        weights,
         file_name=f"{slugify(entry.name)}-weights.pt",
         mime="application/octet-stream",
         icon=":material/download:",
@@ -128,6 +268,24 @@ else:
 if entry.path is None:
     st.caption("A run can be renamed or deleted once it has ended.")
     st.stop()
+if entry.status == INTERRUPTED:
+    step = entry.records[-1]["step"] if entry.records else 0
+    st.info(
+        f"**{entry.name}** was training when its server stopped; it was saved at step {step:,}. Resume it to "
+        "finish the run: it continues exactly where the checkpoint left off.",
+        icon=":material/restart_alt:",
+    )
+    if st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume"):
+        data = state.get_data()
+        if data is not None:
+            try:
+                interrupted = load_run(entry.path)
+            except RunFormatError as exc:
+                st.error(f"Could not resume: {exc}")
+            else:
+                state.start_job(interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted)
+                st.session_state.tr_job = interrupted.name
+                st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):
     new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}")

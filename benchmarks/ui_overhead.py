@@ -68,8 +68,15 @@ def train_page_url(base: str, preset: str, subset: int, epochs: int) -> str:
 
 def open_train_page(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector("text=Preset", timeout=60_000)
+    page.get_by_role("button", name="Start").wait_for(timeout=60_000)  # the settings may be folded
     wait_for_app(page)
+
+
+def start_run(page) -> str:
+    """Press Start; the page's URL then names the run (``run=``): reopening it shows that run."""
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_url("**run=**", timeout=60_000)
+    return page.url
 
 
 def saved_metrics(runs: str) -> dict | None:
@@ -82,7 +89,7 @@ def with_page(config, preset: str, subset: int, epochs: int) -> tuple[float, flo
     with tempfile.TemporaryDirectory() as runs:
         with streamlit_server(env={"BNN_RUNS_DIR": runs}) as url, chromium_page(1400, 2200) as page:
             open_train_page(page, train_page_url(url, preset, subset, epochs))
-            page.get_by_role("button", name="Start").click()
+            start_run(page)
             deadline = time.monotonic() + 1800
             while (metrics := saved_metrics(runs)) is None:
                 if time.monotonic() > deadline:
@@ -104,7 +111,7 @@ def interleaved(preset: str, subset: int, epochs: int, phase_seconds: float) -> 
         with streamlit_server(env={"BNN_RUNS_DIR": runs}) as url, chromium_page(1400, 2200) as page:
             train_url = train_page_url(url, preset, subset, epochs)
             open_train_page(page, train_url)
-            page.get_by_role("button", name="Start").click()
+            train_url = start_run(page)
             phases, page_open, since = [], True, time.time()
             deadline = time.monotonic() + 3600
             while (metrics := saved_metrics(runs)) is None:  # saved by a page run after the end
@@ -115,7 +122,7 @@ def interleaved(preset: str, subset: int, epochs: int, phase_seconds: float) -> 
                     phases.append(Phase(page_open, since, time.time()))
                     page_open, since = not page_open, time.time()
                     if page_open:
-                        open_train_page(page, train_url)  # a new session: shows the newest run
+                        open_train_page(page, train_url)  # a new session, showing the run its URL names
                     else:
                         page.goto("about:blank")
             phases.append(Phase(page_open, since, time.time()))

@@ -346,7 +346,14 @@ class TrainConfig:
     momentum: float = field(
         default=0.9,
         metadata=setting(  # SGD only
-            "mom", "Momentum", low=0.0, high=1.0, high_open=True, step=0.05, applies=_when_sgd, help="SGD momentum"
+            "mom",
+            "Momentum",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            step=0.05,
+            applies=_when_sgd,
+            help="Share of the last update SGD adds to each step (heavy-ball momentum; 0: plain SGD)",
         ),
     )
     # cross_entropy, squared_hinge (±1 targets), keras_ce (seed)
@@ -356,7 +363,10 @@ class TrainConfig:
             "loss",
             "Loss",
             choices=LOSSES,
-            help="squared_hinge: the paper's loss; keras_ce: Keras' cross-entropy on raw outputs, as in the seed",
+            help=(
+                "What training minimizes: softmax cross-entropy; squared_hinge, the paper's loss; "
+                "keras_ce, Keras' cross-entropy on the raw outputs, as in the seed"
+            ),
         ),
     )
     batch_size: int = field(
@@ -448,6 +458,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        if not {"model", "train"} <= set(data):
+            raise ConfigError("not a BNN Playground config: it needs a model and a train section")
         try:
             model = dict(data.get("model", {}))
             model_input = InputConfig(**model.pop("input", {}))

@@ -96,6 +96,10 @@ def ensure_mnist(data_dir: str | os.PathLike | None = None, download: bool = Tru
     if missing_files(root):
         if not download:
             raise DataUnavailableError(_unavailable_message(root, "download disabled"))
+        if root != default_data_dir().resolve() and not root.is_dir():
+            raise DataUnavailableError(
+                _unavailable_message(root, f"{root} does not exist: create it to download there")
+            )
         from torchvision.datasets import MNIST
 
         try:
@@ -155,6 +159,11 @@ def _read_split(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
             f"could not read MNIST from {raw_dir(root)} ({type(exc).__name__}: {exc}); "
             "replace the files with the originals"
         ) from None
+    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+        raise DataCorruptError(
+            f"{raw_dir(root)}: a label is {int(labels.max()) if labels.max() > 9 else int(labels.min())}, "
+            "not a digit 0-9; replace the files with the originals"
+        )
     return images.unsqueeze(1).to(torch.float32).div_(255.0), labels.to(torch.int64)
 
 

@@ -13,6 +13,11 @@ by the sum of those ±1 outputs, which can be 0, so the loss turns NaN; no Batch
 signs; SGD at lr 1e-6 moves no weight far enough to matter. Background: Courbariaux et al. 2016
 (arXiv:1602.02830): BatchNorm before every sign, the hard-tanh straight-through estimator whose
 gradient is cancelled where ``|x| > 1`` (eq. 4), latent weights clipped to [-1, 1] (Alg. 1).
+
+Besides the disasters, a run is compared with a :class:`Reference` at the same epoch (the
+measured accuracy of the preset with its architecture, :data:`MEASURED_TEST_ACCURACY`, or any
+run): when it is behind, the finding says by how much and which of its settings most likely
+explain it, and its fix takes the reference's value for each of them.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from typing import Any
 
 import torch
 
-from .config import LayerConfig, RunConfig
+from .config import LayerConfig, RunConfig, settings_in_words
 from .losses import loss_function
+from .metrics import EvalRecord, StepRecord
 from .models import build_model
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -38,6 +44,59 @@ FLIP_RATE_FLOOR = 1e-5  # mean share of binary weights flipping per record below
 RELATIVE_MOVE_FLOOR = 0.1  # a whole run moves weights by < 10% of their typical size
 
 FIXED_LR, FIXED_OPTIMIZER = 1e-3, "adam"
+GAP_POINTS = 1.0  # a run this many test-accuracy points behind its reference gets a finding
+
+# preset -> test accuracy (%) after epochs 1, 2, 3 (seed 0): python -m benchmarks.accuracy --preset NAME
+MEASURED_TEST_ACCURACY = {
+    "fast": (95.27, 97.44, 97.90),
+    "float": (97.57, 98.31, 98.44),
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a run is compared with: a name, its settings, test accuracy (%) by epoch."""
+
+    name: str
+    config: RunConfig
+    accuracy_by_epoch: Mapping[float, float]
+
+    @classmethod
+    def of_run(cls, name: str, config: RunConfig, evals: Sequence[Mapping[str, Any]]) -> Reference:
+        return cls(name, config, {e["epoch"]: e["accuracy"] for e in evals if e.get("split") == "test"})
+
+    def accuracy_at(self, epoch: float) -> tuple[float, float] | None:
+        """(epoch, accuracy) of the reference's latest evaluation at or before ``epoch`` (a run
+        compared at an earlier epoch would look worse than it is), or None."""
+        earlier = [e for e in self.accuracy_by_epoch if e <= epoch + 1e-6]
+        if not earlier:
+            return None
+        at = max(earlier)
+        return at, self.accuracy_by_epoch[at]
+
+
+def _same_architecture(a: RunConfig, b: RunConfig) -> bool:
+    shape = [(layer.kind, layer.units, layer.kernel_size, layer.pool) for layer in a.model.layers]
+    return shape == [(layer.kind, layer.units, layer.kernel_size, layer.pool) for layer in b.model.layers]
+
+
+def reference_for(config: RunConfig, preset: str | None = None) -> Reference | None:
+    """The measured preset ``config`` is best compared with: ``preset`` if measured and of the
+    same architecture, else the measured preset of that architecture whose settings differ least."""
+    from .presets import PRESETS
+
+    candidates = [name for name in MEASURED_TEST_ACCURACY if _same_architecture(config, PRESETS[name])]
+    if not candidates:
+        return None
+    words = settings_in_words(config)
+
+    def differences(name: str) -> int:
+        other = settings_in_words(PRESETS[name])
+        return sum(words.get(k) != other.get(k) for k in set(words) | set(other))
+
+    name = preset if preset in candidates else min(candidates, key=differences)
+    accuracies = {float(epoch): acc for epoch, acc in enumerate(MEASURED_TEST_ACCURACY[name], 1)}
+    return Reference(f"`{name}` (measured)", PRESETS[name], accuracies)
 
 
 @dataclass(frozen=True)
@@ -49,6 +108,7 @@ class Finding:
     severity: str  # ERROR, WARNING or INFO
     fix_label: str  # what the fix button does
     apply: Callable[[RunConfig], RunConfig] = field(repr=False, compare=False)
+    on_chart: str = ""  # where the training chart shows it (the Train page's live chart)
 
     def fix(self, config: RunConfig) -> RunConfig:
         """The settings with this problem fixed (everything else unchanged)."""
@@ -59,8 +119,8 @@ class Finding:
 class RunEvidence:
     """What a run recorded: from a :class:`bnn.jobs.JobSnapshot`, a saved run, or a mapping."""
 
-    records: Sequence[Mapping[str, Any]] = ()
-    evals: Sequence[Mapping[str, Any]] = ()
+    records: Sequence[StepRecord] = ()
+    evals: Sequence[EvalRecord] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)
     step: int = 0
     total_steps: int = 0
@@ -195,6 +255,20 @@ def fix_lower_lr(config: RunConfig) -> RunConfig:
     return config.replace_train(lr=lr, lr_end=min(config.train.lr_end, lr))
 
 
+def fix_ste_cancel(config: RunConfig) -> RunConfig:
+    return config.replace_model(ste_cancel=True)
+
+
+def fix_optimizer_like(reference: RunConfig) -> Callable[[RunConfig], RunConfig]:
+    """A fix that takes the reference's optimizer, learning rate, schedule and momentum."""
+    names = ("optimizer", "lr", "lr_end", "schedule", "momentum")
+
+    def fix(config: RunConfig) -> RunConfig:
+        return config.replace_train(**{name: getattr(reference.train, name) for name in names})
+
+    return fix
+
+
 def fix_chance(config: RunConfig) -> RunConfig:
     """No specific cause found: the settings known to learn (BatchNorm, Adam 1e-3, real output)."""
     return fix_learning_rate(fix_batch_norm(fix_collapse(config)))
@@ -212,7 +286,8 @@ def _layers_text(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _block_names(config: RunConfig) -> list[str]:
+def layer_names(config: RunConfig) -> list[str]:
+    """The layers' names as the model gives them (dense1, conv2, ..., output)."""
     counts = {"dense": 0, "conv": 0}
     names = []
     for index, layer in enumerate(config.model.layers):
@@ -226,6 +301,18 @@ def _is_nan(value: Any) -> bool:
 
 
 # --- the checks ------------------------------------------------------------------------------
+def _nan_on_chart(run: RunEvidence, step: int | None) -> str:
+    bad = [r for r in run.records if r.get("nonfinite")]
+    if not bad:
+        return ""
+    flat = sum(r.get("batch_accuracy", 0.0) for r in bad) / len(bad)
+    where = f" from step {step:,}" if step is not None else ""
+    return (
+        f"the red crosses along the bottom of the Loss panel: {len(bad):,} records with a NaN loss{where} "
+        f"(the loss line stops there), while the train-batch accuracy stays flat at {flat:.2f}% on the Accuracy panel"
+    )
+
+
 def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
     step = run.nonfinite_step
     if step is None:
@@ -250,7 +337,14 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
             "weight becomes NaN."
         )
         return Finding(
-            "nan_loss", "The loss is NaN", evidence, explanation, ERROR, "Use softmax cross-entropy", fix_loss
+            "nan_loss",
+            "The loss is NaN",
+            evidence,
+            explanation,
+            ERROR,
+            "Use softmax cross-entropy",
+            fix_loss,
+            _nan_on_chart(run, step),
         )
     explanation = "A NaN weight makes every later output NaN: the step size was too large for this setup."
     return Finding(
@@ -261,6 +355,7 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
         ERROR,
         f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})",
         fix_lower_lr,
+        _nan_on_chart(run, step),
     )
 
 
@@ -302,6 +397,9 @@ def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) ->
             ERROR,
             "Real-valued outputs + softmax cross-entropy",
             fix_collapse,
+            "the train-batches line on the Accuracy panel, flat at the share of the answered class"
+            if run.records
+            else "",
         )
     return None
 
@@ -351,7 +449,7 @@ def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | 
 
 
 def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
-    names = _block_names(config)
+    names = layer_names(config)
     missing = [n for n, l in zip(names, config.model.layers) if l.binarize_activations and not l.batch_norm]
     if not missing:
         return None
@@ -388,7 +486,7 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
     elif probe is not None:
         shares = dict(probe.saturation)
         source = "at initialization"
-    binarized = {n for n, l in zip(_block_names(config), config.model.layers) if l.binarize_activations}
+    binarized = {n for n, l in zip(layer_names(config), config.model.layers) if l.binarize_activations}
     high = {n: s for n, s in shares.items() if n in binarized and s > SATURATION_SHARE}
     if not high:
         return None
@@ -407,7 +505,7 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
 
 def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
     train = config.train
-    flips = [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+    flips = _flip_rates(run)
     if len(run.records) >= 3 and flips:
         mean_flip = sum(flips) / len(flips)
         if mean_flip >= FLIP_RATE_FLOOR:
@@ -449,6 +547,7 @@ def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | Non
         ERROR,
         f"Adam at lr {FIXED_LR:.0e}",
         fix_learning_rate,
+        "the Weight sign flips panel, flat at 0" if flips else "",
     )
 
 
@@ -481,15 +580,110 @@ def _check_clipping(
     )
 
 
+def _optimizer_text(train) -> str:
+    lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" → {train.lr_end:.0e} ({train.schedule})")
+    momentum = f", momentum {train.momentum:g}" if train.optimizer == "sgd" else ""
+    return f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} at {lr}{momentum}"
+
+
+def _flip_rates(run: RunEvidence) -> list[float]:
+    return [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+
+
+def _mean_flip_rate(run: RunEvidence) -> float | None:
+    flips = _flip_rates(run)
+    return sum(flips) / len(flips) if flips else None
+
+
+def _suspects(config: RunConfig, reference: RunConfig, run: RunEvidence) -> list[tuple[str, Callable]]:
+    """The run's settings that most likely explain a gap to ``reference``, most likely first:
+    (what, with the numbers; the fix)."""
+    suspects = []
+    train, ref = config.train, reference.train
+    names = ("optimizer", "lr", "lr_end", "schedule", "momentum")
+    if any(getattr(train, n) != getattr(ref, n) for n in names if n != "momentum" or train.optimizer == "sgd"):
+        text = f"{_optimizer_text(train)} instead of {_optimizer_text(ref)}"
+        flip = _mean_flip_rate(run)
+        if flip is not None:
+            text += f" (binary weights flipped {_pct(flip, 3)} per record)"
+        suspects.append((text, fix_optimizer_like(reference)))
+    layers = config.model.layers
+    if layers[-1].binarize_activations and not reference.model.layers[-1].binarize_activations:
+        suspects.append(("binarized output activations (10 tied ±1 scores)", fix_output_real))
+    names_ = layer_names(config)
+    missing = [n for n, l in zip(names_, layers) if l.binarize_activations and not l.batch_norm]
+    if missing:
+        suspects.append((f"no BatchNorm before the signs of {_layers_text(missing)}", fix_batch_norm))
+    if not config.model.ste_cancel and reference.model.ste_cancel:
+        suspects.append(("identity STE: gradients also pass where |x| > 1", fix_ste_cancel))
+    if not train.clip_latent and ref.clip_latent and train.optimizer != "bop":
+        suspects.append(("latent weights not clipped to [-1, 1]", fix_clip))
+    recent = [r for r in run.records[-5:] if r.get("saturation")]
+    if recent:
+        binarized = {n for n, l in zip(names_, layers) if l.binarize_activations}
+        shares = {
+            n: v
+            for n, v in recent[-1]["saturation"].items()
+            if n in binarized and v is not None and v > SATURATION_SHARE
+        }
+        if shares:
+            listed = ", ".join(f"{n} {_pct(v)}" for n, v in shares.items())
+            suspects.append((f"pre-activations outside the STE window: {listed}", fix_batch_norm))
+    return suspects
+
+
+def _check_reference(config: RunConfig, run: RunEvidence, reference: Reference | None) -> Finding | None:
+    test = run.last_eval("test")
+    if reference is None or not test or test.get("accuracy") is None:
+        return None
+    epoch = float(test.get("epoch") or 0.0)
+    at = reference.accuracy_at(epoch)
+    if at is None:
+        return None
+    ref_epoch, ref_accuracy = at
+    gap = ref_accuracy - float(test["accuracy"])
+    if gap < GAP_POINTS:
+        return None
+    suspects = _suspects(config, reference.config, run)
+    evidence = (
+        f"Test accuracy {float(test['accuracy']):.2f}% after {epoch:.2f} epochs; {reference.name} "
+        f"reached {ref_accuracy:.2f}% after {ref_epoch:g} epoch{'s' if ref_epoch != 1 else ''}: "
+        f"**{gap:.1f} points behind**."
+    )
+    if suspects:
+        evidence += " Most likely: " + "; ".join(text for text, _ in suspects) + "."
+        fixes = [fix for _, fix in suspects]
+
+        def apply(config: RunConfig) -> RunConfig:
+            for fix in fixes:
+                config = fix(config)
+            return config
+
+        label = f"Take {reference.name.split(' ')[0]}'s values for these"
+    else:
+        evidence += " No setting that usually explains such a gap differs; more epochs may close it."
+        apply, label = (lambda c: c.replace_train(epochs=c.train.epochs + 1)), "One more epoch"
+    explanation = "Compared at the same epoch, so the gap is the settings', not the training time's."
+    severity = WARNING if gap >= 5 else INFO
+    return Finding(
+        "behind_reference", f"{gap:.1f} points behind {reference.name}", evidence, explanation, severity, label, apply
+    )
+
+
 def diagnose(
-    config: RunConfig, run: Any, probe: Probe | None = None, latent_weights: Mapping[str, torch.Tensor] | None = None
+    config: RunConfig,
+    run: Any,
+    probe: Probe | None = None,
+    latent_weights: Mapping[str, torch.Tensor] | None = None,
+    reference: Reference | None = None,
 ) -> list[Finding]:
     """Every problem the run's numbers show, most severe first.
 
     ``run``: a :class:`bnn.jobs.JobSnapshot`, a :class:`bnn.runs.SavedRun`, a mapping with
     ``records``/``evals``/``summary``, or a :class:`RunEvidence`. ``probe``: :func:`probe` of
     ``config`` (adds initialization evidence). ``latent_weights``: the trained model's
-    ``latent_weights()`` for the clipping check.
+    ``latent_weights()`` for the clipping check. ``reference``: what to compare the test
+    accuracy with at the same epoch (:func:`reference_for`).
     """
     evidence = RunEvidence.of(run)
     findings = [
@@ -502,6 +696,10 @@ def diagnose(
         _check_clipping(config, evidence, probe, latent_weights),
     ]
     found = [f for f in findings if f is not None]
+    if not any(f.id in ("collapsed", "nan_loss") for f in found):
+        behind = _check_reference(config, evidence, reference)
+        if behind is not None:
+            found.insert(0, behind)
     if not any(f.id == "collapsed" for f in found):
         chance = _check_chance(config, evidence, probe)
         if chance is not None:

@@ -6,27 +6,46 @@ are checked between optimizer steps (and inside evaluations), so they take effec
 a second. Stopping keeps everything trained so far and runs a final evaluation.
 
 A NaN or inf loss (or weight) is reported in the snapshot (``nonfinite_step``); with
-``stop_on_nonfinite`` the run then stops with status ``diverged`` after its final evaluation.
+``stop_on_nonfinite`` the run then stops with status ``diverged`` after its final evaluation,
+without it the run keeps training and recording (the NaN loss, the flat accuracy) and ends as
+``diverged``. :meth:`TrainingJob.edit` changes a live setting at the next optimizer step
+(:meth:`bnn.train.Trainer.request_edit`); the applied edits are in the snapshot and the summary,
+as is the final status.
+
+Crash safety: with ``checkpoint_dir`` the job saves itself as an unfinished run (weights,
+metrics and :meth:`bnn.train.Trainer.state_dict`) at every epoch's end and every
+``CHECKPOINT_SECONDS`` of training, atomically (:func:`bnn.runs.save_run`); ``resume_from`` a
+saved unfinished run continues it exactly. Load: jobs sharing one :class:`RunSlots` train at
+most ``limit`` at a time, the others wait in order (status ``queued``). An ended, saved job can
+:meth:`TrainingJob.release` its model, which then reloads from disk.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
+from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
+from .runs import SavedRun, load_checkpoint, save_run
 from .train import Trainer, use_cpu_threads_for
 
+CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
+
 # job states
+QUEUED = "queued"
 CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = (
     "created",
     "loading data",
@@ -50,10 +69,13 @@ class JobSnapshot:
     elapsed_s: float
     samples_per_s: float
     eta_s: float | None
-    records: list[dict] = field(default_factory=list)
-    evals: list[dict] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
     nonfinite_step: int | None = None
     summary: dict | None = None  # final numbers, once the run has ended
+    queue_position: int | None = None  # 1 = next to start, while queued
+    edits: list[dict] = field(default_factory=list)  # live edits applied (bnn.train.Trainer.edits)
+    final_eval_s: float | None = None  # estimated seconds of the evaluation after the last step
 
     @property
     def ended(self) -> bool:
@@ -65,6 +87,45 @@ class JobSnapshot:
 
     def last_eval(self, split: str = "test") -> dict | None:
         return next((e for e in reversed(self.evals) if e["split"] == split), None)
+
+
+class RunSlots:
+    """A limit on runs training at once, shared by the jobs of a server; the others wait, first
+    come first served."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = max(1, limit or default_slots())
+        self._changed = threading.Condition()
+        self._training: set[TrainingJob] = set()
+        self._waiting: deque[TrainingJob] = deque()
+
+    def acquire(self, job: TrainingJob, cancelled: threading.Event) -> bool:
+        """Wait for a slot; False when ``cancelled`` is set first."""
+        with self._changed:
+            self._waiting.append(job)
+            while len(self._training) >= self.limit or self._waiting[0] is not job:
+                if cancelled.is_set():
+                    self._waiting.remove(job)
+                    self._changed.notify_all()
+                    return False
+                self._changed.wait(0.2)
+            self._waiting.popleft()
+            self._training.add(job)
+            return True
+
+    def release(self, job: TrainingJob) -> None:
+        with self._changed:
+            self._training.discard(job)
+            self._changed.notify_all()
+
+    def position(self, job: TrainingJob) -> int | None:
+        with self._changed:
+            return self._waiting.index(job) + 1 if job in self._waiting else None
+
+
+def default_slots() -> int:
+    """One training run per two cores: each run uses up to two threads (bnn.train.cpu_threads_for)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
 
 
 class TrainingJob:
@@ -83,9 +144,19 @@ class TrainingJob:
         data_loader: Callable[[], MnistData] | None = None,
         live_stats: bool = True,
         train_eval: str = "end",
+        preset: str | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_from: SavedRun | None = None,
+        slots: RunSlots | None = None,
     ) -> None:
         self.config = config
         self.name = name
+        self.preset = preset
+        self._checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._checkpointed_at = 0.0
+        self._resume_from = resume_from
+        self._slots = slots
+        self._released: tuple[int, int, int, int | None] | None = None  # step, total, per epoch, nonfinite
         self._data = data
         self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
         self._device = resolve_device(device)
@@ -101,8 +172,8 @@ class TrainingJob:
         self._trainer: Trainer | None = None
         self._status = CREATED
         self._message = ""
-        self._records: list[dict] = []
-        self._evals: list[dict] = []
+        self._records: list[StepRecord] = list(resume_from.records) if resume_from else []
+        self._evals: list[EvalRecord] = list(resume_from.evals) if resume_from else []
         self._summary: dict | None = None
         self._started = 0.0
         self._paused_total = 0.0
@@ -120,7 +191,7 @@ class TrainingJob:
 
     def pause(self) -> None:
         with self._lock:
-            if self._status in (RUNNING, LOADING, CREATED):
+            if self._status in (RUNNING, LOADING, CREATED, QUEUED):
                 self._resume.clear()
                 self._paused_at = time.perf_counter()
                 if self._status == RUNNING:
@@ -143,6 +214,20 @@ class TrainingJob:
                     self._status = STOPPING
                 self._stop.set()
                 self._resume.set()
+
+    def edit(self, setting: str, value, layer: int | None = None) -> None:
+        """Change a live setting of the running trainer at its next optimizer step (raises
+        :class:`bnn.config.ConfigError` if it cannot, e.g. before training started or after it ended)."""
+        with self._lock:
+            trainer, status = self._trainer, self._status
+        if trainer is None or status in (*ENDED, STOPPING, EVALUATING):
+            raise ConfigError("the run is not training")
+        trainer.request_edit(setting, value, layer)
+
+    def current_config(self) -> RunConfig:
+        """The settings in use now: the starting ones with every applied live edit."""
+        trainer = self._trainer
+        return trainer.config if trainer is not None else self.config
 
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
@@ -167,33 +252,65 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             trainer = self._trainer
-            step = trainer.step if trainer else 0
-            total = trainer.total_steps if trainer else 0
+            step, total, per_epoch, nonfinite = (
+                (trainer.step, trainer.total_steps, trainer.steps_per_epoch, trainer.first_nonfinite_step)
+                if trainer
+                else self._released or (0, 0, 0, None)
+            )
             elapsed = self._elapsed()
             records = list(self._records)
             rate = records[-1]["samples_per_s"] if records else 0.0
-            eta = None
+            eta = final_eval = None
+            if trainer:
+                final_eval = self._final_eval_estimate(trainer)
             if trainer and step and self._status in (RUNNING, PAUSED):
-                active = elapsed  # includes evaluations: a fair estimate of wall time left
-                eta = active / step * (total - step)
+                active = elapsed  # includes the evaluations so far: a fair estimate of wall time left
+                eta = active / step * (total - step) + final_eval
+            elif trainer and self._status in (STOPPING, EVALUATING):
+                eta = final_eval
             return JobSnapshot(
                 status=self._status,
                 message=self._message,
                 step=step,
                 total_steps=total,
-                epoch=step / trainer.steps_per_epoch if trainer else 0.0,  # same step as above
+                epoch=step / per_epoch if per_epoch else 0.0,  # same step as above
                 epochs=self.config.train.epochs,
                 elapsed_s=elapsed,
                 samples_per_s=rate,
                 eta_s=eta,
                 records=records,
                 evals=list(self._evals),
-                nonfinite_step=trainer.first_nonfinite_step if trainer else None,
+                nonfinite_step=nonfinite,
                 summary=dict(self._summary) if self._summary else None,
+                queue_position=self._slots.position(self) if self._slots and self._status == QUEUED else None,
+                edits=list(trainer.edits) if trainer else list((self._summary or {}).get("edits", [])),
+                final_eval_s=final_eval,
             )
 
+    def release(self) -> None:
+        """Let an ended job's model and optimizer go (it has been saved); snapshots keep working."""
+        with self._lock:
+            if self._status in ENDED and self._trainer is not None:
+                trainer = self._trainer
+                self._released = (
+                    trainer.step,
+                    trainer.total_steps,
+                    trainer.steps_per_epoch,
+                    trainer.first_nonfinite_step,
+                )
+                self._trainer = None
+
+    def _final_eval_estimate(self, trainer: Trainer) -> float:
+        """Seconds of the evaluations after the last step (test set, and training set unless
+        never), from the last evaluation's speed, else a third of a training step per image."""
+        count = len(trainer.data.test_labels) + (trainer.train_count if trainer.train_eval != "never" else 0)
+        per_image = trainer.eval_seconds_per_image
+        if not per_image and self._records and self._records[-1]["samples_per_s"]:
+            per_image = 1 / (3 * self._records[-1]["samples_per_s"])
+        return count * per_image
+
     def model_copy(self) -> BinaryNet | None:
-        """A CPU copy of the model in eval mode (None before the model exists)."""
+        """A CPU copy of the model in eval mode (None before the model exists, or once released)."""
         with self._lock:
             if self._trainer is None:
                 return None
@@ -222,6 +339,18 @@ class TrainingJob:
                 self._message = message
 
     def _run(self) -> None:
+        if self._slots is not None:
+            self._set(QUEUED, "waiting for a free training slot")
+            if not self._slots.acquire(self, self._stop):
+                self._set(STOPPED, "stopped while waiting for a training slot")
+                return
+        try:
+            self._load_and_train()
+        finally:
+            if self._slots is not None:
+                self._slots.release(self)
+
+    def _load_and_train(self) -> None:
         try:
             self._set(LOADING, "loading MNIST")
             data = self._data if self._data is not None else self._data_loader()
@@ -237,6 +366,10 @@ class TrainingJob:
                 watch_nonfinite=self._stop_on_nonfinite,
                 **self._trainer_options,
             )
+            if self._resume_from is not None:
+                saved = self._resume_from
+                trainer.restore(saved.model.state_dict(), load_checkpoint(saved.path), saved.records, saved.evals)
+            self._checkpointed_at = time.monotonic()
             with self._lock:
                 self._trainer = trainer
                 self._status = PAUSED if not self._resume.is_set() else RUNNING
@@ -251,8 +384,14 @@ class TrainingJob:
         diverged = False
         while not self._resume.is_set() and not self._stop.is_set():  # paused before the first step
             self._resume.wait(0.1)
-        for _ in trainer.steps() if not self._stop.is_set() else ():
+        for _ in trainer.steps(on_epoch_end=self._checkpoint) if not self._stop.is_set() else ():
             self._publish(trainer)
+            if (
+                self._checkpoint_dir is not None
+                and trainer.at_checkpoint
+                and time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
+            ):
+                self._checkpoint(trainer)
             if self._eval_requested.is_set():
                 self._eval_requested.clear()
                 trainer.evaluate("test")
@@ -268,20 +407,44 @@ class TrainingJob:
         if not trainer.finished:  # stopped or diverged: final evaluation of what was trained
             self._set(EVALUATING)
             trainer.final_evaluations()
-        with self._lock:
-            self._summary = trainer.summary()
-            self._records = list(trainer.records)
-            self._evals = list(trainer.evals)
         if diverged:
-            self._set(
+            status, message = (
                 DIVERGED,
                 f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
                 "the weights can no longer learn, so the run was stopped",
             )
+        elif trainer.first_nonfinite_step is not None:
+            status, message = DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}"
         elif trainer.finished:
-            self._set(FINISHED, "finished")
+            status, message = FINISHED, "finished"
         else:
-            self._set(STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}")
+            status, message = STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}"
+        with self._lock:
+            self._summary = {**trainer.summary(), "status": status}
+            self._records = list(trainer.records)
+            self._evals = list(trainer.evals)
+        self._set(status, message)
+
+    def _checkpoint(self, trainer: Trainer) -> None:
+        """Save the run as it is now, unfinished, so that a crash loses at most this much."""
+        if self._checkpoint_dir is None or trainer.finished:
+            return  # the finished run is saved by its owner, with its final evaluations
+        run = SavedRun(
+            name=self.name,
+            config=trainer.config,  # with the live edits applied so far
+            records=list(trainer.records),
+            evals=list(trainer.evals),
+            summary={"status": "interrupted", "steps": trainer.step, "edits": list(trainer.edits)},
+            model=trainer.model,
+            preset=self.preset,
+            checkpoint=trainer.state_dict(),
+        )
+        try:
+            save_run(run, self._checkpoint_dir)
+        except OSError as exc:
+            with self._lock:
+                self._message = f"could not save a checkpoint: {exc}"
+        self._checkpointed_at = time.monotonic()
 
     def _publish(self, trainer: Trainer) -> None:
         """Copy new records for snapshots (cheap: only the appended tail)."""

@@ -3,12 +3,13 @@ time, so they cost nothing and go to JSON as they are).
 
 :class:`StepRecord`: one per ``record_every`` optimizer steps and at the end of every epoch,
 made by :class:`bnn.train.Trainer`. :class:`EvalRecord`: one per evaluation of the test or the
-training set (every epoch, on request, and at the end).
+training set (every epoch, on request, and at the end). :func:`record_problem` checks a record
+read back from a saved run against its type.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TypedDict, get_origin, get_type_hints
 
 
 class StepRecord(TypedDict):
@@ -33,3 +34,45 @@ class EvalRecord(TypedDict):
     loss: float  # mean loss, NaN when the model outputs NaN
     prediction_histogram: list[int]  # predicted-class counts
     count: int  # images evaluated
+
+
+# Saved runs are read back as untrusted JSON (NaN was written as null): these keys must be there,
+# every other key of the record's type is optional, and every value present must have its type.
+REQUIRED_KEYS = {StepRecord: ("step", "epoch"), EvalRecord: ("step", "epoch", "split", "accuracy")}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _type_problem(value: object, kind: object) -> str | None:
+    if kind is bool:
+        return None if isinstance(value, bool) else "on/off"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if kind is float:
+        return None if value is None or _is_number(value) else "a number"
+    if kind is str:
+        return None if isinstance(value, str) else "text"
+    if get_origin(kind) is dict:
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and (v is None or _is_number(v)) for k, v in value.items()
+        )
+        return None if ok else "a table of numbers"
+    if get_origin(kind) is list:
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        return None if ok else "a list of whole numbers"
+    return None
+
+
+def record_problem(record: object, kind: type) -> str | None:
+    """Why ``record`` (read from JSON) is not a :class:`StepRecord` / :class:`EvalRecord`, or None."""
+    if not isinstance(record, dict):
+        return f"a record is {type(record).__name__}, not an object"
+    missing = [key for key in REQUIRED_KEYS[kind] if key not in record]
+    if missing:
+        return f"a record has no {', '.join(missing)}"
+    for key, field_type in get_type_hints(kind).items():
+        if key in record and (expected := _type_problem(record[key], field_type)):
+            return f"{key} must be {expected}, got {record[key]!r:.40}"
+    return None

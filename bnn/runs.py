@@ -4,8 +4,13 @@ and while it is unfinished ``checkpoint.pt`` (optimizer and random states to con
 
 Written atomically: everything goes to a temporary sibling directory that is renamed into place,
 so a crash never leaves half a run. Weights are a plain ``state_dict`` read back with
-``torch.load(..., weights_only=True)`` (no pickle code execution); files that are not ours are
-rejected with a clear :class:`RunFormatError`.
+``torch.load(..., weights_only=True)`` (no pickle code execution).
+
+A run folder is untrusted input: every file is checked on load (``meta.json`` field types,
+``config.json`` through :func:`bnn.config.validate`, each metric record against its type in
+:mod:`bnn.metrics`) and only regular files inside the runs directory are read
+(:mod:`bnn.safe_io`). What fails is a :class:`RunFormatError` naming the file and the reason;
+:func:`scan_runs` lists such folders apart, so one bad run never hides the others.
 
 Runs live under ``$BNN_RUNS_DIR``, else a per-user cache directory. :func:`metrics_csv` exports
 a run's metrics as one CSV.
@@ -20,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,14 +33,17 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, validate
+from .metrics import EvalRecord, StepRecord, record_problem
 from .models import BinaryNet, build_model
+from .safe_io import check_folder, is_regular_file, read_bytes
 
 FORMAT = "bnn-playground-run"
 FORMAT_VERSION = 1
 RUNS_ENV_VAR = "BNN_RUNS_DIR"
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+MAX_JSON_BYTES = 256 * 1024**2  # metrics of a 1000-epoch run are a few MB
 
 
 class RunFormatError(ValueError):
@@ -57,14 +66,15 @@ def slugify(name: str) -> str:
 class SavedRun:
     name: str
     config: RunConfig
-    records: list[dict] = field(default_factory=list)
-    evals: list[dict] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     model: BinaryNet | None = None
     path: Path | None = None
     created: float = 0.0
     preset: str | None = None
     checkpoint: dict | None = None  # written when set; never read by load_run (see load_checkpoint)
+    unfinished: bool = False  # it has a checkpoint: it was training when last saved (see load_checkpoint)
 
 
 def _clean(value):
@@ -112,21 +122,32 @@ def save_run(run: SavedRun, directory: str | os.PathLike | None = None) -> Path:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFormatError(f"{path} is not readable JSON ({exc})") from None
+        data = json.loads(read_bytes(path, MAX_JSON_BYTES))
+    except FileNotFoundError:
+        raise RunFormatError(f"{path.name} is missing") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise RunFormatError(f"{path.name} is not readable JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise RunFormatError(f"{path} does not hold a JSON object")
+        raise RunFormatError(f"{path.name} does not hold a JSON object")
     return data
+
+
+def _torch_file(path: Path, what: str) -> dict:
+    try:
+        state = torch.load(io.BytesIO(read_bytes(path)), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunFormatError(f"{path} is missing") from None
+    except Exception as exc:  # not a regular file, pickle errors, truncated zip, unsafe globals ...
+        raise RunFormatError(f"{path} is not a BNN Playground {what} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise RunFormatError(f"{path} is not a BNN Playground {what}")
+    return state
 
 
 def load_weights(model: BinaryNet, path: str | os.PathLike) -> BinaryNet:
     """Load a ``state_dict`` saved by :func:`save_run` into ``model``; reject anything else."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated zip, unsafe globals ...
-        raise RunFormatError(f"{path} is not a BNN Playground weights file ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    state = _torch_file(Path(path), "weights file")
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RunFormatError(f"{path} does not hold a state_dict of tensors")
     expected = model.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
@@ -135,69 +156,157 @@ def load_weights(model: BinaryNet, path: str | os.PathLike) -> BinaryNet:
     return model.eval()
 
 
+def read_weights_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a run's weights file, for a download: only a regular file inside the run."""
+    try:
+        return read_bytes(Path(path) / WEIGHTS_FILE)
+    except OSError as exc:
+        raise RunFormatError(f"{WEIGHTS_FILE}: {exc}") from None
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint of the unfinished run at ``path``; :class:`RunFormatError` if it has none."""
     file = Path(path) / CHECKPOINT_FILE
-    if not file.is_file():
+    if not is_regular_file(file):
         raise RunFormatError(f"{path} has no {CHECKPOINT_FILE}: the run has finished, or was saved without one")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated zip, unsafe globals ...
-        raise RunFormatError(f"{file} is not a BNN Playground checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict):
-        raise RunFormatError(f"{file} is not a BNN Playground checkpoint")
-    return state
+    return _torch_file(file, "checkpoint")
+
+
+def _meta(path: Path) -> dict:
+    if not (path / META_FILE).exists():
+        raise RunFormatError(f"{path.name} is not a BNN Playground run (no {META_FILE})")
+    meta = _read_json(path / META_FILE)
+    if meta.get("format") != FORMAT:
+        raise RunFormatError(f"{META_FILE} does not say format {FORMAT!r}: not a BNN Playground run")
+    version = meta.get("version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunFormatError(f"{META_FILE}: version must be a whole number, got {version!r:.40}")
+    if version > FORMAT_VERSION:
+        raise RunFormatError(f"{META_FILE}: written by a newer BNN Playground (format {version})")
+    for key, kinds, label in (
+        ("name", (str,), "text"),
+        ("created", (int, float), "a number"),
+        ("preset", (str, type(None)), "text or null"),
+    ):
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise RunFormatError(f"{META_FILE}: {key} must be {label}, got {value!r:.40}")
+    return meta
+
+
+SUMMARY_NUMBERS = ("test_accuracy", "train_accuracy", "final_loss", "test_loss", "train_seconds", "seconds")
+
+
+def _metrics(path: Path) -> dict:
+    if not (path / METRICS_FILE).exists():
+        return {}
+    metrics = _read_json(path / METRICS_FILE)
+    for key, kind in (("records", StepRecord), ("evals", EvalRecord)):
+        items = metrics.get(key, [])
+        if not isinstance(items, list):
+            raise RunFormatError(f"{METRICS_FILE}: {key} must be a list, got {type(items).__name__}")
+        for index, item in enumerate(items):
+            if problem := record_problem(item, kind):
+                raise RunFormatError(f"{METRICS_FILE}: {key}[{index}]: {problem}")
+    summary = metrics.get("summary", {})
+    if not isinstance(summary, dict):
+        raise RunFormatError(f"{METRICS_FILE}: summary must be an object, got {type(summary).__name__}")
+    for key in SUMMARY_NUMBERS:
+        value = summary.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise RunFormatError(f"{METRICS_FILE}: summary.{key} must be a number, got {value!r:.40}")
+    return metrics
 
 
 def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
+    """The run saved at ``path``, every file checked (:class:`RunFormatError` names the file and
+    the reason). Only regular files are read: links, pipes and devices are refused."""
     path = Path(path)
-    if not path.is_dir():
-        raise RunFormatError(f"{path} is not a run directory")
-    meta = _read_json(path / META_FILE) if (path / META_FILE).exists() else {}
-    if meta.get("format") != FORMAT:
-        raise RunFormatError(f"{path} is not a BNN Playground run (no {META_FILE} with format {FORMAT!r})")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise RunFormatError(f"{path} was written by a newer BNN Playground (format {meta['version']})")
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        raise RunFormatError(f"{path} is not a run directory") from None
+    if not stat.S_ISDIR(mode):
+        raise RunFormatError(f"{path} is not a run directory (a link, a file or a device)")
+    meta = _meta(path)
     try:
         config = RunConfig.from_dict(_read_json(path / CONFIG_FILE))
     except ConfigError as exc:
-        raise RunFormatError(f"{path / CONFIG_FILE}: {exc}") from None
-    metrics = _read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
+        raise RunFormatError(f"{CONFIG_FILE}: {exc}") from None
+    if problems := validate(config):
+        raise RunFormatError(f"{CONFIG_FILE}: {problems[0]}")
+    metrics = _metrics(path)
     model = None
     if with_model and (path / WEIGHTS_FILE).exists():
         model = load_weights(build_model(config.model), path / WEIGHTS_FILE)
     return SavedRun(
-        name=str(meta.get("name", path.name)),
+        name=meta.get("name", path.name),
         config=config,
-        records=list(metrics.get("records", [])),
-        evals=list(metrics.get("evals", [])),
-        summary=dict(metrics.get("summary", {})),
+        records=metrics.get("records", []),
+        evals=metrics.get("evals", []),
+        summary=metrics.get("summary", {}),
         model=model,
         path=path,
         created=float(meta.get("created", 0.0)),
         preset=meta.get("preset"),
+        unfinished=is_regular_file(path / CHECKPOINT_FILE),
     )
 
 
-def list_runs(directory: str | os.PathLike | None = None) -> list[SavedRun]:
-    """Every readable run under ``directory`` (without weights), newest first; others skipped."""
+@dataclass(frozen=True)
+class UnreadableRun:
+    path: Path
+    reason: str  # names the file and what is wrong with it
+
+
+def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[SavedRun], list[UnreadableRun]]:
+    """Every run under ``directory`` (without weights), newest first, and every entry there that
+    is not a readable run, with the reason. Hidden entries (runs being written) are left out."""
     parent = Path(directory) if directory is not None else default_runs_dir()
-    runs = []
+    runs, unreadable = [], []
     if parent.is_dir():
-        for child in parent.iterdir():
-            if child.is_dir() and not child.name.startswith("."):
-                try:
-                    runs.append(load_run(child, with_model=False))
-                except RunFormatError:
-                    continue
-    return sorted(runs, key=lambda r: r.created, reverse=True)
+        _recover_replaced_runs(parent)
+        for child in sorted(parent.iterdir()):
+            if child.name.startswith("."):
+                continue
+            try:
+                check_folder(child, parent)
+                runs.append(load_run(child, with_model=False))
+            except (RunFormatError, OSError) as exc:
+                unreadable.append(UnreadableRun(child, str(exc)))
+    return sorted(runs, key=lambda r: r.created, reverse=True), unreadable
+
+
+def _recover_replaced_runs(parent: Path) -> None:
+    """Put back a run whose save was cut between moving the old copy aside and moving the new
+    one in (see :func:`save_run`): the old copy is whole."""
+    for old in parent.glob(".*.old-*"):
+        target = parent / old.name[1:].split(".old-", 1)[0]
+        if not target.exists() and not old.is_symlink() and old.is_dir():
+            try:
+                os.replace(old, target)
+            except OSError:
+                continue
+
+
+def list_runs(directory: str | os.PathLike | None = None) -> list[SavedRun]:
+    """Every readable run under ``directory`` (without weights), newest first."""
+    return scan_runs(directory)[0]
+
+
+def _own_run_folder(path: Path) -> None:
+    """Refuse to change anything but a real run folder (no link, in its runs directory)."""
+    try:
+        check_folder(path, path.parent)
+    except OSError as exc:
+        raise RunFormatError(str(exc)) from None
+    _meta(path)
 
 
 def rename_run(path: str | os.PathLike, new_name: str) -> None:
     path = Path(path)
-    meta = _read_json(path / META_FILE)
-    if meta.get("format") != FORMAT:
-        raise RunFormatError(f"{path} is not a BNN Playground run")
+    _own_run_folder(path)
+    meta = _meta(path)
     meta["name"] = new_name
     tmp = path / f".{META_FILE}.tmp"
     tmp.write_text(json.dumps(meta, indent=2))
@@ -206,11 +315,12 @@ def rename_run(path: str | os.PathLike, new_name: str) -> None:
 
 def delete_run(path: str | os.PathLike) -> None:
     path = Path(path)
+    _own_run_folder(path)
     load_run(path, with_model=False)  # refuse to delete what is not ours
     shutil.rmtree(path)
 
 
-def metrics_csv(records: list[dict], evals: list[dict]) -> str:
+def metrics_csv(records: list[StepRecord], evals: list[EvalRecord]) -> str:
     """A run's metric records and evaluations as one CSV (``kind`` is "step" or "eval"); per-layer
     dicts (flip rate, saturation) become one column per layer, e.g. ``flip_rate.dense1``."""
     rows = []

@@ -16,6 +16,11 @@ only for the steps that make a record (``live_stats=False``: never). The test se
 after every epoch; the training set at the end (``train_eval="end"``, what the Train page and
 the diagnosis read), after every epoch, or never.
 
+Live edits (:meth:`Trainer.request_edit`): the learning rate, the optimizer and each layer's
+binarize-weights / binarize-activations switches can be changed while the run trains; a request
+is queued and applied before the next optimizer step, and every applied edit is kept in
+``Trainer.edits`` (and the summary) with the step it took effect at (one process only).
+
 Started by torchrun as one of several processes (:mod:`bnn.distributed`), the trainer trains
 its part of every global batch with DistributedDataParallel and synchronized BatchNorm, and
 evaluates its part of each set; the numbers it reports are those of the whole batch or set.
@@ -25,11 +30,14 @@ at an epoch's end) so that it continues exactly as if it had not stopped.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -43,6 +51,8 @@ from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet, build_model
 from .optim import make_optimizer, scheduled_lr, set_lr
 
+LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts (request_edit)
+LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
 
@@ -168,6 +178,7 @@ class Trainer:
         self.data = (data.subset(train=subset) if subset else data).to(self.device)
         torch.manual_seed(config.train.seed)
         self.generator = torch.Generator().manual_seed(config.train.seed)
+        self._epoch_order_state: torch.Tensor | None = None  # the generator as this epoch began
         self.model = build_model(config.model, self.device)
         if self.world.distributed:
             sync_batch_norm(self.model)
@@ -190,6 +201,10 @@ class Trainer:
         self.started_at = time.time()  # wall clock, for matching records with outside events
         self.train_seconds = 0.0  # time spent in training steps, evaluations excluded
         self._pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (loss * n, correct, n) per step
+        self.edits: list[dict] = []  # live edits applied: step, setting, layer, old, new
+        self._edit_requests: list[tuple[str, int | None, object]] = []
+        self._edit_lock = threading.Lock()
+        self.eval_seconds_per_image = 0.0  # measured by the last evaluation (0: none yet)
         self._interval_started = time.perf_counter()
         self._capture_saturation = False
         self._saturation: dict[str, float] = {}
@@ -253,6 +268,8 @@ class Trainer:
         """One optimizer step on ``images``: this rank's part of a batch of ``batch_count`` images
         (default: all of it)."""
         batch_count = batch_count or len(labels)
+        if self._edit_requests:
+            self._apply_edits()
         record_now = self._record_due(self.step + 1)
         stats_now = record_now and self.live_stats
         lr = scheduled_lr(self.config.train, self.step, self.total_steps)
@@ -312,6 +329,64 @@ class Trainer:
         )
         self._interval_started = time.perf_counter()
 
+    # --- live edits ------------------------------------------------------------------------
+    def _edited_config(self, config: RunConfig, setting: str, layer: int | None, value) -> RunConfig:
+        if setting == "lr":
+            value = float(value)
+            return config.replace_train(lr=value, lr_end=min(config.train.lr_end, value))
+        if setting == "optimizer":
+            return config.replace_train(optimizer=value)
+        layers = list(config.model.layers)
+        layers[layer] = replace(layers[layer], **{setting: bool(value)})
+        return config.replace_model(layers=tuple(layers))
+
+    def request_edit(self, setting: str, value, layer: int | None = None) -> None:
+        """Change ``setting`` (one of :data:`LIVE_TRAIN_SETTINGS`, or with ``layer`` the index of
+        a layer, one of :data:`LIVE_LAYER_SETTINGS`) to ``value`` before the next optimizer step.
+        Thread-safe; raises :class:`ConfigError` for an edit the run cannot take."""
+        if (setting in LIVE_LAYER_SETTINGS) != (layer is not None) or setting not in (
+            LIVE_TRAIN_SETTINGS + LIVE_LAYER_SETTINGS
+        ):
+            raise ConfigError(f"{setting!r} cannot be changed while a run trains")
+        if layer is not None and not 0 <= layer < len(self.config.model.layers):
+            raise ConfigError(f"there is no layer {layer}")
+        if self.world.distributed:
+            raise ConfigError("live edits need a single training process")
+        with self._edit_lock:
+            config = self.config
+            for queued in self._edit_requests:
+                config = self._edited_config(config, *queued)
+            problems = validate(self._edited_config(config, setting, layer, value))
+            if problems:
+                raise ConfigError("; ".join(problems))
+            self._edit_requests.append((setting, layer, value))
+
+    def _apply_edits(self) -> None:
+        with self._edit_lock:
+            requests, self._edit_requests = self._edit_requests, []
+        rebuild_optimizer = False
+        for setting, layer, value in requests:
+            before = self.config
+            self.config = self._edited_config(before, setting, layer, value)
+            if layer is None:
+                old, new = getattr(before.train, setting), getattr(self.config.train, setting)
+                rebuild_optimizer |= setting == "optimizer" and old != new
+            else:
+                old, new = getattr(before.model.layers[layer], setting), bool(value)
+                block = self.model.blocks[layer]
+                if setting == "binarize_weights":
+                    block.linear.binarize_weights = new
+                    rebuild_optimizer |= self.config.train.optimizer == "bop"  # Bop owns the binary weights
+                else:
+                    block.activation.binarized = new
+            if old != new:
+                name = self.model.blocks[layer].name if layer is not None else None
+                self.edits.append({"step": self.step, "setting": setting, "layer": name, "old": old, "new": new})
+        if rebuild_optimizer:  # a fresh optimizer state: moments of another optimizer do not carry over
+            self.optimizer = make_optimizer(self.model, self.config.train)
+        if self.live_stats:
+            self._last_signs = self._signs()
+
     def evaluate(self, split: str = "test") -> EvalRecord:
         """Evaluate on the test or the full training set and append the record (in a process
         group every rank evaluates its part and the counts are summed: call on every rank)."""
@@ -323,8 +398,10 @@ class Trainer:
             rank, size = self.world.rank, self.world.size
             start, end = len(labels) * rank // size, len(labels) * (rank + 1) // size
             images, labels = images[start:end], labels[start:end]
+        started = time.perf_counter()
         totals = _evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
         result = _eval_result(split, all_reduce_sum(totals).tolist())
+        self.eval_seconds_per_image = (time.perf_counter() - started) / max(len(labels), 1)
         record = result.record(self.step, self.epoch_progress)
         self.evals.append(record)
         return record
@@ -339,12 +416,18 @@ class Trainer:
         batch_size = self.config.train.batch_size
         while not self.finished:
             epoch_start = time.perf_counter()
-            for indices in iterate_batches(self.train_count, batch_size, self.generator, device=self.device):
+            if self._epoch_order_state is None:  # else: restored in the middle of this epoch
+                self._epoch_order_state = self.generator.get_state()
+            self.generator.set_state(self._epoch_order_state)
+            batches = iterate_batches(self.train_count, batch_size, self.generator, device=self.device)
+            done_in_epoch = self.step - self.epoch * self.steps_per_epoch
+            for indices in itertools.islice(batches, done_in_epoch, None):
                 mine = indices.tensor_split(self.world.size)[self.world.rank] if self.world.distributed else indices
                 self.train_step(self.data.train_images[mine], self.data.train_labels[mine], len(indices))
                 yield self.step
             self.train_seconds += time.perf_counter() - epoch_start
             self.epoch += 1
+            self._epoch_order_state = None
             self.evaluate("test")
             if self.train_eval == "epoch":
                 self.evaluate("train")
@@ -360,12 +443,19 @@ class Trainer:
             self.evaluate("train")
 
     # --- checkpoints ---------------------------------------------------------------------
+    @property
+    def at_checkpoint(self) -> bool:
+        """Whether :meth:`state_dict` can be taken now: right after a record (nothing is
+        accumulated since), which every epoch's end is."""
+        in_epoch = self.step - self.epoch * self.steps_per_epoch  # an epoch's last step: its end is next
+        return bool(self.records) and self.records[-1]["step"] == self.step and in_epoch < self.steps_per_epoch
+
     def state_dict(self) -> dict:
         """Everything but the weights that continuing this run needs: optimizer, data order and
-        random states, counters. Take it at an epoch's end (``on_epoch_end``); in a process
-        group it gathers every rank's random state, so call it on every rank."""
-        if self.step % self.steps_per_epoch:
-            raise RuntimeError("a checkpoint is taken at the end of an epoch")
+        random states, counters. Take it where :attr:`at_checkpoint` (e.g. in ``on_epoch_end``);
+        in a process group it gathers every rank's random state, so call it on every rank."""
+        if self.step and not self.at_checkpoint:
+            raise RuntimeError("a checkpoint is taken right after a record")
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {
             "format": CHECKPOINT_FORMAT,
@@ -373,6 +463,7 @@ class Trainer:
             "epoch": self.epoch,
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "epoch_order": self._epoch_order_state,  # the generator as the current epoch began
             "rng": gather_objects(torch.get_rng_state()),
             "cuda_rng": gather_objects(cuda_rng.cpu()) if cuda_rng is not None else None,
             "first_nonfinite_step": self.first_nonfinite_step,
@@ -381,17 +472,19 @@ class Trainer:
             "world_size": self.world.size,
         }
 
-    def restore(self, weights: dict, state: dict, records: list, evals: list) -> None:
+    def restore(self, weights: dict, state: dict, records: list[StepRecord], evals: list[EvalRecord]) -> None:
         """Continue the run saved as ``weights`` (the model's state_dict), ``state``
         (:meth:`state_dict`) and its metric records; call before training."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError("not a checkpoint of this trainer")
-        if state["step"] != state["epoch"] * self.steps_per_epoch or state["step"] > self.total_steps:
+        in_epoch = state["step"] - state["epoch"] * self.steps_per_epoch
+        if not 0 <= in_epoch < self.steps_per_epoch or state["step"] > self.total_steps:
             raise ConfigError(f"the checkpoint (step {state['step']}) does not fit this run's settings")
         self.model.load_state_dict(weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.generator.set_state(state["generator"])
+        self._epoch_order_state = state.get("epoch_order") if in_epoch else None
         rank = self.world.rank
         torch.set_rng_state(state["rng"][rank % len(state["rng"])])
         if state.get("cuda_rng") and self.device.type == "cuda":
@@ -422,7 +515,21 @@ class Trainer:
             "started_at": self.started_at,  # Unix time; a record's "time" counts from here
             "seconds": time.perf_counter() - self.started,
             "train_seconds": self.train_seconds,
+            "edits": [dict(edit) for edit in self.edits],
         }
+
+
+def describe_edit(edit: Mapping[str, Any]) -> str:
+    """A live edit (:attr:`Trainer.edits`) in words, e.g. "lr 1e-02 → 5e-03" or
+    "dense2 activations binary → real"."""
+    setting, old, new = edit["setting"], edit["old"], edit["new"]
+    if setting == "lr":
+        return f"lr {old:.0e} → {new:.0e}"
+    if setting in LIVE_LAYER_SETTINGS:
+        what = "weights" if setting == "binarize_weights" else "activations"
+        word = {True: "binary", False: "real"}
+        return f"{edit['layer']} {what} {word[bool(old)]} → {word[bool(new)]}"
+    return f"{setting} {old} → {new}"
 
 
 def _finite_or_none(value: float | None) -> float | None:

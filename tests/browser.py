@@ -49,6 +49,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -> Iterator[str]:
     """Run the app in a subprocess; yields its base URL and stops it afterwards."""
+    with streamlit_process(env, timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_process(
+    env: dict[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run the app in a subprocess; yields its base URL and the process, and stops it afterwards."""
     port = free_port()
     command = [
         sys.executable,
@@ -78,7 +87,7 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start (exit code {process.poll()})")
             time.sleep(0.3)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:

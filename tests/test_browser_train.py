@@ -1,6 +1,8 @@
-"""The Train page in a real browser: `streamlit run` + Debian Chromium; a run shows its progress
-and the live chart updates while it trains (the settings folded meanwhile), and Stop ends it
-with a diagnosis."""
+"""The Train page in a real browser (`streamlit run` + Debian Chromium at 1400x900): Start is on
+the first screen; a run shows its progress and the live chart updates in place while it trains;
+its learning rate and one layer's activation binarization are changed mid-run and both edits are
+marked on the chart and kept in the saved run; `seed` shows its NaN steps on the flat line and
+the diagnosis points at them."""
 
 from __future__ import annotations
 
@@ -9,33 +11,52 @@ import time
 
 import pytest
 
+from bnn.runs import list_runs
 from tests.browser import assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not browser_available(), reason="needs /usr/bin/chromium and playwright"),
 ]
-LONG_RUN = "preset=fast&layers=d256-wab-0.0_d10-wb-0.0&sub=0&ep=2&bs=20"  # 6,000 steps; stopped early
+LONG_RUN = "preset=fast&layers=d256-wab-0.0_d256-wab-0.0_d10-wb-0.0&sub=0&ep=10&bs=20"  # 30,000 steps; stopped early
+DIAGNOSIS = "Diagnosis: why is my BNN not learning?"
 
 
-def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
-    env = {
+def _env(tmp_path, mnist_dir) -> dict[str, str]:
+    return {
         "BNN_RUNS_DIR": str(tmp_path / "runs"),
         "BNN_DATA_DIR": str(mnist_dir),
         "BNN_STREAMLIT_LOG": str(tmp_path / "streamlit.log"),
     }
-    with streamlit_server(env=env) as url, chromium_page(1400, 2200) as page:
+
+
+def _wait_for_text(page, pattern: str, seconds: float = 120) -> re.Match:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        match = re.search(pattern, page.inner_text("body"))
+        if match:
+            return match
+        page.wait_for_timeout(250)
+    page.screenshot(path=f"{page.context.browser.version and ''}/tmp/wt-train-browser-failure.png")
+    raise AssertionError(f"{pattern!r} never appeared (/tmp/wt-train-browser-failure.png)")
+
+
+def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_dir):
+    with streamlit_server(env=_env(tmp_path, mnist_dir)) as url, chromium_page(1400, 900) as page:
         page.goto(f"{url}/Train?{LONG_RUN}")
-        page.wait_for_selector("text=Preset", timeout=60_000)
+        start = page.get_by_role("button", name="Start")
+        start.wait_for(timeout=60_000)
         wait_for_app(page)
-        page.get_by_role("button", name="Start").click()
+        box = start.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, f"Start is below the first screen: {box}"
+        start.click()
 
         steps, lines = set(), set()
         chart = page.frame_locator("iframe[title='live training chart']")  # ui.live_chart.live_plotly_chart
         line = chart.locator(".js-plotly-plot .scatterlayer path.js-line")
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and (len(steps) < 3 or len(lines) < 2):
-            match = re.search(r"step ([\d,]+) / 6,000", page.inner_text("body"))
+            match = re.search(r"step ([\d,]+) / 30,000", page.inner_text("body"))
             if match:
                 steps.add(int(match.group(1).replace(",", "")))
             if line.count():
@@ -43,14 +64,59 @@ def test_run_shows_progress_and_live_chart_then_stops(tmp_path, mnist_dir):
                     chart.locator(".js-plotly-plot").evaluate("graph => { graph.dataset.bnnFirst = 'yes'; }")
                 lines.add(line.first.get_attribute("d"))
             page.wait_for_timeout(250)
-        page.screenshot(path=str(tmp_path / "training.png"))  # kept in pytest's tmp dir, to look at
         assert len(steps - {0}) >= 2, f"progress not seen: {sorted(steps)}"
         assert len(lines - {None, ""}) >= 2, "the loss chart never changed while training"
         assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the chart was mounted anew"
-        assert page.get_by_text("Folded while the run trains").count() == 1, "settings not folded while training"
+        assert start.is_disabled(), "Start stays enabled while this tab's run trains"
+        assert page.get_by_text("Folded while this tab's run trains").count() == 1
+
+        slider = page.get_by_role("slider").first  # the live learning-rate knob (the settings are folded)
+        slider.focus()
+        page.keyboard.press("ArrowLeft")  # 1e-2 -> 5e-3
+        _wait_for_text(page, r"step [\d,]+: lr 1e-02 → 5e-03", 60)
+        switch = page.get_by_role("checkbox", name="binarize activations of dense2 in the running run")
+        for _ in range(3):  # a click that lands while the page redraws after the last edit is lost
+            page.wait_for_timeout(1000)
+            if switch.is_checked():
+                switch.uncheck(force=True)
+            try:
+                _wait_for_text(page, r"step [\d,]+: dense2 activations binary → real", 20)
+                break
+            except AssertionError:
+                page.screenshot(path=str(tmp_path / "edit-missing.png"))
+        else:
+            raise AssertionError("the activation switch was never applied (edit-missing.png)")
+        for label in ("lr 1e-02 → 5e-03", "dense2 activations binary → real"):  # drawn on the live chart
+            chart.get_by_text(label).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "edited.png"))  # kept in pytest's tmp dir, to look at
+
         page.get_by_role("button", name="Stop").click()
-        page.wait_for_selector("text=Diagnosis: why is my BNN not learning?", timeout=120_000)
+        page.wait_for_selector(f"text={DIAGNOSIS}", timeout=120_000)
         assert "· stopped" in page.inner_text("body")
-        batch_size = page.get_by_role("spinbutton", name="Batch size").input_value()
-        assert batch_size == "20", "the settings came back without their values"
+        page.get_by_text("lr 1e-02 → 5e-03").first.wait_for(timeout=30_000)  # the ended chart keeps them
+        assert_no_exception(page)
+    (saved,) = list_runs(tmp_path / "runs")
+    assert [(e["setting"], e["layer"]) for e in saved.summary["edits"]] == [
+        ("lr", None),
+        ("binarize_activations", "dense2"),
+    ]
+
+
+def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_them(tmp_path, mnist_dir):
+    with streamlit_server(env=_env(tmp_path, mnist_dir)) as url, chromium_page(1400, 900) as page:
+        page.goto(f"{url}/Train?preset=seed&ep=1&sub=10000")
+        page.get_by_role("button", name="Start").wait_for(timeout=60_000)
+        wait_for_app(page)
+        page.get_by_role("button", name="Start").click()
+        _wait_for_text(page, r"loss NaN since step 2", 60)
+        page.wait_for_selector(f"text={DIAGNOSIS}", timeout=120_000)
+        body = page.inner_text("body")
+        assert "diverged" in body and "step 100 / 100" in body  # it kept recording to the end
+        crosses = page.locator(".js-plotly-plot .scatterlayer .point")  # the NaN-loss markers
+        assert crosses.count() >= 4
+        flat = re.search(r"train-batch accuracy stays flat at ([\d.]+)%", body)
+        assert flat and 8 < float(flat.group(1)) < 12, "the diagnosis does not point at the flat line"
+        assert "On the chart: the red crosses along the bottom of the Loss panel" in body
+        assert page.get_by_role("button", name="Make active").is_disabled()
+        page.screenshot(path=str(tmp_path / "seed.png"), full_page=True)
         assert_no_exception(page)

@@ -96,6 +96,7 @@ def _error(capsys, *argv: str) -> str:
         (["train", "--epochs", "0"], "Epochs must be in [1, 1000], got 0"),
         (["train", "--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
         (["train", "--batch-size", "0"], "Batch size must be in [1, 60,000], got 0"),
+        (["train", "--seed", "99999999999999999999"], "Seed must be in [0, 4,294,967,295]"),
         (["train", "--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
         (["train", "--device", "foo"], "unknown device 'foo'; choose one of auto, cpu, cuda, cuda:N, mps"),

@@ -161,9 +161,11 @@ def test_failing_download_gives_data_unavailable_error(tmp_path: Path, monkeypat
 
     _FailingMNIST.calls = []
     monkeypatch.setattr(torchvision.datasets, "MNIST", _FailingMNIST)
-    root = tmp_path / "cache" / "mnist"
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = default_data_dir()  # the per-user cache: the one directory made for a download
     with pytest.raises(DataUnavailableError) as info:
-        load_mnist(root, download=True)
+        load_mnist(download=True)
     message = str(info.value)
     assert str(raw_dir(root.resolve())) in message
     assert "RuntimeError" in message and "name resolution" in message
@@ -175,6 +177,7 @@ def test_download_that_writes_nothing_is_incomplete(tmp_path: Path, monkeypatch)
     import torchvision.datasets
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", lambda root, train=True, download=False: None)
+    (tmp_path / "x").mkdir()
     with pytest.raises(DataUnavailableError, match="download incomplete"):
         ensure_mnist(tmp_path / "x", download=True)
 
@@ -190,6 +193,7 @@ def test_successful_download_is_used(mnist_dir: Path, tmp_path: Path, monkeypatc
             _copy_mnist(mnist_dir, Path(root))
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
+    (tmp_path / "fresh").mkdir()
     root = ensure_mnist(tmp_path / "fresh", download=True)
     assert root == (tmp_path / "fresh").resolve()
     assert downloads == [True, False]
@@ -197,6 +201,23 @@ def test_successful_download_is_used(mnist_dir: Path, tmp_path: Path, monkeypatc
     downloads.clear()
     ensure_mnist(tmp_path / "fresh", download=True)
     assert downloads == []  # present: no second download
+
+
+def test_a_data_dir_that_does_not_exist_is_named_and_not_created(tmp_path: Path):
+    missing = tmp_path / "no" / "such" / "dir"
+    with pytest.raises(DataUnavailableError, match="does not exist") as info:
+        ensure_mnist(missing, download=True)
+    assert str(missing) in str(info.value) and not (tmp_path / "no").exists()
+
+
+def test_a_label_that_is_not_a_digit_gives_data_corrupt_error(mnist_dir: Path, tmp_path: Path):
+    name = "t10k-labels-idx1-ubyte"
+    dst = _copy_mnist(mnist_dir, tmp_path, copy=(name,))
+    with open(dst / name, "r+b") as handle:
+        handle.seek(8 + 17)  # the 18th label
+        handle.write(bytes([12]))
+    with pytest.raises(DataCorruptError, match="a label is 12, not a digit 0-9"):
+        data_mod._read_split(tmp_path, train=False)
 
 
 # --- directories ------------------------------------------------------------------------------

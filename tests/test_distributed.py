@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,11 @@ def two_ranks(tmp_path_factory) -> list[dict]:
 
 
 def _spawn(fn, args: tuple, nprocs: int, timeout: float = 120.0) -> None:
-    context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
+    # A spawned child first re-runs the parent's __main__ file; after an AppTest in this process
+    # that is app.py (Streamlit runs a script as __main__), so hide it while the children start.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+        context = mp.start_processes(fn, args=args, nprocs=nprocs, join=False, start_method="spawn")
     deadline = time.monotonic() + timeout
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
@@ -175,9 +180,33 @@ def test_resume_after_a_crash_gives_the_uninterrupted_run(tmp_path: Path):
     ]
 
 
-def test_a_checkpoint_is_taken_at_an_epoch_end(tiny_data, tiny_config):
-    trainer = Trainer(tiny_config.replace_train(epochs=2), tiny_data, "cpu")
+def test_a_checkpoint_is_taken_right_after_a_record(tiny_data, tiny_config):
+    trainer = Trainer(tiny_config.replace_train(epochs=2), tiny_data, "cpu", record_every=3)
     steps = trainer.steps()
     next(steps)
-    with pytest.raises(RuntimeError, match="end of an epoch"):
+    with pytest.raises(RuntimeError, match="right after a record"):
         trainer.state_dict()
+
+
+def test_resume_from_the_middle_of_an_epoch_gives_the_uninterrupted_run(tmp_path: Path):
+    """The app checkpoints at records inside an epoch too (every 60 s of a long epoch)."""
+    config, data = _dropout_config(), make_tiny_data(n_train=200)
+    uninterrupted = train(config, data, "cpu", record_every=3)
+    crashed = Trainer(config, data, "cpu", record_every=3)
+    run = SavedRun(name="mid-epoch", config=config)
+    for step in crashed.steps():
+        if step == 9:  # a record, one step into epoch 3 (4 steps an epoch)
+            assert crashed.at_checkpoint
+            run.records, run.evals, run.model = crashed.records, crashed.evals, crashed.model
+            run.checkpoint = crashed.state_dict()
+            save_run(run, tmp_path)
+        if step == 10:
+            break
+    saved = load_run(run.path)
+    resumed = Trainer(config, data, "cpu", record_every=3)
+    resumed.restore(saved.model.state_dict(), load_checkpoint(run.path), saved.records, saved.evals)
+    assert (resumed.step, resumed.epoch) == (9, 2)
+    assert list(resumed.steps()) == [10, 11, 12]
+    for key, value in uninterrupted.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    assert resumed.evals == uninterrupted.evals

@@ -9,6 +9,7 @@ import time
 import pytest
 from conftest import shrink
 
+from bnn.config import ConfigError
 from bnn.data import DataUnavailableError, MnistData
 from bnn.jobs import DIVERGED, ENDED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, STOPPING, JobSnapshot, TrainingJob
 from bnn.presets import PRESETS
@@ -153,6 +154,51 @@ def test_seed_preset_diverges(data, thread_errors):
     assert snap.summary["prediction_histogram"] == [2000] + [0] * 9
     assert snap.last_eval("train") is not None
     assert thread_errors == []
+
+
+def test_a_diverged_run_keeps_recording_to_the_end_unless_told_to_stop(data, thread_errors):
+    config = PRESETS["seed"].replace_train(train_subset=2000, epochs=2)
+    job = TrainingJob(config, data, device="cpu", record_every=5).start()
+    assert job.join(timeout=60)
+    snap = job.snapshot()
+    assert snap.status == DIVERGED and snap.summary["status"] == DIVERGED
+    assert snap.step == snap.total_steps and f"NaN/inf at step {snap.nonfinite_step}" in snap.message
+    nan_records = [r for r in snap.records if r["nonfinite"]]
+    assert len(nan_records) == len(snap.records) - (snap.nonfinite_step > 5)  # every record after the NaN
+    mean_accuracy = sum(r["batch_accuracy"] for r in nan_records) / len(nan_records)
+    assert 5 < mean_accuracy < 15  # the flat line: always class 0, right for the ~10% zeros
+    assert thread_errors == []
+
+
+def test_live_edit_through_the_job_lands_in_snapshot_and_summary(long_config, data, thread_errors):
+    job = TrainingJob(long_config, data, device="cpu", name="t", record_every=10).start()
+    with pytest.raises(ConfigError):
+        TrainingJob(long_config, data).edit("lr", 1e-3)  # not started: nothing to edit
+    assert wait_for(lambda: job.snapshot().step >= 5)
+    job.edit("lr", 3e-3)
+    job.edit("binarize_activations", False, layer=1)
+    assert wait_for(lambda: len(job.snapshot().edits) == 2)
+    assert job.current_config().train.lr == 3e-3 and job.config.train.lr == long_config.train.lr
+    job.stop()
+    assert job.join(timeout=30)
+    snap = job.snapshot()
+    assert [e["setting"] for e in snap.summary["edits"]] == ["lr", "binarize_activations"]
+    assert snap.summary["status"] == STOPPED
+    with pytest.raises(ConfigError):
+        job.edit("lr", 1e-3)  # ended
+    assert thread_errors == []
+
+
+def test_eta_includes_the_final_evaluation(long_config, data, thread_errors):
+    job = TrainingJob(long_config, data, device="cpu", record_every=10).start()
+    assert wait_for(lambda: job.snapshot().step >= 15 and job.snapshot().records)
+    job.pause()
+    time.sleep(0.3)
+    snap = job.snapshot()
+    assert snap.final_eval_s > 0
+    assert snap.eta_s >= snap.final_eval_s + snap.elapsed_s / snap.step * (snap.total_steps - snap.step) * 0.99
+    job.stop()
+    assert job.join(timeout=30)
 
 
 def test_data_unavailable_gives_failed_status(long_config, thread_errors):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 import streamlit as st
 import torch
 from conftest import app_page
+from streamlit.testing.v1 import AppTest
 
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.runs import SavedRun, list_runs, metrics_csv, save_run
+from bnn.train import Trainer
+from ui import state
 
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
@@ -64,11 +70,70 @@ def page(runs_dir):
 
 def test_overlay_and_settings_that_differ(page):
     assert page.multiselect(key="cmp_runs").value == ["beta", "alpha"]  # newest first
-    assert len(page.get("plotly_chart")) == 2
+    assert len(page.get("plotly_chart")) == 4  # test accuracy, then loss, batch accuracy, flips per step
     table = page.dataframe[0].value
     assert list(table["run"]) == ["beta", "alpha"]
     assert "Learning rate" in table.columns and "Optimizer" not in table.columns  # only what differs
     assert list(table["test acc %"]) == [88.5, 91.0]
+
+
+def _saved(runs_dir, name: str, created: float, config=None, summary=None, records=None, checkpoint=None):
+    run = _run(name, 1e-2, 90.0, created)
+    run.config = config or run.config
+    run.summary = {**run.summary, **(summary or {})}
+    run.records = records if records is not None else run.records
+    run.checkpoint = checkpoint
+    save_run(run, runs_dir)
+
+
+def _compare(runs_dir) -> AppTest:
+    st.cache_resource.clear()
+    at = app_page("compare")
+    at.run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def test_real_status_layers_in_words_and_only_settings_that_apply(runs_dir):
+    _saved(runs_dir, "ended", 1.0, summary={"status": "finished"})
+    _saved(runs_dir, "nan", 2.0, summary={"first_nonfinite_step": 2, "epochs": 0.5})
+    _saved(runs_dir, "cut", 3.0, config=SMALL.replace_train(optimizer="sgd", momentum=0.5), summary={"epochs": 0.5})
+    _saved(runs_dir, "crashed", 4.0, summary={"epochs": 0.5}, checkpoint={"step": 1})
+    at = _compare(runs_dir)
+    at.multiselect(key="cmp_runs").set_value(["ended", "nan", "cut", "crashed"]).run()
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["finished", "diverged", "stopped", "interrupted"]
+    assert set(table["layers"]) == {"784-10 MLP · binary weights 1/1, binary activations 0/1, BatchNorm 1/1"}
+    assert "Optimizer" in table.columns and "Momentum" not in table.columns  # momentum applies to one run only
+
+
+def test_live_edits_are_listed_and_marked_on_the_overlays(runs_dir):
+    edit = {"step": 60, "setting": "lr", "layer": None, "old": 1e-2, "new": 1e-3}
+    _saved(runs_dir, "edited", 1.0, summary={"edits": [edit]})
+    at = _compare(runs_dir)
+    assert list(at.dataframe[0].value["live edits"]) == ["step 60: lr 1e-02 → 1e-03"]
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        assert [shape["x0"] for shape in figure["layout"]["shapes"]] == [pytest.approx(0.3)]  # step 60 = epoch 0.3
+
+
+def test_a_fixed_run_is_chosen_with_the_run_it_fixes(runs_dir):
+    _saved(runs_dir, "seed-run", 1.0)
+    _saved(runs_dir, "best-run", 2.0)
+    best = _run("best-run", 1e-2, 99.0, 2.0)
+    save_run(best, runs_dir)
+    _saved(runs_dir, "seed-fixed-run", 3.0, summary={"fixes": "seed-run"})
+    at = _compare(runs_dir)
+    assert at.multiselect(key="cmp_runs").value == ["seed-fixed-run", "seed-run"]
+
+
+def test_default_is_the_newest_and_the_best(runs_dir):
+    _saved(runs_dir, "old", 1.0)
+    best = _run("best", 1e-2, 99.0, 2.0)
+    save_run(best, runs_dir)
+    _saved(runs_dir, "newest", 3.0)
+    at = _compare(runs_dir)
+    assert at.multiselect(key="cmp_runs").value == ["newest", "best"]
 
 
 def test_downloads(page):
@@ -108,3 +173,77 @@ def test_no_runs_yet(runs_dir):
     at.run()
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
+
+
+def _hostile_runs(runs_dir, outside) -> None:
+    """Run folders an attacker or a crash could leave: each must be named, none may break the page."""
+    import json
+    import os
+
+    def corrupt(name: str, file: str, change) -> None:
+        path = save_run(_run(name, 1e-2, 50.0, created=0.5), runs_dir)
+        data = json.loads((path / file).read_text())
+        change(data)
+        (path / file).write_text(json.dumps(data))
+
+    corrupt("bad-created", "meta.json", lambda d: d.update(created="abc"))
+    corrupt("bad-version", "meta.json", lambda d: d.update(version="x"))
+    corrupt("bad-evals", "metrics.json", lambda d: d.update(evals=[1, 2]))
+    corrupt("bad-records", "metrics.json", lambda d: d.update(records="abc"))
+    corrupt("no-epoch", "metrics.json", lambda d: [r.pop("epoch") for r in d["records"]])
+    corrupt("nan-momentum", "config.json", lambda d: d["model"].update(bn_momentum=5.0))
+    fifo = save_run(_run("fifo", 1e-2, 50.0, created=0.5), runs_dir)
+    (fifo / "metrics.json").unlink()
+    os.mkfifo(fifo / "metrics.json")
+    linked = save_run(_run("outside", 1e-2, 50.0, created=0.5), outside)
+    (runs_dir / "linked").symlink_to(linked, target_is_directory=True)
+    (runs_dir / "stray.txt").write_text("not a run")
+
+
+def test_hostile_run_folders_are_named_and_the_others_still_work(runs_dir, tmp_path):
+    _hostile_runs(runs_dir, tmp_path / "outside")
+    st.cache_resource.clear()
+    save_run(_run("good", 1e-2, 91.0, created=3.0), runs_dir)
+    at = app_page("compare")
+    at.run()
+    assert not at.exception, at.exception[0].value
+    assert at.multiselect(key="cmp_runs").options == ["good"]
+    (expander,) = at.expander
+    listed = " ".join(m.value for m in expander.markdown)
+    for name, reason in [
+        ("bad-created", "created must be a number"),
+        ("bad-version", "version must be a whole number"),
+        ("bad-evals", "evals[0]: a record is int"),
+        ("bad-records", "records must be a list"),
+        ("no-epoch", "records[0]: a record has no epoch"),
+        ("nan-momentum", "BatchNorm momentum must be in [0, 1]"),
+        ("fifo", "named pipe"),
+        ("linked", "a symbolic link"),
+        ("stray.txt", "not a folder"),
+    ]:
+        assert f"`{name}`: " in listed and reason in listed, (name, listed)
+    assert (tmp_path / "outside" / "outside" / "meta.json").read_text().count("outside")  # untouched
+
+
+def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
+    st.cache_resource.clear()
+    run = _run("cut", 1e-2, 60.0, created=1.0)
+    run.config = run.config.replace_train(train_subset=1000, epochs=2, batch_size=100)
+    trainer = Trainer(run.config, mnist, "cpu")
+
+    def checkpoint(trainer: Trainer) -> None:  # what the app's job saves at an epoch's end
+        run.records, run.evals, run.model = list(trainer.records), list(trainer.evals), copy.deepcopy(trainer.model)
+        run.checkpoint = trainer.state_dict()
+
+    for step in trainer.steps(on_epoch_end=checkpoint):
+        if step == 11:  # one epoch of 1,000 images, then the server dies
+            break
+    save_run(run, runs_dir)
+    at = app_page("compare")
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["interrupted"]
+    at.button(key="cmp_resume").click().run()
+    (job,) = state.app_state().jobs.values()
+    assert job.join(120) and job.snapshot().status == "finished"
+    assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]

@@ -3,12 +3,15 @@ a tiny run produces metrics, and the seed run's diagnosis fixes the settings."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import streamlit as st
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
 from bnn.presets import PRESETS
+from bnn.runs import load_run
 from ui import settings_form, state
 
 TINY = {"layers": "d32-wab-0_d10-wb-0", "sub": "1000", "ep": "1", "bs": "50"}  # 20 steps
@@ -124,12 +127,16 @@ def test_unreadable_link_falls_back_to_the_preset(page):
     assert _control(at, "units", 0) == 256
 
 
+def _progress_text(at: AppTest) -> str:
+    return " ".join(p.proto.text for p in at.get("progress"))
+
+
 def test_tiny_run_produces_metrics_and_can_be_activated(page):
     at = _finish(_start(_open(page, preset="fast", **TINY)))
     (job,) = state.app_state().jobs.values()
     snapshot = job.snapshot()
     assert snapshot.status == "finished" and snapshot.records and snapshot.last_eval("test")
-    assert any(f"{job.name}** · finished" in m.value for m in at.markdown)
+    assert f"**{job.name}** · finished" in _progress_text(at)
     assert at.get("plotly_chart"), "no live charts"
     next(b for b in at.button if b.label == "Make active").click().run()
     assert state.app_state().active.name == job.name
@@ -147,13 +154,22 @@ def test_seed_run_is_diagnosed_and_fixed(page):
         "No BatchNorm",
     ):
         assert title in text
-    assert any(e.value.startswith("Diverged") for e in at.error)
+    assert "diverged" in _progress_text(at) and "loss NaN since step 2" in _progress_text(at)
+    assert "On the chart: the red crosses along the bottom of the Loss panel" in text
+    assert next(b for b in at.button if b.label == "Make active").disabled  # refused, and why:
+    assert any("Not offered as the active model: it diverged" in c.value for c in at.caption)
     next(b for b in at.button if b.label.startswith("Apply all fixes")).click().run()
     assert not at.exception
     assert (_control(at, "loss"), _control(at, "optimizer"), _control(at, "lr")) == ("cross_entropy", "adam", 1e-3)
     assert _control(at, "binarize_activations", 3) is False and all(_control(at, "batch_norm", i) for i in range(3))
     assert at.query_params["loss"] in ("cross_entropy", ["cross_entropy"])
     assert any(b.label == "Fixed in settings" for b in at.button)
+    assert at.selectbox(key="tr_preset").value == "seed"
+    assert any("**custom (from seed)**" in m.value for m in at.markdown)
+    assert not any("9.87%" in m.value for m in at.markdown)  # the seed's caption is gone
+    _finish(_start(at))
+    fixed = state.app_state().jobs[at.session_state["tr_run"]]
+    assert fixed.name.startswith("seed-fixed") and fixed.fixes == next(iter(state.app_state().jobs))
 
 
 def test_offline_without_mnist_says_where_to_put_it(page, tmp_path, monkeypatch):
@@ -188,8 +204,6 @@ def test_odd_links_never_raise(page, params):
 
 
 def _wait_for(job, status: str, seconds: float = 30) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while job.status != status and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -205,13 +219,25 @@ def test_pause_resume_stop(page):
     at.run()
     next(b for b in at.button if b.label == "Resume").click().run()
     _wait_for(job, "running")
-    at.selectbox(key="tr_preset").select("seed").run()  # a widget click never touches the run
-    assert job.status == "running"
+    at.selectbox(key="tr_live_optimizer").select("sgd").run()  # a live edit: the run goes on
+    at.checkbox(key="tr_live_binarize_activations_0").uncheck().run()
+    assert job.status == "running" and not at.exception
+    deadline = time.monotonic() + 30
+    while len(job.snapshot().edits) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    edits = job.snapshot().edits
+    assert [(e["setting"], e["layer"], e["new"]) for e in edits] == [
+        ("optimizer", None, "sgd"),
+        ("binarize_activations", "dense1", False),
+    ]
     next(b for b in at.button if b.label == "Stop").click().run()
     assert job.join(60)
     assert job.status == "stopped" and job.snapshot().summary["steps"] < 3000
     at.run()
     assert any(b.label == "Make active" and not b.disabled for b in at.button)
+    assert "step" in " ".join(m.value for m in at.markdown if "optimizer adam → sgd" in m.value)  # the edits listed
+    saved = load_run(state.runs_dir() / job.name, with_model=False)
+    assert [e["setting"] for e in saved.summary["edits"]] == ["optimizer", "binarize_activations"]
 
 
 def test_settings_fold_while_the_shown_run_trains(page):
@@ -230,3 +256,40 @@ def test_settings_fold_while_the_shown_run_trains(page):
     assert [n.value for n in at.number_input if n.key == bs_key] == [20], "a paused run does not fold the settings"
     assert at.number_input(key=settings_form.control_key("units", 0)).value == 32
     assert at.session_state["tr_cfg"] == config
+
+
+def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
+    at = _open(page, layers="_".join(["d10-wab-0"] * 1000), lr="0.002")
+    (notice,) = [i.value for i in at.info if "could not be used" in i.value]
+    assert "1000 layers, at most 12" in notice
+    assert _control(at, "lr") == 0.002  # the link's other values are kept
+    assert [_control(at, "units", i) for i in range(2)] == [1024, 1024]  # the preset's layers
+
+
+def test_a_reloaded_tab_shows_its_own_run(page):
+    at = _open(page, preset="fast", **TINY)
+    _finish(_start(at))
+    own = at.session_state["tr_run"]
+    assert at.query_params["run"] in (own, [own])
+    other = state.start_job(
+        PRESETS["fast"].replace_train(train_subset=1000, epochs=1, batch_size=50), "other", state.get_data()
+    )
+    assert other.join(60)
+    reloaded = app_page("train")  # a new session, as after a reload, with the tab's link
+    reloaded.query_params.update({k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()})
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["tr_run"] == own
+    assert f"**{own}**" in _progress_text(reloaded)
+
+
+def test_start_is_disabled_while_this_tabs_run_trains(page):
+    at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")
+    assert not next(b for b in at.button if b.label == "Start").disabled
+    _start(at)
+    assert next(b for b in at.button if b.label == "Start").disabled
+    job = next(iter(state.app_state().jobs.values()))
+    deadline = time.monotonic() + 30
+    while not job.snapshot().records and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert "ETA" in _progress_text(at) and "incl. the final evaluation" in _progress_text(at)

@@ -30,6 +30,7 @@ from bnn.runs import (
     load_weights,
     rename_run,
     save_run,
+    scan_runs,
     slugify,
 )
 
@@ -45,10 +46,19 @@ def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
         model.blocks[0].norm.running_mean.uniform_(-1, 1)
         model.blocks[0].norm.num_batches_tracked.fill_(17)
     records = [
-        {"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}},
-        {"step": 2, "loss": float("nan"), "grad_norm": float("inf"), "nested": [1.0, float("-inf")]},
+        {"step": 1, "epoch": 0.5, "loss": 0.5, "flip_rate": {"dense1": 0.1}},
+        {"step": 2, "epoch": 1.0, "loss": float("nan"), "grad_norm": float("inf"), "nested": [1.0, float("-inf")]},
     ]
-    evals = [{"step": 2, "split": "test", "accuracy": 12.5, "loss": float("nan"), "prediction_histogram": [1] * 10}]
+    evals = [
+        {
+            "step": 2,
+            "epoch": 1.0,
+            "split": "test",
+            "accuracy": 12.5,
+            "loss": float("nan"),
+            "prediction_histogram": [1] * 10,
+        }
+    ]
     summary = {"test_accuracy": 12.5, "final_loss": None, "first_nonfinite_step": 2}
     return SavedRun(
         name=name,
@@ -78,8 +88,8 @@ def test_save_load_round_trip(runs_dir: Path):
     x = torch.rand(3, 784)
     assert torch.equal(loaded.model(x), run.model.eval()(x))
     # NaN and inf become null; everything else is kept as is
-    assert loaded.records[0] == {"step": 1, "loss": 0.5, "flip_rate": {"dense1": 0.1}}
-    assert loaded.records[1] == {"step": 2, "loss": None, "grad_norm": None, "nested": [1.0, None]}
+    assert loaded.records[0] == {"step": 1, "epoch": 0.5, "loss": 0.5, "flip_rate": {"dense1": 0.1}}
+    assert loaded.records[1] == {"step": 2, "epoch": 1.0, "loss": None, "grad_norm": None, "nested": [1.0, None]}
     assert loaded.evals[0]["loss"] is None and loaded.evals[0]["prediction_histogram"] == [1] * 10
     assert loaded.summary == run.summary
     text = (path / METRICS_FILE).read_text()
@@ -289,3 +299,11 @@ def test_load_checkpoint_rejects_foreign_files(runs_dir: Path):
     (path / CHECKPOINT_FILE).write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(RunFormatError, match="is not a BNN Playground checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_save_cut_between_its_two_renames_leaves_the_old_run(runs_dir: Path):
+    path = save_run(make_run("cut short"), runs_dir)
+    os.replace(path, runs_dir / f".{path.name}.old-123-456")  # the new copy never arrived
+    (runs_dir / f".{path.name}.tmp123").mkdir()  # its half-written temporary folder
+    runs, unreadable = scan_runs(runs_dir)
+    assert [run.name for run in runs] == ["cut short"] and not unreadable

@@ -33,6 +33,7 @@ EVAL_KEYS = {"step", "epoch", "split", "accuracy", "loss", "prediction_histogram
 SUMMARY_KEYS = {
     "epochs",
     "steps",
+    "edits",
     "test_accuracy",
     "train_accuracy",
     "test_loss",
@@ -303,3 +304,47 @@ def test_first_nonfinite_step_is_exact_between_records(mnist: MnistData):
     watched = Trainer(config, mnist, "cpu", record_every=10, watch_nonfinite=True)
     stopped_at = next(step for step in watched.steps() if watched.first_nonfinite_step is not None)
     assert stopped_at == watched.first_nonfinite_step == lazy.first_nonfinite_step < 10
+
+
+def test_live_edits_apply_at_the_next_step_and_are_recorded(tiny_data: MnistData, tiny_config: RunConfig):
+    config = tiny_config.replace_train(optimizer="adam", lr=1e-2, schedule="constant", epochs=2)
+    trainer = Trainer(config, tiny_data, "cpu", record_every=1)
+    steps = trainer.steps()
+    for _ in range(3):
+        next(steps)
+    trainer.request_edit("lr", 5e-3)
+    trainer.request_edit("binarize_activations", False, layer=0)
+    trainer.request_edit("optimizer", "sgd")
+    assert trainer.edits == [] and trainer.model.blocks[0].activation.binarized  # queued, not yet applied
+    next(steps)
+    assert trainer.records[-1]["lr"] == 5e-3
+    assert not trainer.model.blocks[0].activation.binarized
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    assert trainer.config.train.lr == 5e-3 and not trainer.config.model.layers[0].binarize_activations
+    assert [(e["step"], e["setting"], e["layer"], e["old"], e["new"]) for e in trainer.edits] == [
+        (3, "lr", None, 1e-2, 5e-3),
+        (3, "binarize_activations", trainer.model.blocks[0].name, True, False),
+        (3, "optimizer", None, "adam", "sgd"),
+    ]
+    for _ in steps:
+        pass
+    assert trainer.summary()["edits"] == trainer.edits
+
+
+def test_a_live_edit_that_changes_nothing_is_not_recorded(tiny_data: MnistData, tiny_config: RunConfig):
+    trainer = Trainer(tiny_config, tiny_data, "cpu")
+    trainer.request_edit("lr", tiny_config.train.lr)
+    next(trainer.steps())
+    assert trainer.edits == []
+
+
+@pytest.mark.parametrize(
+    "setting, value, layer",
+    [("batch_size", 10, None), ("lr", -1.0, None), ("optimizer", "nope", None), ("binarize_weights", True, 9)],
+)
+def test_live_edits_the_run_cannot_take_are_refused(tiny_data, tiny_config, setting, value, layer):
+    trainer = Trainer(tiny_config, tiny_data, "cpu")
+    with pytest.raises(ConfigError):
+        trainer.request_edit(setting, value, layer)
+    next(trainer.steps())
+    assert trainer.edits == []

@@ -78,15 +78,28 @@ def fill_missing_controls(state: MutableMapping, config: RunConfig) -> None:
             state[key] = value
 
 
-def control(container, name: str, *, layer: int | None = None, label: str | None = None, collapsed: bool = False):
+def control(
+    container,
+    name: str,
+    *,
+    layer: int | None = None,
+    label: str | None = None,
+    collapsed: bool = False,
+    key: str | None = None,
+    on_change=None,
+    args: tuple = (),
+):
     """Draw the control of setting ``name`` (a config field; with ``layer``, that layer's field)
-    in ``container`` and return its value."""
+    in ``container`` and return its value. ``key``: another session-state key than the
+    settings' own (the Train page's live knobs), with ``on_change(*args)`` called on a change."""
     setting = SETTINGS_BY_NAME[name] if layer is None else LAYER_SETTINGS[name]
-    key = control_key(name, layer)
+    key = key or control_key(name, layer)
     common = {
         "key": key,
         "help": setting.help or None,
         "label_visibility": "collapsed" if collapsed else "visible",
+        "on_change": on_change,
+        "args": args,
     }
     label = label or setting.label
     if setting.kind is bool:

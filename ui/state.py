@@ -6,11 +6,15 @@ finds the same jobs still running). Per-tab choices live in ``st.session_state``
 
 Directories: MNIST from ``streamlit run app.py -- --data-dir DIR`` or ``$BNN_DATA_DIR`` (else
 torchvision downloads into a per-user cache); saved runs under ``--runs-dir`` or ``$BNN_RUNS_DIR``.
+Runs training at once: ``--max-runs N`` or ``$BNN_MAX_RUNS`` (default: one per two cores); more
+wait in a queue. A training run checkpoints into the runs folder, so a server that dies loses at
+most a minute of it: the run is listed as interrupted and can be resumed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
@@ -22,7 +26,8 @@ import torch
 
 from bnn.config import RunConfig
 from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
-from bnn.jobs import TrainingJob
+from bnn.jobs import RunSlots, TrainingJob
+from bnn.metrics import StepRecord
 from bnn.models import BinaryNet
 from bnn.runs import RunFormatError, SavedRun, default_runs_dir, list_runs, load_run, save_run, slugify
 
@@ -34,6 +39,7 @@ def _cli_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--data-dir")
     parser.add_argument("--runs-dir")
+    parser.add_argument("--max-runs", type=int)
     args, _ = parser.parse_known_args(sys.argv[1:])
     return args
 
@@ -64,12 +70,19 @@ class ActiveModel:
         return f"{self.source}:{self.name}:{id(self.model)}"
 
 
+def max_runs() -> int | None:
+    """``--max-runs`` after ``streamlit run app.py --``, else ``$BNN_MAX_RUNS``, else None (the default)."""
+    chosen = _cli_args().max_runs or os.environ.get("BNN_MAX_RUNS")
+    return int(chosen) if chosen else None
+
+
 @dataclass
 class AppState:
     jobs: dict[str, TrainingJob] = field(default_factory=dict)  # insertion order = start order
     saved_jobs: set[str] = field(default_factory=set)
     active: ActiveModel | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: RunSlots = field(default_factory=lambda: RunSlots(max_runs()))
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,6 +102,22 @@ def get_data() -> MnistData | None:
     except DataError as exc:
         st.error(f"**MNIST is not available.** {exc}")
         return None
+
+
+@st.cache_resource(show_spinner=False)
+def warm_data() -> threading.Thread:
+    """Read MNIST into memory in the background once per server, so that the first Start does
+    not wait for it (2 s here); a problem with the files is reported when a page needs them."""
+
+    def read() -> None:
+        try:
+            load_mnist(str(data_dir()), device="cpu", download=False)  # bnn.data keeps it for _load_data
+        except DataError:
+            pass
+
+    thread = threading.Thread(target=read, name="bnn-warm-mnist", daemon=True)
+    thread.start()
+    return thread
 
 
 def data_on_disk() -> bool:
@@ -129,6 +158,11 @@ def require_active_model() -> ActiveModel:
 def activate_job(job: TrainingJob) -> bool:
     """Make a job's current weights the active model; False when it has none yet."""
     model = job.model_copy()
+    if model is None:  # released once saved: its weights are on disk
+        try:
+            model = load_run(runs_dir() / slugify(job.name)).model
+        except RunFormatError:
+            model = None
     if model is None:
         return False
     test = job.snapshot().last_eval("test")
@@ -138,7 +172,7 @@ def activate_job(job: TrainingJob) -> bool:
     return True
 
 
-def active_model_records(active: ActiveModel) -> list[dict]:
+def active_model_records(active: ActiveModel) -> list[StepRecord]:
     """The training metric records of the active model (for flip rates over training); [] if unknown."""
     if active.source == "job" and active.name in app_state().jobs:
         return list(app_state().jobs[active.name].snapshot().records)
@@ -159,12 +193,25 @@ def new_job_name(prefix: str) -> str:
     return f"{prefix}-{time.strftime('%H%M%S')}"
 
 
-def start_job(config: RunConfig, name: str, data: MnistData, preset: str | None = None) -> TrainingJob:
-    job = TrainingJob(config, data, name=name, stop_on_nonfinite=True)
-    job.preset = preset  # type: ignore[attr-defined]
+def start_job(
+    config: RunConfig, name: str, data: MnistData, preset: str | None = None, resume_from: SavedRun | None = None
+) -> TrainingJob:
+    """Train ``config`` in the background (or continue the unfinished run ``resume_from``),
+    checkpointing into the runs folder, once a training slot is free."""
     state = app_state()
+    job = TrainingJob(
+        config,
+        data,
+        name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
+        preset=preset,
+        checkpoint_dir=runs_dir(),
+        resume_from=resume_from,
+        slots=state.slots,
+    )
     with state.lock:
+        state.jobs.pop(name, None)  # a resumed run takes its old place at the end
         state.jobs[name] = job
+        state.saved_jobs.discard(name)
     return job.start()
 
 
@@ -189,14 +236,20 @@ def save_ended_jobs() -> None:
                     config=job.config,
                     records=snapshot.records,
                     evals=snapshot.evals,
-                    summary=snapshot.summary or {},
+                    summary={
+                        **(snapshot.summary or {}),
+                        "status": snapshot.status,
+                        "fixes": getattr(job, "fixes", None),
+                    },
                     model=model,
-                    preset=getattr(job, "preset", None),
+                    preset=job.preset,
                 ),
                 runs_dir(),
             )
         except OSError as exc:
             st.warning(f"Could not save run {name} to {runs_dir()}: {exc}")
+        else:
+            job.release()  # its model and optimizer reload from disk when needed
 
 
 LAST_DRAWING_KEY = "last_drawing28"  # the Draw page's last drawing as the model saw it (28x28)

@@ -1,5 +1,10 @@
 """Training over steps: the live four-panel chart of a run, per-layer weight sign flips and the
-curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`."""
+curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`.
+
+Two kinds of event are marked: live edits (``bnn.train.Trainer.edits``) as dotted vertical lines
+labelled with the change, and records whose loss was NaN/inf as red crosses along the bottom of
+the loss panel, where their loss is missing (a diverged run's flat accuracy line is then visibly
+the NaN steps)."""
 
 from __future__ import annotations
 
@@ -9,10 +14,16 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..metrics import EvalRecord, StepRecord
+from ..train import describe_edit
 from .common import LEGEND_MARGIN, PALETTE, TEMPLATE, _figure, _np
 
+EDIT_COLOR = "#7c3aed"
+NAN_COLOR = "#dc2626"
+NAN_TRACE = "NaN loss"
 
-def thin_records(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> list[Mapping[str, Any]]:
+
+def thin_records(records: Sequence[StepRecord], max_points: int = 300) -> list[StepRecord]:
     """At most ``max_points`` evenly spaced records, always keeping the last (cheap live redraws)."""
     records = list(records)
     if len(records) <= max_points:
@@ -74,7 +85,7 @@ def metric_lines(
 
 
 def flip_rate_lines(
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
     *,
     title: str | None = "Weight sign flips per step",
     height: int = 280,
@@ -98,20 +109,29 @@ def run_overlay(
     xaxis_title: str = "epoch",
     log_y: bool = False,
     height: int = 320,
+    events: Mapping[str, Sequence[tuple[float, str]]] | None = None,
 ) -> go.Figure:
     """Curves of several runs on one chart; short curves (a few evaluations) get markers, so a
-    one-point curve still shows."""
+    one-point curve still shows. ``events``: run name -> (x, label) of its live edits, drawn as
+    dotted vertical lines in the run's colour with the label on hover and at the top."""
     fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
     for trace, (xs, _) in zip(fig.data, series.values()):
         if len(xs) <= 30:
             trace.update(mode="lines+markers", marker=dict(size=6))
+    for i, name in enumerate(series):
+        for x, label in (events or {}).get(name, ()):
+            color = PALETTE[i % len(PALETTE)]
+            fig.add_vline(x=x, line=dict(color=color, dash="dot", width=1.5))
+            fig.add_annotation(
+                x=x, y=1, yref="paper", text=label, showarrow=False, yanchor="bottom", font=dict(size=10, color=color)
+            )
     fig.update_layout(showlegend=True, margin=LEGEND_MARGIN)
     return fig
 
 
 def training_curve_series(
-    records: Sequence[Mapping[str, Any]],
-    evals: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
+    evals: Sequence[EvalRecord],
     metric: str,
     max_points: int = 300,
 ) -> dict[str, tuple[list[float], list[float | None]]]:
@@ -129,7 +149,7 @@ def training_curve_series(
     return series
 
 
-def flip_rate_series(records: Sequence[Mapping[str, Any]], max_points: int = 300) -> dict[str, tuple[list, list]]:
+def flip_rate_series(records: Sequence[StepRecord], max_points: int = 300) -> dict[str, tuple[list, list]]:
     """Weight sign-flip rate lines by layer name, in order of first appearance (records thinned to
     ``max_points``): :func:`flip_rate_lines` and the flips panel of :func:`live_training_figure`."""
     series: dict[str, tuple[list, list]] = {}
@@ -146,26 +166,30 @@ _LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set"
 
 
 def live_training_series(
-    records: Sequence[Mapping[str, Any]], evals: Sequence[Mapping[str, Any]], max_points: int = 150
+    records: Sequence[StepRecord], evals: Sequence[EvalRecord], max_points: int = 150
 ) -> dict[str, tuple[list, list]]:
     """Every line of :func:`live_training_figure`, keyed by its trace uid "panel/name"."""
     series = {}
     for panel in ("loss", "accuracy", "lr"):
         for name, line in training_curve_series(records, evals, panel, max_points).items():
             series[f"{panel}/{name}"] = line
+    nan_steps = [r for r in thin_records(records, max_points) if r.get("nonfinite")]
+    if nan_steps:
+        series[f"loss/{NAN_TRACE}"] = ([r["step"] for r in nan_steps], [0.0] * len(nan_steps))
     for layer, line in flip_rate_series(records, max_points).items():
         series[f"flips/{layer}"] = line
     return series
 
 
 def live_training_figure(
-    records: Sequence[Mapping[str, Any]],
-    evals: Sequence[Mapping[str, Any]],
+    records: Sequence[StepRecord],
+    evals: Sequence[EvalRecord],
     *,
     height: int = 560,
     max_points: int = 150,
     total_steps: int | None = None,
     lr_range: tuple[float, float] | None = None,
+    edits: Sequence[Mapping[str, Any]] = (),
 ) -> go.Figure:
     """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
     panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
@@ -174,7 +198,9 @@ def live_training_figure(
 
     For a run still training, ``total_steps`` fixes the step axes at 0..total_steps and
     ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
-    the axes, and a live view can move the lines without redrawing the axes."""
+    the axes, and a live view can move the lines without redrawing the axes. ``edits`` (live
+    edits) are dotted vertical lines on every panel, labelled on the loss panel; records with a
+    NaN/inf loss are red crosses along the bottom of the loss panel."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -198,23 +224,24 @@ def live_training_figure(
         if panel == "flips":
             color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
         else:
-            color = _LIVE_COLORS[name]
-        marked = name in ("test set", "train set")
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                uid=uid,
-                name=name,
-                legendgroup=name,
-                showlegend=name not in shown,
+            color = _LIVE_COLORS.get(name, NAN_COLOR)
+        if name == NAN_TRACE:
+            style = dict(
+                mode="markers",
+                marker=dict(symbol="x-thin", size=7, color=NAN_COLOR, line=dict(width=2, color=NAN_COLOR)),
+            )
+            style["hovertemplate"] = "step %{x}: loss NaN<extra></extra>"
+        else:
+            marked = name in ("test set", "train set")
+            style = dict(
                 mode="lines+markers" if marked else "lines",
                 line=dict(color=color, width=2),
                 marker=dict(size=7),
                 connectgaps=False,
-            ),
-            *_LIVE_PANELS[panel],
-        )
+                legendgroup=name,
+                showlegend=name not in shown,
+            )
+        fig.add_trace(go.Scatter(x=xs, y=ys, uid=uid, name=name, **style), *_LIVE_PANELS[panel])
         shown.add(name)
     if not layers:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
@@ -225,6 +252,7 @@ def live_training_figure(
             yref="paper",
             x=sum(x_domain) / 2,
             y=sum(y_domain) / 2,
+            xanchor="center",
             font=dict(color="#6b7280"),
         )
         fig.update_xaxes(visible=False, row=2, col=2)
@@ -243,4 +271,19 @@ def live_training_figure(
     fig.update_xaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_yaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_annotations(font_size=13)
+    for index, edit in enumerate(edits):
+        label = describe_edit(edit)
+        fig.add_vline(x=edit["step"], line=dict(color=EDIT_COLOR, dash="dot", width=1.5), row="all", col="all")
+        fig.add_annotation(
+            x=edit["step"],
+            y=1 - 0.09 * (index % 3),
+            xref="x",
+            yref="y domain",
+            text=label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            bgcolor="rgba(255,255,255,0.8)",
+            font=dict(size=11, color=EDIT_COLOR),
+        )
     return fig

@@ -1,0 +1,41 @@
+"""Bit-packed XNOR-popcount inference for a trained :class:`~bnn.models.BinaryNet` MLP.
+
+Courbariaux et al. (2016, arXiv:1602.02830, section 3): once weights and activations are ±1, a dot
+product is an XNOR followed by a popcount. :func:`export_packed` turns a trained model into packed
+weight bits and integer thresholds; the :class:`PackedModel` runs it with fused compiled kernels and
+keeps a pure-numpy reference engine. docs/xnor.md tells the arithmetic, the design and how the
+engine was measured (``python -m benchmarks.xnor``).
+
+* :mod:`bnn.xnor.packing`: ±1 vectors as uint64 words, the XNOR dot product.
+* :mod:`bnn.xnor.kernels`: the fused numba kernels; :mod:`bnn.xnor.reference`: the numpy reference.
+* :mod:`bnn.xnor.model`: :class:`PackedLayer`, :class:`PackedModel` (the forward pass).
+* :mod:`bnn.xnor.export`: threshold folding, :func:`export_packed`.
+* :mod:`bnn.xnor.fileformat`: :func:`save_packed` / :func:`load_packed`.
+* :mod:`bnn.xnor.timing`: the packed engine against the float model, measured.
+"""
+
+from .export import export_packed, float_nbytes
+from .fileformat import FORMAT_VERSION, MAGIC, load_packed, save_packed
+from .model import ENGINES, GRID_TOL, PackedFileError, PackedLayer, PackedModel, XnorExportError
+from .packing import pack_bits, pack_signs, popcount, unpack_bits, xnor_dot, xnor_dot_example
+
+__all__ = [
+    "ENGINES",
+    "FORMAT_VERSION",
+    "GRID_TOL",
+    "MAGIC",
+    "PackedFileError",
+    "PackedLayer",
+    "PackedModel",
+    "XnorExportError",
+    "export_packed",
+    "float_nbytes",
+    "load_packed",
+    "pack_bits",
+    "pack_signs",
+    "popcount",
+    "save_packed",
+    "unpack_bits",
+    "xnor_dot",
+    "xnor_dot_example",
+]

@@ -1,0 +1,226 @@
+"""Export a trained BinaryNet MLP to a :class:`~bnn.xnor.model.PackedModel`: packed weights, folded thresholds.
+
+A hidden unit computes ``sign(BN(dot + bias))`` with sign(0) = +1 (:func:`bnn.binarize.sign`).
+BatchNorm (eval statistics), bias and sign fold into one integer per unit, found by a binary search
+over the reachable dot values that evaluates the model's own float32 ``F.batch_norm``, so ties and
+float32 rounding are reproduced exactly; a negative gamma is folded by negating the unit's weight
+bits. The first layer on 8-bit pixels becomes a bit-plane layer (exact integer arithmetic). Layers
+that are not binarized become float32 fallback layers; CNNs are refused. Courbariaux et al. (2016,
+arXiv:1602.02830, section 3); the details are in docs/xnor.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .model import REAL_ACTIVATIONS, PackedLayer, PackedModel, XnorExportError
+from .packing import center_out_permutation, pack_bits
+
+MAX_PLANE_INPUTS = 16000  # bit-plane integers (<= 1020 * K) stay below 2^24: exact in float32
+
+
+def float_nbytes(model: nn.Module) -> int:
+    """float32 bytes of the model's parameters (weights, biases, BatchNorm gamma and beta)."""
+    return int(sum(p.numel() for p in model.parameters())) * 4
+
+
+def _as_f32(t: torch.Tensor | None, what: str, copy: bool = True) -> np.ndarray | None:
+    if t is None:
+        return None
+    arr = t.detach().to("cpu", torch.float32).numpy()
+    arr = arr.copy() if copy else arr
+    if not np.isfinite(arr).all():
+        raise XnorExportError(f"{what} holds NaN or infinite values: train the model again")
+    return arr
+
+
+def _bn_arrays(norm: nn.Module, name: str) -> tuple[dict[str, np.ndarray], float | None]:
+    if isinstance(norm, nn.Identity):
+        return {}, None
+    if not isinstance(norm, nn.BatchNorm1d):
+        raise XnorExportError(f"{name}: unsupported normalization {type(norm).__name__}")
+    if not norm.track_running_stats or norm.running_mean is None or norm.running_var is None:
+        raise XnorExportError(f"{name}: BatchNorm without running statistics cannot be folded")
+    arrays = {
+        "bn_mean": _as_f32(norm.running_mean, f"{name} BatchNorm running mean"),
+        "bn_var": _as_f32(norm.running_var, f"{name} BatchNorm running variance"),
+    }
+    if norm.affine:
+        arrays["bn_weight"] = _as_f32(norm.weight, f"{name} BatchNorm gamma")
+        arrays["bn_bias"] = _as_f32(norm.bias, f"{name} BatchNorm beta")
+    if not (arrays["bn_var"].astype(np.float64) + norm.eps > 0).all():
+        raise XnorExportError(f"{name}: BatchNorm running variance + eps is not positive")
+    return arrays, float(norm.eps)
+
+
+def _sign_of_pre(layer: PackedLayer, z: np.ndarray) -> np.ndarray:
+    """pre >= 0 for float32 z of shape (U,), through the layer's float32 BatchNorm."""
+    with torch.inference_mode():
+        return (layer.normalize(torch.from_numpy(z.astype(np.float32).reshape(1, -1))) >= 0).numpy()[0]
+
+
+def _first_true(pred: Any, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per unit, the smallest integer v in (lo, hi] with pred(v) true; pred(lo) false, pred(hi)
+    true, pred monotone (false...true). Vectorized bisection."""
+    lo, hi = lo.astype(np.int64).copy(), hi.astype(np.int64).copy()
+    while (hi - lo > 1).any():
+        active = hi - lo > 1
+        mid = np.where(active, (lo + hi) // 2, hi)
+        ok = pred(mid)
+        hi = np.where(active & ok, mid, hi)
+        lo = np.where(active & ~ok, mid, lo)
+    return hi
+
+
+def _fold_thresholds(layer: PackedLayer, z_of: Any, v_min: int, v_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Find, per unit, where sign(BN(z(v))) changes over integers v in [v_min, v_max].
+
+    Returns (t, flip): the unit is +1 iff v >= t (flip False) or iff v <= t (flip True).
+    Constant units: flip False and t = v_min (always +1) or t = v_max + 1 (never).
+    """
+    units = layer.out_features
+    lo_end = np.full(units, v_min, dtype=np.int64)
+    hi_end = np.full(units, v_max, dtype=np.int64)
+    pos_lo = _sign_of_pre(layer, z_of(lo_end))
+    pos_hi = _sign_of_pre(layer, z_of(hi_end))
+    rising = pos_hi & ~pos_lo
+    falling = pos_lo & ~pos_hi
+
+    # predicate "same side as the top end", false at v_min and true at v_max for changing units
+    def same_as_top(v: np.ndarray) -> np.ndarray:
+        return _sign_of_pre(layer, z_of(v)) == pos_hi
+
+    boundary = _first_true(same_as_top, lo_end, hi_end)
+    t = np.where(pos_hi, v_min, v_max + 1)  # constant units
+    t = np.where(rising, boundary, t)  # +1 iff v >= boundary
+    t = np.where(falling, boundary - 1, t)  # +1 iff v <= boundary - 1
+    return t, falling
+
+
+def export_packed(model: nn.Module, *, threads: int | None = None, engine: str = "fused") -> PackedModel:
+    """Pack a trained :class:`~bnn.models.BinaryNet` MLP (see the module docstring and docs/xnor.md).
+
+    Raises :class:`XnorExportError` for CNNs, BatchNorm without running statistics, and
+    NaN/infinite parameters. Layers that are not binarized become float32 fallback layers.
+    """
+    from ..models import BinaryNet
+
+    if not isinstance(model, BinaryNet):
+        raise XnorExportError(f"expected a BinaryNet, got {type(model).__name__}")
+    config = model.config
+    if config.is_cnn:
+        convs = [b.name for b in model.blocks if b.config.kind == "conv"]
+        raise XnorExportError(
+            "the XNOR engine packs MLPs (dense layers) only; this model has convolution layers "
+            f"({', '.join(convs)}). Use the float model for CNNs."
+        )
+    if config.input.scale not in ("pm1", "01"):
+        raise XnorExportError(f"unknown input scale {config.input.scale!r}")
+    image_shape = tuple(int(v) for v in config.image_shape)
+    in_features = int(np.prod(image_shape))
+    layers: list[PackedLayer] = []
+    input_is_bits = config.input.binarize
+    input_is_pixels = not config.input.binarize
+    with torch.no_grad():
+        for block in model.blocks:
+            name = block.name
+            linear = block.linear
+            weight = _as_f32(linear.weight, f"{name} weights", copy=False)
+            if weight.ndim != 2 or weight.shape[1] != in_features:
+                raise XnorExportError(f"{name}: weight shape {weight.shape} does not fit {in_features} inputs")
+            units = weight.shape[0]
+            bias = _as_f32(linear.bias, f"{name} bias")
+            bn, eps = _bn_arrays(block.norm, name)
+            binarized_out = bool(block.activation.binarized)
+            activation = "sign" if binarized_out else block.activation.real
+            if activation not in ("sign",) + REAL_ACTIVATIONS:
+                raise XnorExportError(f"{name}: unsupported activation {activation!r}")
+            binary_w = bool(linear.binarize_weights)
+            if binary_w and input_is_bits:
+                kind = "xnor"
+            elif binary_w and input_is_pixels and in_features <= MAX_PLANE_INPUTS:
+                kind = "bitplane"
+            else:
+                kind = "float"
+            arrays: dict[str, np.ndarray] = {}
+            w_pos = weight >= 0  # sign(W) = +1, sign(0) = +1
+            float_part = dict(bn)
+            if bias is not None:
+                float_part["bias"] = bias
+            layer = PackedLayer(
+                name=name,
+                kind=kind,
+                in_features=in_features,
+                out_features=units,
+                output="bits" if binarized_out else "float",
+                activation=activation,
+                eps=eps,
+                arrays=arrays,
+            )
+            if kind == "float":
+                if binary_w:
+                    arrays["weight_bits"] = pack_bits(w_pos)
+                else:
+                    arrays["weight"] = weight.copy()
+                arrays.update(float_part)
+            else:
+                if kind == "bitplane":
+                    perm = center_out_permutation(image_shape)
+                    w_pos = w_pos[:, perm]
+                    arrays["perm"] = perm.astype("<u2" if in_features < 65536 else "<i4")
+                layer.arrays.update(float_part)  # BN/bias needed while folding
+                if binarized_out:
+                    flip = _fold_layer(layer, kind)
+                    w_pos ^= flip[:, None]  # negated rows: dot -> -dot
+                    arrays["flip"] = flip.astype(np.uint8)
+                    if kind == "xnor":  # float part no longer needed
+                        for key in float_part:
+                            del arrays[key]
+                arrays["weight_bits"] = pack_bits(w_pos)
+            layer._cache.clear()
+            layers.append(layer)
+            in_features = units
+            input_is_bits, input_is_pixels = binarized_out, False
+    return PackedModel(
+        layers,
+        input_scale=config.input.scale,
+        input_binarize=config.input.binarize,
+        image_shape=image_shape,
+        threads=threads,
+        engine=engine,
+    )
+
+
+def _fold_layer(layer: PackedLayer, kind: str) -> np.ndarray:
+    """Store the folded ``threshold`` in ``layer.arrays``; return the flip (negated-row) mask."""
+    k = layer.in_features
+    bias = layer.arrays.get("bias")
+    if kind == "xnor":
+        # v = j in 0..K with dot d = 2j - K; z = float32(d) + float32(bias) in float32
+        def z_of(j: np.ndarray) -> np.ndarray:
+            z = (2 * j - k).astype(np.float32)
+            return z + bias if bias is not None else z
+
+        t, flip = _fold_thresholds(layer, z_of, 0, k)
+        # +1 iff j >= t  <=>  popcount p = K - j <= K - t; flipped rows: j' = K - j, p' = j,
+        # +1 iff j <= t  <=>  p' <= t. Constant units: t = 0 -> K (always), t = K+1 -> -1 (never)
+        threshold = np.where(flip, t, k - t)
+    else:
+        # v = E, the exact integer with first-layer dot = E / 255; z = float32(E/255 + bias)
+        e_max = 255 * k
+
+        def z_of(e: np.ndarray) -> np.ndarray:
+            z = e.astype(np.float64) / 255.0
+            if bias is not None:
+                z = z + bias.astype(np.float64)
+            return z.astype(np.float32)
+
+        t, flip = _fold_thresholds(layer, z_of, -e_max, e_max)
+        # flipped rows negate E: +1 iff E <= t  <=>  -E >= -t
+        threshold = np.where(flip, -t, t)
+    layer.arrays["threshold"] = threshold.astype("<i4")
+    return flip

@@ -1,0 +1,71 @@
+"""The packed engine against the float model, measured in one run (A/B interleaved): what the
+Efficiency page shows and ``python -m benchmarks.xnor`` reports.
+
+Ratios are float seconds / packed seconds, each the median of interleaved repeats, so both engines
+see the same machine load. The float model is expected to have ``sign(W)`` stored once (the
+fastest float32 PyTorch form, :func:`bnn.draw.deployment_copy`); both run with the same threads.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import kernels
+from .model import PackedLayer, PackedModel
+
+FLOAT_BATCH = 1000  # the float model's batch over a whole test set
+
+
+def float_predict(float_model: torch.nn.Module, images: torch.Tensor, batch: int = FLOAT_BATCH) -> np.ndarray:
+    """Class per image from the float model, ``batch`` images per forward."""
+    with torch.inference_mode():
+        parts = [float_model(images[i : i + batch]).argmax(1) for i in range(0, len(images), batch)]
+    return torch.cat(parts).numpy()
+
+
+def time_test_set(
+    float_model: torch.nn.Module, packed: PackedModel, images: torch.Tensor, repeats: int = 1
+) -> dict[str, Any]:
+    """Both engines over all ``images`` (float in batches of 1,000, packed in one call), interleaved
+    ``repeats`` times: median seconds, their ratio and both predictions (for the agreement)."""
+    flat = images.reshape(len(images), -1).numpy()
+    float_s, packed_s = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        float_pred = float_predict(float_model, images)
+        float_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        packed_pred = packed.predict(flat)
+        packed_s.append(time.perf_counter() - started)
+    f, p = statistics.median(float_s), statistics.median(packed_s)
+    return {
+        "n": len(images),
+        "float_s": f,
+        "packed_s": p,
+        "ratio": f / p,
+        "float_pred": float_pred,
+        "packed_pred": packed_pred,
+    }
+
+
+def xnor_words_per_second(layer: PackedLayer, images: int, threads: int, repeats: int = 5) -> float:
+    """uint64 words (images x units x words) per second through the fused kernel of a binarized
+    XNOR layer, on random input words (the work does not depend on the values): the distance to
+    the hardware limit of about one XOR + popcount per word per cycle and core in scalar code."""
+    if layer.kind != "xnor" or layer.output != "bits":
+        raise ValueError(f"{layer.name} is not a binarized XNOR layer")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**63, size=(images, layer.words), dtype=np.uint64)
+    weights, threshold = layer.weight_rows(), layer.arrays["threshold"]
+    kernels.xnor_bits(a, weights, threshold, layer.out_features, threads)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        kernels.xnor_bits(a, weights, threshold, layer.out_features, threads)
+        times.append(time.perf_counter() - started)
+    return images * layer.out_features * layer.words / statistics.median(times)
