@@ -228,7 +228,7 @@ metrics[0].metric(
     help=f"same predicted class on {result['n']:,} test images",
 )
 metrics[1].metric("Disagreements", f"{len(differ):,}")
-metrics[2].metric("float32 PyTorch, all images", f"{result['float_s']:.2f} s", help="in batches of 1,000 images")
+metrics[2].metric("float32, all images", f"{result['float_s']:.2f} s", help="in batches of 1,000 images")
 metrics[3].metric("packed XNOR, all images", f"{result['packed_s']:.2f} s", help="one call, fused kernels")
 metrics[4].metric("speed-up, all images", f"{result['float_s'] / result['packed_s']:.1f}×")
 if differ:
