@@ -1,137 +1,262 @@
-"""Draw a digit and watch a binarized network read it.
+"""Draw a digit and watch a binarized network read it, also while it is still learning.
 
 The drawing is prepared the way MNIST's digits were (``bnn.preprocess``: crop, fit in 20x20,
-centre of mass at the centre of 28x28), then read by the active model, which is the shipped
-pretrained ``fast`` model until the user trains and activates another: the prediction, the class
-probabilities, every hidden layer's ±1 activation pattern (Courbariaux et al. 2016,
-arXiv:1602.02830) and the hidden units that vote for the predicted digit.
+centre of mass at the centre of 28x28), then read by the network chosen in the run picker
+(``ui.model_picker``): the prediction, the class probabilities, every hidden layer's ±1 outputs
+(Courbariaux et al. 2016, arXiv:1602.02830) with its units grouped by the digit they favour
+(``bnn.analysis.unit_order``), a first-layer unit's weights beside the drawing, and a few units
+per layer that carry the drawing to the prediction.
+
+Only the drawing part re-runs on a stroke (``st.fragment``); while the chosen run trains, it also
+re-runs every ``model_picker.REFRESH_S`` seconds with the run's newest weights.
 """
+
+import time
 
 import numpy as np
 import streamlit as st
+import torch
 
 from bnn import plots
-from bnn.draw import CANVAS_SIZE, deployment_copy, digit_to_canvas, read_drawing
-from ui import state, widgets
+from bnn.analysis import unit_class_profiles, unit_order
+from bnn.draw import (
+    CANVAS_SIZE,
+    deployment_copy,
+    digit_to_canvas,
+    ink_agreement,
+    preview_image,
+    read_drawing,
+    trace_path,
+)
+from ui import model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
+PROFILE_IMAGES = 500  # test images that define each unit's favoured digit
+TRAINING_ORDER_EVERY_S = 15  # a training run's unit order is recomputed at most this often
+MEMORY = "draw_memory"  # the current and the previous drawing's hidden outputs
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def deployed_model(model_key: str, _model):
-    """The active model with sign(W) stored once, as a deployed BNN keeps it (same outputs)."""
+    """The model with sign(W) stored once, as a deployed BNN keeps it (same outputs)."""
     return deployment_copy(_model)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def unit_orders(order_key: str, _model, _images, _labels) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per hidden layer, the display order of its units and the digit each favours (-1: none)."""
+    return [unit_order(profile) for profile in unit_class_profiles(_model, _images, _labels)]
+
+
+def order_key(picked: model_picker.PickedModel) -> str:
+    if picked.training:  # new weights every few seconds: keep the order for a while, so it stays readable
+        return f"{picked.name}:{int(time.monotonic() // TRAINING_ORDER_EVERY_S)}"
+    return picked.cache_key
+
+
+def remembered(image28: torch.Tensor, hidden) -> dict | None:
+    """The previous drawing's hidden outputs (None for the first), after noting this drawing's."""
+    memory = st.session_state.setdefault(MEMORY, {"image": None, "current": None, "previous": None})
+    if memory["image"] is None or not torch.equal(memory["image"], image28):
+        memory["previous"] = memory["current"]
+        memory["image"] = image28.clone()
+    memory["current"] = {layer.name: layer.post for layer in hidden}
+    return memory["previous"]
+
+
 st.title("Draw a digit")
-active = state.require_active_model()
-st.caption(
-    f"Read by **{active.name}**. The drawing is cropped, scaled to fit 20×20 and centred by its centre "
-    "of mass in 28×28, as MNIST's digits were."
-)
-
-source = st.radio("Input", ["Draw", "Random test digit"], horizontal=True, key="draw_source")
-canvas_column, input_column, result_column = st.columns([1.15, 0.85, 1.4], gap="medium")
-true_label = None
-with canvas_column:
-    if source == "Draw":
-        st.session_state.setdefault("canvas_version", 0)
-
-        def clear_canvas() -> None:
-            st.session_state.canvas_version += 1
-
-        st.space("medium")  # room for the canvas toolbar, which floats above its top edge
-        image = widgets.drawing_canvas(
-            st.session_state.get("stroke_width", 20),
-            key=f"digit_canvas_{st.session_state.canvas_version}",
-            size=CANVAS_SIZE,
-        )
-        st.slider("Stroke width", 8, 40, 20, key="stroke_width")
-        st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
-        st.caption("Undo, redo and reset: the toolbar above the canvas.")
-    else:
-        data = state.get_data()
-        if data is None:
-            st.stop()
-
-        def new_test_digit() -> None:
-            st.session_state.test_index = int(np.random.default_rng().integers(len(data.test_labels)))
-
-        if "test_index" not in st.session_state:
-            new_test_digit()
-        index = st.session_state.test_index
-        true_label = int(data.test_labels[index])
-        st.plotly_chart(
-            plots.digit_image(
-                data.test_images[index], title=f"Test image #{index}, true label {true_label}", height=CANVAS_SIZE
-            ),
-            theme=None,
-            config=NO_BAR,
-        )
-        st.button("Another random digit", on_click=new_test_digit, icon=":material/casino:")
-        st.caption("Scaled up to the canvas size, then prepared exactly like a drawing.")
-        image = digit_to_canvas(data.test_images[index])
-
-reading = read_drawing(deployed_model(active.cache_key, active.model), image)
-state.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
-if reading is None:
-    with result_column:
-        st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:")
+top = st.columns([2, 1], vertical_alignment="bottom")
+choice = model_picker.pick_run(top[0])
+source = top[1].radio("Input", ["Draw", "Random test digit"], horizontal=True, key="draw_source")
+first = model_picker.load(choice)
+if first is None:
+    model_picker.no_weights_yet(choice)
+data = state.get_data() if source != "Draw" or state.data_on_disk() else None
+if source != "Draw" and data is None:
     st.stop()
 
-with input_column:
-    st.plotly_chart(
-        plots.digit_image(reading.image28, title="Model input, 28×28", height=CANVAS_SIZE), theme=None, config=NO_BAR
-    )
-with result_column:
-    st.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
-    if true_label is not None:
-        st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
-    if reading.low_confidence:
-        st.warning(
-            f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
-            icon=":material/help:",
+
+@st.fragment(run_every=model_picker.REFRESH_S if first.training else None)
+def drawing_view() -> None:
+    picked = model_picker.load(choice) or first
+    if first.training and not picked.training:
+        st.rerun()  # the run ended: the whole page again, without the timed refresh
+    model = deployed_model(picked.cache_key, picked.model)
+    canvas_column, result_column = st.columns([1, 1], gap="medium")
+    true_label = None
+    with canvas_column:
+        if source == "Draw":
+            st.session_state.setdefault("canvas_version", 0)
+
+            def clear_canvas() -> None:
+                st.session_state.canvas_version += 1
+
+            image = widgets.drawing_canvas(
+                st.session_state.get("stroke_width", 20),
+                key=f"digit_canvas_{st.session_state.canvas_version}",
+                size=CANVAS_SIZE,
+            )
+        else:
+
+            def new_test_digit() -> None:
+                st.session_state.test_index = int(np.random.default_rng().integers(len(data.test_labels)))
+
+            if "test_index" not in st.session_state:
+                new_test_digit()
+            index = st.session_state.test_index
+            true_label = int(data.test_labels[index])
+            image = digit_to_canvas(data.test_images[index])
+            st.image(image, caption=f"Test image #{index}, true label {true_label}", width=CANVAS_SIZE)
+
+    reading = read_drawing(model, image)
+    state.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
+    with result_column:
+        if reading is None:
+            st.info(
+                "Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:"
+            )
+        else:
+            metric, preview = st.columns([1, 1])
+            metric.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
+            time.sleep(0.01)  # release the GIL: the server sends the prediction before the views are built
+            metric.caption(f"{reading.confidence:.0%} probability")
+            preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
+            if picked.step is not None:
+                st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
+            if true_label is not None:
+                st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
+            if reading.low_confidence:
+                st.warning(
+                    f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
+                    icon=":material/help:",
+                )
+            st.plotly_chart(
+                plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label, height=200),
+                theme=None,
+                config=NO_BAR,
+            )
+    with canvas_column:
+        if source == "Draw":
+            st.slider("Stroke width", 8, 40, 20, key="stroke_width")
+            st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
+            st.caption("Cropped, scaled to 20×20 and centred by its centre of mass in 28×28, as MNIST's digits were.")
+        else:
+            st.button("Another random digit", on_click=new_test_digit, icon=":material/casino:")
+    if reading is not None:
+        inside(picked, model, reading)
+
+
+def memo(name: str, key, build):
+    """``build()``, kept in this tab's session until ``key`` changes: a training run's timed
+    refreshes redraw the prediction, not the views of a drawing that did not change."""
+    slots = st.session_state.setdefault("draw_memo", {})
+    if name not in slots or slots[name][0] != key:
+        slots[name] = (key, build())
+    return slots[name][1]
+
+
+def inside(picked: model_picker.PickedModel, model, reading) -> None:
+    st.subheader("Inside the network for this drawing")
+    # the drawing, and the weights unless the run trains: then the views keep the weights of the stroke
+    key = (hash(reading.image28.numpy().tobytes()), picked.name if picked.training else picked.cache_key)
+    caption, layer_figures, path_figure = memo("layers", key, lambda: layer_views(picked, model, reading))
+    if picked.training:
+        caption += " Read at the last stroke; the prediction above follows the training."
+    st.caption(caption)
+    for column, figure in zip(st.columns(len(layer_figures) or 1), layer_figures):
+        column.plotly_chart(figure, theme=None, config=NO_BAR)
+    if picked.model.blocks[0].config.kind == "dense" and reading.hidden:
+        unit_weights(picked, reading, key)
+    if path_figure is not None:
+        st.markdown("**From the drawing to the prediction**")
+        st.caption(
+            "A few units per layer: in the last hidden layer those voting most for the prediction, in each "
+            "layer before those feeding them most. Lines are binary links w·h: blue +1 (pushes the unit up), "
+            "red −1. The last column: the classes, darker with more probability."
         )
-    st.plotly_chart(
-        plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label),
-        theme=None,
-        config=NO_BAR,
-    )
+        st.plotly_chart(path_figure, theme=None, config=NO_BAR)
 
-st.subheader("Inside the network for this drawing")
-if reading.hidden:
-    st.caption("Each cell is one hidden unit's output for this drawing: blue +1, red −1 (binarized layers).")
-    for column, layer in zip(st.columns(len(reading.hidden)), reading.hidden):
+
+def layer_views(picked: model_picker.PickedModel, model, reading) -> tuple[str, list, object]:
+    previous = remembered(reading.image28, reading.hidden) or {}
+    orders = None
+    if data is not None:
+        images, labels = data.test_images[:PROFILE_IMAGES], data.test_labels[:PROFILE_IMAGES]
+        orders = unit_orders(order_key(picked), model, images, labels)
+    last = len(reading.hidden) - 1
+    caption = (
+        "One cell per hidden unit: blue +1, red −1. Units are grouped by the digit they favour on test "
+        "images (on for that digit more than for the others), so a drawing of a 7 lights up the "
+        "“favours 7” rows. Outlined: changed since the previous drawing. Hover for the details."
+        if orders is not None
+        else "One cell per hidden unit: blue +1, red −1 (MNIST is not available here to group the units)."
+    )
+    figures = []
+    for i, layer in enumerate(reading.hidden):
+        if not layer.binarized:
+            continue
+        if orders is not None:
+            order, favoured = orders[i]
+            groups = [f"favours {int(favoured[u])}" if favoured[u] >= 0 else "no favourite" for u in order.tolist()]
+        else:
+            order, groups = torch.arange(layer.post.numel()), ["units"] * layer.post.numel()
         plus = int((layer.post > 0).sum())
-        title = f"{layer.name}: {plus} of {layer.post.numel()} at +1" if layer.binarized else f"{layer.name} (real)"
-        column.plotly_chart(plots.activation_grid(layer.post, title=title, height=300), theme=None, config=NO_BAR)
+        changed = (
+            int((torch.sign(previous[layer.name]) != torch.sign(layer.post)).sum()) if layer.name in previous else 0
+        )
+        figures.append(
+            plots.activation_groups(
+                layer.post,
+                order,
+                groups,
+                pre=layer.pre,
+                previous=previous.get(layer.name),
+                votes=reading.votes if i == last else None,
+                title=f"{layer.name}: {plus} of {layer.post.numel()} at +1 · {changed} changed",
+            )
+        )
+    path = trace_path(model, reading)
+    path_figure = plots.network_path(path.layers, path.links, reading.predicted, height=300) if path else None
+    return caption, figures, path_figure
 
-last = reading.hidden[-1].name if reading.hidden else "input"
-for_votes = int((reading.votes > 0).sum())
-votes_column, top_column = st.columns([1, 1.2], gap="medium")
-with votes_column:
-    st.plotly_chart(
-        plots.activation_grid(reading.votes, title=f"{last}: vote of each unit for {reading.predicted}", height=300),
-        theme=None,
-        config=NO_BAR,
+
+def unit_weights(picked: model_picker.PickedModel, reading, key) -> None:
+    layer = reading.hidden[0]
+    st.markdown(f"**What one unit of {layer.name} looks for**")
+    strongest = int(torch.argmax(layer.pre.abs() * (layer.post > 0)))  # the firmest +1 unit
+    st.session_state.setdefault("draw_unit", strongest)
+    units = layer.post.numel()
+    if st.session_state.draw_unit >= units:
+        st.session_state.draw_unit = strongest
+    chooser, drawing_column, binary_column, latent_column = st.columns([1, 1, 1.2, 1.2])
+    unit = chooser.number_input(
+        f"Unit of {layer.name}",
+        0,
+        units - 1,
+        key="draw_unit",
+        help=f"0 to {units - 1}; hover a cell above for its number",
     )
-with top_column:
-    st.markdown(
-        f"**Who votes for {reading.predicted}.** A unit's vote is its output weight to class "
-        f"{reading.predicted} times its activation. {for_votes} of {reading.votes.numel()} units of {last} "
-        f"vote for it (blue), {int((reading.votes < 0).sum())} against (red). The strongest supporters, "
-        "ties broken by how far the unit's pre-activation is from the sign's threshold 0:"
+    chooser.button("Firmest +1 unit", on_click=lambda: st.session_state.update(draw_unit=strongest))
+    binary, latent, text = memo("unit", (key, unit), lambda: unit_views(picked, reading, unit))
+    drawing_column.image(preview_image(reading.image28, 140), caption="The drawing", width=140)
+    binary_column.plotly_chart(binary, theme=None, config=NO_BAR)
+    latent_column.plotly_chart(latent, theme=None, config=NO_BAR)
+    chooser.caption(text)
+
+
+def unit_views(picked: model_picker.PickedModel, reading, unit: int) -> tuple[object, object, str]:
+    layer = reading.hidden[0]
+    weights = picked.model.blocks[0].linear.weight.detach()[unit].float().cpu()
+    image_shape = tuple(picked.config.model.image_shape[1:])
+    on_plus, on_minus = ink_agreement(reading.image28, torch.where(weights >= 0, 1.0, -1.0))
+    text = (
+        f"Output **{float(layer.post[unit]):+.0f}** (pre-activation {float(layer.pre[unit]):+.2f}). "
+        f"{on_plus:.0%} of the ink lies on its +1 weights, {on_minus:.0%} of the paper on its −1 weights: "
+        "the more of both, the more this drawing is what the unit looks for."
     )
-    st.dataframe(
-        [
-            {
-                "unit": unit,
-                "activation": activation,
-                "weight": weight,
-                "vote": vote,
-                "|pre-activation|": round(margin, 2),
-            }
-            for unit, activation, weight, vote, margin in reading.top_units(10)
-        ],
-        hide_index=True,
-    )
+    binary = plots.weight_grid(weights[None], 1, binary=True, title="sign(W)", height=200, image_shape=image_shape)
+    latent = plots.weight_grid(weights[None], 1, binary=False, title="latent W", height=200, image_shape=image_shape)
+    return binary, latent, text
+
+
+drawing_view()

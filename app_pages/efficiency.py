@@ -2,9 +2,9 @@
 
 Courbariaux et al. (2016, arXiv:1602.02830, section 3) note that a BNN's weights need 1 bit instead
 of 32 and that a dot product of ±1 vectors is ``K - 2·popcount(a XOR b)``. This page shows the
-sizes of the active model and of the paper's 784-4096-4096-4096-10 MLP (from its config, never
-built), the packed XNOR engine (``bnn.xnor``) against the float model on the MNIST test set and on
-one image, and one XNOR dot product step by step.
+sizes of the network chosen in the run picker (``ui.model_picker``) and of the paper's
+784-4096-4096-4096-10 MLP (from its config, never built), the packed XNOR engine (``bnn.xnor``)
+against the float model on the MNIST test set and on one image, and one XNOR dot product step by step.
 """
 
 import numpy as np
@@ -18,7 +18,7 @@ from bnn.summary import format_bytes, model_summary
 from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
 from bnn.xnor.timing import time_test_set
-from ui import state, widgets
+from ui import model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 TEST_SET_SIZES = (10_000, 1_000)  # all of MNIST's test set, or a quick first look
@@ -53,15 +53,16 @@ def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dic
 
 
 st.title("Efficiency: 1 bit instead of 32")
-active = state.require_active_model()
-key = active.cache_key
-float_model, packed, refusal = engines(key, active.model)
-st.caption(f"Active model: **{active.name}**.")
+picked = model_picker.require_picked()
+key = picked.cache_key
+float_model, packed, refusal = engines(key, picked.model)
+if picked.step is not None:
+    st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
 
 st.header("Model size: 32 bits vs 1 bit")
-mine, paper = model_summary(active.model), paper_summary()
+mine, paper = model_summary(picked.model), paper_summary()
 rows = [
-    (f"active: {active.name}", mine.float32_bytes, mine.packed_bytes),
+    (picked.name, mine.float32_bytes, mine.packed_bytes),
     ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes),
 ]
 chart_column, table_column = st.columns([1, 1.1], gap="medium")
@@ -69,14 +70,10 @@ chart_column.plotly_chart(plots.size_bars(rows, height=340), theme=None, config=
 with table_column:
     st.dataframe(
         [
-            {"model": label, "float32 bytes": int(full), "1-bit bytes": int(bits), "ratio": f"{full / bits:.1f}×"}
+            {"model": label, "float32": format_bytes(full), "1 bit": format_bytes(bits), "ratio": f"{full / bits:.1f}×"}
             for label, full, bits in rows
         ],
         hide_index=True,
-        column_config={
-            "float32 bytes": st.column_config.NumberColumn(format="localized"),
-            "1-bit bytes": st.column_config.NumberColumn(format="localized"),
-        },
     )
     st.markdown(
         f"The paper's MLP has **{paper.total_params:,}** parameters: "
@@ -89,7 +86,7 @@ with table_column:
     )
     if packed is not None:
         st.caption(
-            f"The packed engine's arrays for the active model take **{packed.nbytes:,} bytes**: the "
+            f"The packed engine's arrays for {picked.name} take **{format_bytes(packed.nbytes)}**: the "
             "weight bits plus one folded integer threshold per unit (BatchNorm, bias and sign in one "
             "comparison) and the first layer's pixel order."
         )
@@ -190,15 +187,15 @@ def latency() -> None:
     image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme=None, config=NO_BAR)
     with numbers:
         metrics = st.columns(3)
-        metrics[0].metric("float32 PyTorch", f"{ms['float']:.2f} ms", help="median of 30 runs, batch 1")
-        metrics[1].metric("packed XNOR", f"{ms['packed']:.2f} ms", help="median of 30 runs, batch 1")
-        metrics[2].metric("speed-up", f"{ms['float'] / ms['packed']:.1f}×")
+        metrics[0].metric("float32 PyTorch, 1 image", f"{ms['float']:.2f} ms", help="median of 30 runs, batch 1")
+        metrics[1].metric("packed XNOR, 1 image", f"{ms['packed']:.2f} ms", help="median of 30 runs, batch 1")
+        metrics[2].metric("speed-up, 1 image", f"{ms['float'] / ms['packed']:.1f}×")
         if predicted_float == predicted_packed:
             st.success(f"Both engines predict **{predicted_float}**.", icon=":material/check_circle:")
         else:
             st.warning(f"The engines disagree: float32 says {predicted_float}, packed says {predicted_packed}.")
         st.caption(
-            f"float32: the active model in eval mode with sign(W) stored once (no per-call binarization), "
+            f"float32: {picked.name} in eval mode with sign(W) stored once (no per-call binarization), "
             f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: fused compiled XOR + popcount kernels "
             "on 64-bit words. Both timed call by call in turns; the CPU may be shared, so the numbers move a little."
         )
@@ -231,7 +228,7 @@ metrics[0].metric(
     help=f"same predicted class on {result['n']:,} test images",
 )
 metrics[1].metric("Disagreements", f"{len(differ):,}")
-metrics[2].metric("float32 PyTorch, all images", f"{result['float_s']:.2f} s", help="batches of 1,000")
+metrics[2].metric("float32, all images", f"{result['float_s']:.2f} s", help="in batches of 1,000 images")
 metrics[3].metric("packed XNOR, all images", f"{result['packed_s']:.2f} s", help="one call, fused kernels")
 metrics[4].metric("speed-up, all images", f"{result['float_s'] / result['packed_s']:.1f}×")
 if differ:

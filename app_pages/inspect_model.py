@@ -1,4 +1,4 @@
-"""Look inside the active binarized network: weights, activations, errors and size.
+"""Look inside a binarized network (the run picker's choice): weights, activations, errors and size.
 
 A BNN (Courbariaux et al. 2016, arXiv:1602.02830) keeps real-valued *latent* weights for training,
 clipped to [-1, 1], and computes with their signs. This page shows both, the latent weights' mass
@@ -13,15 +13,16 @@ import torch
 from bnn import plots
 from bnn.analysis import activation_stats, confusion_matrix, evaluate_predictions, misclassified, weight_stats
 from bnn.summary import format_bytes, model_summary, summary_rows
-from ui import state
+from ui import model_picker, state
 
 NO_BAR = {"displayModeBar": False}
 
 st.title("Inspect the network")
-active = state.require_active_model()
-key = active.cache_key
-model = active.model
-st.caption(f"Active model: **{active.name}**.")
+picked = model_picker.require_picked()
+key = picked.cache_key
+model = picked.model
+if picked.step is not None:
+    st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -115,7 +116,7 @@ st.caption(
 layer_stats = cached_weight_stats(key, model)
 for column, stats in zip(st.columns(len(layer_stats)), layer_stats):
     with column:
-        note = f"{stats['clipped_share']:.1%} at the clip<br>{stats['near_flip_share']:.1%} with |w| < 0.05"
+        note = f"{stats['clipped_share']:.1%} at the clip · {stats['near_flip_share']:.1%} with |w| < 0.05"
         st.plotly_chart(
             plots.histogram(
                 stats["latent_sample"],
@@ -128,7 +129,7 @@ for column, stats in zip(st.columns(len(layer_stats)), layer_stats):
             config=NO_BAR,
         )
         st.metric("Share of +1 weights", f"{stats['share_plus_one']:.1%}")
-records = state.active_model_records(active)
+records = model_picker.records_of(picked)
 if any(record.get("flip_rate") for record in records):
     st.plotly_chart(
         plots.flip_rate_lines(records, title="Sign flips during training (share of weights per record interval)"),

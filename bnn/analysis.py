@@ -205,3 +205,47 @@ def weight_stats(model: BinaryNet, *, sample_size: int = DEFAULT_SAMPLE, seed: i
             }
         )
     return stats
+
+
+def unit_class_profiles(
+    model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 500
+) -> list[torch.Tensor]:
+    """Per hidden layer, ``(units, classes)``: each unit's mean output over the images of each class
+    (the share of +1 minus the share of -1 for a binarized layer). Units are flattened (a conv
+    layer's channel x position). A class with no image gets the unit's overall mean."""
+    labels = torch.as_tensor(labels).reshape(-1).long().cpu()
+    num_classes = model.config.num_classes
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    sums: list[torch.Tensor] = []
+    device = _device(model)
+    with _EvalMode(model):
+        for start in range(0, len(images), batch_size):
+            batch_labels = labels[start : start + batch_size]
+            one_hot = torch.nn.functional.one_hot(batch_labels, num_classes).double()  # (N, classes)
+            traces = model.trace(images[start : start + batch_size].to(device))[:-1]
+            for index, layer in enumerate(traces):
+                per_class = layer.post.flatten(1).double().cpu().T @ one_hot  # (units, classes)
+                if index == len(sums):
+                    sums.append(per_class)
+                else:
+                    sums[index] += per_class
+    profiles = []
+    for total in sums:
+        overall = total.sum(1, keepdim=True) / max(float(counts.sum()), 1.0)
+        mean = torch.where(counts[None, :] > 0, total / counts.clamp(min=1)[None, :], overall)
+        profiles.append(mean.float())
+    return profiles
+
+
+def unit_order(profile: torch.Tensor, min_lift: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stable, meaningful order of a layer's units from their class profile
+    (:func:`unit_class_profiles`): grouped by the class each unit favours most (its output for that
+    class minus its mean over the classes), most selective first within a group. Returns the
+    order (unit indices) and each unit's favoured class, -1 for units that favour none by at
+    least ``min_lift`` (they come last)."""
+    lift = profile - profile.mean(dim=1, keepdim=True)
+    strength, favoured = lift.max(dim=1)
+    favoured = torch.where(strength >= min_lift, favoured, torch.full_like(favoured, -1))
+    group = torch.where(favoured < 0, torch.full_like(favoured, profile.shape[1]), favoured)
+    order = sorted(range(len(group)), key=lambda u: (int(group[u]), -float(strength[u]), u))
+    return torch.tensor(order, dtype=torch.long), favoured

@@ -9,7 +9,9 @@ class: ``vote_j = W[c, j] * h_j`` with the weight the forward pass uses (sign(W)
 and the unit's activation ``h_j`` (flattened when that layer is a conv). The class score is ``sum_j
 vote_j`` plus the bias, then BatchNorm. With ±1 weights and activations every vote is +1 or -1, so
 the units that "vote most" are ranked by vote, then by how far the unit's pre-activation is from
-the sign's threshold 0 (how firmly it holds its vote).
+the sign's threshold 0 (how firmly it holds its vote). :func:`trace_path` follows the strongest
+voters back through the hidden layers (a TensorFlow-Playground-style view), and
+:func:`ink_agreement` tells how much of a drawing matches a first-layer unit's sign(W).
 
 A network always answers, even for a stray dot or line, often with a high softmax probability, so a
 reading also lists *doubts* from the shape of the ink: a drawing much smaller than the canvas (a
@@ -40,6 +42,7 @@ CANVAS_SIZE = 280  # the Draw page's canvas: 10x MNIST's 28 pixels
 LOW_CONFIDENCE = 0.6  # a top probability below this gets a warning
 TINY = 0.2  # ink spanning less than this share of the canvas side is a dot or a speck
 FLAT = 0.5  # ink less than half as tall as it is wide: unlike any digit
+FULL = 0.5  # ink covering more than half of the canvas: a filled box, not a digit's strokes
 
 
 @dataclass
@@ -47,6 +50,7 @@ class HiddenLayer:
     name: str
     post: torch.Tensor  # (units,) flattened activations for the drawing: ±1 when binarized
     binarized: bool
+    pre: torch.Tensor | None = None  # (units,) what the sign sees; |pre| is the distance to its flip
 
 
 @dataclass
@@ -87,7 +91,7 @@ class Reading:
 
 def digit_to_canvas(image28: torch.Tensor | np.ndarray, size: int = CANVAS_SIZE) -> np.ndarray:
     """An MNIST digit (28x28 in [0, 1]) drawn on a ``size`` square RGBA canvas, white on opaque
-    black, as streamlit-drawable-canvas returns a drawing (bilinear upscaling)."""
+    black, as the Draw page's canvas returns a drawing (bilinear upscaling)."""
     pixels = np.asarray(image28.detach().cpu() if isinstance(image28, torch.Tensor) else image28, dtype=np.float32)
     pixels = pixels.reshape(SIZE, SIZE)
     gray = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
@@ -96,6 +100,13 @@ def digit_to_canvas(image28: torch.Tensor | np.ndarray, size: int = CANVAS_SIZE)
     canvas[..., :3] = ink[..., None]
     canvas[..., 3] = 255
     return canvas
+
+
+def preview_image(image28: torch.Tensor, size: int = CANVAS_SIZE) -> np.ndarray:
+    """The model's 28x28 input as a ``size`` square uint8 image, white ink on black like the canvas,
+    each input pixel a sharp square (nearest-neighbour scaling)."""
+    pixels = np.round(np.clip(image28.detach().cpu().numpy().reshape(SIZE, SIZE), 0, 1) * 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(pixels).resize((size, size), Image.NEAREST))
 
 
 @torch.no_grad()
@@ -111,11 +122,13 @@ def deployment_copy(model: BinaryNet) -> BinaryNet:
 
 
 def shape_doubts(image: np.ndarray) -> list[str]:
-    """Why the ink of a (non-empty) canvas may not be a digit: too small, or too flat."""
+    """Why the ink of a (non-empty) canvas may not be a digit: the canvas mostly ink, too small, or too flat."""
     ink = canvas_to_gray(image) > NOISE
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
         return []
+    if ink.mean() > FULL:
+        return [f"ink covers {ink.mean():.0%} of the canvas: a digit is a few strokes, not a filled area"]
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     if max(height, width) < TINY * max(ink.shape):
         return ["the drawing is tiny (a dot or a speck) and was scaled up a lot"]
@@ -147,9 +160,71 @@ def read_drawing(model: BinaryNet, image: np.ndarray | None) -> Reading | None:
     activations = traces[-1].inputs[0].reshape(-1).float().cpu()
     weights = model.blocks[-1].linear.forward_weight().detach()[predicted].reshape(-1).float().cpu()
     votes = weights * activations
-    hidden = [HiddenLayer(t.name, t.post[0].reshape(-1).float().cpu(), t.binarized) for t in traces[:-1]]
+    hidden = [
+        HiddenLayer(t.name, t.post[0].reshape(-1).float().cpu(), t.binarized, t.pre[0].reshape(-1).float().cpu())
+        for t in traces[:-1]
+    ]
     if len(traces) > 1:
         margins = traces[-2].pre[0].reshape(-1).abs().float().cpu()
     else:  # no hidden layer: the "units" are the pixels the output layer reads
         margins = traces[-1].inputs[0].reshape(-1).abs().float().cpu()
     return Reading(x[0, 0], probabilities, predicted, hidden, activations, weights, votes, margins, shape_doubts(image))
+
+
+def ink_agreement(image28: torch.Tensor, signs: torch.Tensor) -> tuple[float, float]:
+    """How a drawing agrees with a first-layer unit's binary weights ``signs`` (784 values ±1):
+    the share of the ink (pixels > 0.5) on +1 weights and the share of the paper on -1 weights.
+    Both at 100% is the pattern the unit looks for (its pre-activation is then largest)."""
+    ink = image28.reshape(-1) > 0.5
+    plus = signs.reshape(-1) >= 0  # sign(0) = +1
+    on_plus = float((plus & ink).sum() / ink.sum()) if ink.any() else 0.0
+    on_minus = float((~plus & ~ink).sum() / (~ink).sum()) if (~ink).any() else 0.0
+    return on_plus, on_minus
+
+
+@dataclass
+class PathView:
+    """A few units per layer that carry the drawing to the prediction, and binary links between them."""
+
+    layers: list[tuple[str, list[int], list[float]]]  # (layer name, unit indices, their outputs)
+    links: list[tuple[int, int, int, int, float]]  # (layer, position, next layer, position, w * h: +1 or -1)
+
+
+def trace_path(model: BinaryNet, reading: Reading, per_layer: int = 8, per_unit: int = 3) -> PathView | None:
+    """From the prediction back to the first hidden layer: in the last hidden layer the ``per_layer``
+    units voting most for the predicted class; in each layer before, the units whose binary links
+    ``w * h`` most often agree with the sign of the chosen units above (largest |pre| first).
+    Links: each chosen unit's ``per_unit`` inputs among the chosen units below whose ``w * h`` agrees
+    with its sign (firmest first), and every chosen last-layer unit's link into the predicted class.
+    None for networks with a conv layer (units are not vectors)."""
+    if not reading.hidden or any(block.config.kind != "dense" for block in model.blocks):
+        return None
+    weights = [block.linear.forward_weight().detach().float().cpu() for block in model.blocks]
+    chosen = [[unit for unit, *_ in reading.top_units(per_layer)]]
+    for depth in range(len(reading.hidden) - 1, 0, -1):
+        below, above = reading.hidden[depth - 1], reading.hidden[depth]
+        w = weights[depth][chosen[0]]  # (chosen above, units below)
+        agree = (w * below.post[None, :] * torch.sign(above.post[chosen[0]])[:, None] > 0).float().sum(0)
+        margin = below.pre.abs() if below.pre is not None else torch.zeros_like(agree)
+        order = np.lexsort((-margin.numpy(), -agree.numpy()))[:per_layer]
+        chosen.insert(0, [int(j) for j in order])
+    layers = [
+        (layer.name, units, [float(layer.post[u]) for u in units]) for layer, units in zip(reading.hidden, chosen)
+    ]
+    classes = list(range(len(reading.probabilities)))
+    layers.append((model.blocks[-1].name, classes, [float(p) for p in reading.probabilities]))
+    links = []
+    for depth in range(1, len(layers)):
+        below = reading.hidden[depth - 1]
+        margin = below.pre.abs() if below.pre is not None else torch.zeros_like(below.post)
+        output = depth == len(layers) - 1
+        for k in [reading.predicted] if output else layers[depth][1]:
+            state = 1.0 if output else float(torch.sign(reading.hidden[depth].post[k])) or 1.0
+            candidates = [
+                (float(weights[depth][k, j] * below.post[j]), float(margin[j]), p)
+                for p, j in enumerate(layers[depth - 1][1])
+            ]
+            candidates.sort(key=lambda c: (-c[0] * state, -c[1]))  # agreeing with the unit's sign, firmest first
+            for value, _, p in candidates[: len(candidates) if output else per_unit]:
+                links.append((depth - 1, p, depth, layers[depth][1].index(k), value))
+    return PathView(layers, links)

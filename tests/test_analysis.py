@@ -18,6 +18,8 @@ from bnn.analysis import (
     confusion_matrix,
     evaluate_predictions,
     misclassified,
+    unit_class_profiles,
+    unit_order,
     weight_stats,
 )
 from bnn.config import LayerConfig, ModelConfig
@@ -135,3 +137,27 @@ def test_weight_stats_share_plus_one_matches_binary_weights():
     for s in weight_stats(model):
         binary = model.binary_weights()[s["name"]]
         assert s["share_plus_one"] == pytest.approx(float((binary == 1).float().mean()))
+
+
+def test_unit_class_profiles_average_each_units_output_per_class():
+    torch.manual_seed(0)
+    model = build_model(MLP).eval()
+    images, labels = torch.rand(40, 1, 28, 28), torch.arange(40) % 10
+    profiles = unit_class_profiles(model, images, labels, batch_size=16)
+    assert [tuple(p.shape) for p in profiles] == [(32, 10), (24, 10)]  # every hidden layer, not the output
+    first = model.trace(images)[0].post  # ±1
+    assert torch.allclose(profiles[0][:, 3], first[labels == 3].mean(0), atol=1e-6)
+
+
+def test_unit_order_groups_units_by_the_class_they_favour():
+    profile = torch.tensor(
+        [
+            [0.0, 0.0, 0.0],  # favours nothing
+            [-1.0, 1.0, -1.0],  # favours 1, strongly
+            [1.0, -1.0, -1.0],  # favours 0
+            [-0.5, 0.2, -0.5],  # favours 1, less
+        ]
+    )
+    order, favoured = unit_order(profile)
+    assert favoured.tolist() == [-1, 1, 0, 1]
+    assert order.tolist() == [2, 1, 3, 0]  # class 0, then class 1 most selective first, then none

@@ -1,7 +1,7 @@
 """Draw digits with the mouse on the Draw page's canvas in real Chromium and read the prediction.
 
 ``DIGIT_STROKES`` holds one hand-drawing of each digit as polylines in a unit box, drawn with
-Playwright's mouse on the streamlit-drawable-canvas (Fabric.js listens on its ``upper-canvas``).
+Playwright's mouse on the Draw page's canvas (``ui.widgets.drawing_canvas``).
 The test draws a few; ``python tests/test_browser_draw.py`` draws all ten and prints the score.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.browser import ROOT, assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+from ui.widgets import CANVAS_CLASS  # noqa: E402
 
+CANVAS = f"canvas.{CANVAS_CLASS}"
+TRAINING_FOLD = re.compile(r"Folded while (the|this tab's) run trains")  # the Train page while its run trains
 Point = tuple[float, float]
 
 
@@ -49,7 +54,7 @@ BOX = 0.72  # share of the canvas side the unit box takes, centred
 
 def draw_digit(page, digit: int) -> None:
     """Mouse-draw ``digit`` on the canvas (one press-move-release per stroke)."""
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(CANVAS).first
     box = canvas.bounding_box()
     side = min(box["width"], box["height"])
     left = box["x"] + (box["width"] - side * BOX) / 2
@@ -94,13 +99,13 @@ def clear(page) -> None:
     page.get_by_role("button", name="Clear").click()
     page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=30_000)
     settle(page)
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=30_000)
+    page.locator(CANVAS).first.wait_for(timeout=30_000)
 
 
 def open_draw_page(page, url: str) -> None:
     page.goto(f"{url}/Draw")
     wait_for_app(page)
-    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+    page.locator(CANVAS).first.wait_for(timeout=60_000)
     page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)
 
 
@@ -133,6 +138,49 @@ def test_mouse_drawn_digits_are_read():
     with streamlit_server(env=server_env()) as url, chromium_page() as page:
         seen = read_digits(page, url, [1, 0, 7])
     assert seen == {1: "1", 0: "0", 7: "7"}
+
+
+def reading_shown(page) -> tuple[int, str, str] | None:
+    """(training step, prediction, probability) the Draw page shows for a training run, or None."""
+    body = page.inner_text("body")
+    step = re.search(r"at step ([\d,]+) of", body)
+    probability = re.search(r"(\d+)% probability", body)
+    value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    if not (step and probability and value.count()):
+        return None
+    return int(step.group(1).replace(",", "")), value.first.inner_text().strip(), probability.group(1)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
+def test_a_run_started_on_train_is_read_on_draw_while_it_learns(tmp_path, mnist_dir):
+    env = {"BNN_DATA_DIR": str(mnist_dir), "BNN_RUNS_DIR": str(tmp_path / "runs")}
+    with streamlit_server(env=env) as url, chromium_page(1400, 1400) as page:
+        page.goto(f"{url}/Train")
+        page.wait_for_selector("text=Preset", timeout=60_000)
+        wait_for_app(page)
+        page.get_by_role("button", name="Start").click()  # the fast preset
+        page.get_by_text(TRAINING_FOLD).wait_for(timeout=60_000)
+        page.get_by_role("link", name="Draw").first.click()  # same tab: its running run is the default
+        page.locator(CANVAS).first.wait_for(timeout=60_000)
+        box = page.get_by_test_id("stSelectbox").filter(has_text="Network").first
+        picker = box.evaluate("el => [...el.querySelectorAll('input')].map(i => i.value).join(' ') + el.innerText")
+        assert "(training)" in picker, f"the picker does not show the training run: {picker}"
+        draw_digit(page, 7)
+        seen = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            reading = reading_shown(page)
+            if reading is not None and (not seen or reading != seen[-1]):
+                seen.append(reading)
+            if len({step for step, _, _ in seen}) >= 4 and len({r[1:] for r in seen}) >= 3:
+                break
+            page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / "draw-while-training.png"), full_page=True)
+        assert_no_exception(page)
+    steps = [step for step, _, _ in seen]
+    assert len(set(steps)) >= 3 and steps == sorted(steps), f"no refresh with newer weights: {seen}"
+    assert len({r[1:] for r in seen}) >= 2, f"the prediction for the drawing never changed: {seen}"
 
 
 if __name__ == "__main__":

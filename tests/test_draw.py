@@ -8,7 +8,16 @@ import torch
 from PIL import Image, ImageDraw
 
 from bnn.config import LayerConfig, ModelConfig
-from bnn.draw import CANVAS_SIZE, deployment_copy, digit_to_canvas, read_drawing, shape_doubts
+from bnn.draw import (
+    CANVAS_SIZE,
+    deployment_copy,
+    digit_to_canvas,
+    ink_agreement,
+    preview_image,
+    read_drawing,
+    shape_doubts,
+    trace_path,
+)
 from bnn.models import build_model
 
 
@@ -81,3 +90,40 @@ def test_stray_marks_raise_doubts_but_digits_do_not():
     assert shape_doubts(canvas(lambda d: d.line([(40, 140), (240, 145)], fill=WHITE, width=20)))
     assert shape_doubts(SEVEN) == []
     assert shape_doubts(canvas(lambda d: d.line([(140, 40), (140, 240)], fill=WHITE, width=20))) == []  # a 1
+
+
+def test_ink_agreement_counts_ink_on_plus_and_paper_on_minus():
+    image = torch.zeros(28, 28)
+    image[:, :14] = 1.0  # ink on the left half
+    signs = torch.where(torch.arange(784).reshape(28, 28) % 28 < 7, 1.0, -1.0)  # +1 on the left quarter
+    on_plus, on_minus = ink_agreement(image, signs)
+    assert on_plus == pytest.approx(0.5) and on_minus == pytest.approx(1.0)
+
+
+def test_preview_image_is_white_on_black_like_the_canvas():
+    image = torch.zeros(28, 28)
+    image[10, 5] = 1.0
+    preview = preview_image(image, 56)
+    assert preview.shape == (56, 56) and preview.dtype == np.uint8
+    assert preview[21, 11] == 255 and preview[0, 0] == 0  # ink white, paper black, 2x2 pixels per input pixel
+
+
+def test_trace_path_follows_the_prediction_back_through_the_layers(model):
+    deployed = deployment_copy(model)
+    reading = read_drawing(deployed, canvas(lambda d: d.line([(140, 40), (140, 240)], fill="white", width=24)))
+    path = trace_path(deployed, reading, per_layer=5, per_unit=2)
+    assert [name for name, _, _ in path.layers] == [layer.name for layer in reading.hidden] + ["output"]
+    assert [len(units) for _, units, _ in path.layers] == [5, 5, 10]
+    assert path.layers[1][1] == [unit for unit, *_ in reading.top_units(5)]  # the strongest voters
+    into_prediction = [link for link in path.links if link[2] == 2]
+    assert len(into_prediction) == 5 and all(link[3] == reading.predicted for link in into_prediction)
+    weights = deployed.blocks[1].linear.weight
+    for _, pa, b, pb, value in path.links:
+        if b == 1:  # links are binary w·h of the chosen units
+            j, k = path.layers[0][1][pa], path.layers[1][1][pb]
+            assert value == float(weights[k, j] * reading.hidden[0].post[j])
+
+
+def test_a_canvas_mostly_ink_is_doubted():
+    full = canvas(lambda d: d.rectangle([5, 5, 275, 275], fill="white"))
+    assert any("ink covers" in doubt for doubt in shape_doubts(full))

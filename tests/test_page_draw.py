@@ -5,7 +5,10 @@ The ``mnist`` fixture (tests/conftest.py) skips the tests that need MNIST when i
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
+import plotly.io as pio
 import pytest
 from conftest import app_page
 from PIL import Image, ImageDraw
@@ -80,3 +83,90 @@ def test_random_test_digit_goes_through_the_same_pipeline(monkeypatch, mnist):
     label = int(mnist.test_labels[0])
     assert prediction(at) == str(label)
     assert any(f"True label {label}" in caption.value for caption in at.caption)
+
+
+def charts(at: AppTest) -> dict[str, object]:
+    """Title -> Plotly figure of every chart on the page."""
+    figures = [pio.from_json(chart.proto.spec, skip_invalid=True) for chart in at.get("plotly_chart")]
+    return {figure.layout.title.text or "": figure for figure in figures}
+
+
+def activation_views(at: AppTest) -> dict[str, object]:
+    """The per-layer activation views (their titles say "... at +1 · ... changed")."""
+    return {title: figure for title, figure in charts(at).items() if "at +1" in title}
+
+
+def array(value) -> np.ndarray:
+    """A Plotly JSON array: a list, or ``{"dtype", "bdata", "shape"}`` (base64 of numpy's bytes)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in str(value.get("shape", flat.size)).split(",")]).astype(float)
+    return np.asarray(value, dtype=float)
+
+
+def favoured_row_share(figure, digit: int) -> float:
+    """Share of +1 among the units shown in the rows of the group "favours ``digit``"."""
+    labels = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
+    z = array(figure.data[0].z)
+    rows, in_group = [], False
+    for row in range(len(z)):
+        label = labels.get(row, "")
+        in_group = label == f"favours {digit}" if label else in_group
+        if in_group:
+            rows.append(z[row])
+    values = np.concatenate(rows)
+    values = values[np.isfinite(values)]
+    return float((values > 0).mean())
+
+
+def test_two_digits_give_different_activation_views_grouped_by_digit(monkeypatch, mnist):
+    seven, one = digit_to_canvas(mnist.test_images[0]), digit_to_canvas(mnist.test_images[2])
+    canvas = {"image": seven}
+    monkeypatch.setattr(widgets, "drawing_canvas", lambda *args, **kwargs: canvas["image"])
+    at = app_page("draw", TIMEOUT)
+    at.run()
+    first = activation_views(at)
+    assert len(first) == 2 and all("0 changed" in title for title in first)  # nothing to compare with yet
+    canvas["image"] = one
+    at.run()
+    assert not at.exception and prediction(at) == "1"
+    second = activation_views(at)
+    changed = [int(title.split("· ")[1].split(" ")[0]) for title in second]
+    assert all(count > 50 for count in changed), second.keys()  # many units flipped between a 7 and a 1
+    layer = next(iter(second.values()))
+    assert favoured_row_share(layer, 1) > favoured_row_share(layer, 7)  # the "favours 1" rows light up for a 1
+    outlined = [trace for trace in layer.data if trace.type == "scatter"]
+    assert outlined and len(outlined[0].x) > 50  # the changed units are outlined
+    assert list(layer.data[0].colorbar.ticktext) == ["−1", "+1"]  # the colours carry a number: a colour bar
+
+
+def test_a_chosen_unit_shows_its_weights_and_agreement(monkeypatch, mnist):
+    at = run_page(monkeypatch, digit_to_canvas(mnist.test_images[0]))
+    at.number_input(key="draw_unit").set_value(5).run()
+    assert not at.exception
+    figures = charts(at)
+    assert "sign(W)" in figures and "latent W" in figures
+    assert array(figures["sign(W)"].data[0].z).shape == (28, 28)
+    assert any("of the ink lies on its +1 weights" in caption.value for caption in at.caption)
+
+
+def test_a_canvas_full_of_ink_gets_a_warning(monkeypatch):
+    at = run_page(monkeypatch, drawn(lambda d: d.rectangle([10, 10, 270, 270], fill=(255, 255, 255, 255))))
+    assert any("Low confidence" in warning.value and "ink covers" in warning.value for warning in at.warning)
+
+
+def test_a_run_without_weights_yet_is_waited_for(monkeypatch):
+    from test_model_picker import FakeJob
+
+    from ui import state
+
+    job = FakeJob()  # training, but its model is not built yet (loading MNIST, or queued)
+    job.model_copy = lambda: None
+    jobs = state.app_state().jobs
+    monkeypatch.setitem(jobs, job.name, job)
+    at = app_page("draw", TIMEOUT)
+    at.session_state["picked_run"] = f"job:{job.name}"
+    at.run()
+    assert not at.exception
+    assert any("No weights to show yet" in info.value for info in at.info)
+    assert prediction(at) is None

@@ -17,7 +17,7 @@ from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.data import missing_files, resolve_data_dir
 from bnn.models import build_model
 from bnn.presets import PRESETS
-from bnn.summary import model_summary
+from bnn.summary import format_bytes, model_summary
 from ui import state
 
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
@@ -56,8 +56,9 @@ def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
     table = page.dataframe[0].value
     paper = model_summary(PRESETS["paper"].model)
     mine = model_summary(state.active_model().model)
-    assert list(table["float32 bytes"]) == [mine.float32_bytes, paper.float32_bytes]
-    assert list(table["1-bit bytes"]) == [int(mine.packed_bytes), int(paper.packed_bytes)]
+    assert list(table["float32"]) == [format_bytes(mine.float32_bytes), format_bytes(paper.float32_bytes)]
+    assert list(table["1 bit"]) == [format_bytes(mine.packed_bytes), format_bytes(paper.packed_bytes)]
+    assert list(table["model"]) == ["pretrained fast", "paper: 784-4096×3-10"]  # the run picker's choice
     assert table["ratio"].iloc[1] == f"{paper.compression_ratio:.1f}×" == "31.0×"
     assert paper.float32_bytes == 147_374_200 and paper.packed_bytes == 4_748_408
 
@@ -72,9 +73,13 @@ def test_packed_engine_agrees_with_the_float_model(page):
 
 def test_latency_on_one_image(page):
     metrics = {m.label: m.value for m in page.metric}
-    float_ms, packed_ms = (float(metrics[label].removesuffix(" ms")) for label in ("float32 PyTorch", "packed XNOR"))
+    float_ms, packed_ms = (
+        float(metrics[label].removesuffix(" ms")) for label in ("float32 PyTorch, 1 image", "packed XNOR, 1 image")
+    )
     assert float_ms > 0 and packed_ms > 0
-    assert float(metrics["speed-up"].removesuffix("×")) == pytest.approx(float_ms / packed_ms, rel=0.05, abs=0.06)
+    assert float(metrics["speed-up, 1 image"].removesuffix("×")) == pytest.approx(
+        float_ms / packed_ms, rel=0.05, abs=0.06
+    )
     assert any("Both engines predict" in s.value for s in page.success)
 
 
@@ -122,9 +127,8 @@ def test_another_test_image_and_the_drawing(page):
 def test_a_cnn_gets_the_refusal_not_a_traceback(monkeypatch):
     config = ModelConfig(layers=(LayerConfig(4, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
     cnn = build_model(config).eval()
-    monkeypatch.setattr(
-        state, "active_model", lambda: state.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job")
-    )
+    active = state.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job")
+    monkeypatch.setattr(state.app_state(), "active", active)  # activated: the run picker's default
     at = run(app_page("efficiency", 120))
     assert any("convolution layers" in i.value for i in at.info)
     assert "Agreement" not in {m.label for m in at.metric}

@@ -54,3 +54,22 @@ def test_weight_views_and_unit_count_can_be_changed(page):
     page.select_slider[0].set_value(16).run()
     page.select_slider[1].set_value(100).run()
     assert not page.exception
+
+
+def test_the_run_picker_offers_saved_runs_and_shows_the_chosen_one(runs_dir):
+    from bnn.runs import SavedRun, load_run, save_run
+    from ui.state import PRETRAINED_DIR
+
+    shipped = load_run(PRETRAINED_DIR)
+    saved = save_run(
+        SavedRun(name="my-run", config=shipped.config, records=[], evals=[], summary={}, model=shipped.model), runs_dir
+    )
+    at = app_page("inspect_model", 90).run()
+    picker = at.selectbox(key="_picked_run_widget")
+    assert picker.value == "pretrained"  # no run trains in this tab, none is active: the shipped model
+    assert "Saved run my-run" in picker.options
+    picker.set_value(f"saved:{saved}").run()
+    assert not at.exception
+    assert at.selectbox(key="_picked_run_widget").value == f"saved:{saved}"
+    assert at.session_state["picked_run"] == f"saved:{saved}"  # kept for Draw and Efficiency
+    assert any("No training records" in info.value for info in at.info)  # the saved run's own (empty) records

@@ -66,3 +66,29 @@ def test_image_gallery():
     assert np.allclose(z[:28, :28], images[0].numpy(), atol=1e-6)
     empty = plots.image_gallery(torch.zeros(0, 28, 28), [], cols=4)
     check_figure(empty, 0)
+
+
+def test_activation_groups_rows_per_group_with_changes_outlined():
+    post = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+    order = [4, 0, 2, 1, 3]
+    groups = ["favours 0", "favours 0", "favours 0", "favours 1", "no favourite"]
+    previous = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0])  # units 1 and 4 changed
+    fig = plots.activation_groups(post, order, groups, pre=post * 2, previous=previous, width=2)
+    z = heatmap_z(fig)
+    assert z.shape == (4, 2)  # "favours 0" wraps over two rows, then one row per group
+    assert list(fig.layout.yaxis.ticktext) == ["favours 0", "", "favours 1", "no favourite"]
+    assert z[0].tolist() == [1.0, 1.0] and z[2, 0] == -1.0  # units 4, 0 | 2 | 1 | 3
+    marks = fig.data[1]
+    assert sorted(zip(marks.x, marks.y)) == [(0, 0), (0, 2)]  # unit 4 (row 0) and unit 1 (row 2)
+    assert list(fig.data[0].colorbar.ticktext) == ["−1", "+1"]
+    assert "distance to the sign's flip" in fig.data[0].hovertemplate
+
+
+def test_network_path_draws_units_links_and_classes():
+    layers = [("dense1", [3, 7], [1.0, -1.0]), ("output", list(range(10)), [0.1] * 10)]
+    links = [(0, 0, 1, 4, 1.0), (0, 1, 1, 4, -1.0)]
+    fig = plots.network_path(layers, links, predicted=4)
+    check_figure(fig, 4)  # links +1, links -1, one trace per layer
+    assert [c for c in fig.data[0].x if c is not None] == [0, 1]  # the +1 link
+    assert list(fig.layout.xaxis.ticktext) == ["dense1", "output"]
+    assert fig.data[3].marker.line.width[4] == 3  # the prediction outlined

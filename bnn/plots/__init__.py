@@ -27,7 +27,7 @@ from .common import (
 from .concepts import ste_figure, xnor_walkthrough
 from .distributions import confusion_figure, histogram, probability_bars
 from .efficiency import size_bars
-from .images import activation_grid, digit_image, image_gallery, weight_grid
+from .images import activation_grid, activation_groups, digit_image, image_gallery, network_path, weight_grid
 from .training import (
     flip_rate_lines,
     flip_rate_series,
@@ -57,6 +57,7 @@ __all__ = [
     "WINDOW_COLOR",
     "ZERO_COLOR",
     "activation_grid",
+    "activation_groups",
     "confusion_figure",
     "digit_image",
     "flip_rate_lines",
@@ -66,6 +67,7 @@ __all__ = [
     "live_training_figure",
     "live_training_series",
     "metric_lines",
+    "network_path",
     "probability_bars",
     "run_overlay",
     "size_bars",

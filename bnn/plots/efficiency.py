@@ -14,36 +14,33 @@ from .common import FLOAT_COLOR, LEGEND_MARGIN, PLUS_COLOR, _figure
 def size_bars(
     rows: Sequence[tuple[str, float, float]],
     *,
-    log_y: bool = True,
-    title: str | None = "Model size: 32-bit vs 1-bit",
+    title: str | None = "Model size: 1-bit packed against 32-bit float",
     height: int = 300,
 ) -> go.Figure:
-    """Grouped bars per ``(label, float32_bytes, packed_bytes)``, labelled in kB / MB."""
-    labels = [str(r[0]) for r in rows]
+    """Grouped bars per ``(label, float32_bytes, packed_bytes)`` on a linear axis, each model's
+    sizes as a share of its float32 size (so models of any size compare: the packed bar's height
+    is 1/ratio), labelled with the sizes (:func:`bnn.summary.format_bytes`); the ratio is written
+    under each model's name, not over the bars."""
     full = [float(r[1]) for r in rows]
     packed = [float(r[2]) for r in rows]
     ratio = [f / p if p else float("nan") for f, p in zip(full, packed)]
+    labels = [f"{r[0]}<br><b>{q:.1f}× smaller</b>" if math.isfinite(q) else str(r[0]) for r, q in zip(rows, ratio)]
     fig = _figure(title, height)
     for name, values, color in (("32-bit float", full, FLOAT_COLOR), ("1-bit packed", packed, PLUS_COLOR)):
         fig.add_trace(
             go.Bar(
                 x=labels,
-                y=values,
+                y=[v / f if f else 0.0 for v, f in zip(values, full)],
                 name=name,
                 marker_color=color,
                 text=[format_bytes(v) for v in values],
                 textposition="outside",
                 cliponaxis=False,
                 customdata=ratio,
-                hovertemplate="%{x}: %{text} (" + name + ")<br>ratio %{customdata:.1f}×<extra></extra>",
+                hovertemplate="%{text} (" + name + ")<br>ratio %{customdata:.1f}×<extra></extra>",
             )
         )
-    positive = [v for v in full + packed if v > 0]
-    if log_y and positive:
-        low, high = math.log10(min(positive)), math.log10(max(positive))
-        fig.update_yaxes(type="log", range=[low - 0.4, high + 0.5])
-    elif positive:
-        fig.update_yaxes(range=[0, max(positive) * 1.15])
-    fig.update_yaxes(title_text="bytes", tickformat="~s")
-    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.05, margin=LEGEND_MARGIN)
+    fig.update_yaxes(title_text="size, share of float32", tickformat=".0%", range=[0, 1.18], dtick=0.25)
+    fig.update_xaxes(type="category")
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.05, margin=dict(LEGEND_MARGIN, b=56))
     return fig

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import BINARY, DIVERGING, IMAGE_MARGIN, INK, _figure, _np
+from .common import BINARY, DIVERGING, HIGHLIGHT_COLOR, IMAGE_MARGIN, INK, MINUS_COLOR, PLUS_COLOR, _figure, _np
 
 
 def _image_axes(fig: go.Figure) -> None:
@@ -73,7 +73,8 @@ def weight_grid(
 
     ``weights`` is ``(units, 784)`` (each row a 28×28 image), ``(units, H, W)``, or conv weights
     ``(out, in, k, k)`` (first input channel). ``binary``: show sign(W) in the two ±1 colours;
-    else the latent values on the diverging scale, symmetric around 0. Thin gaps separate units.
+    else the latent values on the diverging scale, symmetric around 0 up to the 95th percentile of
+    |w| (larger values saturate). Thin gaps separate units.
     """
     tiles = _weight_tiles(weights, image_shape)[: max(1, int(n))]
     if binary:
@@ -84,7 +85,8 @@ def weight_grid(
         color = dict(colorscale=BINARY, zmin=-1, zmax=1, colorbar=dict(tickvals=[-1, 1], ticktext=["−1", "+1"]))
         hover = "unit %{customdata}<br>sign(w) = %{z:+.0f}<extra></extra>"
     else:
-        bound = float(np.nanmax(np.abs(tiles))) if np.isfinite(tiles).any() else 1.0
+        # the 95th percentile of |w|, not the largest: a few weights at the clip would wash out the rest
+        bound = float(np.nanpercentile(np.abs(tiles), 95)) if np.isfinite(tiles).any() else 1.0
         bound = bound if bound > 0 else 1.0
         color = dict(colorscale=DIVERGING, zmin=-bound, zmax=bound, zmid=0)
         hover = "unit %{customdata}<br>w = %{z:.3f}<extra></extra>"
@@ -222,3 +224,171 @@ def image_gallery(
         )
     _image_axes(fig)
     return fig
+
+
+def activation_groups(
+    post: Any,
+    order: Any,
+    groups: Sequence[str],
+    *,
+    pre: Any = None,
+    previous: Any = None,
+    votes: Any = None,
+    title: str | None = None,
+    width: int = 48,
+    height: int | None = None,
+) -> go.Figure:
+    """A layer's outputs for one drawing, units in ``order`` laid out in rows per group.
+
+    ``groups[i]`` names the group of the ``i``-th unit of ``order`` (e.g. "favours 7"); each group
+    starts a new row, wrapped at ``width`` cells, and is named on the y axis. Blue +1, red -1 (real
+    values on the same scale, clipped in colour), with a colour bar. ``previous``: the outputs for
+    the previous drawing; units whose sign changed get an outline. Hover: unit, output,
+    pre-activation and distance to the sign's threshold (``pre``), vote (``votes``).
+    """
+    values = _np(post).reshape(-1)
+    order = [int(u) for u in _np(order).reshape(-1)]
+    pre_values = _np(pre).reshape(-1) if pre is not None else np.full(values.size, np.nan)
+    vote_values = _np(votes).reshape(-1) if votes is not None else np.full(values.size, np.nan)
+    changed = (
+        np.sign(_np(previous).reshape(-1)) != np.sign(values)
+        if previous is not None and _np(previous).size == values.size
+        else np.zeros(values.size, dtype=bool)
+    )
+    rows: list[list[int]] = []
+    labels: list[str] = []
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and groups[end] == groups[start]:
+            end += 1
+        for chunk in range(start, end, width):
+            rows.append(order[chunk : min(chunk + width, end)])
+            labels.append(str(groups[start]) if chunk == start else "")
+        start = end
+    z = np.full((len(rows), width), np.nan)
+    custom = np.full((len(rows), width, 4), np.nan)
+    marks_x, marks_y = [], []
+    for r, units in enumerate(rows):
+        for c, unit in enumerate(units):
+            z[r, c] = values[unit]
+            custom[r, c] = (unit, pre_values[unit], abs(pre_values[unit]), vote_values[unit])
+            if changed[unit]:
+                marks_x.append(c)
+                marks_y.append(r)
+    hover = "unit %{customdata[0]}<br>output %{z:+.0f}"
+    if pre is not None:
+        hover += "<br>pre-activation %{customdata[1]:+.2f}<br>distance to the sign's flip %{customdata[2]:.2f}"
+    if votes is not None:
+        hover += "<br>vote for the prediction %{customdata[3]:+.0f}"
+    fig = _figure(title, height or 40 + 11 * len(rows) + (30 if title else 0), margin=dict(l=76, r=8, t=30, b=4))
+    fig.add_trace(
+        go.Heatmap(
+            z=z,
+            customdata=custom,
+            colorscale=DIVERGING,
+            zmin=-1,
+            zmax=1,
+            xgap=1,
+            ygap=1,
+            hoverongaps=False,
+            hovertemplate=hover + "<extra></extra>",
+            colorbar=dict(thickness=10, len=0.9, outlinewidth=0, tickvals=[-1, 1], ticktext=["−1", "+1"]),
+        )
+    )
+    if marks_x:
+        fig.add_trace(
+            go.Scatter(
+                x=marks_x,
+                y=marks_y,
+                mode="markers",
+                marker=dict(symbol="square-open", size=9, color=HIGHLIGHT_COLOR, line=dict(width=2)),
+                hoverinfo="skip",
+                name="changed since the previous drawing",
+                showlegend=False,
+            )
+        )
+    fig.update_xaxes(visible=False, showgrid=False, zeroline=False, range=[-0.5, width - 0.5])
+    fig.update_yaxes(
+        autorange="reversed",
+        showgrid=False,
+        zeroline=False,
+        tickmode="array",
+        tickvals=list(range(len(rows))),
+        ticktext=labels,
+        ticks="",
+        tickfont=dict(size=10),
+    )
+    return fig
+
+
+def network_path(
+    layers: Sequence[tuple[str, Sequence[int], Sequence[float]]],
+    links: Sequence[tuple[int, int, int, int, float]],
+    predicted: int,
+    *,
+    title: str | None = None,
+    height: int = 320,
+) -> go.Figure:
+    """A TensorFlow-Playground-style trace: a column of units per layer (blue +1, red -1; the last
+    column the classes, shaded by probability, the prediction outlined) and binary links as lines,
+    blue where ``w * h = +1`` (the input pushes the unit up) and red where it is -1."""
+    fig = _figure(title, height, margin=dict(l=8, r=8, t=36, b=28))
+    last = len(layers) - 1
+    for value_sign, color in ((1, PLUS_COLOR), (-1, MINUS_COLOR)):
+        xs, ys = [], []
+        for a, pa, b, pb, value in links:
+            if (value > 0) == (value_sign > 0):
+                xs += [a, b, None]
+                ys += [_slot(pa, len(layers[a][1])), _slot(pb, len(layers[b][1])), None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(color=color, width=1.2),
+                opacity=0.45,
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    for column, (name, units, outputs) in enumerate(layers):
+        n = len(units)
+        if column == last:
+            colors = [f"rgba(224,130,20,{0.15 + 0.85 * float(p):.2f})" for p in outputs]
+            texts = [f"class {u}: {float(p):.0%}" for u, p in zip(units, outputs)]
+            outline = [3 if u == predicted else 1 for u in units]
+            labels = [str(u) for u in units]
+        else:
+            colors = [PLUS_COLOR if v > 0 else MINUS_COLOR for v in outputs]
+            texts = [f"{name} unit {u}: {v:+.0f}" for u, v in zip(units, outputs)]
+            outline = [1] * n
+            labels = None
+        fig.add_trace(
+            go.Scatter(
+                x=[column] * n,
+                y=[_slot(i, n) for i in range(n)],
+                mode="markers+text" if labels else "markers",
+                text=labels,
+                textposition="middle right",
+                marker=dict(size=14, color=colors, line=dict(color="#262730", width=outline), symbol="square"),
+                hovertext=texts,
+                hoverinfo="text",
+                showlegend=False,
+            )
+        )
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(range(len(layers))),
+        ticktext=[name for name, _, _ in layers],
+        range=[-0.4, last + 0.5],
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_yaxes(visible=False, range=[-0.05, 1.05])
+    return fig
+
+
+def _slot(position: int, count: int) -> float:
+    """Vertical place (0 top .. 1 bottom) of the ``position``-th of ``count`` nodes, centred."""
+    return 0.5 if count <= 1 else 1 - position / (count - 1)

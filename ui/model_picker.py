@@ -1,0 +1,240 @@
+"""The run picker of the Draw, Inspect and Efficiency pages: which network to look at.
+
+Choices: the shipped pretrained model, the active model, every run of this server (training or
+ended) and every saved run. Default: the run this tab started on the Train page while it trains,
+else the active model. The choice is kept per tab across these pages.
+
+A training run is read through a snapshot of its weights (:meth:`bnn.jobs.TrainingJob.model_copy`),
+taken at most every :data:`SNAPSHOT_EVERY_S` seconds and shared by every tab and page, so that
+looking at a run does not slow its training; a page that shows a training run refreshes at
+:data:`REFRESH_S` and gets the newer weights.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from bnn.runs import RunFormatError, list_runs, load_run, slugify
+from ui import state
+
+SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
+REFRESH_S = 2.0  # a page showing a training run re-reads it this often
+CHOICE_KEY = "picked_run"  # this tab's explicit choice, kept across pages (widget state is not)
+ACTIVE, PRETRAINED = "active", "pretrained"
+
+
+@dataclass
+class PickedModel:
+    """The network a page shows, with where it came from and, for a run of this server, when it was read."""
+
+    name: str
+    model: object  # bnn.models.BinaryNet on the CPU, eval mode
+    config: object  # bnn.config.RunConfig
+    test_accuracy: float | None
+    source: str  # "pretrained", "job" or "saved"
+    training: bool = False  # a run of this server that is still training
+    step: int | None = None  # the training step the weights were read at (runs of this server)
+    total_steps: int | None = None
+    batch_accuracy: float | None = None  # percent, the last training record's, at read time
+    records: list | None = None  # training metric records (None: read them with :func:`records_of`)
+    active: object = None  # the ui.state.ActiveModel this was picked from, if any
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies these weights for st.cache_* (the model itself is passed unhashed)."""
+        return f"{self.source}:{self.name}:{self.step}:{id(self.model)}"
+
+    def read_at(self) -> str:
+        """Where in training the weights were read, for a caption ("" for a finished model)."""
+        if self.step is None:
+            return ""
+        parts = [f"step {self.step:,} of {self.total_steps:,}" if self.total_steps else f"step {self.step:,}"]
+        if self.batch_accuracy is not None:
+            parts.append(f"training batches {self.batch_accuracy:.1f}% right")
+        if self.test_accuracy is not None:
+            parts.append(f"last test accuracy {self.test_accuracy:.2f}%")
+        return " · ".join(parts)
+
+
+@dataclass
+class _Snapshot:
+    model: object
+    step: int
+    taken: float
+
+
+class _Snapshots:
+    """The newest weight snapshot of each training job, taken at most every SNAPSHOT_EVERY_S."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_job: dict[str, _Snapshot] = {}
+
+    def get(self, job) -> _Snapshot | None:
+        with self.lock:
+            current = self.by_job.get(job.name)
+            ended = job.snapshot().ended
+            fresh = current is not None and (time.monotonic() - current.taken < SNAPSHOT_EVERY_S)
+            if current is not None and (fresh or (ended and current.step >= job.snapshot().step)):
+                return current
+            step = job.snapshot().step
+            model = job.model_copy()
+            if model is None:
+                return None
+            current = _Snapshot(model, step, time.monotonic())
+            self.by_job[job.name] = current
+            return current
+
+
+@st.cache_resource(show_spinner=False)
+def _snapshots() -> _Snapshots:
+    return _Snapshots()
+
+
+@st.cache_resource(show_spinner="Loading the saved run ...", max_entries=4)
+def _saved(path: str, modified: float):
+    return load_run(path)
+
+
+def _saved_runs() -> dict[str, object]:
+    try:
+        return {f"saved:{run.path}": run for run in list_runs(state.runs_dir()) if run.path}
+    except OSError:
+        return {}
+
+
+def options() -> dict[str, str]:
+    """Choice key -> label, in the picker's order."""
+    found: dict[str, str] = {}
+    active = state.app_state().active
+    if active is not None:
+        found[ACTIVE] = f"Active model: {active.name}"
+    if state._pretrained() is not None:
+        found[PRETRAINED] = "Pretrained fast model (shipped)"
+    for name, job in reversed(state.app_state().jobs.items()):
+        snap = job.snapshot()
+        what = "training" if not snap.ended else snap.status
+        found[f"job:{name}"] = f"Run {name} ({what})"
+    jobs = state.app_state().jobs
+    for key, run in _saved_runs().items():
+        if run.name not in jobs:  # a run of this server is also saved once it ends: list it once
+            accuracy = run.summary.get("test_accuracy")
+            found[key] = f"Saved run {run.name}" + (f" ({accuracy:.2f}%)" if accuracy is not None else "")
+    return found
+
+
+def default_choice(choices: dict[str, str]) -> str:
+    """This tab's run while it trains, else the active model (the pretrained one when none is active)."""
+    jobs = state.app_state().jobs
+    # the run this tab started on the Train page ("tr_run"; "tr_job" before issue 11's Train page)
+    own = st.session_state.get("tr_run") or st.session_state.get("tr_job")
+    if own in jobs and not jobs[own].snapshot().ended and f"job:{own}" in choices:
+        return f"job:{own}"
+    return ACTIVE if ACTIVE in choices else next(iter(choices), PRETRAINED)
+
+
+def pick_run(where=st) -> str | None:
+    """The picker widget; returns this tab's choice (a key of :func:`options`), None if there is nothing."""
+    choices = options()
+    if not choices:
+        return None
+    chosen = st.session_state.get(CHOICE_KEY)  # set only when the user picks
+    if chosen not in choices:
+        chosen = default_choice(choices)
+    widget = f"_{CHOICE_KEY}_widget"
+    st.session_state[widget] = chosen
+
+    def keep() -> None:
+        st.session_state[CHOICE_KEY] = st.session_state[widget]
+
+    where.selectbox(
+        "Network",
+        list(choices),
+        format_func=choices.get,
+        key=widget,
+        on_change=keep,
+        help="The pretrained model, the active model, this server's runs (also while they train) and saved runs.",
+    )
+    return chosen
+
+
+def load(choice: str | None) -> PickedModel | None:
+    """The chosen network, its weights as of now for a training run; None when it has no weights (yet)."""
+    if choice is None:
+        return None
+    if choice.startswith("job:"):
+        job = state.app_state().jobs.get(choice[4:])
+        if job is None:
+            return None
+        snapshot = _snapshots().get(job)
+        if snapshot is None:  # no model yet, or an ended run whose weights were released once saved
+            saved = state.runs_dir() / slugify(job.name)
+            return load(f"saved:{saved}") if job.snapshot().ended and saved.is_dir() else None
+        snap = job.snapshot()
+        test = snap.last_eval("test")
+        records = snap.records
+        return PickedModel(
+            job.name,
+            snapshot.model,
+            job.config,
+            test["accuracy"] if test else None,
+            "job",
+            training=not snap.ended,
+            step=snapshot.step,
+            total_steps=snap.total_steps,
+            batch_accuracy=records[-1]["batch_accuracy"] if records else None,
+            records=records,
+        )
+    if choice.startswith("saved:"):
+        path = choice[6:]
+        try:
+            run = _saved(path, Path(path).stat().st_mtime)
+        except (OSError, RunFormatError):
+            return None
+        if run.model is None:
+            return None
+        return PickedModel(
+            run.name, run.model.cpu().eval(), run.config, run.summary.get("test_accuracy"), "saved", records=run.records
+        )
+    active = state.app_state().active if choice == ACTIVE else None
+    active = active or state._pretrained()
+    if active is None:
+        return None
+    return PickedModel(active.name, active.model, active.config, active.test_accuracy, active.source, active=active)
+
+
+def records_of(picked: PickedModel) -> list:
+    """The training metric records of the picked network ([] when unknown)."""
+    if picked.records is not None:
+        return picked.records
+    return state.active_model_records(picked.active) if picked.active is not None else []
+
+
+def no_weights_yet(choice: str | None) -> None:
+    """Say that the choice has no weights yet and end this page's run; for a run of this server
+    that has not built its model yet (loading, queued), run the page again once it has."""
+    st.info("No weights to show yet: pick another network, or wait for the run to build its model.")
+    job = state.app_state().jobs.get(choice[4:]) if choice and choice.startswith("job:") else None
+    if job is not None and not job.snapshot().ended:
+
+        @st.fragment(run_every=REFRESH_S)
+        def wait_for_weights() -> None:
+            if load(choice) is not None:
+                st.rerun()
+
+        wait_for_weights()
+    st.stop()
+
+
+def require_picked(where=st) -> PickedModel:
+    """Picker + the chosen network, or a friendly message and the end of this page's run."""
+    choice = pick_run(where)
+    picked = load(choice)
+    if picked is None:
+        no_weights_yet(choice)
+    return picked
