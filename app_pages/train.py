@@ -518,6 +518,19 @@ elif snapshot is not None:
 
 
 # --- settings for the next run ---------------------------------------------------------------
+# On a phone the layer table's columns stack: each cell then shows its own label ("binarize
+# weights of dense1") and the column titles, which no longer sit above their cells, are hidden.
+NARROW_LAYER_TABLE_CSS = """<style>
+@media (max-width: 640px) {
+  .st-key-tr_layer_header { display: none; }
+  [data-testid="stMain"] [data-testid="stWidgetLabel"] {
+    display: flex !important; visibility: visible !important; height: auto !important; min-height: 1rem;
+    position: static !important;
+  }
+}
+</style>"""
+
+
 def settings_controls() -> None:
     """The preset, the layer table, the common training settings and the advanced ones, read
     back by settings()."""
@@ -537,7 +550,8 @@ def settings_controls() -> None:
         else f"**{label}** · {PRESET_DESCRIPTIONS.get(label, '')}"
     )
     layers = state.tr_cfg.model.layers
-    header = st.columns(LAYER_COLUMNS)
+    st.html(NARROW_LAYER_TABLE_CSS)
+    header = st.container(key="tr_layer_header").columns(LAYER_COLUMNS)
     header[0].caption("layer")
     for column, name in zip(header[1:], form.LAYER_CONTROLS):
         column.caption(LAYER_SETTINGS[name].label, help=LAYER_SETTINGS[name].help)
