@@ -244,6 +244,7 @@ def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     table = at.dataframe[0].value
     assert list(table["status"]) == ["interrupted"]
     at.button(key="cmp_resume").click().run()
+    assert at.session_state["tr_run"] == "cut"  # the Train page then shows the resumed run
     (job,) = state.app_state().jobs.values()
     assert job.join(120) and job.snapshot().status == "finished"
     assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]

@@ -131,8 +131,7 @@ def options() -> dict[str, str]:
 def default_choice(choices: dict[str, str]) -> str:
     """This tab's run while it trains, else the active model (the pretrained one when none is active)."""
     jobs = state.app_state().jobs
-    # the run this tab started on the Train page ("tr_run"; "tr_job" before issue 11's Train page)
-    own = st.session_state.get("tr_run") or st.session_state.get("tr_job")
+    own = st.session_state.get("tr_run")  # the run this tab started on the Train page
     if own in jobs and not jobs[own].snapshot().ended and f"job:{own}" in choices:
         return f"job:{own}"
     return ACTIVE if ACTIVE in choices else next(iter(choices), PRETRAINED)
