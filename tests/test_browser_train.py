@@ -113,6 +113,7 @@ def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_t
         body = page.inner_text("body")
         assert "diverged" in body and "step 100 / 100" in body  # it kept recording to the end
         crosses = page.locator(".js-plotly-plot .scatterlayer .point")  # the NaN-loss markers
+        crosses.nth(3).wait_for(timeout=30_000)  # the chart draws after the text around it
         assert crosses.count() >= 4
         flat = re.search(r"train-batch accuracy stays flat at ([\d.]+)%", body)
         assert flat and 8 < float(flat.group(1)) < 12, "the diagnosis does not point at the flat line"
