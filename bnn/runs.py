@@ -300,7 +300,6 @@ def _own_run_folder(path: Path) -> None:
         check_folder(path, path.parent)
     except OSError as exc:
         raise RunFormatError(str(exc)) from None
-    _meta(path)
 
 
 def rename_run(path: str | os.PathLike, new_name: str) -> None:

@@ -307,3 +307,14 @@ def test_a_save_cut_between_its_two_renames_leaves_the_old_run(runs_dir: Path):
     (runs_dir / f".{path.name}.tmp123").mkdir()  # its half-written temporary folder
     runs, unreadable = scan_runs(runs_dir)
     assert [run.name for run in runs] == ["cut short"] and not unreadable
+
+
+def test_rename_and_delete_refuse_a_run_folder_that_is_a_link(runs_dir: Path, tmp_path: Path):
+    outside = save_run(make_run("outside"), tmp_path / "elsewhere")
+    link = runs_dir / "linked"
+    link.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(RunFormatError, match="symbolic link"):
+        rename_run(link, "renamed")
+    with pytest.raises(RunFormatError, match="symbolic link"):
+        delete_run(link)
+    assert load_run(outside).name == "outside" and outside.is_dir()
