@@ -17,7 +17,7 @@ from bnn.presets import PRESETS
 from bnn.summary import format_bytes, model_summary
 from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
-from bnn.xnor.timing import time_test_set
+from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
 from ui import model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
@@ -181,14 +181,14 @@ def latency() -> None:
     def run_packed() -> int:
         return int(packed.predict(x_flat)[0])
 
-    ms = median_ms({"float": run_float, "packed": run_packed}, runs=30)
+    ms = median_ms({"float": run_float, "packed": run_packed}, runs=50, block=SINGLE_IMAGE_BLOCK)
     predicted_float, predicted_packed = run_float(), run_packed()
     image_column, numbers = st.columns([1, 3], gap="medium")
     image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme=None, config=NO_BAR)
     with numbers:
         metrics = st.columns(3)
-        metrics[0].metric("float32 PyTorch, 1 image", f"{ms['float']:.2f} ms", help="median of 30 runs, batch 1")
-        metrics[1].metric("packed XNOR, 1 image", f"{ms['packed']:.2f} ms", help="median of 30 runs, batch 1")
+        metrics[0].metric("float32 PyTorch, 1 image", f"{ms['float']:.3g} ms", help="median of 50 runs, batch 1")
+        metrics[1].metric("packed XNOR, 1 image", f"{ms['packed']:.3g} ms", help="median of 50 runs, batch 1")
         metrics[2].metric("speed-up, 1 image", f"{ms['float'] / ms['packed']:.1f}×")
         if predicted_float == predicted_packed:
             st.success(f"Both engines predict **{predicted_float}**.", icon=":material/check_circle:")
@@ -197,7 +197,8 @@ def latency() -> None:
         st.caption(
             f"float32: {picked.name} in eval mode with sign(W) stored once (no per-call binarization), "
             f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: fused compiled XOR + popcount kernels "
-            "on 64-bit words. Both timed call by call in turns; the CPU may be shared, so the numbers move a little."
+            f"on 64-bit words. The engines take turns, {SINGLE_IMAGE_BLOCK} calls each; the CPU may be shared, so the "
+            "numbers move a little."
         )
 
 

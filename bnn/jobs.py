@@ -15,9 +15,11 @@ as is the final status.
 Crash safety: with ``checkpoint_dir`` the job saves itself as an unfinished run (weights,
 metrics and :meth:`bnn.train.Trainer.state_dict`) at every epoch's end and every
 ``CHECKPOINT_SECONDS`` of training, atomically (:func:`bnn.runs.save_run`); ``resume_from`` a
-saved unfinished run continues it exactly. Load: jobs sharing one :class:`RunSlots` train at
-most ``limit`` at a time, the others wait in order (status ``queued``). An ended, saved job can
-:meth:`TrainingJob.release` its model, which then reloads from disk.
+saved unfinished run continues it exactly, from weights, metrics and checkpoint of one save (the
+latest, if the run was saved again after it was read: see ``_resume_state``). Load: jobs
+sharing one :class:`RunSlots` train at most ``limit`` at a time, the others wait in order
+(status ``queued``). An ended, saved job can :meth:`TrainingJob.release` its model, which then
+reloads from disk.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
-from .runs import SavedRun, load_checkpoint, save_run
+from .runs import RunFormatError, SavedRun, load_checkpoint, load_run, save_run
 from .train import Trainer, use_cpu_threads_for
 
 CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
@@ -367,15 +369,15 @@ class TrainingJob:
                 **self._trainer_options,
             )
             if self._resume_from is not None:
-                saved = self._resume_from
-                trainer.restore(saved.model.state_dict(), load_checkpoint(saved.path), saved.records, saved.evals)
+                trainer.restore(*_resume_state(self._resume_from))
             self._checkpointed_at = time.monotonic()
             with self._lock:
                 self._trainer = trainer
+                self._records, self._evals = list(trainer.records), list(trainer.evals)
                 self._status = PAUSED if not self._resume.is_set() else RUNNING
                 self._message = ""
             self._train(trainer)
-        except DataError as exc:
+        except (DataError, RunFormatError) as exc:
             self._set(FAILED, str(exc))
         except Exception as exc:  # never let the thread die silently
             self._set(FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
@@ -452,3 +454,49 @@ class TrainingJob:
             with self._lock:
                 self._records.extend(trainer.records[len(self._records) :])
                 self._evals.extend(trainer.evals[len(self._evals) :])
+
+
+RESUME_READS = 5  # tries at reading one whole save of a run that is being saved again
+
+
+def _saved_step(run: SavedRun) -> int:
+    return run.records[-1]["step"] if run.records else 0
+
+
+def _resume_state(saved: SavedRun) -> tuple[dict, dict, list[StepRecord], list[EvalRecord]]:
+    """Weights, checkpoint and metric records of one and the same save of the unfinished run
+    ``saved``, for :meth:`bnn.train.Trainer.restore`.
+
+    :func:`bnn.runs.load_run` does not read the checkpoint: it is read here, maybe long after.
+    If the run was saved again in between (by a job still training it: a pause takes effect
+    only after the step or the epoch's end under way, checkpoint included), the checkpoint on
+    disk belongs to the later save, and paired with the weights of ``saved`` it would continue
+    another run. Then the whole run is read again and continues from that later save, which is
+    the same run further along (refused if a live edit changed its settings since).
+    """
+    if saved.checkpoint is not None and saved.model is not None:  # in memory: one save already
+        return saved.model.state_dict(), saved.checkpoint, saved.records, saved.evals
+    if saved.path is None:
+        raise RunFormatError(f"{saved.name} has no checkpoint to resume from")
+    run: SavedRun | None = saved if saved.model is not None else None
+    for attempt in range(RESUME_READS):
+        if attempt:
+            time.sleep(0.05 * attempt)
+        try:
+            run = run or load_run(saved.path)
+            checkpoint = load_checkpoint(saved.path)
+        except RunFormatError:  # e.g. caught between the two renames of a save
+            if attempt == RESUME_READS - 1:
+                raise
+            run = None
+            continue
+        # the steps of a run's saves only grow, and its weights are read after its metrics and
+        # before its checkpoint: the same step in metrics and checkpoint means one save
+        if checkpoint.get("step") == _saved_step(run):
+            if run.model is None:
+                raise RunFormatError(f"{saved.name} has no weights to resume from")
+            if run.config != saved.config:
+                raise RunFormatError(f"{saved.name} was saved with other settings while it was read for resuming")
+            return run.model.state_dict(), checkpoint, run.records, run.evals
+        run = None
+    raise RunFormatError(f"{saved.name} kept changing while it was read for resuming: is it still training?")

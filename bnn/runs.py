@@ -156,6 +156,19 @@ def load_weights(model: BinaryNet, path: str | os.PathLike) -> BinaryNet:
     return model.eval()
 
 
+def _model_to_load(config: RunConfig) -> BinaryNet:
+    """A model of ``config`` with uninitialized weights, for :func:`load_weights` to fill.
+
+    Built on the meta device, so that reading a run draws nothing from torch's global random
+    generator: a run training in another thread draws its dropout masks from it, and saves its
+    state in checkpoints (:meth:`bnn.train.Trainer.state_dict`), so any draw here would make
+    that run, and a run resumed from it, differ from the same run trained undisturbed.
+    """
+    with torch.device("meta"):
+        model = build_model(config.model)
+    return model.to_empty(device="cpu")
+
+
 def read_weights_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a run's weights file, for a download: only a regular file inside the run."""
     try:
@@ -220,7 +233,8 @@ def _metrics(path: Path) -> dict:
 
 def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
     """The run saved at ``path``, every file checked (:class:`RunFormatError` names the file and
-    the reason). Only regular files are read: links, pipes and devices are refused."""
+    the reason). Only regular files are read: links, pipes and devices are refused. Nothing is
+    drawn from torch's random generator (see ``_model_to_load``)."""
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
@@ -238,7 +252,7 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
     metrics = _metrics(path)
     model = None
     if with_model and (path / WEIGHTS_FILE).exists():
-        model = load_weights(build_model(config.model), path / WEIGHTS_FILE)
+        model = load_weights(_model_to_load(config), path / WEIGHTS_FILE)
     return SavedRun(
         name=meta.get("name", path.name),
         config=config,

@@ -16,7 +16,9 @@ from conftest import ROOT, make_tiny_data
 
 from bnn.config import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.jobs import FINISHED, QUEUED, STOPPED, RunSlots, TrainingJob
-from bnn.runs import CHECKPOINT_FILE, list_runs, load_run, scan_runs
+from bnn.models import build_model
+from bnn.runs import CHECKPOINT_FILE, SavedRun, list_runs, load_run, save_run, scan_runs
+from bnn.train import Trainer, train
 
 CONFIG = RunConfig(
     ModelConfig(input=InputConfig(dropout=0.2), layers=(LayerConfig(32), LayerConfig(10, binarize_activations=False))),
@@ -42,7 +44,7 @@ def test_a_job_checkpoints_every_epoch_and_a_resumed_run_ends_as_the_uninterrupt
 
     job = TrainingJob(CONFIG, data, name="crashing", record_every=3, checkpoint_dir=tmp_path).start()
     _wait(lambda: (tmp_path / "crashing" / CHECKPOINT_FILE).exists())  # epoch 1 ended
-    job.pause()
+    job.pause()  # takes effect after the step or epoch end under way: the run may be saved once more
     saved = load_run(tmp_path / "crashing")
     assert saved.unfinished and saved.summary["status"] == "interrupted" and saved.records
     job.stop()
@@ -52,6 +54,51 @@ def test_a_job_checkpoints_every_epoch_and_a_resumed_run_ends_as_the_uninterrupt
     assert resumed.join(60) and resumed.status == FINISHED, resumed.snapshot().message
     assert _weights_equal(resumed.model_copy(), whole.model_copy())
     assert resumed.snapshot().evals == whole.snapshot().evals
+
+
+def test_a_run_saved_again_after_it_was_read_resumes_from_one_whole_save(tmp_path: Path):
+    """``resume_from`` a run read at one checkpoint (a record inside epoch 1) whose folder now
+    holds a later one (inside epoch 2): the job continues from weights, records and checkpoint of
+    one and the same save, and ends as the uninterrupted run."""
+    data = make_tiny_data(n_train=200)
+    whole = train(CONFIG, data, "cpu", record_every=3)
+    trainer = Trainer(CONFIG, data, "cpu", record_every=3)  # 4 steps an epoch, records at 3, 4, 6, 8, ...
+    run = SavedRun(name="saved-twice", config=CONFIG)
+    saved = None
+    for step in trainer.steps():
+        if step in (3, 6):
+            assert trainer.at_checkpoint
+            run.records, run.evals, run.model = trainer.records, trainer.evals, trainer.model
+            run.checkpoint, run.summary = trainer.state_dict(), {"status": "interrupted", "steps": step}
+            save_run(run, tmp_path)
+        if step == 3:
+            saved = load_run(run.path)
+        if step == 6:
+            break
+    assert saved is not None and saved.records[-1]["step"] == 3
+
+    resumed = TrainingJob(CONFIG, data, name="saved-twice", record_every=3, resume_from=saved).start()
+    assert resumed.join(60) and resumed.status == FINISHED, resumed.snapshot().message
+    assert _weights_equal(resumed.model_copy(), whole.model)
+    assert resumed.snapshot().evals == whole.evals
+    assert [r["step"] for r in resumed.snapshot().records] == [r["step"] for r in whole.records]
+
+
+def test_reading_a_run_while_another_trains_leaves_the_training_alone(tmp_path: Path):
+    """Reading a run (a page, or the test thread, while a job trains) draws nothing from torch's
+    random generator, where the training draws its dropout masks from and which its checkpoints save."""
+    data = make_tiny_data(n_train=200)
+    whole = train(CONFIG, data, "cpu", record_every=3)
+    other = save_run(SavedRun(name="other", config=CONFIG, model=build_model(CONFIG.model)), tmp_path)
+    before = torch.get_rng_state()
+    load_run(other)
+    assert torch.equal(torch.get_rng_state(), before)
+
+    trainer = Trainer(CONFIG, data, "cpu", record_every=3)
+    for _ in trainer.steps(on_epoch_end=lambda _: load_run(other)):
+        load_run(other)
+    assert _weights_equal(trainer.model, whole.model)
+    assert trainer.evals == whole.evals
 
 
 def test_a_run_killed_mid_training_comes_back_interrupted_and_resumes(tmp_path: Path):

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -24,7 +25,7 @@ def threads(request, monkeypatch) -> int:
     """1 thread, or 2 threads with every kernel launched in parallel however small the work."""
     if request.param == "serial":
         return 1
-    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORDS", 0)
+    monkeypatch.setattr(kernels, "_default_parallel_min_words", lambda: 0)
     return 2
 
 
@@ -60,27 +61,46 @@ def test_xnor_bits_and_counts_match_numpy_with_ties(k, units, n, threads):
     assert not padding.any(), "padding bits of the next layer's words must be 0"
 
 
-@pytest.mark.parametrize("n", [1, 2, 5])
-def test_pixel_planes_and_plane_kernels_match_numpy(n, threads):
+def test_many_images_in_several_image_blocks_match_numpy(threads):
+    """600 images of 4096 bits: chunks of 256 images (kernels.IMAGE_BYTES), a tail of 88 that is not
+    a multiple of the 4-image register block, and unit blocks that split an output word range."""
+    rng = np.random.default_rng(8)
+    a = pack_bits(rng.random((600, 4096)) < 0.5)
+    w = pack_bits(rng.random((130, 4096)) < 0.5)
+    counts = reference.xor_popcount(a, np.ascontiguousarray(w.T)).astype(np.int64)
+    threshold = counts[rng.integers(0, 600, 130), np.arange(130)]
+    np.testing.assert_array_equal(kernels.xnor_counts(a, w, threads), counts)
+    np.testing.assert_array_equal(
+        unpack_bits(kernels.xnor_bits(a, w, threshold, 130, threads), 130), counts <= threshold
+    )
+
+
+def plane_program(steps, perm, alpha=0, beta=0):
+    return kernels.program(steps, in_features=784, perm=perm, grid_tol=GRID_TOL, alpha=alpha, beta=beta)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 40])
+def test_pixel_planes_and_plane_layers_match_numpy(n, threads):
     x = grid_images(n, seed=n).reshape(n, -1).numpy()
     x[0, 5] = 1.0  # a full-scale pixel
     perm = np.random.default_rng(n).permutation(784).astype(np.int64)
-    planes, pixel_sum, word_range, on_grid = kernels.pixel_planes(x, perm, GRID_TOL, threads)
-    levels = np.rint(x * np.float32(255)).astype(np.uint8)[:, perm]
-    expect = reference.bit_planes(levels)  # (N, 8, words)
-    np.testing.assert_array_equal(planes, expect.transpose(0, 2, 1))
-    np.testing.assert_array_equal(pixel_sum, levels.sum(axis=1, dtype=np.int64))
-    assert on_grid.all()
-    for i in range(n):
-        nonzero = np.flatnonzero(expect[i].any(axis=0))
-        assert (word_range[i, 0], word_range[i, 1]) == (nonzero[0], nonzero[-1] + 1)
     units = 130
     pt = np.ascontiguousarray(pack_bits(np.random.default_rng(0).random((units, 784)) < 0.5).T)
-    g = kernels.plane_sums(planes, word_range, pt, threads)
+    result = kernels.run(plane_program([kernels.Step(kernels.PLANE_SUMS, units, pt)], perm), x, threads)
+    levels = np.rint(x * np.float32(255)).astype(np.uint8)[:, perm]
+    expect = reference.bit_planes(levels)  # (N, 8, words)
+    np.testing.assert_array_equal(result.planes, expect.transpose(0, 2, 1))
+    np.testing.assert_array_equal(result.pixel_sum, levels.sum(axis=1, dtype=np.int64))
+    assert result.on_grid.all()
+    for i in range(n):
+        nonzero = np.flatnonzero(expect[i].any(axis=0))
+        assert tuple(result.word_range[i]) == (nonzero[0], nonzero[-1] + 1)
     g_expect = reference.plane_popcount(expect, pt).astype(np.int64)
-    np.testing.assert_array_equal(g, g_expect)
+    np.testing.assert_array_equal(result.outputs[0], g_expect)
+    pixel_sum = result.pixel_sum
     c = g_expect[0] * 4 - 2 * pixel_sum[0]  # image 0 sits exactly on every threshold
-    words = kernels.plane_bits(planes, word_range, pixel_sum, pt, c, 4, -2, threads)
+    bits_program = plane_program([kernels.Step(kernels.PLANE_BITS, units, pt, c)], perm, alpha=4, beta=-2)
+    words = kernels.run(bits_program, x, threads).outputs[0]
     np.testing.assert_array_equal(unpack_bits(words, units), 4 * g_expect - 2 * pixel_sum[:, None] >= c)
     assert unpack_bits(words, units)[0].all()
 
@@ -90,8 +110,54 @@ def test_pixel_planes_flag_images_off_the_8_bit_grid():
     x[1, 10] += 1e-3
     x[2, 20] = np.nan
     x[3, 30] = 1.5
-    on_grid = kernels.pixel_planes(x, np.arange(784, dtype=np.int64), GRID_TOL, 1)[3]
+    on_grid = kernels.run(plane_program([], np.arange(784)), x, 1).on_grid
     np.testing.assert_array_equal(on_grid, [True, False, False, False])
+
+
+def test_a_program_chains_layers_without_unpacking(threads):
+    """Bit-planes -> bit-plane layer -> two XNOR layers -> popcounts, in one call, equals the layers
+    one by one (each checked against numpy above)."""
+    rng = np.random.default_rng(5)
+    x = grid_images(9, seed=6).reshape(9, -1).numpy()
+    perm = rng.permutation(784)
+    pt = np.ascontiguousarray(pack_bits(rng.random((100, 784)) < 0.5).T)
+    w1, w2 = pack_bits(rng.random((70, 100)) < 0.5), pack_bits(rng.random((10, 70)) < 0.5)
+    c, t1 = rng.integers(-20000, 20000, 100), rng.integers(30, 70, 70)
+    steps = [
+        kernels.Step(kernels.PLANE_BITS, 100, pt, c),
+        kernels.Step(kernels.XNOR_BITS, 70, w1, t1),
+        kernels.Step(kernels.XNOR_COUNTS, 10, w2),
+    ]
+    whole = kernels.run(plane_program(steps, perm, alpha=4, beta=-2), x, threads).outputs
+    first = kernels.run(plane_program(steps[:1], perm, alpha=4, beta=-2), x, threads).outputs[0]
+    second = kernels.xnor_bits(first, w1, t1, 70, threads)
+    np.testing.assert_array_equal(whole[0], first)
+    np.testing.assert_array_equal(whole[1], second)
+    np.testing.assert_array_equal(whole[2], kernels.xnor_counts(second, w2, threads))
+
+
+def test_fewer_threads_than_tasks_still_finish():
+    """Every chunk is handed out by an atomic counter and nobody waits for an unclaimed one, so a
+    parallel run whose tasks share one thread (here: numba limited to 1 thread) ends, with the same bits."""
+    script = textwrap.dedent(
+        """
+        import numba, numpy as np
+        from bnn.xnor import kernels, pack_bits
+        rng = np.random.default_rng(0)
+        a, w = pack_bits(rng.random((7, 300)) < 0.5), pack_bits(rng.random((500, 300)) < 0.5)
+        threshold = rng.integers(100, 200, 500)
+        expect = kernels.xnor_bits(a, w, threshold, 500, 1)
+        numba.set_num_threads = lambda n, real=numba.set_num_threads: real(1)
+        program = kernels.program([kernels.Step(kernels.XNOR_BITS, 500, w, threshold)], in_features=300)
+        assert (kernels.run(program, a, 2, 0).outputs[0] == expect).all()
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
 
 
 @pytest.mark.parametrize("scale", ["pm1", "01"])
@@ -168,12 +234,25 @@ def test_trained_model_fused_equals_numpy_and_float(mnist):
             np.testing.assert_array_equal(packed.scores(x[i : i + 1]), model(x[i : i + 1]).numpy())
 
 
+def test_small_work_stays_in_one_thread_where_waking_the_pool_is_dear(monkeypatch):
+    kernels.warm_up()
+    slow_pool = numba.threading_layer() == "workqueue"
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    spinning = kernels._parallel_min_words_here()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    sleeping = kernels._parallel_min_words_here()
+    if slow_pool:
+        assert spinning == sleeping == kernels.WORKQUEUE_MIN_WORDS
+    else:
+        assert (spinning, sleeping) == (kernels.PARALLEL_MIN_WORDS, kernels.PASSIVE_MIN_WORDS)
+    assert kernels.PARALLEL_MIN_WORDS < kernels.PASSIVE_MIN_WORDS < kernels.WORKQUEUE_MIN_WORDS
+
+
 def test_building_a_packed_model_compiles_the_kernels():
     model = build_model(ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False))))
     kernels._warm = False
     export_packed(model)
-    for table in (kernels._SERIAL, kernels._PARALLEL):
-        assert all(dispatcher.signatures for dispatcher in table.values())
+    assert kernels._SERIAL.signatures and kernels._PARALLEL.signatures
 
 
 def test_works_without_a_writable_cache_directory(tmp_path):
@@ -186,7 +265,7 @@ def test_works_without_a_writable_cache_directory(tmp_path):
         from bnn.xnor import export_packed, kernels
         from bnn.config import ModelConfig, LayerConfig
         from bnn.models import build_model
-        assert not kernels._SERIAL["_xnor_bits"]._cache.__class__.__name__ == "FunctionCache"
+        assert not kernels._SERIAL._cache.__class__.__name__ == "FunctionCache"
         model = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(10, binarize_activations=False))))
         packed = export_packed(model, threads=1)
         x = np.zeros((3, 784), dtype=np.float32)

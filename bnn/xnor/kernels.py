@@ -1,27 +1,39 @@
-"""Fused XNOR-popcount kernels compiled with numba: one pass per layer, packed words in and out.
+"""Fused XNOR-popcount kernels compiled with numba: a whole run of packed layers in one compiled call.
 
 A binarized layer is ``popcount(a XOR w) <= threshold`` per unit (BatchNorm, bias and sign folded
 into the integer threshold, see :mod:`bnn.xnor.export`); the bit-plane first layer is
-``alpha * sum_j 2^j popcount(B_j AND P) + beta * sum(k) >= c``. Each kernel does the XOR (AND),
-the popcount, the accumulation and the threshold in one loop nest and writes the unit's bit straight
-into the next layer's uint64 words, so nothing is unpacked between layers and no intermediate array
-is built. :mod:`bnn.xnor.reference` computes the same with numpy; the tests compare the two bit
-for bit.
+``alpha * sum_j 2^j popcount(B_j AND P) + beta * sum(k) >= c``. Each step does the XOR (AND), the
+popcount, the accumulation and the threshold in one loop nest and writes the unit's bit straight
+into the next layer's uint64 words, so nothing is unpacked between layers and no intermediate
+array is built. :mod:`bnn.xnor.reference` computes the same with numpy; the tests compare the two
+bit for bit.
+
+A :class:`Program` is a run of such layers (the 8-bit check and bit-planes of the pixels first when
+the first layer is a bit-plane layer); :func:`run` executes all of it in **one** compiled call, so
+a single image pays one Python-to-native transition instead of one per layer. With several threads
+the call is one parallel region: every step is cut into chunks (unit blocks x image blocks), each
+thread claims chunks with an atomic exchange, starting from its own share (the same units on every
+call, so a core finds its part of the weights still in its L2 cache), then helps with what is left,
+and waits at the end of the step until every chunk is done (an atomic counter) before the next
+layer reads the bits. A thread never waits for an unclaimed chunk, so fewer threads than tasks (or
+one) still finish the work.
 
 Why numba: it installs as a wheel from PyPI (numba + llvmlite, LLVM inside; no compiler needed on
-the machine), compiles for the CPU it runs on, and exposes LLVM's ``llvm.ctpop`` through
-:func:`numba.extending.intrinsic` (numba itself does not compile ``np.bitwise_count``), which LLVM
-vectorizes to ``vpopcntq`` where the CPU has it and to a fast SWAR/shuffle sequence elsewhere.
-``prange`` gives threads over units and images; a C extension would need a build per platform.
-Compiled code is cached on disk (``cache=True``) when a cache directory is writable and compiled
-in memory otherwise; :func:`warm_up` compiles everything once (the packed model calls it when it
-is built or loaded), so the first inference does not pay the JIT.
+the machine), compiles for the CPU it runs on, and exposes LLVM's ``llvm.ctpop``, atomics and
+vector instructions through :func:`numba.extending.intrinsic` (numba itself does not compile
+``np.bitwise_count``): LLVM turns ``ctpop`` into ``vpopcntq`` where the CPU has it and into a fast
+SWAR/shuffle sequence elsewhere. A C extension would need a build per platform. Compiled code is
+cached on disk (``cache=True``) when a cache directory is writable and compiled in memory otherwise;
+:func:`warm_up` compiles everything once (the packed model calls it when it is built or loaded), so
+the first inference does not pay the JIT.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
+from dataclasses import dataclass
 from types import FunctionType
 from typing import Any
 
@@ -30,6 +42,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 
@@ -47,11 +60,23 @@ def _prefer_512_bit_vectors() -> None:
 
 _prefer_512_bit_vectors()
 
-IMAGE_BLOCK = 4  # images sharing each weight word in the XNOR kernel (register blocking)
-PARALLEL_MIN_WORDS = 1 << 20  # less work (uint64 words touched) runs in the calling thread, e.g. one
-# image through the 3x4096 MLP: a parallel region waits for its slowest thread, and on a shared 2-core
-# machine a core busy with another process stalls it for a scheduler time slice (measured: batch-1
-# median 12 ms instead of 0.35 ms), while one thread takes ~0.45 ms whatever the other core does
+PARALLEL_MIN_WORDS = 1 << 17  # less work (uint64 words touched) runs in the calling thread: a
+# parallel region costs a few microseconds to start (more when OMP_WAIT_POLICY=PASSIVE lets the
+# pool sleep), which one image through the 784-1024-1024-10 MLP (~60 k words) does not repay
+PASSIVE_MIN_WORDS = 1 << 21  # the same when OMP_WAIT_POLICY=PASSIVE (the app sets it): the other thread
+# sleeps between regions and waking it costs ~85 microseconds, as much as ~1 M words take on one core
+WORKQUEUE_MIN_WORDS = 1 << 22  # the same with numba's fallback "workqueue" threading layer (no OpenMP
+# on the machine), whose parallel region costs ~0.14 ms to start instead of ~2 microseconds
+IMAGE_BYTES = 1 << 17  # input bytes of an image block: fits L2 next to the chunk's weights
+CHUNKS_PER_THREAD = 4  # a step is cut into at least this many chunks per thread (load balance)
+
+# the steps of a program, one row each (columns below); offsets are per image, times n at run time
+PLANES, PLANE_BITS, PLANE_SUMS, XNOR_BITS, XNOR_COUNTS = range(5)
+KIND, UNITS, IN_WORDS, W_OFF, T_OFF, IN_BASE, OUT_BASE = range(7)
+_COLUMNS = 7
+
+
+# --- LLVM intrinsics --------------------------------------------------------------------------
 
 
 @intrinsic
@@ -67,140 +92,123 @@ def _popcount64(typingctx: Any, x: types.Type) -> Any:
     return types.int64(x), codegen
 
 
-def _xnor_bits(a, w, threshold, out):  # pragma: no cover - compiled
-    """out[n] bit u = popcount(a[n] XOR w[u]) <= threshold[u]; a (N, W), w (U, W), out (N, ceil(U/64)).
-
-    Tasks are (output word, block of images), output word major: a thread keeps the 64 weight rows
-    of its word in L1 while it walks the images, and each image block reuses every weight word
-    ``IMAGE_BLOCK`` times from a register.
-    """
-    n, words = a.shape
-    units = w.shape[0]
-    out_words = out.shape[1]
-    blocks = (n + IMAGE_BLOCK - 1) // IMAGE_BLOCK
-    for task in prange(out_words * blocks):
-        j = task // blocks
-        i0 = (task % blocks) * IMAGE_BLOCK
-        u0 = j * 64
-        u1 = min(units, u0 + 64)
-        if i0 + IMAGE_BLOCK <= n:  # the unrolled body below is written for IMAGE_BLOCK = 4
-            acc0 = np.uint64(0)
-            acc1 = np.uint64(0)
-            acc2 = np.uint64(0)
-            acc3 = np.uint64(0)
-            for u in range(u0, u1):
-                c0 = 0
-                c1 = 0
-                c2 = 0
-                c3 = 0
-                for k in range(words):
-                    wk = w[u, k]
-                    c0 += _popcount64(a[i0, k] ^ wk)
-                    c1 += _popcount64(a[i0 + 1, k] ^ wk)
-                    c2 += _popcount64(a[i0 + 2, k] ^ wk)
-                    c3 += _popcount64(a[i0 + 3, k] ^ wk)
-                t = threshold[u]
-                bit = np.uint64(1) << np.uint64(u - u0)
-                if c0 <= t:
-                    acc0 |= bit
-                if c1 <= t:
-                    acc1 |= bit
-                if c2 <= t:
-                    acc2 |= bit
-                if c3 <= t:
-                    acc3 |= bit
-            out[i0, j] = acc0
-            out[i0 + 1, j] = acc1
-            out[i0 + 2, j] = acc2
-            out[i0 + 3, j] = acc3
-        else:
-            for i in range(i0, n):
-                acc = np.uint64(0)
-                for u in range(u0, u1):
-                    c = 0
-                    for k in range(words):
-                        c += _popcount64(a[i, k] ^ w[u, k])
-                    if c <= threshold[u]:
-                        acc |= np.uint64(1) << np.uint64(u - u0)
-                out[i, j] = acc
+def _item_pointer(context: Any, builder: Any, array_type: Any, array: Any, index_type: Any, index: Any) -> Any:
+    ary = context.make_array(array_type)(context, builder, array)
+    index = context.cast(builder, index, index_type, types.intp)
+    return cgutils.get_item_pointer(context, builder, array_type, ary, [index], wraparound=False)
 
 
-def _xnor_counts(a, w, out):  # pragma: no cover - compiled
-    """out[n, u] = popcount(a[n] XOR w[u]) (int32), for layers with real-valued outputs."""
-    n, words = a.shape
-    units = w.shape[0]
-    for task in prange(n * units):
-        i = task // units
-        u = task % units
-        c = 0
-        for k in range(words):
-            c += _popcount64(a[i, k] ^ w[u, k])
-        out[i, u] = c
+def _is_int64_vector(array: Any) -> bool:
+    return isinstance(array, types.Array) and array.ndim == 1 and array.dtype == types.int64
 
 
-def _pixel_planes(x, perm, grid_tol, planes, pixel_sum, word_range, on_grid):  # pragma: no cover - compiled
-    """8-bit pixels ``k = rint(255 x)`` in ``perm`` order -> bit-planes (N, W, 8): plane j of word q
-    holds bit j of pixels 64q..64q+63. Also sum(k), the range of words with a nonzero pixel, and
-    whether the image is on the k/255 grid (``|255 x - k| <= grid_tol`` and 0 <= k <= 255)."""
-    n, k_in = x.shape
+@intrinsic
+def _fetch_add(typingctx: Any, array: types.Type, index: types.Type, value: types.Type) -> Any:
+    """``old = array[index]; array[index] += value; return old`` atomically (sequentially consistent:
+    what the thread wrote before is visible to whoever reads the new value)."""
+    if not (_is_int64_vector(array) and isinstance(index, types.Integer) and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], signature.args[1], args[1])
+        add = context.cast(builder, args[2], signature.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, add, "seq_cst")
+
+    return types.int64(array, index, value), codegen
+
+
+@intrinsic
+def _atomic_read(typingctx: Any, array: types.Type, index: types.Type) -> Any:
+    """``array[index]`` read atomically (acquire: what was written before the increment is visible)."""
+    if not (_is_int64_vector(array) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], signature.args[1], args[1])
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return types.int64(array, index), codegen
+
+
+@intrinsic
+def _bit_plane(typingctx: Any, levels: types.Type, start: types.Type, plane: types.Type) -> Any:
+    """The uint64 whose bit b is bit ``plane`` of ``levels[start + b]`` (64 uint8 levels): the 64
+    bytes shifted so that bit sits on top, then their sign bits (``vpmovb2m`` on AVX-512,
+    ``pmovmskb`` on AVX2)."""
+    ok = isinstance(levels, types.Array) and levels.ndim == 1 and levels.dtype == types.uint8
+    if not (ok and isinstance(start, types.Integer) and isinstance(plane, types.Integer)):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], signature.args[1], args[1])
+        byte, vector = ir.IntType(8), ir.VectorType(ir.IntType(8), 64)
+        loaded = builder.load(builder.bitcast(ptr, vector.as_pointer()), align=1)
+        shift = builder.trunc(context.cast(builder, args[2], signature.args[2], types.int64), byte)
+        shift = builder.sub(ir.Constant(byte, 7), shift)
+        splat = builder.insert_element(ir.Constant(vector, ir.Undefined), shift, ir.Constant(ir.IntType(32), 0))
+        splat = builder.shuffle_vector(
+            splat, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), 64), None)
+        )
+        top = builder.icmp_signed("<", builder.shl(loaded, splat), ir.Constant(vector, None))
+        return builder.bitcast(top, ir.IntType(64))
+
+    return types.uint64(levels, start, plane), codegen
+
+
+# --- one chunk of a step ----------------------------------------------------------------------
+
+
+def _planes_chunk(x, perm, grid_tol, planes, ranges, on_grid, levels, i0, i1):  # pragma: no cover
+    """Images [i0, i1): 8-bit levels ``k = rint(255 x)`` in ``perm`` order -> bit-planes (N, W, 8):
+    plane j of word q holds bit j of pixels 64q..64q+63. Also ``ranges`` (N, 3): sum(k) and the range
+    [first, last) of words with a nonzero pixel; and whether the image is on the k/255 grid
+    (``|255 x - k| <= grid_tol`` and 0 <= k <= 255, NaN off). ``levels``: K + 64 W bytes of scratch."""
+    k_in = x.shape[1]
     words = planes.shape[1]
-    for i in prange(n):
+    natural = levels[:k_in]
+    ordered = levels[k_in : k_in + words * 64]
+    for i in range(i0, i1):
+        ok = True
         total = 0
+        for p in range(k_in):
+            value = x[i, p]
+            level = np.rint(value * np.float32(255.0))
+            good = (abs(np.float64(value) * 255.0 - np.float64(level)) <= grid_tol) & (level >= 0) & (level <= 255)
+            ok &= good
+            v = np.uint8(level) if good else np.uint8(0)
+            natural[p] = v
+            total += np.int64(v)
+        for p in range(k_in):
+            ordered[p] = natural[perm[p]]
+        for p in range(k_in, words * 64):
+            ordered[p] = 0
         lo = words
         hi = 0
-        ok = True
         for q in range(words):
-            p0 = np.uint64(0)
-            p1 = np.uint64(0)
-            p2 = np.uint64(0)
-            p3 = np.uint64(0)
-            p4 = np.uint64(0)
-            p5 = np.uint64(0)
-            p6 = np.uint64(0)
-            p7 = np.uint64(0)
-            for b in range(min(64, k_in - q * 64)):
-                value = x[i, perm[q * 64 + b]]
-                level = np.rint(value * np.float32(255.0))
-                if not (abs(np.float64(value) * 255.0 - np.float64(level)) <= grid_tol and 0 <= level <= 255):
-                    ok = False  # NaN included
-                    level = np.float32(0.0)
-                v = np.uint64(np.int64(level))
-                if v != 0:
-                    total += np.int64(v)
-                    s = np.uint64(b)
-                    p0 |= (v & np.uint64(1)) << s
-                    p1 |= ((v >> np.uint64(1)) & np.uint64(1)) << s
-                    p2 |= ((v >> np.uint64(2)) & np.uint64(1)) << s
-                    p3 |= ((v >> np.uint64(3)) & np.uint64(1)) << s
-                    p4 |= ((v >> np.uint64(4)) & np.uint64(1)) << s
-                    p5 |= ((v >> np.uint64(5)) & np.uint64(1)) << s
-                    p6 |= ((v >> np.uint64(6)) & np.uint64(1)) << s
-                    p7 |= ((v >> np.uint64(7)) & np.uint64(1)) << s
-            planes[i, q, 0] = p0
-            planes[i, q, 1] = p1
-            planes[i, q, 2] = p2
-            planes[i, q, 3] = p3
-            planes[i, q, 4] = p4
-            planes[i, q, 5] = p5
-            planes[i, q, 6] = p6
-            planes[i, q, 7] = p7
-            if (p0 | p1 | p2 | p3 | p4 | p5 | p6 | p7) != 0:
+            any_bit = np.uint64(0)
+            for j in range(8):
+                bits = _bit_plane(ordered, q * 64, j)
+                planes[i, q, j] = bits
+                any_bit |= bits
+            if any_bit != 0:
                 lo = min(lo, q)
                 hi = q + 1
-        pixel_sum[i] = total
-        word_range[i, 0] = lo
-        word_range[i, 1] = max(lo, hi)
+        ranges[i, 0] = total
+        ranges[i, 1] = lo
+        ranges[i, 2] = max(lo, hi)
         on_grid[i] = ok
 
 
-def _plane_sums_block(planes, word_range, pt, i, u0, u1, g):  # pragma: no cover - compiled
+def _plane_sums_block(planes, ranges, pt, i, u0, u1, g):  # pragma: no cover - compiled
     """g[u - u0] = sum_j 2^j popcount(planes[i, :, j] AND p[u]) for u in [u0, u1); ``pt`` (W, U).
 
-    Units run innermost (contiguous in ``pt``): LLVM vectorizes over units, each weight word is
-    loaded once for all 8 planes, and words without a nonzero pixel are skipped."""
-    for u in range(u0, u1):
-        g[u - u0] = 0
-    for q in range(word_range[i, 0], word_range[i, 1]):
+    Units run innermost over a slice of the row (indices from 0, so LLVM knows they are not
+    negative and vectorizes with plain loads, not gathers): each weight word is loaded once for
+    all 8 planes, and words without a nonzero pixel are skipped."""
+    m = u1 - u0
+    for u in range(m):
+        g[u] = 0
+    for q in range(ranges[i, 1], ranges[i, 2]):
         b0 = planes[i, q, 0]
         b1 = planes[i, q, 1]
         b2 = planes[i, q, 2]
@@ -209,9 +217,10 @@ def _plane_sums_block(planes, word_range, pt, i, u0, u1, g):  # pragma: no cover
         b5 = planes[i, q, 5]
         b6 = planes[i, q, 6]
         b7 = planes[i, q, 7]
-        for u in range(u0, u1):
-            p = pt[q, u]
-            g[u - u0] += (
+        row = pt[q, u0:u1]
+        for u in range(m):
+            p = row[u]
+            g[u] += (
                 _popcount64(b0 & p)
                 + (_popcount64(b1 & p) << 1)
                 + (_popcount64(b2 & p) << 2)
@@ -223,21 +232,18 @@ def _plane_sums_block(planes, word_range, pt, i, u0, u1, g):  # pragma: no cover
             )
 
 
-def _plane_bits(planes, word_range, pixel_sum, pt, c, alpha, beta, unit_block, out):  # pragma: no cover
-    """out[n] bit u = alpha * G[n, u] + beta * pixel_sum[n] >= c[u] (exact integers).
-
-    Tasks are (image, block of ``unit_block`` units, a multiple of 64): at batch 1 the units are
-    split between threads, at large batch every task is one whole image."""
-    n = planes.shape[0]
-    units = pt.shape[1]
-    blocks = (units + unit_block - 1) // unit_block
-    for task in prange(n * blocks):
-        i = task // blocks
-        u0 = (task % blocks) * unit_block
-        u1 = min(units, u0 + unit_block)
-        g = np.empty(u1 - u0, np.int64)
-        _plane_sums_block(planes, word_range, pt, i, u0, u1, g)
-        base = beta * pixel_sum[i]
+def _plane_chunk(planes, ranges, pt, c, alpha, beta, bits, out, sums, g, i0, i1, u0, u1):  # pragma: no cover
+    """Images [i0, i1) x units [u0, u1) of a bit-plane layer: bits ``alpha*G + beta*sum(k) >= c[u]``
+    (exact integers) into ``out`` (N, words), or G itself into ``sums`` (N, U)."""
+    m = u1 - u0
+    for i in range(i0, i1):
+        _plane_sums_block(planes, ranges, pt, i, u0, u1, g)
+        if not bits:
+            row = sums[i, u0:u1]
+            for u in range(m):
+                row[u] = g[u]
+            continue
+        base = beta * ranges[i, 0]
         for j in range(u0 // 64, (u1 + 63) // 64):
             acc = np.uint64(0)
             for u in range(j * 64, min(u1, j * 64 + 64)):
@@ -246,15 +252,153 @@ def _plane_bits(planes, word_range, pixel_sum, pt, c, alpha, beta, unit_block, o
             out[i, j] = acc
 
 
-def _plane_sums(planes, word_range, pt, out):  # pragma: no cover - compiled
-    """out[n, u] = G[n, u] (int64), for a bit-plane layer with real-valued outputs."""
-    n = planes.shape[0]
-    units = pt.shape[1]
-    for i in prange(n):
-        _plane_sums_block(planes, word_range, pt, i, 0, units, out[i])
+def _xnor_chunk(a, w, threshold, bits, out, sums, i0, i1, u0, u1):  # pragma: no cover - compiled
+    """Images [i0, i1) x units [u0, u1) (u0 a multiple of 64) of an XNOR layer: bit u of
+    ``out[n]`` = popcount(a[n] XOR w[u]) <= threshold[u], or the popcount itself into ``sums``.
+
+    Output word outer: its 64 weight rows stay in L1 while the images go by, four at a time, so
+    every weight word loaded serves four images from registers."""
+    words = a.shape[1]
+    for j in range(u0 // 64, (u1 + 63) // 64):
+        v0 = j * 64
+        v1 = min(u1, v0 + 64)
+        i = i0
+        while i + 4 <= i1:
+            acc0 = np.uint64(0)
+            acc1 = np.uint64(0)
+            acc2 = np.uint64(0)
+            acc3 = np.uint64(0)
+            for u in range(v0, v1):
+                c0 = 0
+                c1 = 0
+                c2 = 0
+                c3 = 0
+                for k in range(words):
+                    wk = w[u, k]
+                    c0 += _popcount64(a[i, k] ^ wk)
+                    c1 += _popcount64(a[i + 1, k] ^ wk)
+                    c2 += _popcount64(a[i + 2, k] ^ wk)
+                    c3 += _popcount64(a[i + 3, k] ^ wk)
+                if bits:
+                    t = threshold[u]
+                    bit = np.uint64(1) << np.uint64(u - v0)
+                    if c0 <= t:
+                        acc0 |= bit
+                    if c1 <= t:
+                        acc1 |= bit
+                    if c2 <= t:
+                        acc2 |= bit
+                    if c3 <= t:
+                        acc3 |= bit
+                else:
+                    sums[i, u] = c0
+                    sums[i + 1, u] = c1
+                    sums[i + 2, u] = c2
+                    sums[i + 3, u] = c3
+            if bits:
+                out[i, j] = acc0
+                out[i + 1, j] = acc1
+                out[i + 2, j] = acc2
+                out[i + 3, j] = acc3
+            i += 4
+        rest = i
+        for i in range(rest, i1):
+            acc = np.uint64(0)
+            for u in range(v0, v1):
+                c = 0
+                for k in range(words):
+                    c += _popcount64(a[i, k] ^ w[u, k])
+                if not bits:
+                    sums[i, u] = c
+                elif c <= threshold[u]:
+                    acc |= np.uint64(1) << np.uint64(u - v0)
+            if bits:
+                out[i, j] = acc
 
 
-def _compile(fn: Any, parallel: bool) -> Any:
+# --- the program --------------------------------------------------------------------------------
+
+
+def _blocks(kind, n, units, in_words, tasks):  # pragma: no cover - compiled
+    """(image block, unit block) of a step's chunks: image blocks of about ``IMAGE_BYTES`` input,
+    unit blocks (multiples of 64) small enough for ``CHUNKS_PER_THREAD`` chunks per thread."""
+    if kind == PLANES:
+        return min(n, 16), 1
+    image_block = min(n, max(4, IMAGE_BYTES // (8 * in_words * (8 if kind <= PLANE_SUMS else 1))))
+    image_blocks = (n + image_block - 1) // image_block
+    unit_words = (units + 63) // 64
+    want = CHUNKS_PER_THREAD * tasks if tasks > 1 else 1
+    if image_blocks >= want:
+        return image_block, unit_words * 64
+    return image_block, max(1, (unit_words * image_blocks) // want) * 64
+
+
+def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  # pragma: no cover - compiled
+    """Chunk ``c`` of step ``s``. ``pixels``: (x, perm, grid_tol, planes, ranges, on_grid);
+    ``model``: (weights, thresholds, alpha, beta)."""
+    x, perm, grid_tol, planes, ranges, on_grid = pixels
+    weights, thresholds, alpha, beta = model
+    kind = steps[s, KIND]
+    units = steps[s, UNITS]
+    in_words = steps[s, IN_WORDS]
+    image_block, unit_block = _blocks(kind, n, units, in_words, tasks)
+    unit_blocks = (max(units, 1) + unit_block - 1) // unit_block
+    i0 = (c // unit_blocks) * image_block
+    i1 = min(n, i0 + image_block)
+    u0 = (c % unit_blocks) * unit_block
+    u1 = min(units, u0 + unit_block)
+    if kind == PLANES:
+        _planes_chunk(x, perm, grid_tol, planes, ranges, on_grid, levels, i0, i1)
+        return
+    out_words = (units + 63) // 64
+    out_start = steps[s, OUT_BASE] * n
+    out = acts[out_start : out_start + n * out_words].reshape((n, out_words))
+    w_start = steps[s, W_OFF]
+    t_start = steps[s, T_OFF]
+    threshold = thresholds[t_start : t_start + units]
+    bits = kind == PLANE_BITS or kind == XNOR_BITS
+    if kind <= PLANE_SUMS:
+        pt = weights[w_start : w_start + in_words * units].reshape((in_words, units))
+        _plane_chunk(planes, ranges, pt, threshold, alpha, beta, bits, out, sums, g, i0, i1, u0, u1)
+        return
+    in_start = steps[s, IN_BASE] * n
+    a = acts[in_start : in_start + n * in_words].reshape((n, in_words))
+    w = weights[w_start : w_start + units * in_words].reshape((units, in_words))
+    _xnor_chunk(a, w, threshold, bits, out, sums, i0, i1, u0, u1)
+
+
+def _chunk_count(steps, s, n, tasks):  # pragma: no cover - compiled
+    kind = steps[s, KIND]
+    units = steps[s, UNITS]
+    image_block, unit_block = _blocks(kind, n, units, steps[s, IN_WORDS], tasks)
+    return ((n + image_block - 1) // image_block) * ((max(units, 1) + unit_block - 1) // unit_block)
+
+
+def _program(steps, n, tasks, pixels, model, acts, sums, g, levels, counters):  # pragma: no cover - compiled
+    """Run every step for all ``n`` images with ``tasks`` threads (see the module docstring).
+
+    ``counters`` (zeros, steps x (tasks + 1)): per step, how many chunks of each thread's share have
+    been handed out (an atomic fetch-add hands each chunk to exactly one thread), then how many are
+    done."""
+    stride = tasks + 1
+    for t in prange(tasks):
+        for s in range(steps.shape[0]):
+            chunks = _chunk_count(steps, s, n, tasks)
+            for h in range(tasks):  # own share first, then help the others
+                share = (t + h) % tasks
+                first = share * chunks // tasks
+                last = (share + 1) * chunks // tasks
+                while True:
+                    c = first + _fetch_add(counters, s * stride + share, 1)
+                    if c >= last:
+                        break
+                    _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g[t], levels[t])
+                    _fetch_add(counters, s * stride + tasks, 1)
+            while _atomic_read(counters, s * stride + tasks) < chunks:
+                pass
+
+
+def _compile(fn: Any, parallel: bool = False) -> Any:
     """``numba.njit`` with an on-disk cache when numba finds a writable cache directory, else in memory.
 
     numba names a cache file after the function's qualified name and does not key it by
@@ -269,106 +413,234 @@ def _compile(fn: Any, parallel: bool) -> Any:
         return numba.njit(cache=False, **options)(fn)
 
 
-_KERNELS = (_xnor_bits, _xnor_counts, _pixel_planes, _plane_bits, _plane_sums)
-_plane_sums_block = _compile(_plane_sums_block, parallel=False)
-_SERIAL = {fn.__name__: _compile(fn, parallel=False) for fn in _KERNELS}
-_PARALLEL = {fn.__name__: _compile(fn, parallel=True) for fn in _KERNELS}
-_launch_lock = threading.Lock()  # numba's workqueue threading layer must not be entered concurrently
+_planes_chunk = _compile(_planes_chunk)
+_plane_sums_block = _compile(_plane_sums_block)
+_plane_chunk = _compile(_plane_chunk)
+_xnor_chunk = _compile(_xnor_chunk)
+_blocks = _compile(_blocks)
+_step_chunk = _compile(_step_chunk)
+_chunk_count = _compile(_chunk_count)
+_SERIAL = _compile(_program)
+_PARALLEL = _compile(_program, parallel=True)
+_launch_lock = threading.Lock()  # one parallel region at a time (numba's thread count is process-wide)
 
 
-def _run(name: str, work: int, threads: int, *args: Any) -> None:
-    if threads <= 1 or work < PARALLEL_MIN_WORDS:
-        _SERIAL[name](*args)
-        return
-    with _launch_lock:
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        _PARALLEL[name](*args)
+# --- programs: building and running -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One packed layer of a program. ``kind``: PLANE_BITS / PLANE_SUMS (first layer on bit-planes,
+    ``weights`` (words, units)) or XNOR_BITS / XNOR_COUNTS (``weights`` (units, words)).
+    ``thresholds``: unit +1 iff popcount <= t (XNOR) or alpha*G + beta*sum(k) >= t (bit-planes)."""
+
+    kind: int
+    units: int
+    weights: np.ndarray
+    thresholds: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """A run of packed layers as flat arrays for :func:`run` (build it with :func:`program`)."""
+
+    steps: np.ndarray  # (S, _COLUMNS) int64, a PLANES step first when the input is pixels
+    weights: np.ndarray  # every layer's weight words, concatenated
+    thresholds: np.ndarray  # int64, concatenated
+    perm: np.ndarray  # int64 pixel order of the bit-planes (empty for packed input)
+    grid_tol: float  # |255 x - k| above this: the image is off the 8-bit grid (``Result.on_grid``)
+    in_features: int  # pixels (bit-plane input) or bits of the packed input
+    alpha: int
+    beta: int
+    act_words: int  # packed words per image of the input and every binarized output
+    sums_units: int  # units of a last layer with popcount / G outputs (0 if it outputs bits)
+    plane_units: int  # units of the bit-plane layer (scratch size), 0 if none
+    work_per_image: int  # uint64 words touched per image (decides threads)
+    model: tuple[np.ndarray, np.ndarray, int, int]  # (weights, thresholds, alpha, beta) for the kernel
+    outputs: tuple[tuple[bool, int, int], ...]  # per layer: (outputs sums?, packed words, base in acts)
+
+
+def program(
+    steps: list[Step],
+    *,
+    in_features: int,
+    perm: np.ndarray | None = None,
+    grid_tol: float = 0.0,
+    alpha: int = 0,
+    beta: int = 0,
+) -> Program:
+    """Flatten ``steps`` into a :class:`Program`: with ``perm`` the input is ``in_features`` float
+    pixels, turned into bit-planes first (a bit-plane layer, if any, comes first), else packed
+    words of ``in_features`` bits (XNOR layers only). Only the last step may output sums."""
+    rows, weights, thresholds = [], [], []
+    w_off = t_off = 0
+    in_words = (in_features + 63) // 64
+    in_base = 0
+    out_base = 0 if perm is not None else in_words
+    work = 0
+    if perm is not None:
+        rows.append([PLANES, 0, in_words, 0, 0, 0, 0])
+        work += in_features
+    for index, step in enumerate(steps):
+        planes = step.kind in (PLANE_BITS, PLANE_SUMS)
+        if planes != (index == 0 and perm is not None):
+            raise ValueError("a bit-plane step comes first, on pixels, and only there")
+        if step.kind in (PLANE_SUMS, XNOR_COUNTS) and index != len(steps) - 1:
+            raise ValueError("only the last step may output sums")
+        expect = (in_words, step.units) if planes else (step.units, in_words)
+        if step.weights.shape != expect:
+            raise ValueError(f"step {index}: weights {step.weights.shape}, expected {expect}")
+        rows.append([step.kind, step.units, in_words, w_off, t_off, in_base, out_base])
+        weights.append(np.ascontiguousarray(step.weights, dtype=np.uint64).ravel())
+        w_off += step.weights.size
+        if step.thresholds is not None:
+            thresholds.append(np.asarray(step.thresholds, dtype=np.int64))
+            t_off += step.units
+        work += step.units * in_words * (8 if planes else 1)
+        in_base = out_base
+        in_words = (step.units + 63) // 64
+        out_base += in_words
+    sums_units = steps[-1].units if steps and steps[-1].kind in (PLANE_SUMS, XNOR_COUNTS) else 0
+    outputs = tuple(
+        (row[KIND] in (PLANE_SUMS, XNOR_COUNTS), (row[UNITS] + 63) // 64, row[OUT_BASE])
+        for row in rows
+        if row[KIND] != PLANES
+    )
+    all_weights = np.concatenate(weights) if weights else np.zeros(0, np.uint64)
+    all_thresholds = np.concatenate(thresholds) if thresholds else np.zeros(0, np.int64)
+    return Program(
+        steps=np.array(rows, dtype=np.int64).reshape(-1, _COLUMNS),
+        weights=all_weights,
+        thresholds=all_thresholds,
+        perm=np.zeros(0, np.int64) if perm is None else np.asarray(perm, dtype=np.int64),
+        grid_tol=float(grid_tol),
+        in_features=in_features,
+        alpha=alpha,
+        beta=beta,
+        act_words=out_base,
+        sums_units=sums_units,
+        plane_units=steps[0].units if steps and perm is not None else 0,
+        work_per_image=work,
+        model=(all_weights, all_thresholds, int(alpha), int(beta)),
+        outputs=outputs,
+    )
+
+
+@dataclass
+class Result:
+    """What :func:`run` returns: per layer its packed output words (N, ceil(U/64)) or its sums
+    (N, U) int64; for pixel input the bit-planes (N, W, 8), sum(k), the range of nonzero words
+    and the on-grid mask (None for packed input)."""
+
+    outputs: list[np.ndarray]
+    planes: np.ndarray | None = None
+    pixel_sum: np.ndarray | None = None
+    word_range: np.ndarray | None = None
+    on_grid: np.ndarray | None = None
+
+
+_NO_PIXELS = (
+    np.zeros((0, 0), np.float32),
+    np.zeros((0, 0, 8), np.uint64),
+    np.zeros((0, 3), np.int64),
+    np.zeros(0, np.bool_),
+)
+
+
+def run(prog: Program, inputs: np.ndarray, threads: int, parallel_min_words: int | None = None) -> Result:
+    """Run ``prog`` on float pixels (N, K) or packed input words (N, ceil(K/64)) in one compiled call,
+    with ``threads`` threads when it touches at least ``parallel_min_words`` words (default: what
+    :func:`_parallel_min_words_here` found for this process)."""
+    minimum = _default_parallel_min_words() if parallel_min_words is None else parallel_min_words
+    n = inputs.shape[0]
+    tasks = max(1, min(threads, numba.config.NUMBA_NUM_THREADS)) if n * prog.work_per_image >= minimum else 1
+    acts = np.empty(n * prog.act_words, dtype=np.uint64)
+    sums = np.empty((n, prog.sums_units), dtype=np.int64)
+    words = (prog.in_features + 63) // 64
+    pixels = len(prog.perm) > 0
+    if pixels:
+        x = inputs
+        planes = np.empty((n, words, 8), dtype=np.uint64)
+        ranges = np.empty((n, 3), dtype=np.int64)  # sum(k), first and last nonzero word
+        on_grid = np.empty(n, dtype=np.bool_)
+    else:
+        x, planes, ranges, on_grid = _NO_PIXELS
+        acts[: n * words] = inputs.ravel()
+    g = np.empty((tasks, prog.plane_units), dtype=np.int64)
+    levels = np.empty((tasks, prog.in_features + 64 * words if pixels else 0), dtype=np.uint8)
+    counters = np.zeros(len(prog.steps) * (tasks + 1), dtype=np.int64)
+    pixel_data = (x, prog.perm, prog.grid_tol, planes, ranges, on_grid)
+    args = (prog.steps, n, tasks, pixel_data, prog.model, acts, sums, g, levels, counters)
+    if tasks == 1:
+        _SERIAL(*args)
+    else:
+        with _launch_lock:
+            numba.set_num_threads(tasks)
+            _PARALLEL(*args)
+    outputs = [sums if is_sums else acts[base * n : (base + w) * n].reshape(n, w) for is_sums, w, base in prog.outputs]
+    if not pixels:
+        return Result(outputs)
+    return Result(outputs, planes, ranges[:, 0], ranges[:, 1:], on_grid)
+
+
+def _default_parallel_min_words() -> int:
+    return _parallel_min_words
+
+
+def _parallel_min_words_here() -> int:
+    """The work below which a call stays in one thread, for this process's threading layer and
+    OpenMP wait policy (libgomp reads the policy once, when it loads)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region ran (one CPU): nothing runs in parallel anyway
+        layer = "none"
+    if layer == "workqueue":
+        return WORKQUEUE_MIN_WORDS
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        return PASSIVE_MIN_WORDS
+    return PARALLEL_MIN_WORDS
 
 
 def xnor_bits(a: np.ndarray, w: np.ndarray, threshold: np.ndarray, units: int, threads: int) -> np.ndarray:
-    """Packed output words (N, ceil(units/64)) of a binarized XNOR layer (see :func:`_xnor_bits`)."""
-    out = np.empty((a.shape[0], (units + 63) // 64), dtype=np.uint64)
-    _run("_xnor_bits", a.size * units, threads, a, w, threshold, out)
-    return out
+    """Packed output words (N, ceil(units/64)) of one binarized XNOR layer: bit u of row n is
+    popcount(a[n] XOR w[u]) <= threshold[u]; ``a`` (N, W), ``w`` (units, W)."""
+    prog = program([Step(XNOR_BITS, units, w, threshold)], in_features=64 * w.shape[1])
+    return run(prog, a, threads).outputs[0]
 
 
 def xnor_counts(a: np.ndarray, w: np.ndarray, threads: int) -> np.ndarray:
-    """popcount(a[n] XOR w[u]) as int32 (N, U)."""
-    out = np.empty((a.shape[0], w.shape[0]), dtype=np.int32)
-    _run("_xnor_counts", a.size * w.shape[0], threads, a, w, out)
-    return out
-
-
-def pixel_planes(
-    x: np.ndarray, perm: np.ndarray, grid_tol: float, threads: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(planes (N, W, 8) uint64, pixel sums int64, nonzero word range (N, 2), on-grid mask) of float pixels."""
-    n, k = x.shape
-    words = (k + 63) // 64
-    planes = np.empty((n, words, 8), dtype=np.uint64)
-    pixel_sum = np.empty(n, dtype=np.int64)
-    word_range = np.empty((n, 2), dtype=np.int64)
-    on_grid = np.empty(n, dtype=np.bool_)
-    _run("_pixel_planes", x.size * 8, threads, x, perm, grid_tol, planes, pixel_sum, word_range, on_grid)
-    return planes, pixel_sum, word_range, on_grid
-
-
-def _plane_work(planes: np.ndarray, units: int) -> int:
-    """Plane words a bit-plane layer may touch (all words: zero words are skipped, but an upper bound
-    is cheaper to compute than the exact count and decides the same for one image or many)."""
-    return planes.size * units
-
-
-def plane_bits(
-    planes: np.ndarray,
-    word_range: np.ndarray,
-    pixel_sum: np.ndarray,
-    pt: np.ndarray,
-    c: np.ndarray,
-    alpha: int,
-    beta: int,
-    threads: int,
-) -> np.ndarray:
-    """Packed output words of a binarized bit-plane layer (see :func:`_plane_bits`)."""
-    n, units = planes.shape[0], pt.shape[1]
-    work = _plane_work(planes, units)
-    unit_block = units
-    if n < 4 * threads and threads > 1 and work >= PARALLEL_MIN_WORDS:  # few images: split the units
-        unit_block = max(64, -(-units // (threads * 64)) * 64)
-    out = np.empty((n, (units + 63) // 64), dtype=np.uint64)
-    _run("_plane_bits", work, threads, planes, word_range, pixel_sum, pt, c, alpha, beta, unit_block, out)
-    return out
-
-
-def plane_sums(planes: np.ndarray, word_range: np.ndarray, pt: np.ndarray, threads: int) -> np.ndarray:
-    """G[n, u] = sum_j 2^j popcount(planes[n, :, j] AND p[u]) as int64 (N, U)."""
-    out = np.empty((planes.shape[0], pt.shape[1]), dtype=np.int64)
-    _run("_plane_sums", _plane_work(planes, pt.shape[1]), threads, planes, word_range, pt, out)
-    return out
+    """popcount(a[n] XOR w[u]) as int64 (N, U)."""
+    prog = program([Step(XNOR_COUNTS, w.shape[0], w)], in_features=64 * w.shape[1])
+    return run(prog, a, threads).outputs[0]
 
 
 _warm = False  # set by warm_up
+_parallel_min_words = PARALLEL_MIN_WORDS  # set by warm_up, once a parallel region has run
 
 
 def warm_up() -> None:
-    """Compile (or load from the cache) every kernel once, serial and parallel, on tiny inputs."""
-    global _warm
+    """Compile (or load from the cache) the program runner once, serial and parallel, on tiny inputs
+    that go through every kind of step."""
+    global _warm, _parallel_min_words
     if _warm:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", numba.NumbaWarning)
-        a = np.zeros((5, 2), dtype=np.uint64)
         w = np.zeros((70, 2), dtype=np.uint64)
-        threshold = np.zeros(70, dtype=np.int32)
-        x = np.zeros((5, 100), dtype=np.float32)
-        perm = np.arange(100, dtype=np.int64)
-        planes, pixel_sum, word_range, on_grid = pixel_planes(x, perm, 1e-5, 1)
         pt = np.zeros((2, 70), dtype=np.uint64)
-        c = np.zeros(70, dtype=np.int64)
-        for table in (_SERIAL, _PARALLEL):
-            table["_xnor_bits"](a, w, threshold, np.empty((5, 2), dtype=np.uint64))
-            table["_xnor_counts"](a, w, np.empty((5, 70), dtype=np.int32))
-            table["_pixel_planes"](x, perm, 1e-5, planes, pixel_sum, word_range, on_grid)
-            table["_plane_bits"](planes, word_range, pixel_sum, pt, c, 4, -2, 64, np.empty((5, 2), dtype=np.uint64))
-            table["_plane_sums"](planes, word_range, pt, np.empty((5, 70), dtype=np.int64))
+        x = np.zeros((5, 100), dtype=np.float32)
+        a = np.zeros((5, 2), dtype=np.uint64)
+        perm = np.arange(100)
+        for threads, minimum in ((1, PARALLEL_MIN_WORDS), (2, 0)):
+            prog = program(
+                [Step(PLANE_BITS, 70, pt, np.zeros(70)), Step(XNOR_BITS, 70, w, np.zeros(70))],
+                in_features=100,
+                perm=perm,
+                grid_tol=1e-5,
+                alpha=4,
+                beta=-2,
+            )
+            run(prog, x, threads, minimum)
+            run(program([Step(XNOR_COUNTS, 70, w)], in_features=128), a, threads, minimum)
+    _parallel_min_words = _parallel_min_words_here()
     _warm = True

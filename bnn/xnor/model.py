@@ -24,7 +24,7 @@ ENGINES = ("fused", "numpy")
 REAL_ACTIVATIONS = ("hardtanh", "relu", "identity")
 _MIN_CHUNK = 2  # fewest images a worker thread of the numpy engine gets
 _CHUNK = 256  # images per pass through the network (numpy engine)
-_FUSED_CHUNK = 8192  # images per pass through the network (fused engine)
+_FUSED_CHUNK = 16384  # images per compiled call (fused engine): bounds the scratch arrays
 _MAX_TABLE = 1 << 18  # entries of a float-output layer's lookup table (1 MB)
 
 
@@ -175,6 +175,10 @@ class PackedLayer:
         return z
 
 
+def _packed_if_bits(state: np.ndarray) -> np.ndarray:
+    return pack_bits(state) if state.dtype == bool else state
+
+
 def _activate(pre: torch.Tensor, activation: str) -> torch.Tensor:
     if activation == "hardtanh":
         return F.hardtanh(pre)
@@ -208,6 +212,7 @@ class PackedModel:
         self.image_shape = tuple(int(v) for v in image_shape)
         self.threads = threads
         self.engine = engine
+        self._programs: dict[tuple[int, int], kernels.Program] = {}
         _validate_structure(self)
         if engine == "fused":
             kernels.warm_up()  # compile (or load) once here, not in the first inference
@@ -215,7 +220,7 @@ class PackedModel:
     # --- facts ------------------------------------------------------------------------------
     @property
     def in_features(self) -> int:
-        return int(np.prod(self.image_shape))
+        return self.layers[0].in_features
 
     @property
     def num_classes(self) -> int:
@@ -282,7 +287,7 @@ class PackedModel:
         if isinstance(images, torch.Tensor):
             images = images.detach().cpu().numpy()
         x = np.asarray(images, dtype=np.float32)
-        k = self.in_features
+        k = self.layers[0].in_features
         if x.size % k != 0:
             raise ValueError(f"images must hold a multiple of {k} pixels, got shape {x.shape}")
         return np.ascontiguousarray(x.reshape(-1, k))
@@ -300,55 +305,81 @@ class PackedModel:
 
     # --- the fused engine: packed words flow from kernel to kernel -----------------------------
     def _forward_fused(self, x: np.ndarray, threads: int, keep_all: bool = False) -> list[np.ndarray]:
-        """Run all layers with :mod:`bnn.xnor.kernels`. Between binarized layers the activations
-        stay packed uint64 words; returned outputs are bool (N, U) for bits, float32 otherwise."""
-        outs: list[np.ndarray] = []
-        state = self._input_state(x)
-        words: np.ndarray | None = None  # the packed form of a bits state
-        for index, layer in enumerate(self.layers):
-            if layer.kind == "xnor":
-                if words is None:
-                    words = pack_bits(state)
-                if layer.output == "bits":
-                    threshold = layer.arrays["threshold"]
-                    words = kernels.xnor_bits(words, layer.weight_rows(), threshold, layer.out_features, threads)
-                    state = None
-                else:
-                    state, words = (
-                        self._xnor_float(layer, kernels.xnor_counts(words, layer.weight_rows(), threads)),
-                        None,
-                    )
-            elif layer.kind == "bitplane":
-                state, words = self._run_bitplane_fused(layer, x, threads)
-            else:
-                if state is None:
-                    state = unpack_bits(words, layer.in_features)
-                state, words = self._run_float(layer, self._float_input(state, index == 0)), None
-            if keep_all or index == len(self.layers) - 1:
-                outs.append(state if state is not None else unpack_bits(words, layer.out_features))
+        """Run all layers with :mod:`bnn.xnor.kernels`; returned outputs are bool (N, U) for bits,
+        float32 otherwise (every layer with ``keep_all``, else the last)."""
+        outs = self._run_layers(0, len(self.layers), self._input_state(x), threads)
+        layers = self.layers if keep_all else self.layers[-1:]
+        outs = outs if keep_all else outs[-1:]
+        outs = [unpack_bits(o, layer.out_features) if o.dtype == np.uint64 else o for o, layer in zip(outs, layers)]
         outs[-1] = self._scores_of(outs[-1])
         return outs
 
-    def _run_bitplane_fused(
-        self, layer: PackedLayer, x: np.ndarray, threads: int
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(state, words) after the bit-plane first layer: packed words for bits, float32 otherwise."""
-        planes, pixel_sum, word_range, on_grid = kernels.pixel_planes(x, layer.perm_index(), GRID_TOL, threads)
-        alpha, beta, gamma, c = layer.plane_constants(self.input_scale)
-        off_grid = ~on_grid
-        rest = None
-        if off_grid.any():  # not 8-bit images: the float32 first layer, as the float model computes it
-            rest = self._run_float(layer, self._float_input(np.ascontiguousarray(x[off_grid]), True))
-        if layer.output == "bits":
-            words = kernels.plane_bits(planes, word_range, pixel_sum, layer.wt(), c, alpha, beta, threads)
-            if rest is not None:
-                words[off_grid] = pack_bits(rest)
-            return None, words
-        g = kernels.plane_sums(planes, word_range, layer.wt(), threads)
-        out = self._plane_float(layer, g, pixel_sum[:, None], alpha, beta, gamma)
-        if rest is not None:
-            out[off_grid] = rest
-        return out, None
+    def _run_layers(self, start: int, stop: int, state: np.ndarray, threads: int) -> list[np.ndarray]:
+        """Layers [start, stop) on ``state`` (pixels, bool bits or packed uint64 words): each layer's
+        output, packed words for bits and float32 otherwise. Runs of packed layers go to one compiled
+        call (:func:`kernels.run`); float layers run in torch between them."""
+        outs: list[np.ndarray] = []
+        index = start
+        while index < stop:
+            layer = self.layers[index]
+            if layer.kind == "float":
+                if state.dtype == np.uint64:
+                    state = unpack_bits(state, layer.in_features)
+                state = _packed_if_bits(self._run_float(layer, self._float_input(state, index == 0)))
+                outs.append(state)
+                index += 1
+                continue
+            end = self._segment_end(index, stop)
+            inputs = state if layer.kind == "bitplane" or state.dtype == np.uint64 else pack_bits(state)
+            result = kernels.run(self._program(index, end), inputs, threads)
+            segment = list(result.outputs)
+            last = self.layers[end - 1]
+            if last.output == "float" and last.kind == "xnor":
+                segment[-1] = self._xnor_float(last, segment[-1])
+            elif last.output == "float":
+                alpha, beta, gamma, _ = last.plane_constants(self.input_scale)
+                segment[-1] = self._plane_float(last, segment[-1], result.pixel_sum[:, None], alpha, beta, gamma)
+            if result.on_grid is not None and not result.on_grid.all():
+                # not 8-bit images: the float32 first layer, as the float model computes it, then the rest
+                off_grid = ~result.on_grid
+                rest = self._run_float(layer, self._float_input(np.ascontiguousarray(state[off_grid]), True))
+                rest = _packed_if_bits(rest)
+                for out, part in zip(segment, [rest, *self._run_layers(index + 1, end, rest, threads)], strict=True):
+                    out[off_grid] = part
+            outs.extend(segment)
+            state = segment[-1]
+            index = end
+        return outs
+
+    def _segment_end(self, start: int, stop: int) -> int:
+        """End of the run of packed layers from ``start``: XNOR layers follow while the layer before
+        outputs bits (only the first layer may be a bit-plane layer)."""
+        end = start + 1
+        while end < stop and self.layers[end - 1].output == "bits" and self.layers[end].kind == "xnor":
+            end += 1
+        return end
+
+    def _program(self, start: int, end: int) -> kernels.Program:
+        """The compiled-kernel program of layers [start, end), built once."""
+        key = (start, end)
+        if key not in self._programs:
+            steps, perm, alpha, beta = [], None, 0, 0
+            for layer in self.layers[start:end]:
+                bits = layer.output == "bits"
+                if layer.kind == "bitplane":
+                    alpha, beta, _, c = layer.plane_constants(self.input_scale)
+                    kind = kernels.PLANE_BITS if bits else kernels.PLANE_SUMS
+                    steps.append(kernels.Step(kind, layer.out_features, layer.wt(), c if bits else None))
+                    perm = layer.perm_index()
+                else:
+                    kind = kernels.XNOR_BITS if bits else kernels.XNOR_COUNTS
+                    threshold = layer.arrays["threshold"] if bits else None
+                    steps.append(kernels.Step(kind, layer.out_features, layer.weight_rows(), threshold))
+            in_features = self.layers[start].in_features
+            self._programs[key] = kernels.program(
+                steps, in_features=in_features, perm=perm, grid_tol=GRID_TOL, alpha=alpha, beta=beta
+            )
+        return self._programs[key]
 
     # --- the numpy reference engine ------------------------------------------------------------
     def _forward_chunked(self, x: np.ndarray) -> np.ndarray:

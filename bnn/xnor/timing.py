@@ -19,6 +19,10 @@ from . import kernels
 from .model import PackedLayer, PackedModel
 
 FLOAT_BATCH = 1000  # the float model's batch over a whole test set
+SINGLE_IMAGE_BLOCK = 25  # single images an engine answers in a row when both are timed in turns: a
+# deployed engine keeps its weights in the caches between images, and alternating image by image
+# would time the packed engine right after the float model streamed its weights (up to 147 MB)
+# through the caches, and while the float model's OpenMP threads still spin on the other core
 
 
 def float_predict(float_model: torch.nn.Module, images: torch.Tensor, batch: int = FLOAT_BATCH) -> np.ndarray:
