@@ -136,6 +136,19 @@ def test_a_program_chains_layers_without_unpacking(threads):
     np.testing.assert_array_equal(whole[2], kernels.xnor_counts(second, w2, threads))
 
 
+def test_a_program_refuses_steps_that_do_not_fit():
+    w, pt = np.zeros((70, 2), np.uint64), np.zeros((2, 70), np.uint64)
+    with pytest.raises(ValueError, match="one threshold per unit"):
+        kernels.program([kernels.Step(kernels.XNOR_BITS, 70, w)], in_features=128)
+    with pytest.raises(ValueError, match="only the last step"):
+        steps = [kernels.Step(kernels.XNOR_COUNTS, 70, w), kernels.Step(kernels.XNOR_COUNTS, 70, w)]
+        kernels.program(steps, in_features=128)
+    with pytest.raises(ValueError, match="bit-plane step comes first"):
+        kernels.program([kernels.Step(kernels.PLANE_SUMS, 70, pt)], in_features=128)
+    with pytest.raises(ValueError, match="expected"):
+        kernels.program([kernels.Step(kernels.XNOR_COUNTS, 70, w)], in_features=64)
+
+
 def test_fewer_threads_than_tasks_still_finish():
     """Every chunk is handed out by an atomic counter and nobody waits for an unclaimed one, so a
     parallel run whose tasks share one thread (here: numba limited to 1 thread) ends, with the same bits."""

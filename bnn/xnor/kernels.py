@@ -450,14 +450,18 @@ class Program:
     perm: np.ndarray  # int64 pixel order of the bit-planes (empty for packed input)
     grid_tol: float  # |255 x - k| above this: the image is off the 8-bit grid (``Result.on_grid``)
     in_features: int  # pixels (bit-plane input) or bits of the packed input
-    alpha: int
+    alpha: int  # the bit-plane layer's E = alpha * G + beta * sum(k) (+ a constant folded into c)
     beta: int
     act_words: int  # packed words per image of the input and every binarized output
     sums_units: int  # units of a last layer with popcount / G outputs (0 if it outputs bits)
     plane_units: int  # units of the bit-plane layer (scratch size), 0 if none
     work_per_image: int  # uint64 words touched per image (decides threads)
-    model: tuple[np.ndarray, np.ndarray, int, int]  # (weights, thresholds, alpha, beta) for the kernel
     outputs: tuple[tuple[bool, int, int], ...]  # per layer: (outputs sums?, packed words, base in acts)
+
+    @property
+    def model(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(weights, thresholds, alpha, beta): what the compiled steps read of the model."""
+        return self.weights, self.thresholds, self.alpha, self.beta
 
 
 def program(
@@ -490,6 +494,9 @@ def program(
         expect = (in_words, step.units) if planes else (step.units, in_words)
         if step.weights.shape != expect:
             raise ValueError(f"step {index}: weights {step.weights.shape}, expected {expect}")
+        bits = step.kind in (PLANE_BITS, XNOR_BITS)
+        if (step.thresholds is not None and len(step.thresholds) == step.units) != bits:
+            raise ValueError(f"step {index}: a step with bits out takes one threshold per unit, others none")
         rows.append([step.kind, step.units, in_words, w_off, t_off, in_base, out_base])
         weights.append(np.ascontiguousarray(step.weights, dtype=np.uint64).ravel())
         w_off += step.weights.size
@@ -515,13 +522,12 @@ def program(
         perm=np.zeros(0, np.int64) if perm is None else np.asarray(perm, dtype=np.int64),
         grid_tol=float(grid_tol),
         in_features=in_features,
-        alpha=alpha,
-        beta=beta,
+        alpha=int(alpha),
+        beta=int(beta),
         act_words=out_base,
         sums_units=sums_units,
         plane_units=steps[0].units if steps and perm is not None else 0,
         work_per_image=work,
-        model=(all_weights, all_thresholds, int(alpha), int(beta)),
         outputs=outputs,
     )
 

@@ -287,7 +287,7 @@ class PackedModel:
         if isinstance(images, torch.Tensor):
             images = images.detach().cpu().numpy()
         x = np.asarray(images, dtype=np.float32)
-        k = self.layers[0].in_features
+        k = self.in_features
         if x.size % k != 0:
             raise ValueError(f"images must hold a multiple of {k} pixels, got shape {x.shape}")
         return np.ascontiguousarray(x.reshape(-1, k))
