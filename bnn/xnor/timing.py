@@ -65,11 +65,12 @@ def xnor_words_per_second(layer: PackedLayer, images: int, threads: int, repeats
         raise ValueError(f"{layer.name} is not a binarized XNOR layer")
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, size=(images, layer.words), dtype=np.uint64)
-    weights, threshold = layer.weight_rows(), layer.arrays["threshold"]
-    kernels.xnor_bits(a, weights, threshold, layer.out_features, threads)
+    step = kernels.Step(kernels.XNOR_BITS, layer.out_features, layer.weight_rows(), layer.arrays["threshold"])
+    program = kernels.program([step], in_features=layer.in_features)  # built (weights copied) once, not timed
+    kernels.run(program, a, threads)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        kernels.xnor_bits(a, weights, threshold, layer.out_features, threads)
+        kernels.run(program, a, threads)
         times.append(time.perf_counter() - started)
     return images * layer.out_features * layer.words / statistics.median(times)
