@@ -1,7 +1,7 @@
 """Compare runs: which setting mattered? Their curves step by step, the settings that differ, their status.
 
-Runs are the training jobs of this app that have not been saved yet (still running) and every
-run saved under the runs directory (``bnn.runs``; a job is saved when it ends). The curves are
+Runs (:class:`bnn.run.Run`) are the training jobs of this app that are still training and every
+run saved under the runs directory (``bnn.runs``; a job saves itself when it ends). The curves are
 overlaid per step (training loss, batch accuracy, weight sign-flip rate) and at every test
 evaluation, over epochs so runs with other batch sizes line up; each run's live edits
 (``bnn.train.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
@@ -10,18 +10,14 @@ newest runs are chosen, or the newest and the run its settings fix (Train's "App
 """
 
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import streamlit as st
 
 from bnn import plots
-from bnn.config import RunConfig, describe_layers, settings_in_words
-from bnn.jobs import DIVERGED, FINISHED, STOPPED
-from bnn.metrics import EvalRecord, StepRecord
+from bnn.config import describe_layers, settings_in_words
+from bnn.run import Run, Status
 from bnn.runs import (
     RunFormatError,
-    SavedRun,
     delete_run,
     load_run,
     metrics_csv,
@@ -33,80 +29,26 @@ from bnn.runs import (
 from bnn.train import describe_edit
 from ui import state
 
-INTERRUPTED = "interrupted"  # saved with a checkpoint: the app stopped before the run ended
 
-
-@dataclass
-class Entry:
-    name: str
-    config: RunConfig
-    records: list[StepRecord] = field(default_factory=list)
-    evals: list[EvalRecord] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    status: str = FINISHED
-    path: Path | None = None
-    fixes: str | None = None  # the run whose diagnosis gave these settings
-
-    @property
-    def test_accuracy(self) -> float | None:
-        test = next((e for e in reversed(self.evals) if e.get("split") == "test"), None)
-        return test["accuracy"] if test else None
-
-    @property
-    def edits(self) -> list[dict]:
-        return list(self.summary.get("edits") or [])
-
-
-def saved_status(run: SavedRun) -> str:
-    """A saved run's status: interrupted when it has a checkpoint (its server stopped while it
-    trained), else the one it ended with, else what its numbers show."""
-    summary = run.summary
-    if run.unfinished:
-        return INTERRUPTED
-    if summary.get("status"):
-        return summary["status"]
-    if summary.get("first_nonfinite_step") is not None:
-        return DIVERGED
-    return STOPPED if (summary.get("epochs") or 0) < run.config.train.epochs - 1e-6 else FINISHED
-
-
-def collect_runs(saved: list[SavedRun]) -> dict[str, Entry]:
-    entries: dict[str, Entry] = {}
-    directory = state.runs_dir()
+def collect_runs(saved: list[Run]) -> dict[str, Run]:
+    """Label -> run: this server's runs still training (newest first), then every saved run."""
+    entries: dict[str, Run] = {}
     live = set()
     for name, job in reversed(list(state.app_state().jobs.items())):
-        snapshot = job.snapshot()
-        if snapshot.ended and (directory / slugify(name)).is_dir():
-            continue  # shown below as a saved run
-        live.add(name)
-        summary = {**(snapshot.summary or {}), "edits": snapshot.edits}
-        entries[f"{name} ({snapshot.status})"] = Entry(
-            name,
-            job.config,
-            snapshot.records,
-            snapshot.evals,
-            summary,
-            snapshot.status,
-            fixes=getattr(job, "fixes", None),
-        )
+        run = job.snapshot()
+        if run.ended and run.path is not None:
+            continue  # saved when it ended: listed with the saved runs
+        live.add(run.path)
+        entries[f"{name} ({run.status})"] = run
     for run in saved:
-        if run.name in live:
+        if run.path in live:
             continue  # its checkpoint, while it trains here
         label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
-        entries[label] = Entry(
-            run.name,
-            run.config,
-            run.records,
-            run.evals,
-            run.summary,
-            saved_status(run),
-            run.path,
-            run.summary.get("fixes"),
-        )
+        entries[label] = run
     return entries
 
 
-def default_choice(runs: dict[str, Entry]) -> list[str]:
+def default_choice(runs: dict[str, Run]) -> list[str]:
     """The newest run and the run it fixes, else the newest and the best (highest test accuracy)."""
     labels = list(runs)
     if not labels:
@@ -120,7 +62,7 @@ def default_choice(runs: dict[str, Entry]) -> list[str]:
     return list(dict.fromkeys([newest, best]))
 
 
-def final_metrics(entry: Entry) -> dict:
+def final_metrics(entry: Run) -> dict:
     train = next((e for e in reversed(entry.evals) if e.get("split") == "train"), None)
     last = entry.records[-1] if entry.records else {}
     test = entry.test_accuracy
@@ -133,14 +75,14 @@ def final_metrics(entry: Entry) -> dict:
     }
 
 
-def run_details(entry: Entry) -> dict:
+def run_details(entry: Run) -> dict:
     return {
         "layers": describe_layers(entry.config),
         "live edits": "; ".join(f"step {e['step']}: {describe_edit(e)}" for e in entry.edits) or "–",
     }
 
 
-def edit_events(entry: Entry) -> list[tuple[float, str]]:
+def edit_events(entry: Run) -> list[tuple[float, str]]:
     """(epoch, label) of each live edit, the epoch from the records' steps per epoch."""
     last = next((r for r in reversed(entry.records) if r.get("epoch")), None)
     if last is None:
@@ -154,7 +96,7 @@ def mean_flip_rate(record: dict) -> float:
     return sum(rates) / len(rates) if rates else float("nan")
 
 
-def per_step(entry: Entry, value) -> tuple[list, list]:
+def per_step(entry: Run, value) -> tuple[list, list]:
     kept = plots.thin_records(entry.records, 300)
     values = [value(r) for r in kept]
     return [r["epoch"] for r in kept], [v if v is not None else float("nan") for v in values]
@@ -268,7 +210,7 @@ else:
 if entry.path is None:
     st.caption("A run can be renamed or deleted once it has ended.")
     st.stop()
-if entry.status == INTERRUPTED:
+if entry.status == Status.INTERRUPTED:
     step = entry.records[-1]["step"] if entry.records else 0
     st.info(
         f"**{entry.name}** was training when its server stopped; it was saved at step {step:,}. Resume it to "

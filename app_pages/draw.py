@@ -28,6 +28,7 @@ from bnn.draw import (
     read_drawing,
     trace_path,
 )
+from bnn.run import Run
 from ui import model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
@@ -48,7 +49,7 @@ def unit_orders(order_key: str, _model, _images, _labels) -> list[tuple[torch.Te
     return [unit_order(profile) for profile in unit_class_profiles(_model, _images, _labels)]
 
 
-def order_key(picked: model_picker.PickedModel) -> str:
+def order_key(picked: Run) -> str:
     if picked.training:  # new weights every few seconds: keep the order for a while, so it stays readable
         return f"{picked.name}:{int(time.monotonic() // TRAINING_ORDER_EVERY_S)}"
     return picked.cache_key
@@ -81,7 +82,7 @@ def drawing_view() -> None:
     picked = model_picker.load(choice) or first
     if first.training and not picked.training:
         st.rerun()  # the run ended: the whole page again, without the timed refresh
-    model = deployed_model(picked.cache_key, picked.model)
+    model = deployed_model(picked.cache_key, picked.model())
     canvas_column, result_column = st.columns([1, 1], gap="medium")
     true_label = None
     with canvas_column:
@@ -121,7 +122,7 @@ def drawing_view() -> None:
             time.sleep(0.01)  # release the GIL: the server sends the prediction before the views are built
             metric.caption(f"{reading.confidence:.0%} probability")
             preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
-            if picked.step is not None:
+            if picked.training:
                 st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
             if true_label is not None:
                 st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
@@ -155,7 +156,7 @@ def memo(name: str, key, build):
     return slots[name][1]
 
 
-def inside(picked: model_picker.PickedModel, model, reading) -> None:
+def inside(picked: Run, model, reading) -> None:
     st.subheader("Inside the network for this drawing")
     # the drawing, and the weights unless the run trains: then the views keep the weights of the stroke
     key = (hash(reading.image28.numpy().tobytes()), picked.name if picked.training else picked.cache_key)
@@ -165,7 +166,7 @@ def inside(picked: model_picker.PickedModel, model, reading) -> None:
     st.caption(caption)
     for column, figure in zip(st.columns(len(layer_figures) or 1), layer_figures):
         column.plotly_chart(figure, theme=None, config=NO_BAR)
-    if picked.model.blocks[0].config.kind == "dense" and reading.hidden:
+    if picked.model().blocks[0].config.kind == "dense" and reading.hidden:
         unit_weights(picked, reading, key)
     if path_figure is not None:
         st.markdown("**From the drawing to the prediction**")
@@ -177,7 +178,7 @@ def inside(picked: model_picker.PickedModel, model, reading) -> None:
         st.plotly_chart(path_figure, theme=None, config=NO_BAR)
 
 
-def layer_views(picked: model_picker.PickedModel, model, reading) -> tuple[str, list, object]:
+def layer_views(picked: Run, model, reading) -> tuple[str, list, object]:
     previous = remembered(reading.image28, reading.hidden) or {}
     orders = None
     if data is not None:
@@ -220,7 +221,7 @@ def layer_views(picked: model_picker.PickedModel, model, reading) -> tuple[str, 
     return caption, figures, path_figure
 
 
-def unit_weights(picked: model_picker.PickedModel, reading, key) -> None:
+def unit_weights(picked: Run, reading, key) -> None:
     layer = reading.hidden[0]
     st.markdown(f"**What one unit of {layer.name} looks for**")
     strongest = int(torch.argmax(layer.pre.abs() * (layer.post > 0)))  # the firmest +1 unit
@@ -244,9 +245,9 @@ def unit_weights(picked: model_picker.PickedModel, reading, key) -> None:
     chooser.caption(text)
 
 
-def unit_views(picked: model_picker.PickedModel, reading, unit: int) -> tuple[object, object, str]:
+def unit_views(picked: Run, reading, unit: int) -> tuple[object, object, str]:
     layer = reading.hidden[0]
-    weights = picked.model.blocks[0].linear.weight.detach()[unit].float().cpu()
+    weights = picked.model().blocks[0].linear.weight.detach()[unit].float().cpu()
     image_shape = tuple(picked.config.model.image_shape[1:])
     on_plus, on_minus = ink_agreement(reading.image28, torch.where(weights >= 0, 1.0, -1.0))
     text = (

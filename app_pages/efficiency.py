@@ -55,12 +55,12 @@ def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dic
 st.title("Efficiency: 1 bit instead of 32")
 picked = model_picker.require_picked()
 key = picked.cache_key
-float_model, packed, refusal = engines(key, picked.model)
-if picked.step is not None:
+float_model, packed, refusal = engines(key, picked.model())
+if picked.training:
     st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
 
 st.header("Model size: 32 bits vs 1 bit")
-mine, paper = model_summary(picked.model), paper_summary()
+mine, paper = model_summary(picked.model()), paper_summary()
 rows = [
     (picked.name, mine.float32_bytes, mine.packed_bytes),
     ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes),

@@ -20,8 +20,8 @@ NO_BAR = {"displayModeBar": False}
 st.title("Inspect the network")
 picked = model_picker.require_picked()
 key = picked.cache_key
-model = picked.model
-if picked.step is not None:
+model = picked.model()
+if picked.training:
     st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
 
 
@@ -129,7 +129,7 @@ for column, stats in zip(st.columns(len(layer_stats)), layer_stats):
             config=NO_BAR,
         )
         st.metric("Share of +1 weights", f"{stats['share_plus_one']:.1%}")
-records = model_picker.records_of(picked)
+records = picked.records
 if any(record.get("flip_rate") for record in records):
     st.plotly_chart(
         plots.flip_rate_lines(records, title="Sign flips during training (share of weights per record interval)"),

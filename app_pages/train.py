@@ -28,8 +28,8 @@ from bnn.config import (
     validate,
 )
 from bnn.diagnosis import GAP_POINTS, apply_fixes, diagnose, layer_names, probe, reference_for
-from bnn.jobs import DIVERGED, EVALUATING, FAILED, LOADING, PAUSED, QUEUED, STOPPING
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
+from bnn.run import Status
 from bnn.summary import model_summary, training_memory_problems
 from bnn.train import LIVE_LAYER_SETTINGS, describe_edit
 from ui import frame, live_chart
@@ -157,11 +157,11 @@ start = bar[0].button(
     disabled=trains,
     help="This tab's run is still training: stop it first" if trains else "Train with the settings below",
 )
-busy = not trains or snapshot.status in (STOPPING, EVALUATING)  # nothing to pause or stop
+busy = not trains or snapshot.status in (Status.STOPPING, Status.EVALUATING)  # nothing to pause or stop
 final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
 run_buttons = [
     ("Resume", ":material/play_arrow:", "resume", "Continues from the step it paused after")
-    if snapshot is not None and snapshot.status == PAUSED
+    if snapshot is not None and snapshot.status == Status.PAUSED
     else ("Pause", ":material/pause:", "pause", "Pauses after the optimizer step in flight (well within a second)"),
     (
         "Stop",
@@ -184,7 +184,7 @@ bar[3].button(
     "Test now",
     icon=":material/fact_check:",
     on_click=job.request_eval if job else None,
-    disabled=not trains or snapshot.status == PAUSED,
+    disabled=not trains or snapshot.status == Status.PAUSED,
     width="stretch",
     help="Evaluate on the test set between two steps",
 )
@@ -229,8 +229,7 @@ if start:
             name = shared.new_job_name(f"{preset}-fixed" if fixes_of else f"{preset}-edited" if edited else preset)
             while name in jobs:
                 name = f"{name}-{len(jobs)}"
-            new_job = shared.start_job(config, name, data, None if edited else preset)
-            new_job.fixes = fixes_of  # type: ignore[attr-defined]
+            shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
             state.tr_run = name
             st.rerun()  # the whole page again: buttons and knobs for the new run
 frame.still_progress_bars()
@@ -238,18 +237,18 @@ frame.still_progress_bars()
 
 def status_text(snap) -> str:
     """What the run is doing and, while stopping, what it waits for."""
-    if snap.status == STOPPING:
+    if snap.status == Status.STOPPING:
         return (
             f"stopping: finishing step {snap.step:,}, then the final evaluation on the test and training sets "
             f"(about {format_seconds(snap.final_eval_s)})"
         )
-    if snap.status == EVALUATING:
+    if snap.status == Status.EVALUATING:
         return f"final evaluation on the test and training sets (about {format_seconds(snap.eta_s)} left)"
-    if snap.status == PAUSED:
+    if snap.status == Status.PAUSED:
         return f"paused after step {snap.step:,}"
-    if snap.status == LOADING:
+    if snap.status == Status.LOADING:
         return "loading MNIST"
-    if snap.status == QUEUED:
+    if snap.status == Status.QUEUED:
         return (
             f"waiting for a free training slot: number {snap.queue_position or '–'} in the queue "
             f"({shared.app_state().slots.limit} run(s) train at once on this server)"
@@ -287,7 +286,7 @@ def live_chart_spec(job, snap, series: dict) -> dict:
     return cached[1]
 
 
-@st.fragment(run_every=1.0 if trains and snapshot.status != PAUSED else None)
+@st.fragment(run_every=1.0 if trains and snapshot.status != Status.PAUSED else None)
 def live_view(job, page_state: tuple[str, bool]) -> None:
     """Progress and the live chart, polled once a second. Only these two elements are redrawn:
     each refresh costs the browser a re-render, and the browser shares the CPU with training
@@ -309,7 +308,7 @@ def live_view(job, page_state: tuple[str, bool]) -> None:
     st.progress(min(snap.progress, 1.0), text=" · ".join(parts))
     if not snap.records:
         with st.container(height=LIVE_HEIGHT, border=True):
-            if snap.status == FAILED:
+            if snap.status == Status.FAILED:
                 st.error(f"The run failed: {snap.message.splitlines()[0] if snap.message else 'unknown error'}")
             elif snap.ended:
                 st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
@@ -349,7 +348,7 @@ def on_live_edit(setting: str, layer: int | None = None) -> None:
     except ConfigError as exc:
         state.tr_notice = f"Not changed: {exc}"
         return
-    if job.status == PAUSED:
+    if job.status == Status.PAUSED:
         st.toast("Applied when the run resumes, at its next optimizer step")
         return
     deadline = time.monotonic() + 1.0  # a step takes milliseconds: list the edit in this page run
@@ -361,7 +360,7 @@ def on_live_edit(setting: str, layer: int | None = None) -> None:
 def live_knobs(job, snap) -> None:
     """The settings a training run takes without restarting: learning rate, optimizer, and each
     layer's binarization; every change is applied at the next optimizer step."""
-    current = job.current_config()
+    current = job.config
     if state.get("tr_live_for") != job.name:  # another run: its knobs start at its settings
         state[live_key("optimizer")] = current.train.optimizer
         state[live_key("lr")] = float(current.train.lr)
@@ -437,11 +436,11 @@ def after_the_run(job, snapshot) -> None:
     """Make active / load settings, then the diagnosis with a fix for each finding."""
     actions = st.columns([1, 1, 3], vertical_alignment="center")
     active = shared.active_model()
-    is_active = active is not None and active.source == "job" and active.name == job.name
+    is_active = active is not None and (active.name, active.path) == (snapshot.name, snapshot.path)
     refused = {
-        DIVERGED: f"it diverged (loss NaN from step {snapshot.nonfinite_step}): its weights are NaN and "
+        Status.DIVERGED: f"it diverged (loss NaN from step {snapshot.nonfinite_step}): its weights are NaN and "
         "every answer would be class 0",
-        FAILED: "it failed before it had a model",
+        Status.FAILED: "it failed before it had a model",
     }.get(snapshot.status)
     if actions[0].button(
         "Make active",
@@ -449,13 +448,13 @@ def after_the_run(job, snapshot) -> None:
         disabled=is_active or refused is not None,
         help=f"Not offered: {refused}" if refused else "Use this model on the Draw, Inspect and Efficiency pages",
     ):
-        if shared.activate_job(job):
+        if shared.activate(job.snapshot()):
             st.toast(f"{job.name} is now the active model")
             st.rerun()
     actions[1].button(
         "Load its settings",
         icon=":material/settings_backup_restore:",
-        on_click=lambda: set_settings(job.current_config()),
+        on_click=lambda: set_settings(job.config),
         help="Fill the settings below with this run's (including its live edits)",
     )
     if refused:
@@ -463,13 +462,11 @@ def after_the_run(job, snapshot) -> None:
 
     st.subheader("Diagnosis: why is my BNN not learning?", divider="gray")
     data = shared.get_data()
-    config_used = job.current_config()
+    config_used = snapshot.config
     run_probe = cached_probe(config_used.to_json(), data.train_images, data.train_labels) if data is not None else None
-    model = job.model_copy() if not config_used.train.clip_latent else None  # only the clipping check needs it
-    reference = reference_for(config_used, getattr(job, "preset", None))
-    findings = diagnose(
-        config_used, snapshot, run_probe, model.latent_weights() if model is not None else None, reference
-    )
+    model = snapshot.model() if not config_used.train.clip_latent else None  # only the clipping check needs it
+    reference = reference_for(config_used, snapshot.preset)
+    findings = diagnose(snapshot, run_probe, model.latent_weights() if model is not None else None, reference)
     test = snapshot.last_eval("test")
     if not findings:
         at = reference.accuracy_at(test["epoch"]) if reference and test else None
@@ -618,7 +615,7 @@ def settings_controls() -> None:
 
 
 st.subheader("Settings for the next run", divider="gray")
-if trains and snapshot.status != PAUSED:
+if trains and snapshot.status != Status.PAUSED:
     # Every element on the page is re-rendered at each of the live view's refreshes: a hundred
     # controls cost the browser CPU that training shares (benchmarks/ui_overhead.py). They come
     # back when the run pauses or ends, when nothing polls: a control mounted during a refresh

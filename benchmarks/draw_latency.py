@@ -68,10 +68,10 @@ def server_side(args: argparse.Namespace) -> int:
     except (RunFormatError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if run.model is None:
+    if run.model() is None:
         print(f"error: {args.run} has no weights", file=sys.stderr)
         return 1
-    model = deployment_copy(run.model)  # as the Draw page runs it
+    model = deployment_copy(run.model())  # as the Draw page runs it
     count = max(1, min(args.count, len(data.test_labels)))
     canvases = [digit_to_canvas(data.test_images[i]) for i in range(count)]
     for canvas in canvases[:WARMUP]:

@@ -134,10 +134,10 @@ def _simple_train(config: RunConfig, data, label: str) -> tuple[BinaryNet, int]:
 def load_model(path: str) -> BinaryNet:
     from bnn.runs import load_run
 
-    run = load_run(path)
-    if run.model is None:
+    model = load_run(path).model()
+    if model is None:
         raise SystemExit(f"{path}: the run has no weights")
-    return run.model.eval()
+    return model
 
 
 def fresh_copy(model: BinaryNet) -> BinaryNet:
@@ -485,10 +485,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: training {f'{steps} steps' if steps else f'{args.epochs} epoch(s)'} ...")
             model, train_info, run_cfg = train_model(cfg, data, args.epochs, steps, name)
             if args.save_runs:
-                from bnn.runs import SavedRun, save_run
+                from bnn.run import Run, Status
+                from bnn.runs import save_run
 
-                saved = save_run(SavedRun(name=f"xnor-bench-{name}", config=run_cfg, model=model), args.save_runs)
-                train_info["saved"] = str(saved)
+                run = Run(name=f"xnor-bench-{name}", config=run_cfg, status=Status.FINISHED)
+                train_info["saved"] = str(save_run(run, args.save_runs, model=model).path)
         log(f"{name}: measuring ...")
         measured = bench_model(name, model, data, threads, latency_images, batches)
         measured["train"] = train_info

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bnn train --preset NAME [options]``.
+"""Command line: ``python -m bnn train --preset NAME [options]`` and ``python -m bnn eval RUN``.
 
 Trains a preset (optionally overriding epochs, lr, optimizer, batch size, seed) on MNIST with a
 tqdm progress bar on the chosen ``--device``, saves the run after every epoch (with a checkpoint,
@@ -6,6 +6,9 @@ so ``--resume RUN`` continues it after a crash or a stop) and with ``--json`` pr
 object on the last line of stdout. Started by ``torchrun`` as several processes, it trains one
 run with all of them (:mod:`bnn.distributed`); only rank 0 prints and saves. A bad argument
 gets a one-line error and exit code 2.
+
+``eval`` loads a saved run (its folder, or its name in the runs directory) exactly as it trained
+and evaluates it on the test set, next to the accuracy the run recorded itself.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from .data import DataError, MnistData, load_mnist
 from .devices import DeviceError, resolve_device
 from .distributed import World, init_from_env, shutdown
 from .presets import PRESETS, preset
-from .runs import RunFormatError, SavedRun, default_runs_dir, load_checkpoint, load_run, save_run, slugify
-from .train import TRAIN_EVALS, Trainer, use_cpu_threads_for
+from .run import Run, Status
+from .runs import RunFormatError, default_runs_dir, load_checkpoint, load_run, save_run, slugify
+from .train import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
+
+AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points
 
 CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset")
 
@@ -53,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         "--train-eval", choices=TRAIN_EVALS, default="end", help="evaluate the whole training set (default: at the end)"
     )
     train.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    check = commands.add_parser("eval", help="evaluate a saved run on the test set")
+    check.add_argument("run", metavar="RUN", help="the run's directory, or its name in the runs directory")
+    check.add_argument("--runs-dir", help="where to look for a run named by name (default: the runs dir)")
+    check.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
+    check.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:N, mps")
+    check.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return parser
 
 
@@ -81,14 +93,17 @@ def load_mnist_or_report(data_dir: str | None) -> MnistData | None:
         return None
 
 
-def _run_to_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[SavedRun, dict]:
+def _run_folder(run: str, runs_dir: str | None) -> Path:
+    """A run given on the command line: its folder, or its name in ``runs_dir``."""
+    path = Path(run)
+    return path if path.is_dir() else (Path(runs_dir) if runs_dir else default_runs_dir()) / slugify(run)
+
+
+def _run_to_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Run, dict]:
     given = [f"--{flag.replace('_', '-')}" for flag in CONFIG_FLAGS if getattr(args, flag) is not None]
     if given:
         parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
-    path = Path(args.resume)
-    if not path.is_dir():
-        path = Path(args.out) if args.out else default_runs_dir()
-        path = path / slugify(args.resume)
+    path = _run_folder(args.resume, args.out)
     try:
         return load_run(path), load_checkpoint(path)
     except RunFormatError as exc:
@@ -110,7 +125,7 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         if problems:
             parser.error("; ".join(problems))
         name = f"{args.preset or 'fast'}-seed{config.train.seed}"
-        run, checkpoint = SavedRun(name=name, config=config, preset=args.preset or "fast"), None
+        run, checkpoint = Run(name=name, config=config, preset=args.preset or "fast"), None
     data = load_mnist_or_report(args.data_dir)
     if data is None:
         return 1
@@ -121,7 +136,7 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         shutdown()
 
 
-def _train(args, run: SavedRun, checkpoint: dict | None, data: MnistData, world: World, device) -> int:
+def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: World, device) -> int:
     from tqdm import tqdm
 
     config = run.config
@@ -130,22 +145,25 @@ def _train(args, run: SavedRun, checkpoint: dict | None, data: MnistData, world:
     use_cpu_threads_for(config, device)
     trainer = Trainer(config, data, device, train_eval=args.train_eval)
     if checkpoint is not None:
-        trainer.restore(run.model.state_dict(), checkpoint, run.records, run.evals)
+        trainer.restore(run.model().state_dict(), checkpoint, run.records, run.evals, run.edits)
 
-    def save(trainer: Trainer, checkpoint: dict | None) -> None:
+    def save(trainer: Trainer, status: Status, checkpoint: dict | None) -> None:
+        nonlocal run
         if world.is_main:
-            run.records, run.evals, run.summary, run.model = (
-                trainer.records,
-                trainer.evals,
-                trainer.summary(),
-                trainer.model,
+            run = run.but(
+                status=status,
+                records=trainer.records,
+                evals=trainer.evals,
+                summary=trainer.summary(),
+                step=trainer.step,
+                total_steps=trainer.total_steps,
+                nonfinite_step=trainer.first_nonfinite_step,
             )
-            run.checkpoint = checkpoint
-            save_run(run, out)
+            run = save_run(run, out, model=trainer.model, checkpoint=checkpoint)
 
     def save_checkpoint(trainer: Trainer) -> None:
         if not trainer.finished:  # the last epoch is saved below, without a checkpoint
-            save(trainer, trainer.state_dict())
+            save(trainer, Status.INTERRUPTED, trainer.state_dict())
 
     bar_options = {
         "unit": "step",
@@ -165,7 +183,7 @@ def _train(args, run: SavedRun, checkpoint: dict | None, data: MnistData, world:
                 )
     summary = trainer.summary()
     seconds = time.perf_counter() - started
-    save(trainer, None)
+    save(trainer, Status.DIVERGED if trainer.first_nonfinite_step is not None else Status.FINISHED, None)
     if not world.is_main:
         return 0
     result = {
@@ -197,10 +215,51 @@ def _train(args, run: SavedRun, checkpoint: dict | None, data: MnistData, world:
     return 0
 
 
+def eval_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Evaluate a saved run on the test set, next to its own last test evaluation."""
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        parser.error(str(exc))
+    try:
+        run = load_run(_run_folder(args.run, args.runs_dir))
+    except RunFormatError as exc:
+        parser.error(f"cannot evaluate {args.run}: {exc}")
+    model = run.model()
+    if model is None:
+        parser.error(f"cannot evaluate {args.run}: it has no weights")
+    data = load_mnist_or_report(args.data_dir)
+    if data is None:
+        return 1
+    result = evaluate(model.to(device), data.test_images.to(device), data.test_labels.to(device), run.config.train.loss)
+    recorded = run.test_accuracy
+    report = {
+        "run": str(run.path),
+        "name": run.name,
+        "status": str(run.status),
+        "test_accuracy": round(result.accuracy, 4),
+        "recorded_test_accuracy": None if recorded is None else round(recorded, 4),
+        "agrees": recorded is not None and abs(result.accuracy - recorded) <= AGREEMENT_POINTS,
+        "test_loss": result.loss,
+        "prediction_histogram": result.prediction_histogram,
+        "edits": len(run.edits),
+        "device": str(device),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        recorded_text = "none recorded" if recorded is None else f"recorded {recorded:.2f}%"
+        verdict = "agrees" if report["agrees"] else "DOES NOT agree"
+        print(f"{run.name}: test accuracy {result.accuracy:.2f}% ({recorded_text}; {verdict})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "eval":
+            return eval_command(args, parser)
         return train_command(args, parser)
     except ConfigError as exc:
         parser.error(str(exc))

@@ -31,8 +31,8 @@ import torch
 
 from .config import LayerConfig, RunConfig, settings_in_words
 from .losses import loss_function
-from .metrics import EvalRecord, StepRecord
 from .models import build_model
+from .run import Run
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -60,10 +60,6 @@ class Reference:
     name: str
     config: RunConfig
     accuracy_by_epoch: Mapping[float, float]
-
-    @classmethod
-    def of_run(cls, name: str, config: RunConfig, evals: Sequence[Mapping[str, Any]]) -> Reference:
-        return cls(name, config, {e["epoch"]: e["accuracy"] for e in evals if e.get("split") == "test"})
 
     def accuracy_at(self, epoch: float) -> tuple[float, float] | None:
         """(epoch, accuracy) of the reference's latest evaluation at or before ``epoch`` (a run
@@ -113,38 +109,6 @@ class Finding:
     def fix(self, config: RunConfig) -> RunConfig:
         """The settings with this problem fixed (everything else unchanged)."""
         return self.apply(config)
-
-
-@dataclass(frozen=True)
-class RunEvidence:
-    """What a run recorded: from a :class:`bnn.jobs.JobSnapshot`, a saved run, or a mapping."""
-
-    records: Sequence[StepRecord] = ()
-    evals: Sequence[EvalRecord] = ()
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    step: int = 0
-    total_steps: int = 0
-    nonfinite_step: int | None = None
-
-    @classmethod
-    def of(cls, run: Any) -> RunEvidence:
-        if isinstance(run, RunEvidence):
-            return run
-        get = run.get if isinstance(run, Mapping) else (lambda key, default=None: getattr(run, key, default))
-        summary = dict(get("summary", None) or {})
-        records = list(get("records", None) or [])
-        nonfinite = get("nonfinite_step", None) or summary.get("first_nonfinite_step")
-        return cls(
-            records=records,
-            evals=list(get("evals", None) or []),
-            summary=summary,
-            step=int(get("step", None) or summary.get("steps") or (records[-1]["step"] if records else 0)),
-            total_steps=int(get("total_steps", None) or 0),
-            nonfinite_step=nonfinite,
-        )
-
-    def last_eval(self, split: str) -> Mapping[str, Any] | None:
-        return next((e for e in reversed(self.evals) if e.get("split") == split), None)
 
 
 @dataclass(frozen=True)
@@ -301,7 +265,7 @@ def _is_nan(value: Any) -> bool:
 
 
 # --- the checks ------------------------------------------------------------------------------
-def _nan_on_chart(run: RunEvidence, step: int | None) -> str:
+def _nan_on_chart(run: Run, step: int | None) -> str:
     bad = [r for r in run.records if r.get("nonfinite")]
     if not bad:
         return ""
@@ -313,7 +277,7 @@ def _nan_on_chart(run: RunEvidence, step: int | None) -> str:
     )
 
 
-def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_nan(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     step = run.nonfinite_step
     if step is None:
         step = next((r["step"] for r in run.records if r.get("nonfinite")), None)
@@ -359,7 +323,7 @@ def _check_nan(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Find
     )
 
 
-def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_collapse(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     for split in ("train", "test"):
         record = run.last_eval(split)
         if not record or not record.get("prediction_histogram"):
@@ -404,7 +368,7 @@ def _check_collapse(config: RunConfig, run: RunEvidence, probe: Probe | None) ->
     return None
 
 
-def _check_chance(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_chance(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     test = run.last_eval("test")
     if not test or test.get("accuracy") is None:
         return None
@@ -426,7 +390,7 @@ def _check_chance(config: RunConfig, run: RunEvidence, probe: Probe | None) -> F
     )
 
 
-def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_output_binarized(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     if not config.model.layers[-1].binarize_activations:
         return None
     classes = config.model.num_classes
@@ -448,7 +412,7 @@ def _check_output_binarized(config: RunConfig, run: RunEvidence, probe: Probe | 
     )
 
 
-def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_batch_norm(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     names = layer_names(config)
     missing = [n for n, l in zip(names, config.model.layers) if l.binarize_activations and not l.batch_norm]
     if not missing:
@@ -472,7 +436,7 @@ def _check_batch_norm(config: RunConfig, run: RunEvidence, probe: Probe | None) 
     )
 
 
-def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_saturation(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     shares: dict[str, float] = {}
     source = ""
     recent = [r for r in run.records[-5:] if r.get("saturation")]
@@ -503,7 +467,7 @@ def _check_saturation(config: RunConfig, run: RunEvidence, probe: Probe | None) 
     return Finding("saturated", "Pre-activations outside the STE window", evidence, explanation, WARNING, label, fix)
 
 
-def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | None) -> Finding | None:
+def _check_learning_rate(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     train = config.train
     flips = _flip_rates(run)
     if len(run.records) >= 3 and flips:
@@ -552,7 +516,7 @@ def _check_learning_rate(config: RunConfig, run: RunEvidence, probe: Probe | Non
 
 
 def _check_clipping(
-    config: RunConfig, run: RunEvidence, probe: Probe | None, latent: Mapping[str, torch.Tensor] | None = None
+    config: RunConfig, run: Run, probe: Probe | None, latent: Mapping[str, torch.Tensor] | None = None
 ) -> Finding | None:
     binarized = [l for l in config.model.layers if l.binarize_weights]
     if config.train.clip_latent or not binarized or config.train.optimizer == "bop":
@@ -586,16 +550,16 @@ def _optimizer_text(train) -> str:
     return f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} at {lr}{momentum}"
 
 
-def _flip_rates(run: RunEvidence) -> list[float]:
+def _flip_rates(run: Run) -> list[float]:
     return [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
 
 
-def _mean_flip_rate(run: RunEvidence) -> float | None:
+def _mean_flip_rate(run: Run) -> float | None:
     flips = _flip_rates(run)
     return sum(flips) / len(flips) if flips else None
 
 
-def _suspects(config: RunConfig, reference: RunConfig, run: RunEvidence) -> list[tuple[str, Callable]]:
+def _suspects(config: RunConfig, reference: RunConfig, run: Run) -> list[tuple[str, Callable]]:
     """The run's settings that most likely explain a gap to ``reference``, most likely first:
     (what, with the numbers; the fix)."""
     suspects = []
@@ -632,7 +596,7 @@ def _suspects(config: RunConfig, reference: RunConfig, run: RunEvidence) -> list
     return suspects
 
 
-def _check_reference(config: RunConfig, run: RunEvidence, reference: Reference | None) -> Finding | None:
+def _check_reference(config: RunConfig, run: Run, reference: Reference | None) -> Finding | None:
     test = run.last_eval("test")
     if reference is None or not test or test.get("accuracy") is None:
         return None
@@ -671,21 +635,19 @@ def _check_reference(config: RunConfig, run: RunEvidence, reference: Reference |
 
 
 def diagnose(
-    config: RunConfig,
-    run: Any,
+    run: Run,
     probe: Probe | None = None,
     latent_weights: Mapping[str, torch.Tensor] | None = None,
     reference: Reference | None = None,
 ) -> list[Finding]:
     """Every problem the run's numbers show, most severe first.
 
-    ``run``: a :class:`bnn.jobs.JobSnapshot`, a :class:`bnn.runs.SavedRun`, a mapping with
-    ``records``/``evals``/``summary``, or a :class:`RunEvidence`. ``probe``: :func:`probe` of
-    ``config`` (adds initialization evidence). ``latent_weights``: the trained model's
-    ``latent_weights()`` for the clipping check. ``reference``: what to compare the test
-    accuracy with at the same epoch (:func:`reference_for`).
+    ``run``: a training job's snapshot or a saved run; its settings as trained are checked.
+    ``probe``: :func:`probe` of those settings (adds initialization evidence). ``latent_weights``:
+    the trained model's ``latent_weights()`` for the clipping check. ``reference``: what to
+    compare the test accuracy with at the same epoch (:func:`reference_for`).
     """
-    evidence = RunEvidence.of(run)
+    config, evidence = run.config, run
     findings = [
         _check_nan(config, evidence, probe),
         _check_collapse(config, evidence, probe),

@@ -1,7 +1,8 @@
 """A training run in a background thread: start, pause, resume, stop, and snapshots.
 
 The thread makes no UI calls: a page (or a test) reads :meth:`TrainingJob.snapshot`, a
-consistent copy of the metrics and state taken under a lock, whenever it likes. Pause and stop
+:class:`bnn.run.Run` taken under a lock (metrics, status, the settings as trained now), whenever
+it likes, or waits for one that satisfies a condition (:meth:`TrainingJob.wait_until`). Pause and stop
 are checked between optimizer steps (and inside evaluations), so they take effect well within
 a second. Stopping keeps everything trained so far and runs a final evaluation.
 
@@ -12,14 +13,14 @@ without it the run keeps training and recording (the NaN loss, the flat accuracy
 (:meth:`bnn.train.Trainer.request_edit`); the applied edits are in the snapshot and the summary,
 as is the final status.
 
-Crash safety: with ``checkpoint_dir`` the job saves itself as an unfinished run (weights,
-metrics and :meth:`bnn.train.Trainer.state_dict`) at every epoch's end and every
-``CHECKPOINT_SECONDS`` of training, atomically (:func:`bnn.runs.save_run`); ``resume_from`` a
-saved unfinished run continues it exactly, from weights, metrics and checkpoint of one save (the
-latest, if the run was saved again after it was read: see ``_resume_state``). Load: jobs
-sharing one :class:`RunSlots` train at most ``limit`` at a time, the others wait in order
-(status ``queued``). An ended, saved job can :meth:`TrainingJob.release` its model, which then
-reloads from disk.
+Saving: with ``runs_dir`` the job saves itself as an unfinished run (weights, metrics and
+:meth:`bnn.train.Trainer.state_dict`) at every epoch's end and every ``CHECKPOINT_SECONDS`` of
+training, atomically (:func:`bnn.runs.save_run`), so a crash loses at most that much; and once
+more when it ends, finished, stopped or diverged, after which it lets its model and optimizer go
+(its weights then reload from the folder). ``resume_from`` a saved unfinished run continues it
+exactly, from weights, metrics and checkpoint of one save (the latest, if the run was saved again
+after it was read: see ``_resume_state``). Load: jobs sharing one :class:`RunSlots` train at most
+``limit`` at a time, the others wait in order (status ``queued``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -41,54 +41,11 @@ from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
-from .runs import RunFormatError, SavedRun, load_checkpoint, load_run, save_run
+from .run import Run, Status
+from .runs import RunFormatError, load_checkpoint, load_run, save_run
 from .train import Trainer, use_cpu_threads_for
 
 CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
-
-# job states
-QUEUED = "queued"
-CREATED, LOADING, RUNNING, PAUSED, STOPPING, EVALUATING = (
-    "created",
-    "loading data",
-    "running",
-    "paused",
-    "stopping",
-    "evaluating",
-)
-FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
-ENDED = (FINISHED, STOPPED, DIVERGED, FAILED)
-
-
-@dataclass(frozen=True)
-class JobSnapshot:
-    status: str
-    message: str
-    step: int
-    total_steps: int
-    epoch: float  # fractional epochs done
-    epochs: int
-    elapsed_s: float
-    samples_per_s: float
-    eta_s: float | None
-    records: list[StepRecord] = field(default_factory=list)
-    evals: list[EvalRecord] = field(default_factory=list)
-    nonfinite_step: int | None = None
-    summary: dict | None = None  # final numbers, once the run has ended
-    queue_position: int | None = None  # 1 = next to start, while queued
-    edits: list[dict] = field(default_factory=list)  # live edits applied (bnn.train.Trainer.edits)
-    final_eval_s: float | None = None  # estimated seconds of the evaluation after the last step
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ENDED
-
-    @property
-    def progress(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
-
-    def last_eval(self, split: str = "test") -> dict | None:
-        return next((e for e in reversed(self.evals) if e["split"] == split), None)
 
 
 class RunSlots:
@@ -147,39 +104,55 @@ class TrainingJob:
         live_stats: bool = True,
         train_eval: str = "end",
         preset: str | None = None,
-        checkpoint_dir: str | os.PathLike | None = None,
-        resume_from: SavedRun | None = None,
+        fixes: str | None = None,
+        runs_dir: str | os.PathLike | None = None,
+        resume_from: Run | None = None,
         slots: RunSlots | None = None,
     ) -> None:
-        self.config = config
         self.name = name
-        self.preset = preset
-        self._checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._run = Run(
+            name=name,
+            config=resume_from.config if resume_from else config,
+            preset=resume_from.preset if resume_from else preset,
+            fixes=resume_from.fixes if resume_from else fixes,
+            edits=list(resume_from.edits) if resume_from else [],
+            records=list(resume_from.records) if resume_from else [],
+            evals=list(resume_from.evals) if resume_from else [],
+            path=resume_from.path if resume_from else None,
+            created=resume_from.created if resume_from else 0.0,
+            total_steps=resume_from.total_steps if resume_from else 0,
+            step=resume_from.step if resume_from else 0,
+        )
+        self._runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._checkpointed_at = 0.0
         self._resume_from = resume_from
         self._slots = slots
-        self._released: tuple[int, int, int, int | None] | None = None  # step, total, per epoch, nonfinite
         self._data = data
         self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
         self._device = resolve_device(device)
         self._record_every = record_every
         self._trainer_options = {"live_stats": live_stats, "train_eval": train_eval}
         self._stop_on_nonfinite = stop_on_nonfinite
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # notified at every change a snapshot shows
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
         self._eval_requested = threading.Event()
         self._thread: threading.Thread | None = None
         self._trainer: Trainer | None = None
-        self._status = CREATED
-        self._message = ""
-        self._records: list[StepRecord] = list(resume_from.records) if resume_from else []
-        self._evals: list[EvalRecord] = list(resume_from.evals) if resume_from else []
-        self._summary: dict | None = None
         self._started = 0.0
         self._paused_total = 0.0
         self._paused_at: float | None = None
+        self._ended_at = 0.0
+        self._done = False  # the thread has nothing more to do
+        self._parked = False  # the thread waits for resume or stop, between two steps
+
+    @property
+    def config(self) -> RunConfig:
+        """The settings in use now: the starting ones with every applied live edit."""
+        with self._lock:
+            return self._trainer.config if self._trainer is not None else self._run.config
 
     # --- control -------------------------------------------------------------------------
     def start(self) -> TrainingJob:
@@ -187,33 +160,33 @@ class TrainingJob:
             if self._thread is not None:
                 return self
             self._started = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, name=f"bnn-train-{self.name}", daemon=True)
+            self._thread = threading.Thread(target=self._main, name=f"bnn-train-{self.name}", daemon=True)
             self._thread.start()
         return self
 
     def pause(self) -> None:
         with self._lock:
-            if self._status in (RUNNING, LOADING, CREATED, QUEUED):
+            if self.status in (Status.RUNNING, Status.LOADING, Status.CREATED, Status.QUEUED):
                 self._resume.clear()
                 self._paused_at = time.perf_counter()
-                if self._status == RUNNING:
-                    self._status = PAUSED
+                if self.status == Status.RUNNING:
+                    self._set(Status.PAUSED)
 
     def resume(self) -> None:
         with self._lock:
             if self._paused_at is not None:
                 self._paused_total += time.perf_counter() - self._paused_at
                 self._paused_at = None
-            if self._status == PAUSED:
-                self._status = RUNNING
+            if self.status == Status.PAUSED:
+                self._set(Status.RUNNING)
             self._resume.set()
 
     def stop(self) -> None:
         """Stop after the current step (within a second); what was trained is kept."""
         with self._lock:
-            if self._status not in ENDED:
-                if self._status != CREATED:
-                    self._status = STOPPING
+            if not self.status.ended:
+                if self.status != Status.CREATED:
+                    self._set(Status.STOPPING)
                 self._stop.set()
                 self._resume.set()
 
@@ -221,15 +194,10 @@ class TrainingJob:
         """Change a live setting of the running trainer at its next optimizer step (raises
         :class:`bnn.config.ConfigError` if it cannot, e.g. before training started or after it ended)."""
         with self._lock:
-            trainer, status = self._trainer, self._status
-        if trainer is None or status in (*ENDED, STOPPING, EVALUATING):
+            trainer, status = self._trainer, self.status
+        if trainer is None or status.ended or status in (Status.STOPPING, Status.EVALUATING):
             raise ConfigError("the run is not training")
         trainer.request_edit(setting, value, layer)
-
-    def current_config(self) -> RunConfig:
-        """The settings in use now: the starting ones with every applied live edit."""
-        trainer = self._trainer
-        return trainer.config if trainer is not None else self.config
 
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
@@ -241,127 +209,146 @@ class TrainingJob:
             return not self._thread.is_alive()
         return True
 
+    def wait_until(self, condition: Callable[[Run], bool], timeout: float | None = None) -> Run:
+        """The first snapshot for which ``condition`` holds, checked at every change of the job
+        (each step, record and status); :class:`TimeoutError` after ``timeout`` seconds, or when
+        the job's thread has ended without it."""
+        with self._changed:
+            done = self._changed.wait_for(
+                lambda: self._done or condition(self.snapshot()),
+                timeout,
+            )
+            run = self.snapshot()
+        if not done or not condition(run):
+            raise TimeoutError(f"{self.name} did not get there (now {run.status}, step {run.step})")
+        return run
+
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         with self._lock:
-            return self._status
+            return self._run.status
+
+    @property
+    def parked(self) -> bool:
+        """Paused, and the step that was under way when it was paused is done: its weights and
+        records stay as they are until it is resumed or stopped."""
+        with self._lock:
+            return self._parked
 
     @property
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     # --- results -------------------------------------------------------------------------
-    def snapshot(self) -> JobSnapshot:
+    def snapshot(self) -> Run:
+        """The run as it is now (the settings as trained so far, live edits applied)."""
         with self._lock:
-            trainer = self._trainer
-            step, total, per_epoch, nonfinite = (
-                (trainer.step, trainer.total_steps, trainer.steps_per_epoch, trainer.first_nonfinite_step)
-                if trainer
-                else self._released or (0, 0, 0, None)
-            )
+            run, trainer = self._run, self._trainer
             elapsed = self._elapsed()
-            records = list(self._records)
-            rate = records[-1]["samples_per_s"] if records else 0.0
+            rate = run.records[-1]["samples_per_s"] if run.records else 0.0
             eta = final_eval = None
-            if trainer:
+            changes = {}
+            if trainer is not None:
                 final_eval = self._final_eval_estimate(trainer)
-            if trainer and step and self._status in (RUNNING, PAUSED):
-                active = elapsed  # includes the evaluations so far: a fair estimate of wall time left
-                eta = active / step * (total - step) + final_eval
-            elif trainer and self._status in (STOPPING, EVALUATING):
-                eta = final_eval
-            return JobSnapshot(
-                status=self._status,
-                message=self._message,
-                step=step,
-                total_steps=total,
-                epoch=step / per_epoch if per_epoch else 0.0,  # same step as above
-                epochs=self.config.train.epochs,
+                changes = {
+                    "config": trainer.config,
+                    "edits": list(trainer.edits),
+                    "step": trainer.step,
+                    "total_steps": trainer.total_steps,
+                    "nonfinite_step": trainer.first_nonfinite_step,
+                }
+                if trainer.step and run.status in (Status.RUNNING, Status.PAUSED):
+                    # elapsed includes the evaluations so far: a fair estimate of wall time left
+                    eta = elapsed / trainer.step * (trainer.total_steps - trainer.step) + final_eval
+                elif run.status in (Status.STOPPING, Status.EVALUATING):
+                    eta = final_eval
+            return run.but(
+                records=list(run.records),
+                evals=list(run.evals),
                 elapsed_s=elapsed,
                 samples_per_s=rate,
                 eta_s=eta,
-                records=records,
-                evals=list(self._evals),
-                nonfinite_step=nonfinite,
-                summary=dict(self._summary) if self._summary else None,
-                queue_position=self._slots.position(self) if self._slots and self._status == QUEUED else None,
-                edits=list(trainer.edits) if trainer else list((self._summary or {}).get("edits", [])),
                 final_eval_s=final_eval,
+                queue_position=self._slots.position(self) if self._slots and run.status == Status.QUEUED else None,
+                weights=self.model_copy,
+                **changes,
             )
-
-    def release(self) -> None:
-        """Let an ended job's model and optimizer go (it has been saved); snapshots keep working."""
-        with self._lock:
-            if self._status in ENDED and self._trainer is not None:
-                trainer = self._trainer
-                self._released = (
-                    trainer.step,
-                    trainer.total_steps,
-                    trainer.steps_per_epoch,
-                    trainer.first_nonfinite_step,
-                )
-                self._trainer = None
 
     def _final_eval_estimate(self, trainer: Trainer) -> float:
         """Seconds of the evaluations after the last step (test set, and training set unless
         never), from the last evaluation's speed, else a third of a training step per image."""
         count = len(trainer.data.test_labels) + (trainer.train_count if trainer.train_eval != "never" else 0)
         per_image = trainer.eval_seconds_per_image
-        if not per_image and self._records and self._records[-1]["samples_per_s"]:
-            per_image = 1 / (3 * self._records[-1]["samples_per_s"])
+        records = self._run.records
+        if not per_image and records and records[-1]["samples_per_s"]:
+            per_image = 1 / (3 * records[-1]["samples_per_s"])
         return count * per_image
 
     def model_copy(self) -> BinaryNet | None:
-        """A CPU copy of the model in eval mode (None before the model exists, or once released)."""
+        """A CPU copy of the model in eval mode: the trainer's while it has one, else the saved
+        run's (None before the model exists)."""
         with self._lock:
-            if self._trainer is None:
-                return None
-            model = copy.deepcopy(self._trainer.model).cpu().eval()
-        return model
+            if self._trainer is not None:
+                return copy.deepcopy(self._trainer.model).cpu().eval()
+            path = self._run.path
+        if path is None or not self.status.ended:
+            return None
+        try:
+            return load_run(path).model()
+        except RunFormatError:
+            return None
 
     def _elapsed(self) -> float:
         if not self._started:
             return 0.0
         paused = self._paused_total + (time.perf_counter() - self._paused_at if self._paused_at else 0.0)
-        end = self._ended_at if self._status in ENDED else time.perf_counter()
+        end = self._ended_at if self._run.status.ended else time.perf_counter()
         return max(end - self._started - paused, 0.0)
 
-    _ended_at = 0.0
-
     # --- the thread ----------------------------------------------------------------------
-    def _set(self, status: str, message: str | None = None) -> None:
-        with self._lock:
-            if status in ENDED:
-                self._ended_at = time.perf_counter()
-                if self._paused_at is not None:  # ended while paused: the pause ends here too
-                    self._paused_total += self._ended_at - self._paused_at
-                    self._paused_at = None
-            self._status = status
+    def _set(self, status: Status | None = None, message: str | None = None, **changes) -> None:
+        with self._changed:
+            if status is not None:
+                if status.ended:
+                    self._ended_at = time.perf_counter()
+                    if self._paused_at is not None:  # ended while paused: the pause ends here too
+                        self._paused_total += self._ended_at - self._paused_at
+                        self._paused_at = None
+                changes["status"] = status
             if message is not None:
-                self._message = message
+                changes["message"] = message
+            self._run = self._run.but(**changes)
+            self._changed.notify_all()
 
-    def _run(self) -> None:
+    def _main(self) -> None:
         if self._slots is not None:
-            self._set(QUEUED, "waiting for a free training slot")
+            self._set(Status.QUEUED, "waiting for a free training slot")
             if not self._slots.acquire(self, self._stop):
-                self._set(STOPPED, "stopped while waiting for a training slot")
+                self._set(Status.STOPPED, "stopped while waiting for a training slot")
+                with self._changed:
+                    self._done = True
+                    self._changed.notify_all()
                 return
         try:
             self._load_and_train()
         finally:
             if self._slots is not None:
                 self._slots.release(self)
+            with self._changed:
+                self._done = True
+                self._changed.notify_all()
 
     def _load_and_train(self) -> None:
         try:
-            self._set(LOADING, "loading MNIST")
+            self._set(Status.LOADING, "loading MNIST")
             data = self._data if self._data is not None else self._data_loader()
             if self._stop.is_set():
-                self._set(STOPPED, "stopped before training started")
+                self._set(Status.STOPPED, "stopped before training started")
                 return
-            use_cpu_threads_for(self.config, self._device)
+            config = self._run.config
+            use_cpu_threads_for(config, self._device)
             trainer = Trainer(
-                self.config,
+                config,
                 data,
                 self._device,
                 record_every=self._record_every,
@@ -373,27 +360,34 @@ class TrainingJob:
             self._checkpointed_at = time.monotonic()
             with self._lock:
                 self._trainer = trainer
-                self._records, self._evals = list(trainer.records), list(trainer.evals)
-                self._status = PAUSED if not self._resume.is_set() else RUNNING
-                self._message = ""
+                status = Status.PAUSED if not self._resume.is_set() else Status.RUNNING
+                self._set(status, "", records=list(trainer.records), evals=list(trainer.evals))
             self._train(trainer)
         except (DataError, RunFormatError) as exc:
-            self._set(FAILED, str(exc))
+            self._set(Status.FAILED, str(exc))
         except Exception as exc:  # never let the thread die silently
-            self._set(FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+            self._set(Status.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+
+    def _wait_while_paused(self) -> None:
+        if self._resume.is_set() or self._stop.is_set():
+            return
+        with self._changed:
+            self._parked = True
+            self._changed.notify_all()
+        while not self._resume.is_set() and not self._stop.is_set():
+            self._resume.wait(0.1)
+        with self._changed:
+            self._parked = False
+            self._changed.notify_all()
 
     def _train(self, trainer: Trainer) -> None:
         diverged = False
-        while not self._resume.is_set() and not self._stop.is_set():  # paused before the first step
-            self._resume.wait(0.1)
+        self._wait_while_paused()  # paused before the first step
         for _ in trainer.steps(on_epoch_end=self._checkpoint) if not self._stop.is_set() else ():
             self._publish(trainer)
-            if (
-                self._checkpoint_dir is not None
-                and trainer.at_checkpoint
-                and time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
-            ):
-                self._checkpoint(trainer)
+            if self._runs_dir is not None and trainer.at_checkpoint:
+                if time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS:
+                    self._checkpoint(trainer)
             if self._eval_requested.is_set():
                 self._eval_requested.clear()
                 trainer.evaluate("test")
@@ -401,102 +395,108 @@ class TrainingJob:
             if self._stop_on_nonfinite and trainer.first_nonfinite_step is not None:
                 diverged = True
                 break
-            while not self._resume.is_set() and not self._stop.is_set():
-                self._resume.wait(0.1)
+            self._wait_while_paused()
             if self._stop.is_set():
                 break
         self._publish(trainer)
         if not trainer.finished:  # stopped or diverged: final evaluation of what was trained
-            self._set(EVALUATING)
+            self._set(Status.EVALUATING)
             trainer.final_evaluations()
         if diverged:
             status, message = (
-                DIVERGED,
+                Status.DIVERGED,
                 f"the loss became NaN/inf at step {trainer.first_nonfinite_step}; "
                 "the weights can no longer learn, so the run was stopped",
             )
         elif trainer.first_nonfinite_step is not None:
-            status, message = DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}"
+            status, message = Status.DIVERGED, f"the loss became NaN/inf at step {trainer.first_nonfinite_step}"
         elif trainer.finished:
-            status, message = FINISHED, "finished"
+            status, message = Status.FINISHED, "finished"
         else:
-            status, message = STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}"
-        with self._lock:
-            self._summary = {**trainer.summary(), "status": status}
-            self._records = list(trainer.records)
-            self._evals = list(trainer.evals)
-        self._set(status, message)
+            status, message = Status.STOPPED, f"stopped at step {trainer.step} of {trainer.total_steps}"
+        self._end(trainer, status, message)
+
+    def _end(self, trainer: Trainer, status: Status, message: str) -> None:
+        """Save the ended run (final evaluations included, no checkpoint), then announce the end
+        and let the model and optimizer go: its weights reload from the folder when asked. A
+        run that could not be saved keeps them, and says why in its message."""
+        self._publish(trainer)  # the final evaluations
+        summary = {**trainer.summary(), "status": str(status)}
+        ended = self.snapshot().but(status=status, message=message, summary=summary)
+        saved = self._save(trainer, ended, None) if self._runs_dir is not None else None
+        with self._changed:
+            if saved is not None:
+                self._trainer = None
+                ended = ended.but(path=saved.path, created=saved.created)
+            elif self._runs_dir is not None:
+                ended = ended.but(message=f"{message}; {self._run.message}")
+            self._run = ended
+            self._set(status)
+
+    def _save(self, trainer: Trainer, run: Run, checkpoint: dict | None) -> Run | None:
+        """Save ``run`` (a snapshot) with the trainer's weights into the runs folder; None, and a
+        message saying why, if it could not."""
+        try:
+            return save_run(run, self._runs_dir, model=trainer.model, checkpoint=checkpoint)
+        except OSError as exc:
+            self._set(message=f"could not save the run in {self._runs_dir}: {exc}")
+            return None
 
     def _checkpoint(self, trainer: Trainer) -> None:
         """Save the run as it is now, unfinished, so that a crash loses at most this much."""
-        if self._checkpoint_dir is None or trainer.finished:
-            return  # the finished run is saved by its owner, with its final evaluations
-        run = SavedRun(
-            name=self.name,
-            config=trainer.config,  # with the live edits applied so far
-            records=list(trainer.records),
-            evals=list(trainer.evals),
-            summary={"status": "interrupted", "steps": trainer.step, "edits": list(trainer.edits)},
-            model=trainer.model,
-            preset=self.preset,
-            checkpoint=trainer.state_dict(),
-        )
-        try:
-            save_run(run, self._checkpoint_dir)
-        except OSError as exc:
-            with self._lock:
-                self._message = f"could not save a checkpoint: {exc}"
+        if self._runs_dir is None or trainer.finished:
+            return  # the finished run is saved when it has ended, with its final evaluations
+        self._publish(trainer)  # the evaluations just made
+        saved = self._save(trainer, self.snapshot(), trainer.state_dict())
+        if saved is not None:
+            self._set(path=saved.path, created=saved.created)
         self._checkpointed_at = time.monotonic()
 
     def _publish(self, trainer: Trainer) -> None:
-        """Copy new records for snapshots (cheap: only the appended tail)."""
-        if len(trainer.records) != len(self._records) or len(trainer.evals) != len(self._evals):
-            with self._lock:
-                self._records.extend(trainer.records[len(self._records) :])
-                self._evals.extend(trainer.evals[len(self._evals) :])
+        """Copy new records for snapshots (cheap: only the appended tail) and wake waiters."""
+        with self._changed:
+            run = self._run
+            if len(trainer.records) != len(run.records) or len(trainer.evals) != len(run.evals):
+                self._run = run.but(
+                    records=run.records + trainer.records[len(run.records) :],
+                    evals=run.evals + trainer.evals[len(run.evals) :],
+                )
+            self._changed.notify_all()
 
 
 RESUME_READS = 5  # tries at reading one whole save of a run that is being saved again
 
 
-def _saved_step(run: SavedRun) -> int:
-    return run.records[-1]["step"] if run.records else 0
+def _resume_state(saved: Run) -> tuple[dict, dict, list[StepRecord], list[EvalRecord], list[dict]]:
+    """Weights, checkpoint, metric records and live edits of one and the same save of the
+    unfinished run ``saved``, for :meth:`bnn.train.Trainer.restore`.
 
-
-def _resume_state(saved: SavedRun) -> tuple[dict, dict, list[StepRecord], list[EvalRecord]]:
-    """Weights, checkpoint and metric records of one and the same save of the unfinished run
-    ``saved``, for :meth:`bnn.train.Trainer.restore`.
-
-    :func:`bnn.runs.load_run` does not read the checkpoint: it is read here, maybe long after.
-    If the run was saved again in between (by a job still training it: a pause takes effect
-    only after the step or the epoch's end under way, checkpoint included), the checkpoint on
-    disk belongs to the later save, and paired with the weights of ``saved`` it would continue
-    another run. Then the whole run is read again and continues from that later save, which is
-    the same run further along (refused if a live edit changed its settings since).
+    The checkpoint is read here, maybe long after ``saved`` was. If the run was saved again in
+    between (by a job still training it: a pause takes effect only after the step or the epoch's
+    end under way, checkpoint included), the checkpoint on disk belongs to the later save, and
+    paired with the weights of ``saved`` it would continue another run. So the whole run is read
+    again, and continues from the save whose metrics and checkpoint name the same step (refused
+    if a live edit changed its settings since).
     """
-    if saved.checkpoint is not None and saved.model is not None:  # in memory: one save already
-        return saved.model.state_dict(), saved.checkpoint, saved.records, saved.evals
     if saved.path is None:
         raise RunFormatError(f"{saved.name} has no checkpoint to resume from")
-    run: SavedRun | None = saved if saved.model is not None else None
     for attempt in range(RESUME_READS):
         if attempt:
-            time.sleep(0.05 * attempt)
+            time.sleep(0.05 * attempt)  # a save in progress: its two renames take microseconds
         try:
-            run = run or load_run(saved.path)
+            run = load_run(saved.path)
             checkpoint = load_checkpoint(saved.path)
         except RunFormatError:  # e.g. caught between the two renames of a save
             if attempt == RESUME_READS - 1:
                 raise
-            run = None
             continue
         # the steps of a run's saves only grow, and its weights are read after its metrics and
         # before its checkpoint: the same step in metrics and checkpoint means one save
-        if checkpoint.get("step") == _saved_step(run):
-            if run.model is None:
+        if checkpoint.get("step") == (run.records[-1]["step"] if run.records else 0):
+            model = run.model()
+            if model is None:
                 raise RunFormatError(f"{saved.name} has no weights to resume from")
             if run.config != saved.config:
                 raise RunFormatError(f"{saved.name} was saved with other settings while it was read for resuming")
-            return run.model.state_dict(), checkpoint, run.records, run.evals
-        run = None
+            return model.state_dict(), checkpoint, run.records, run.evals, run.edits
     raise RunFormatError(f"{saved.name} kept changing while it was read for resuming: is it still training?")

@@ -103,6 +103,20 @@ def make_optimizer(model: nn.Module, train: TrainConfig):
     return torch.optim.Adam(groups, lr=train.lr, fused=True)
 
 
+def regrouped(optimizer: torch.optim.Optimizer, model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer :func:`make_optimizer` makes for ``model`` now (after a layer's weights were
+    binarized or made real: its group and learning-rate scale change), carrying over
+    ``optimizer``'s per-parameter state (moments, momentum buffers): the same optimizer, grouped
+    as one built for these settings from the start would be, so that a checkpoint of it loads
+    into a run resumed with these settings."""
+    fresh = make_optimizer(model, train)
+    for group in fresh.param_groups:
+        for param in group["params"]:
+            if param in optimizer.state:
+                fresh.state[param] = optimizer.state[param]
+    return fresh
+
+
 def scheduled_lr(train: TrainConfig, step: int, total_steps: int) -> float:
     """The base learning rate at ``step`` (0-based) of ``total_steps``."""
     progress = min(step / max(total_steps - 1, 1), 1.0)

@@ -1,6 +1,14 @@
-"""A run saved as a directory: ``meta.json``, ``config.json``, ``metrics.json``, ``weights.pt``,
-and while it is unfinished ``checkpoint.pt`` (optimizer and random states to continue it, see
+"""The one reader and writer of run folders: a :class:`bnn.run.Run` saved as a directory,
+``meta.json`` (name, preset, status, the run its settings fix), ``config.json`` (the settings **as
+trained**, live edits applied, so the folder describes exactly the network that trained),
+``metrics.json`` (records, evaluations, summary, live edits), ``weights.pt``, and while it is
+unfinished ``checkpoint.pt`` (optimizer and random states to continue it, see
 :meth:`bnn.train.Trainer.state_dict`).
+
+Folders of format 1 (before the run type) kept the live edits in the summary only, and some kept
+the starting settings in ``config.json``: they are read with the edits applied, which gives the
+settings as trained whichever of the two was saved (an edit sets a value; setting it twice is
+setting it once).
 
 Written atomically: everything goes to a temporary sibling directory that is renamed into place,
 so a crash never leaves half a run. Weights are a plain ``state_dict`` read back with
@@ -28,7 +36,7 @@ import shutil
 import stat
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,10 +44,12 @@ import torch
 from .config import ConfigError, RunConfig, validate
 from .metrics import EvalRecord, StepRecord, record_problem
 from .models import BinaryNet, build_model
+from .run import Run, Status, final_status
 from .safe_io import check_folder, is_regular_file, read_bytes
+from .train import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
 
 FORMAT = "bnn-playground-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json as trained, status and fixes in meta.json, edits in metrics.json
 RUNS_ENV_VAR = "BNN_RUNS_DIR"
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -62,21 +72,6 @@ def slugify(name: str) -> str:
     return slug[:80] or "run"
 
 
-@dataclass
-class SavedRun:
-    name: str
-    config: RunConfig
-    records: list[StepRecord] = field(default_factory=list)
-    evals: list[EvalRecord] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    model: BinaryNet | None = None
-    path: Path | None = None
-    created: float = 0.0
-    preset: str | None = None
-    checkpoint: dict | None = None  # written when set; never read by load_run (see load_checkpoint)
-    unfinished: bool = False  # it has a checkpoint: it was training when last saved (see load_checkpoint)
-
-
 def _clean(value):
     """JSON has no NaN: write null instead (and keep the structure)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -88,24 +83,43 @@ def _clean(value):
     return value
 
 
-def save_run(run: SavedRun, directory: str | os.PathLike | None = None) -> Path:
-    """Write ``run`` to ``directory / slug(name)`` atomically; returns the run's path."""
+def save_run(
+    run: Run,
+    directory: str | os.PathLike | None = None,
+    *,
+    model: BinaryNet | None = None,
+    checkpoint: dict | None = None,
+) -> Run:
+    """Write ``run`` to ``directory / slug(name)`` (its own folder when it is saved there
+    already) atomically, with ``model``'s weights (default: :meth:`Run.model`) and, for an
+    unfinished run, ``checkpoint``; returns the run with its ``path`` and ``created`` time."""
     parent = Path(directory) if directory is not None else default_runs_dir()
     parent.mkdir(parents=True, exist_ok=True)
     target = run.path if run.path is not None and run.path.parent == parent else parent / slugify(run.name)
+    model = model if model is not None else run.model()
+    status = Status.INTERRUPTED if checkpoint is not None else run.status
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
         created = run.created or time.time()
-        meta = {"format": FORMAT, "version": FORMAT_VERSION, "name": run.name, "created": created, "preset": run.preset}
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "name": run.name,
+            "created": created,
+            "preset": run.preset,
+            "fixes": run.fixes,
+            "status": str(status),
+            "message": run.message,
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         (tmp / CONFIG_FILE).write_text(run.config.to_json())
-        metrics = {"records": run.records, "evals": run.evals, "summary": run.summary}
+        metrics = {"records": run.records, "evals": run.evals, "summary": run.summary, "edits": run.edits}
         (tmp / METRICS_FILE).write_text(json.dumps(_clean(metrics)))
-        if run.model is not None:
-            state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+        if model is not None:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save(state, tmp / WEIGHTS_FILE)
-        if run.checkpoint is not None:
-            torch.save(run.checkpoint, tmp / CHECKPOINT_FILE)
+        if checkpoint is not None:
+            torch.save(checkpoint, tmp / CHECKPOINT_FILE)
         if target.exists():
             old = parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             os.replace(target, old)
@@ -116,8 +130,7 @@ def save_run(run: SavedRun, directory: str | os.PathLike | None = None) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    run.path, run.created = target, created
-    return target
+    return run.but(path=target, created=created, status=status, weights=_weights_reader(target, run.config))
 
 
 def _read_json(path: Path) -> dict:
@@ -169,6 +182,16 @@ def _model_to_load(config: RunConfig) -> BinaryNet:
     return model.to_empty(device="cpu")
 
 
+def _weights_reader(path: Path, config: RunConfig):
+    """Reads the weights of the run folder ``path`` on each call (None when it has none)."""
+
+    def read() -> BinaryNet | None:
+        file = path / WEIGHTS_FILE
+        return load_weights(_model_to_load(config), file) if is_regular_file(file) else None
+
+    return read
+
+
 def read_weights_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a run's weights file, for a download: only a regular file inside the run."""
     try:
@@ -177,8 +200,12 @@ def read_weights_bytes(path: str | os.PathLike) -> bytes:
         raise RunFormatError(f"{WEIGHTS_FILE}: {exc}") from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """The checkpoint of the unfinished run at ``path``; :class:`RunFormatError` if it has none."""
+def load_checkpoint(run: Run | str | os.PathLike) -> dict:
+    """The checkpoint of an unfinished run (a :class:`Run` or its folder); :class:`RunFormatError`
+    if it has none."""
+    path = run.path if isinstance(run, Run) else run
+    if path is None:
+        raise RunFormatError(f"{run.name} is not saved, so it has no checkpoint")
     file = Path(path) / CHECKPOINT_FILE
     if not is_regular_file(file):
         raise RunFormatError(f"{path} has no {CHECKPOINT_FILE}: the run has finished, or was saved without one")
@@ -187,7 +214,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 def _meta(path: Path) -> dict:
     if not (path / META_FILE).exists():
-        raise RunFormatError(f"{path.name} is not a BNN Playground run (no {META_FILE})")
+        raise RunFormatError(f"{path} is not a BNN Playground run (no {META_FILE})")
     meta = _read_json(path / META_FILE)
     if meta.get("format") != FORMAT:
         raise RunFormatError(f"{META_FILE} does not say format {FORMAT!r}: not a BNN Playground run")
@@ -200,10 +227,15 @@ def _meta(path: Path) -> dict:
         ("name", (str,), "text"),
         ("created", (int, float), "a number"),
         ("preset", (str, type(None)), "text or null"),
+        ("fixes", (str, type(None)), "text or null"),
+        ("status", (str,), "text"),
+        ("message", (str,), "text"),
     ):
         value = meta.get(key)
         if key in meta and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise RunFormatError(f"{META_FILE}: {key} must be {label}, got {value!r:.40}")
+    if "status" in meta and meta["status"] not in Status.__members__.values():
+        raise RunFormatError(f"{META_FILE}: status must be one of {', '.join(Status)}, got {meta['status']!r:.40}")
     return meta
 
 
@@ -231,10 +263,52 @@ def _metrics(path: Path) -> dict:
     return metrics
 
 
-def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
+def _edits(items: object, where: str) -> list[dict]:
+    """Live edits read back from a run folder, each checked (see :attr:`bnn.train.Trainer.edits`)."""
+    if not isinstance(items, list):
+        raise RunFormatError(f"{where} must be a list, got {type(items).__name__}")
+    for index, edit in enumerate(items):
+        if not isinstance(edit, dict):
+            raise RunFormatError(f"{where}[{index}] must be an object")
+        setting, layer, step = edit.get("setting"), edit.get("layer"), edit.get("step")
+        if setting not in LIVE_TRAIN_SETTINGS + LIVE_LAYER_SETTINGS:
+            raise RunFormatError(f"{where}[{index}]: {setting!r:.40} is not a live setting")
+        if (setting in LIVE_LAYER_SETTINGS) != isinstance(layer, str):
+            raise RunFormatError(f"{where}[{index}]: a layer edit names its layer, another names none")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise RunFormatError(f"{where}[{index}]: step must be a whole number, got {step!r:.40}")
+    return items
+
+
+def _as_trained(config: RunConfig, edits: list[dict]) -> RunConfig:
+    """``config`` with every edit's new value set, in order (format 1 folders, see the module
+    docstring); :class:`RunFormatError` when an edit does not fit the settings."""
+    layers = [block.name for block in _model_to_load(config).blocks] if edits else []
+    for edit in edits:
+        layer = edit["layer"]
+        if layer is not None and layer not in layers:
+            raise RunFormatError(f"{METRICS_FILE}: an edit names layer {layer!r:.40}, which this network lacks")
+        try:
+            config = edited_config(config, edit["setting"], layers.index(layer) if layer else None, edit["new"])
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise RunFormatError(f"{METRICS_FILE}: an edit does not fit the settings ({exc})") from None
+    return config
+
+
+def _steps_done(records: list[StepRecord], summary: dict, epochs: int) -> tuple[int, int]:
+    """Steps trained and steps planned, from the last record (a saved run keeps no counter)."""
+    last = records[-1] if records else None
+    steps = summary.get("steps")
+    step = steps if isinstance(steps, int) and not isinstance(steps, bool) else last["step"] if last else 0
+    per_epoch = last["step"] / last["epoch"] if last and last.get("epoch") else 0
+    return step, round(per_epoch * epochs)
+
+
+def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
     """The run saved at ``path``, every file checked (:class:`RunFormatError` names the file and
-    the reason). Only regular files are read: links, pipes and devices are refused. Nothing is
-    drawn from torch's random generator (see ``_model_to_load``)."""
+    the reason). Only regular files are read: links, pipes and devices are refused. With
+    ``with_model`` its weights are read (and checked) now and kept; else :meth:`Run.model` reads
+    them when asked. Nothing is drawn from torch's random generator (see ``_model_to_load``)."""
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
@@ -250,20 +324,46 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> SavedRun:
     if problems := validate(config):
         raise RunFormatError(f"{CONFIG_FILE}: {problems[0]}")
     metrics = _metrics(path)
-    model = None
-    if with_model and (path / WEIGHTS_FILE).exists():
-        model = load_weights(_model_to_load(config), path / WEIGHTS_FILE)
-    return SavedRun(
+    summary = metrics.get("summary", {})
+    records = metrics.get("records", [])
+    unfinished = is_regular_file(path / CHECKPOINT_FILE)
+    if meta.get("version", 1) >= 2:
+        edits = _edits(metrics.get("edits", []), f"{METRICS_FILE}: edits")
+        status = Status(meta.get("status", Status.FINISHED))
+        if unfinished or not status.ended:  # saved while it trained
+            status = Status.INTERRUPTED if unfinished else Status.STOPPED
+        fixes = meta.get("fixes")
+    else:
+        edits = _edits(summary.get("edits") or [], f"{METRICS_FILE}: summary.edits")
+        config = _as_trained(config, edits)
+        status = final_status(summary, config, unfinished)
+        fixes = summary.get("fixes") if isinstance(summary.get("fixes"), str) else None
+    step, total_steps = _steps_done(records, summary, config.train.epochs)
+    weights = _weights_reader(path, config)
+    if with_model and is_regular_file(path / WEIGHTS_FILE):
+        model = weights()
+
+        def weights() -> BinaryNet | None:
+            return model
+
+    nonfinite = summary.get("first_nonfinite_step")
+    return Run(
         name=meta.get("name", path.name),
         config=config,
-        records=metrics.get("records", []),
+        status=status,
+        preset=meta.get("preset"),
+        fixes=fixes,
+        edits=edits,
+        records=records,
         evals=metrics.get("evals", []),
-        summary=metrics.get("summary", {}),
-        model=model,
+        summary=summary,
+        message=meta.get("message", ""),
         path=path,
         created=float(meta.get("created", 0.0)),
-        preset=meta.get("preset"),
-        unfinished=is_regular_file(path / CHECKPOINT_FILE),
+        step=step,
+        total_steps=total_steps,
+        nonfinite_step=nonfinite if isinstance(nonfinite, int) and not isinstance(nonfinite, bool) else None,
+        weights=weights,
     )
 
 
@@ -273,7 +373,7 @@ class UnreadableRun:
     reason: str  # names the file and what is wrong with it
 
 
-def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[SavedRun], list[UnreadableRun]]:
+def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], list[UnreadableRun]]:
     """Every run under ``directory`` (without weights), newest first, and every entry there that
     is not a readable run, with the reason. Hidden entries (runs being written) are left out."""
     parent = Path(directory) if directory is not None else default_runs_dir()
@@ -303,7 +403,7 @@ def _recover_replaced_runs(parent: Path) -> None:
                 continue
 
 
-def list_runs(directory: str | os.PathLike | None = None) -> list[SavedRun]:
+def list_runs(directory: str | os.PathLike | None = None) -> list[Run]:
     """Every readable run under ``directory`` (without weights), newest first."""
     return scan_runs(directory)[0]
 

@@ -49,12 +49,25 @@ from .layers import clip_latent_weights
 from .losses import loss_function
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet, build_model
-from .optim import make_optimizer, scheduled_lr, set_lr
+from .optim import make_optimizer, regrouped, scheduled_lr, set_lr
 
 LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts (request_edit)
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
+
+
+def edited_config(config: RunConfig, setting: str, layer: int | None, value) -> RunConfig:
+    """``config`` with one live edit applied: ``setting`` (with ``layer``, the index of a layer)
+    set to ``value``; a lower learning rate also lowers the schedule's end to it."""
+    if setting == "lr":
+        value = float(value)
+        return config.replace_train(lr=value, lr_end=min(config.train.lr_end, value))
+    if setting == "optimizer":
+        return config.replace_train(optimizer=value)
+    layers = list(config.model.layers)
+    layers[layer] = replace(layers[layer], **{setting: bool(value)})
+    return config.replace_model(layers=tuple(layers))
 
 
 PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
@@ -330,16 +343,6 @@ class Trainer:
         self._interval_started = time.perf_counter()
 
     # --- live edits ------------------------------------------------------------------------
-    def _edited_config(self, config: RunConfig, setting: str, layer: int | None, value) -> RunConfig:
-        if setting == "lr":
-            value = float(value)
-            return config.replace_train(lr=value, lr_end=min(config.train.lr_end, value))
-        if setting == "optimizer":
-            return config.replace_train(optimizer=value)
-        layers = list(config.model.layers)
-        layers[layer] = replace(layers[layer], **{setting: bool(value)})
-        return config.replace_model(layers=tuple(layers))
-
     def request_edit(self, setting: str, value, layer: int | None = None) -> None:
         """Change ``setting`` (one of :data:`LIVE_TRAIN_SETTINGS`, or with ``layer`` the index of
         a layer, one of :data:`LIVE_LAYER_SETTINGS`) to ``value`` before the next optimizer step.
@@ -355,8 +358,8 @@ class Trainer:
         with self._edit_lock:
             config = self.config
             for queued in self._edit_requests:
-                config = self._edited_config(config, *queued)
-            problems = validate(self._edited_config(config, setting, layer, value))
+                config = edited_config(config, *queued)
+            problems = validate(edited_config(config, setting, layer, value))
             if problems:
                 raise ConfigError("; ".join(problems))
             self._edit_requests.append((setting, layer, value))
@@ -364,10 +367,10 @@ class Trainer:
     def _apply_edits(self) -> None:
         with self._edit_lock:
             requests, self._edit_requests = self._edit_requests, []
-        rebuild_optimizer = False
+        rebuild_optimizer = regroup = False
         for setting, layer, value in requests:
             before = self.config
-            self.config = self._edited_config(before, setting, layer, value)
+            self.config = edited_config(before, setting, layer, value)
             if layer is None:
                 old, new = getattr(before.train, setting), getattr(self.config.train, setting)
                 rebuild_optimizer |= setting == "optimizer" and old != new
@@ -377,6 +380,7 @@ class Trainer:
                 if setting == "binarize_weights":
                     block.linear.binarize_weights = new
                     rebuild_optimizer |= self.config.train.optimizer == "bop"  # Bop owns the binary weights
+                    regroup |= old != new  # the layer's weights change learning-rate group
                 else:
                     block.activation.binarized = new
             if old != new:
@@ -384,6 +388,8 @@ class Trainer:
                 self.edits.append({"step": self.step, "setting": setting, "layer": name, "old": old, "new": new})
         if rebuild_optimizer:  # a fresh optimizer state: moments of another optimizer do not carry over
             self.optimizer = make_optimizer(self.model, self.config.train)
+        elif regroup:
+            self.optimizer = regrouped(self.optimizer, self.model, self.config.train)
         if self.live_stats:
             self._last_signs = self._signs()
 
@@ -472,9 +478,17 @@ class Trainer:
             "world_size": self.world.size,
         }
 
-    def restore(self, weights: dict, state: dict, records: list[StepRecord], evals: list[EvalRecord]) -> None:
+    def restore(
+        self,
+        weights: dict,
+        state: dict,
+        records: list[StepRecord],
+        evals: list[EvalRecord],
+        edits: list[dict] = (),
+    ) -> None:
         """Continue the run saved as ``weights`` (the model's state_dict), ``state``
-        (:meth:`state_dict`) and its metric records; call before training."""
+        (:meth:`state_dict`), its metric records and the live edits it took (already in the
+        settings it was built with); call before training."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError("not a checkpoint of this trainer")
         in_epoch = state["step"] - state["epoch"] * self.steps_per_epoch
@@ -489,7 +503,7 @@ class Trainer:
         torch.set_rng_state(state["rng"][rank % len(state["rng"])])
         if state.get("cuda_rng") and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"][rank % len(state["cuda_rng"])], self.device)
-        self.records, self.evals = list(records), list(evals)
+        self.records, self.evals, self.edits = list(records), list(evals), [dict(edit) for edit in edits]
         self.first_nonfinite_step = state["first_nonfinite_step"]
         self.train_seconds = state["train_seconds"]
         self.started = time.perf_counter() - state["elapsed"]

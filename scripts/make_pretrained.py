@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from bnn.cli import load_mnist_or_report  # noqa: E402
 from bnn.presets import PRESETS  # noqa: E402
-from bnn.runs import SavedRun, save_run  # noqa: E402
+from bnn.run import Run, Status  # noqa: E402
+from bnn.runs import save_run  # noqa: E402
 from bnn.train import Trainer  # noqa: E402
 
 PRESET = "fast"
@@ -63,18 +64,17 @@ def main() -> int:
     report()
     summary = trainer.summary()
     out = args.out.resolve()
-    path = save_run(
-        SavedRun(
-            name=out.name,
-            config=config,
-            records=trainer.records,
-            evals=trainer.evals,
-            summary=summary,
-            model=trainer.model.cpu().eval(),
-            preset=PRESET,
-        ),
-        out.parent,
+    run = Run(
+        name=f"pretrained {PRESET}",
+        config=config,
+        status=Status.FINISHED,
+        preset=PRESET,
+        records=trainer.records,
+        evals=trainer.evals,
+        summary=summary,
+        path=out,  # its folder, whatever the name's slug
     )
+    path = save_run(run, out.parent, model=trainer.model.cpu().eval()).path
     path.chmod(0o755)  # written through a private temporary directory
     print(
         f"preset {PRESET}, seed {config.train.seed}, {config.train.epochs} epochs, "

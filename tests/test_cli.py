@@ -1,4 +1,4 @@
-"""bnn.cli: ``python -m bnn train``: JSON output, one-line argument errors, missing data."""
+"""bnn.cli: ``python -m bnn train`` and ``eval``: JSON output, one-line argument errors, missing data."""
 
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ def _error(capsys, *argv: str) -> str:
         (["train", "--resume", "some-run", "--epochs", "3"], "--resume continues a run with its own settings"),
         (["train", "--resume", "no-such-run"], "cannot resume no-such-run"),
         (["train", "--train-eval", "sometimes"], "argument --train-eval: invalid choice"),
+        (["eval", "no-such-run"], "cannot evaluate no-such-run: "),
+        (["eval", "/"], "cannot evaluate /: / is not a BNN Playground run"),
+        (["eval"], "the following arguments are required: RUN"),
         ([], "the following arguments are required: command"),
     ],
 )
@@ -187,8 +190,8 @@ def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp
     saves = []
     real_save = bnn.cli.save_run
 
-    def crash_after_the_first_checkpoint(run, directory):
-        path = real_save(run, directory)
+    def crash_after_the_first_checkpoint(run, directory, **files):
+        path = real_save(run, directory, **files).path
         saves.append(sorted(p.name for p in path.iterdir()))
         raise KeyboardInterrupt  # the process dies right after writing epoch 1
 
@@ -206,3 +209,19 @@ def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp
     weights = [torch.load(tmp_path / d / "seed-fixed-seed0" / "weights.pt") for d in ("whole", "crashed")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not (tmp_path / "crashed" / "seed-fixed-seed0" / "checkpoint.pt").exists()  # finished: none left
+
+
+def test_eval_agrees_with_the_accuracy_the_run_recorded(mnist_dir: Path, tmp_path: Path, capsys):
+    argv = ["train", "--preset", "fast", "--epochs", "1", "--train-subset", "500", "--device", "cpu"]
+    assert main([*argv, "--data-dir", str(mnist_dir), "--out", str(tmp_path), "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for run in (trained["run"], "fast-seed0"):  # its folder, or its name in --runs-dir
+        assert main(["eval", run, "--runs-dir", str(tmp_path), "--data-dir", str(mnist_dir), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert result["agrees"] is True and result["run"] == trained["run"]
+        assert result["test_accuracy"] == pytest.approx(trained["test_accuracy"], abs=0.01)
+        assert result["recorded_test_accuracy"] == pytest.approx(result["test_accuracy"], abs=0.01)
+        assert sum(result["prediction_histogram"]) == 10000
+    assert main(["eval", trained["run"], "--data-dir", str(mnist_dir)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("fast-seed0: test accuracy") and line.endswith("; agrees)")

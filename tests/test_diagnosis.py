@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from bnn.config import LayerConfig, ModelConfig, RunConfig, TrainConfig
-from bnn.diagnosis import RunEvidence, apply_fixes, diagnose, probe, reference_for
+from bnn.diagnosis import apply_fixes, diagnose, probe, reference_for
 from bnn.jobs import TrainingJob
 from bnn.presets import PRESETS
+from bnn.run import Run, Status
 from bnn.train import train
 
 SEED = PRESETS["seed"]
@@ -37,6 +38,11 @@ def _healthy_records(steps: int = 5, flip: float = 0.01, saturation: float = 0.3
     ]
 
 
+def _run(config, recorded: dict) -> Run:
+    """A run of ``config`` that recorded ``recorded`` (records, evals, nonfinite_step ...)."""
+    return Run("run", config, Status.FINISHED, **recorded)
+
+
 def _evals(accuracy: float, histogram: list[int]) -> list[dict]:
     return [
         {
@@ -61,7 +67,7 @@ def seed_run(mnist):
 
 def test_seed_run_is_diagnosed(seed_run):
     snapshot, seed_probe = seed_run
-    findings = diagnose(SEED, snapshot, seed_probe)
+    findings = diagnose(snapshot, seed_probe)
     assert SEED_FINDINGS <= _ids(findings)
     assert "not_clipped" not in _ids(findings)  # the seed has real-valued weights: nothing to clip
     collapsed = next(f for f in findings if f.id == "collapsed")
@@ -87,7 +93,7 @@ def test_seed_probe_numbers(seed_run):
 
 def test_all_fixes_make_the_seed_learn(seed_run, mnist):
     snapshot, seed_probe = seed_run
-    fixed = apply_fixes(SEED, diagnose(SEED, snapshot, seed_probe))
+    fixed = apply_fixes(SEED, diagnose(snapshot, seed_probe))
     assert not fixed.model.layers[-1].binarize_activations
     assert fixed.train.loss == "cross_entropy"
     assert all(layer.batch_norm for layer in fixed.model.layers[:-1])
@@ -98,7 +104,7 @@ def test_all_fixes_make_the_seed_learn(seed_run, mnist):
 
 
 def test_fix_changes_only_its_setting():
-    findings = {f.id: f for f in diagnose(SEED, {"evals": _evals(9.8, [1000] + [0] * 9)})}
+    findings = {f.id: f for f in diagnose(_run(SEED, {"evals": _evals(9.8, [1000] + [0] * 9)}))}
     output_fixed = findings["output_binarized"].fix(SEED)
     assert [l.binarize_activations for l in output_fixed.model.layers] == [True, True, True, False]
     assert output_fixed.train == SEED.train
@@ -110,12 +116,12 @@ def test_fix_changes_only_its_setting():
 def test_healthy_run_has_no_findings():
     config = PRESETS["fast"]
     run = {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10)}
-    assert diagnose(config, run) == []
+    assert diagnose(_run(config, run)) == []
 
 
 def test_chance_without_collapse():
     run = {"records": _healthy_records(), "evals": _evals(12.0, [100] * 10)}
-    findings = diagnose(PRESETS["fast"], run)
+    findings = diagnose(_run(PRESETS["fast"], run))
     assert _ids(findings) == {"chance"}
     assert "12.00%" in findings[0].evidence
     fixed = findings[0].fix(PRESETS["fast"])
@@ -123,21 +129,23 @@ def test_chance_without_collapse():
 
 
 def test_collapse_to_another_class():
-    findings = diagnose(PRESETS["fast"], {"records": _healthy_records(), "evals": _evals(11.35, [0] * 7 + [995, 5, 0])})
+    findings = diagnose(
+        _run(PRESETS["fast"], {"records": _healthy_records(), "evals": _evals(11.35, [0] * 7 + [995, 5, 0])})
+    )
     collapsed = next(f for f in findings if f.id == "collapsed")
     assert "class 7" in collapsed.title and "99.5%" in collapsed.evidence
 
 
 def test_zero_flip_rate_means_learning_rate_too_small():
     run = {"records": _healthy_records(flip=0.0), "evals": _evals(95.0, [100] * 10)}
-    findings = diagnose(PRESETS["fast"], run)
+    findings = diagnose(_run(PRESETS["fast"], run))
     assert _ids(findings) == {"lr_too_small"}
     assert "flip rate" in findings[0].evidence
 
 
 def test_saturation_from_records():
     run = {"records": _healthy_records(saturation=0.8), "evals": _evals(95.0, [100] * 10)}
-    findings = diagnose(PRESETS["fast"], run)
+    findings = diagnose(_run(PRESETS["fast"], run))
     assert _ids(findings) == {"saturated"}
     assert "dense1 80%" in findings[0].evidence
     assert findings[0].fix(PRESETS["fast"]).model.ste_cancel is False  # BatchNorm is already on
@@ -147,7 +155,7 @@ def test_unclipped_latent_weights():
     config = PRESETS["fast"].replace_train(clip_latent=False)
     latent = {"dense1": torch.tensor([0.5, 1.5, -2.0, 0.1])}
     findings = diagnose(
-        config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10)}, latent_weights=latent
+        _run(config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10)}), latent_weights=latent
     )
     assert _ids(findings) == {"not_clipped"}
     assert findings[0].severity == "warning" and "50.00%" in findings[0].evidence
@@ -157,20 +165,10 @@ def test_unclipped_latent_weights():
 def test_nan_with_another_loss_lowers_the_learning_rate():
     config = PRESETS["fast"]
     findings = diagnose(
-        config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10), "nonfinite_step": 40}
+        _run(config, {"records": _healthy_records(), "evals": _evals(95.0, [100] * 10), "nonfinite_step": 40})
     )
     nan = next(f for f in findings if f.id == "nan_loss")
     assert nan.fix(config).train.lr == pytest.approx(config.train.lr / 10)
-
-
-def test_evidence_from_saved_run_shape():
-    class Saved:  # bnn.runs.SavedRun's attributes
-        records = _healthy_records()
-        evals = _evals(95.0, [100] * 10)
-        summary = {"steps": 100, "first_nonfinite_step": None}
-
-    evidence = RunEvidence.of(Saved())
-    assert evidence.step == 100 and evidence.last_eval("test")["accuracy"] == 95.0
 
 
 def test_probe_on_synthetic_data(tiny_data):
@@ -207,7 +205,7 @@ def test_reference_is_the_measured_preset_of_the_same_architecture():
 def test_a_run_behind_its_reference_gets_the_gap_and_the_settings_that_explain_it():
     config = _sgd_variant()
     run = {"records": _healthy_records(flip=2e-4), "evals": _evals_at(88.9, 3.0)}
-    findings = diagnose(config, run, reference=reference_for(config))
+    findings = diagnose(_run(config, run), reference=reference_for(config))
     behind = findings[0]
     assert behind.id == "behind_reference" and behind.severity == "warning"
     assert "9.0 points behind" in behind.evidence and "97.90%" in behind.evidence and "88.90%" in behind.evidence
@@ -221,9 +219,11 @@ def test_a_run_behind_its_reference_gets_the_gap_and_the_settings_that_explain_i
 def test_the_gap_is_measured_at_the_same_epoch():
     config = _sgd_variant()
     reference = reference_for(config)
-    after_one = diagnose(config, {"records": _healthy_records(), "evals": _evals_at(94.0, 1.0)}, reference=reference)
+    after_one = diagnose(
+        _run(config, {"records": _healthy_records(), "evals": _evals_at(94.0, 1.0)}), reference=reference
+    )
     assert "1.3 points behind" in after_one[0].evidence and "95.27% after 1" in after_one[0].evidence
-    early = diagnose(config, {"records": _healthy_records(), "evals": _evals_at(60.0, 0.5)}, reference=reference)
+    early = diagnose(_run(config, {"records": _healthy_records(), "evals": _evals_at(60.0, 0.5)}), reference=reference)
     assert "behind_reference" not in _ids(early)  # no reference before its first epoch
 
 
@@ -232,7 +232,7 @@ def test_each_likely_cause_of_a_gap_is_named_with_its_fix():
     layers = [replace(layer, batch_norm=False) for layer in fast.model.layers]
     config = fast.replace_model(layers=tuple(layers), ste_cancel=False).replace_train(clip_latent=False)
     run = {"records": _healthy_records(saturation=0.8), "evals": _evals_at(90.0, 2.0)}
-    behind = diagnose(config, run, reference=reference_for(config))[0]
+    behind = diagnose(_run(config, run), reference=reference_for(config))[0]
     assert "7.4 points behind" in behind.evidence
     for cause in ("no BatchNorm before the signs of dense1 and dense2", "identity STE", "not clipped", "dense1 80%"):
         assert cause in behind.evidence
@@ -243,4 +243,4 @@ def test_each_likely_cause_of_a_gap_is_named_with_its_fix():
 def test_a_run_close_to_its_reference_has_no_gap_finding():
     config = PRESETS["fast"]
     run = {"records": _healthy_records(), "evals": _evals_at(97.5, 3.0)}
-    assert diagnose(config, run, reference=reference_for(config)) == []
+    assert diagnose(_run(config, run), reference=reference_for(config)) == []

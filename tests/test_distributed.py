@@ -22,7 +22,8 @@ from bnn.config import InputConfig, RunConfig
 from bnn.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
 from bnn.models import build_model
 from bnn.presets import PRESETS
-from bnn.runs import SavedRun, load_checkpoint, load_run, save_run
+from bnn.run import Run
+from bnn.runs import load_checkpoint, load_run, save_run
 from bnn.train import Trainer, train
 
 # 251 images in batches of 64: 4 steps an epoch, the last batch of 59 splits 30 + 29 over 2 ranks.
@@ -153,20 +154,18 @@ def test_resume_after_a_crash_gives_the_uninterrupted_run(tmp_path: Path):
     config, data = _dropout_config(), make_tiny_data(n_train=200)
     uninterrupted = train(config, data, "cpu", record_every=3)
 
-    run = SavedRun(name="crashing", config=config)
     crashed = Trainer(config, data, "cpu", record_every=3)
 
     def checkpoint(trainer: Trainer) -> None:
-        run.records, run.evals, run.model = trainer.records, trainer.evals, trainer.model
-        run.checkpoint = trainer.state_dict()
-        save_run(run, tmp_path)
+        run = Run(name="crashing", config=config, records=trainer.records, evals=trainer.evals)
+        save_run(run, tmp_path, model=trainer.model, checkpoint=trainer.state_dict())
 
     for step in crashed.steps(on_epoch_end=checkpoint):
         if step == 6:  # 4 steps an epoch: the crash comes in the middle of epoch 2
             break
-    saved = load_run(run.path)
+    saved = load_run(tmp_path / "crashing")
     resumed = Trainer(config, data, "cpu", record_every=3)
-    resumed.restore(saved.model.state_dict(), load_checkpoint(run.path), saved.records, saved.evals)
+    resumed.restore(saved.model().state_dict(), load_checkpoint(saved), saved.records, saved.evals)
     assert resumed.step == 4 and resumed.epoch == 1
     steps = list(resumed.steps())
     assert steps == list(range(5, 13))
@@ -193,18 +192,16 @@ def test_resume_from_the_middle_of_an_epoch_gives_the_uninterrupted_run(tmp_path
     config, data = _dropout_config(), make_tiny_data(n_train=200)
     uninterrupted = train(config, data, "cpu", record_every=3)
     crashed = Trainer(config, data, "cpu", record_every=3)
-    run = SavedRun(name="mid-epoch", config=config)
     for step in crashed.steps():
         if step == 9:  # a record, one step into epoch 3 (4 steps an epoch)
             assert crashed.at_checkpoint
-            run.records, run.evals, run.model = crashed.records, crashed.evals, crashed.model
-            run.checkpoint = crashed.state_dict()
-            save_run(run, tmp_path)
+            run = Run(name="mid-epoch", config=config, records=crashed.records, evals=crashed.evals)
+            save_run(run, tmp_path, model=crashed.model, checkpoint=crashed.state_dict())
         if step == 10:
             break
-    saved = load_run(run.path)
+    saved = load_run(tmp_path / "mid-epoch")
     resumed = Trainer(config, data, "cpu", record_every=3)
-    resumed.restore(saved.model.state_dict(), load_checkpoint(run.path), saved.records, saved.evals)
+    resumed.restore(saved.model().state_dict(), load_checkpoint(saved), saved.records, saved.evals)
     assert (resumed.step, resumed.epoch) == (9, 2)
     assert list(resumed.steps()) == [10, 11, 12]
     for key, value in uninterrupted.model.state_dict().items():

@@ -1,23 +1,24 @@
 """bnn.jobs: crash safety (checkpoints, resuming an interrupted run), the limit on runs training
-at once, and releasing ended runs."""
+at once, and ended runs saved and let go of."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import torch
 from conftest import ROOT, make_tiny_data
 
 from bnn.config import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
-from bnn.jobs import FINISHED, QUEUED, STOPPED, RunSlots, TrainingJob
+from bnn.jobs import RunSlots, TrainingJob
 from bnn.models import build_model
-from bnn.runs import CHECKPOINT_FILE, SavedRun, list_runs, load_run, save_run, scan_runs
+from bnn.run import Run, Status
+from bnn.runs import CHECKPOINT_FILE, load_run, save_run, scan_runs
 from bnn.train import Trainer, train
 
 CONFIG = RunConfig(
@@ -26,11 +27,7 @@ CONFIG = RunConfig(
 )
 
 
-def _wait(predicate, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+WAIT = 60.0  # seconds: an upper bound on waiting for an event, never a measurement
 
 
 def _weights_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -40,18 +37,21 @@ def _weights_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_a_job_checkpoints_every_epoch_and_a_resumed_run_ends_as_the_uninterrupted_one(tmp_path: Path):
     data = make_tiny_data(n_train=200)
     whole = TrainingJob(CONFIG, data, name="whole", record_every=3).start()
-    assert whole.join(60) and whole.status == FINISHED
+    assert whole.join(WAIT) and whole.status == Status.FINISHED
 
-    job = TrainingJob(CONFIG, data, name="crashing", record_every=3, checkpoint_dir=tmp_path).start()
-    _wait(lambda: (tmp_path / "crashing" / CHECKPOINT_FILE).exists())  # epoch 1 ended
+    job = TrainingJob(CONFIG, data, name="crashing", record_every=3, runs_dir=tmp_path / "server").start()
+    job.wait_until(lambda run: run.path is not None, WAIT)  # epoch 1 ended: saved with a checkpoint
     job.pause()  # takes effect after the step or epoch end under way: the run may be saved once more
-    saved = load_run(tmp_path / "crashing")
-    assert saved.unfinished and saved.summary["status"] == "interrupted" and saved.records
+    job.wait_until(lambda run: job.parked, WAIT)
+    shutil.copytree(tmp_path / "server", tmp_path / "crashed")  # what the server left when it died here
     job.stop()
-    job.join(30)
+    job.join(WAIT)
+    assert load_run(tmp_path / "server" / "crashing").status == Status.STOPPED  # a stopped run saves itself
+    saved = load_run(tmp_path / "crashed" / "crashing")
+    assert saved.status == Status.INTERRUPTED and saved.records and (saved.path / CHECKPOINT_FILE).exists()
 
     resumed = TrainingJob(CONFIG, data, name="crashing", record_every=3, resume_from=saved).start()
-    assert resumed.join(60) and resumed.status == FINISHED, resumed.snapshot().message
+    assert resumed.join(WAIT) and resumed.status == Status.FINISHED, resumed.snapshot().message
     assert _weights_equal(resumed.model_copy(), whole.model_copy())
     assert resumed.snapshot().evals == whole.snapshot().evals
 
@@ -63,14 +63,13 @@ def test_a_run_saved_again_after_it_was_read_resumes_from_one_whole_save(tmp_pat
     data = make_tiny_data(n_train=200)
     whole = train(CONFIG, data, "cpu", record_every=3)
     trainer = Trainer(CONFIG, data, "cpu", record_every=3)  # 4 steps an epoch, records at 3, 4, 6, 8, ...
-    run = SavedRun(name="saved-twice", config=CONFIG)
+    run = Run(name="saved-twice", config=CONFIG)
     saved = None
     for step in trainer.steps():
         if step in (3, 6):
             assert trainer.at_checkpoint
-            run.records, run.evals, run.model = trainer.records, trainer.evals, trainer.model
-            run.checkpoint, run.summary = trainer.state_dict(), {"status": "interrupted", "steps": step}
-            save_run(run, tmp_path)
+            run = run.but(records=list(trainer.records), evals=list(trainer.evals), summary={"steps": step})
+            run = save_run(run, tmp_path, model=trainer.model, checkpoint=trainer.state_dict())
         if step == 3:
             saved = load_run(run.path)
         if step == 6:
@@ -78,7 +77,7 @@ def test_a_run_saved_again_after_it_was_read_resumes_from_one_whole_save(tmp_pat
     assert saved is not None and saved.records[-1]["step"] == 3
 
     resumed = TrainingJob(CONFIG, data, name="saved-twice", record_every=3, resume_from=saved).start()
-    assert resumed.join(60) and resumed.status == FINISHED, resumed.snapshot().message
+    assert resumed.join(WAIT) and resumed.status == Status.FINISHED, resumed.snapshot().message
     assert _weights_equal(resumed.model_copy(), whole.model)
     assert resumed.snapshot().evals == whole.evals
     assert [r["step"] for r in resumed.snapshot().records] == [r["step"] for r in whole.records]
@@ -89,7 +88,7 @@ def test_reading_a_run_while_another_trains_leaves_the_training_alone(tmp_path: 
     random generator, where the training draws its dropout masks from and which its checkpoints save."""
     data = make_tiny_data(n_train=200)
     whole = train(CONFIG, data, "cpu", record_every=3)
-    other = save_run(SavedRun(name="other", config=CONFIG, model=build_model(CONFIG.model)), tmp_path)
+    other = save_run(Run(name="other", config=CONFIG), tmp_path, model=build_model(CONFIG.model)).path
     before = torch.get_rng_state()
     load_run(other)
     assert torch.equal(torch.get_rng_state(), before)
@@ -105,68 +104,61 @@ def test_a_run_killed_mid_training_comes_back_interrupted_and_resumes(tmp_path: 
     """SIGKILL of the process that trains: its last checkpoint is a whole, loadable run."""
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import sys
         sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "tests")!r})
         from conftest import make_tiny_data
         from test_jobs_recovery import CONFIG
         from bnn.jobs import TrainingJob
         job = TrainingJob(CONFIG.replace_train(epochs=200), make_tiny_data(n_train=200), name="victim",
-                          record_every=3, checkpoint_dir={str(tmp_path)!r}).start()
+                          record_every=3, runs_dir={str(tmp_path)!r}).start()
+        saved = job.wait_until(lambda run: run.path is not None).step
+        job.wait_until(lambda run: run.step > saved + 1)  # killed between two saves
+        print("training on", flush=True)
         job.join()
         """
     )
-    process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, text=True
+    )
     try:
-        _wait(lambda: (tmp_path / "victim" / CHECKPOINT_FILE).exists(), 120)
-        time.sleep(0.5)
+        assert process.stdout.readline() == "training on\n"  # waits for the line
     finally:
         process.send_signal(signal.SIGKILL)
-        process.wait(30)
+        process.wait(WAIT)
     runs, unreadable = scan_runs(tmp_path)
     assert not unreadable and [run.name for run in runs] == ["victim"]
     saved = load_run(runs[0].path)
-    assert saved.unfinished and saved.model is not None
+    assert saved.status == Status.INTERRUPTED and saved.model() is not None
     done = saved.records[-1]["step"]
-    resumed = TrainingJob(
-        saved.config.replace_train(epochs=200),
-        make_tiny_data(n_train=200),
-        name="victim",
-        record_every=3,
-        resume_from=saved,
-    )
+    resumed = TrainingJob(saved.config, make_tiny_data(n_train=200), name="victim", record_every=3, resume_from=saved)
     resumed.start()
-    _wait(lambda: resumed.snapshot().step > done + 2)
+    resumed.wait_until(lambda run: run.step > done + 2, WAIT)
     resumed.stop()
-    assert resumed.join(60) and resumed.status == STOPPED
+    assert resumed.join(WAIT) and resumed.status == Status.STOPPED
 
 
 def test_runs_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path):
     data = make_tiny_data(n_train=200)
     slots = RunSlots(limit=1)
     first = TrainingJob(CONFIG.replace_train(epochs=50), data, name="first", slots=slots).start()
-    _wait(lambda: first.snapshot().step > 0)
+    first.wait_until(lambda run: run.step > 0, WAIT)
     second = TrainingJob(CONFIG, data, name="second", slots=slots).start()
+    second.wait_until(lambda run: run.queue_position == 1, WAIT)
     third = TrainingJob(CONFIG, data, name="third", slots=slots).start()
-    _wait(lambda: third.status == QUEUED)
-    assert (second.snapshot().queue_position, third.snapshot().queue_position) == (1, 2)
+    third.wait_until(lambda run: run.queue_position == 2, WAIT)
+    assert (second.status, third.status) == (Status.QUEUED, Status.QUEUED)
     third.stop()
-    assert third.join(10) and third.status == STOPPED and third.snapshot().step == 0
-    assert second.status == QUEUED and second.snapshot().queue_position == 1
+    assert third.join(WAIT) and third.status == Status.STOPPED and third.snapshot().step == 0
+    assert second.status == Status.QUEUED and second.snapshot().queue_position == 1
     first.stop()
-    assert second.join(60) and second.status == FINISHED
+    assert second.join(WAIT) and second.status == Status.FINISHED
 
 
-def test_a_released_job_keeps_its_numbers_but_not_its_model(tmp_path: Path):
-    job = TrainingJob(CONFIG.replace_train(epochs=1), make_tiny_data(n_train=200), name="done").start()
-    assert job.join(60)
-    before = job.snapshot()
-    job.release()
-    after = job.snapshot()
-    assert job.model_copy() is None
-    assert (after.step, after.total_steps, after.epoch, after.records) == (
-        before.step,
-        before.total_steps,
-        before.epoch,
-        before.records,
-    )
-    assert not list_runs(tmp_path)
+def test_an_ended_job_is_saved_and_lets_its_model_go_keeping_its_numbers(tmp_path: Path):
+    job = TrainingJob(CONFIG.replace_train(epochs=1), make_tiny_data(n_train=200), name="done", runs_dir=tmp_path)
+    assert job.start().join(WAIT)
+    run = job.snapshot()
+    assert run.status == Status.FINISHED and run.path == tmp_path / "done"
+    assert (run.step, run.total_steps, run.epoch) == (4, 4, 1.0) and run.records and run.test_accuracy is not None
+    assert job._trainer is None  # let go of: its weights are in the folder
+    assert _weights_equal(job.model_copy(), load_run(run.path).model())

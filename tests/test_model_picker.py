@@ -45,26 +45,40 @@ def test_a_training_run_is_copied_at_most_every_interval(monkeypatch):
 
 
 def test_read_at_names_the_step_and_accuracies():
-    picked = model_picker.PickedModel("fast-1", None, None, 91.5, "job", True, 120, 900, 88.0)
-    assert picked.read_at() == "step 120 of 900 · training batches 88.0% right · last test accuracy 91.50%"
-    assert model_picker.PickedModel("pretrained", None, None, 97.9, "pretrained").read_at() == ""
+    from bnn.presets import PRESETS
+    from bnn.run import Run, Status
+
+    training = Run(
+        "fast-1",
+        PRESETS["fast"],
+        Status.RUNNING,
+        records=[{"step": 120, "epoch": 0.4, "batch_accuracy": 88.0}],
+        evals=[{"step": 100, "epoch": 0.3, "split": "test", "accuracy": 91.5}],
+        step=120,
+        total_steps=900,
+    )
+    assert training.read_at() == "step 120 of 900 · training batches 88.0% right · last test accuracy 91.50%"
+    assert training.but(status=Status.FINISHED).read_at() == ""
 
 
 def test_an_ended_run_without_weights_in_memory_is_read_from_its_saved_folder(monkeypatch, tmp_path):
-    from bnn.runs import SavedRun, load_run, save_run
+    from bnn.run import Status
+    from bnn.runs import load_run, save_run
     from ui import state
     from ui.state import PRETRAINED_DIR
 
     shipped = load_run(PRETRAINED_DIR)
-    save_run(
-        SavedRun(name="fast-1", config=shipped.config, records=[], evals=[], summary={}, model=shipped.model), tmp_path
-    )
-    job = FakeJob()
-    job.ended = True
-    job.model_copy = lambda: None  # released once saved
-    monkeypatch.setattr(state, "runs_dir", lambda: tmp_path)
-    monkeypatch.setattr(state, "app_state", lambda: state.AppState(jobs={"fast-1": job}))
-    monkeypatch.setattr(model_picker, "_snapshots", model_picker._Snapshots)
+    saved = save_run(shipped.but(name="fast-1", status=Status.FINISHED, path=None), tmp_path)
+
+    class EndedJob:  # saved when it ended, its model let go of
+        def snapshot(self):
+            return saved
+
+        def model_copy(self):
+            raise AssertionError("an ended, saved run is read from its folder")
+
+    monkeypatch.setattr(state, "app_state", lambda: state.AppState(jobs={"fast-1": EndedJob()}))
     monkeypatch.setattr(model_picker, "_saved", lambda path, modified: load_run(path))
     picked = model_picker.load("job:fast-1")
-    assert picked is not None and picked.source == "saved" and picked.name == "fast-1"
+    assert picked is not None and picked.path == saved.path and picked.name == "fast-1"
+    assert picked.model() is picked.model() and picked.model() is not None  # read once

@@ -13,14 +13,15 @@ from streamlit.testing.v1 import AppTest
 
 from bnn.models import build_model
 from bnn.presets import PRESETS
-from bnn.runs import SavedRun, list_runs, metrics_csv, save_run
+from bnn.run import Run, Status
+from bnn.runs import list_runs, metrics_csv, save_run
 from bnn.train import Trainer
 from ui import state
 
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
 
-def _run(name: str, lr: float, accuracy: float, created: float) -> SavedRun:
+def _run(name: str, lr: float, accuracy: float, created: float) -> Run:
     config = SMALL.replace_train(lr=lr)
     records = [
         {
@@ -46,13 +47,15 @@ def _run(name: str, lr: float, accuracy: float, created: float) -> SavedRun:
         }
     ]
     torch.manual_seed(0)
-    return SavedRun(
+    model = build_model(config.model)
+    return Run(
         name=name,
         config=config,
+        status=Status.FINISHED,
         records=records,
         evals=evals,
         summary={"test_accuracy": accuracy},
-        model=build_model(config.model),
+        weights=lambda: model,
         created=created,
     )
 
@@ -77,13 +80,9 @@ def test_overlay_and_settings_that_differ(page):
     assert list(table["test acc %"]) == [88.5, 91.0]
 
 
-def _saved(runs_dir, name: str, created: float, config=None, summary=None, records=None, checkpoint=None):
+def _saved(runs_dir, name: str, created: float, config=None, checkpoint=None, **changes):
     run = _run(name, 1e-2, 90.0, created)
-    run.config = config or run.config
-    run.summary = {**run.summary, **(summary or {})}
-    run.records = records if records is not None else run.records
-    run.checkpoint = checkpoint
-    save_run(run, runs_dir)
+    save_run(run.but(config=config or run.config, **changes), runs_dir, checkpoint=checkpoint)
 
 
 def _compare(runs_dir) -> AppTest:
@@ -95,10 +94,10 @@ def _compare(runs_dir) -> AppTest:
 
 
 def test_real_status_layers_in_words_and_only_settings_that_apply(runs_dir):
-    _saved(runs_dir, "ended", 1.0, summary={"status": "finished"})
-    _saved(runs_dir, "nan", 2.0, summary={"first_nonfinite_step": 2, "epochs": 0.5})
-    _saved(runs_dir, "cut", 3.0, config=SMALL.replace_train(optimizer="sgd", momentum=0.5), summary={"epochs": 0.5})
-    _saved(runs_dir, "crashed", 4.0, summary={"epochs": 0.5}, checkpoint={"step": 1})
+    _saved(runs_dir, "ended", 1.0)
+    _saved(runs_dir, "nan", 2.0, status=Status.DIVERGED)
+    _saved(runs_dir, "cut", 3.0, config=SMALL.replace_train(optimizer="sgd", momentum=0.5), status=Status.STOPPED)
+    _saved(runs_dir, "crashed", 4.0, checkpoint={"step": 1})
     at = _compare(runs_dir)
     at.multiselect(key="cmp_runs").set_value(["ended", "nan", "cut", "crashed"]).run()
     table = at.dataframe[0].value
@@ -109,7 +108,7 @@ def test_real_status_layers_in_words_and_only_settings_that_apply(runs_dir):
 
 def test_live_edits_are_listed_and_marked_on_the_overlays(runs_dir):
     edit = {"step": 60, "setting": "lr", "layer": None, "old": 1e-2, "new": 1e-3}
-    _saved(runs_dir, "edited", 1.0, summary={"edits": [edit]})
+    _saved(runs_dir, "edited", 1.0, edits=[edit])
     at = _compare(runs_dir)
     assert list(at.dataframe[0].value["live edits"]) == ["step 60: lr 1e-02 → 1e-03"]
     for chart in at.get("plotly_chart"):
@@ -122,7 +121,7 @@ def test_a_fixed_run_is_chosen_with_the_run_it_fixes(runs_dir):
     _saved(runs_dir, "best-run", 2.0)
     best = _run("best-run", 1e-2, 99.0, 2.0)
     save_run(best, runs_dir)
-    _saved(runs_dir, "seed-fixed-run", 3.0, summary={"fixes": "seed-run"})
+    _saved(runs_dir, "seed-fixed-run", 3.0, fixes="seed-run")
     at = _compare(runs_dir)
     assert at.multiselect(key="cmp_runs").value == ["seed-fixed-run", "seed-run"]
 
@@ -181,7 +180,7 @@ def _hostile_runs(runs_dir, outside) -> None:
     import os
 
     def corrupt(name: str, file: str, change) -> None:
-        path = save_run(_run(name, 1e-2, 50.0, created=0.5), runs_dir)
+        path = save_run(_run(name, 1e-2, 50.0, created=0.5), runs_dir).path
         data = json.loads((path / file).read_text())
         change(data)
         (path / file).write_text(json.dumps(data))
@@ -192,10 +191,10 @@ def _hostile_runs(runs_dir, outside) -> None:
     corrupt("bad-records", "metrics.json", lambda d: d.update(records="abc"))
     corrupt("no-epoch", "metrics.json", lambda d: [r.pop("epoch") for r in d["records"]])
     corrupt("nan-momentum", "config.json", lambda d: d["model"].update(bn_momentum=5.0))
-    fifo = save_run(_run("fifo", 1e-2, 50.0, created=0.5), runs_dir)
+    fifo = save_run(_run("fifo", 1e-2, 50.0, created=0.5), runs_dir).path
     (fifo / "metrics.json").unlink()
     os.mkfifo(fifo / "metrics.json")
-    linked = save_run(_run("outside", 1e-2, 50.0, created=0.5), outside)
+    linked = save_run(_run("outside", 1e-2, 50.0, created=0.5), outside).path
     (runs_dir / "linked").symlink_to(linked, target_is_directory=True)
     (runs_dir / "stray.txt").write_text("not a run")
 
@@ -228,17 +227,17 @@ def test_hostile_run_folders_are_named_and_the_others_still_work(runs_dir, tmp_p
 def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     st.cache_resource.clear()
     run = _run("cut", 1e-2, 60.0, created=1.0)
-    run.config = run.config.replace_train(train_subset=1000, epochs=2, batch_size=100)
+    run = run.but(config=run.config.replace_train(train_subset=1000, epochs=2, batch_size=100))
     trainer = Trainer(run.config, mnist, "cpu")
 
     def checkpoint(trainer: Trainer) -> None:  # what the app's job saves at an epoch's end
-        run.records, run.evals, run.model = list(trainer.records), list(trainer.evals), copy.deepcopy(trainer.model)
-        run.checkpoint = trainer.state_dict()
+        nonlocal run
+        run = run.but(records=list(trainer.records), evals=list(trainer.evals))
+        save_run(run, runs_dir, model=copy.deepcopy(trainer.model), checkpoint=trainer.state_dict())
 
     for step in trainer.steps(on_epoch_end=checkpoint):
         if step == 11:  # one epoch of 1,000 images, then the server dies
             break
-    save_run(run, runs_dir)
     at = app_page("compare")
     at.run()
     table = at.dataframe[0].value
@@ -246,5 +245,5 @@ def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     at.button(key="cmp_resume").click().run()
     assert at.session_state["tr_run"] == "cut"  # the Train page then shows the resumed run
     (job,) = state.app_state().jobs.values()
-    assert job.join(120) and job.snapshot().status == "finished"
+    assert job.join(120) and job.snapshot().status == Status.FINISHED
     assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]

@@ -17,6 +17,7 @@ from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.data import missing_files, resolve_data_dir
 from bnn.models import build_model
 from bnn.presets import PRESETS
+from bnn.run import Run, Status
 from bnn.summary import format_bytes, model_summary
 from ui import state
 
@@ -55,7 +56,7 @@ def test_every_section_renders(page):
 def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
     table = page.dataframe[0].value
     paper = model_summary(PRESETS["paper"].model)
-    mine = model_summary(state.active_model().model)
+    mine = model_summary(state.active_model().model())
     assert list(table["float32"]) == [format_bytes(mine.float32_bytes), format_bytes(paper.float32_bytes)]
     assert list(table["1 bit"]) == [format_bytes(mine.packed_bytes), format_bytes(paper.packed_bytes)]
     assert list(table["model"]) == ["pretrained fast", "paper: 784-4096×3-10"]  # the run picker's choice
@@ -127,7 +128,7 @@ def test_another_test_image_and_the_drawing(page):
 def test_a_cnn_gets_the_refusal_not_a_traceback(monkeypatch):
     config = ModelConfig(layers=(LayerConfig(4, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
     cnn = build_model(config).eval()
-    active = state.ActiveModel("tiny cnn", cnn, RunConfig(config), None, "job")
+    active = Run("tiny cnn", RunConfig(config), Status.FINISHED, weights=lambda: cnn)
     monkeypatch.setattr(state.app_state(), "active", active)  # activated: the run picker's default
     at = run(app_page("efficiency", 120))
     assert any("convolution layers" in i.value for i in at.info)

@@ -37,7 +37,7 @@ def test_summary_table_has_a_row_per_layer_and_a_total(page):
     from ui import state
 
     table = page.dataframe[0].value
-    assert list(table["layer"]) == [block.name for block in state.active_model().model.blocks] + ["total"]
+    assert list(table["layer"]) == [block.name for block in state.active_model().model().blocks] + ["total"]
     assert table["1-bit params"].iloc[-1] == table["1-bit params"].iloc[:-1].sum()
 
 
@@ -57,13 +57,11 @@ def test_weight_views_and_unit_count_can_be_changed(page):
 
 
 def test_the_run_picker_offers_saved_runs_and_shows_the_chosen_one(runs_dir):
-    from bnn.runs import SavedRun, load_run, save_run
+    from bnn.runs import load_run, save_run
     from ui.state import PRETRAINED_DIR
 
     shipped = load_run(PRETRAINED_DIR)
-    saved = save_run(
-        SavedRun(name="my-run", config=shipped.config, records=[], evals=[], summary={}, model=shipped.model), runs_dir
-    )
+    saved = save_run(shipped.but(name="my-run", records=[], evals=[], summary={}, path=None), runs_dir).path
     at = app_page("inspect_model", 90).run()
     picker = at.selectbox(key="_picked_run_widget")
     assert picker.value == "pretrained"  # no run trains in this tab, none is active: the shipped model

@@ -169,7 +169,7 @@ def test_seed_run_is_diagnosed_and_fixed(page):
     assert not any("9.87%" in m.value for m in at.markdown)  # the seed's caption is gone
     _finish(_start(at))
     fixed = state.app_state().jobs[at.session_state["tr_run"]]
-    assert fixed.name.startswith("seed-fixed") and fixed.fixes == next(iter(state.app_state().jobs))
+    assert fixed.name.startswith("seed-fixed") and fixed.snapshot().fixes == next(iter(state.app_state().jobs))
 
 
 def test_offline_without_mnist_says_where_to_put_it(page, tmp_path, monkeypatch):

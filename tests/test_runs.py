@@ -13,6 +13,7 @@ import torch
 
 from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.models import build_model
+from bnn.run import Run, Status
 from bnn.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -21,7 +22,6 @@ from bnn.runs import (
     METRICS_FILE,
     WEIGHTS_FILE,
     RunFormatError,
-    SavedRun,
     default_runs_dir,
     delete_run,
     list_runs,
@@ -39,7 +39,7 @@ CONFIG = RunConfig(ModelConfig(layers=(LayerConfig(12), LayerConfig(10, binarize
 )
 
 
-def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
+def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> Run:
     torch.manual_seed(0)
     model = build_model(CONFIG.model)
     with torch.no_grad():  # non-default BatchNorm statistics must survive too
@@ -60,13 +60,14 @@ def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
         }
     ]
     summary = {"test_accuracy": 12.5, "final_loss": None, "first_nonfinite_step": 2}
-    return SavedRun(
+    return Run(
         name=name,
         config=CONFIG,
+        status=Status.FINISHED,
         records=records,
         evals=evals,
         summary=summary,
-        model=model,
+        weights=lambda: model,
         created=created,
         preset="fast",
         **kwargs,
@@ -75,18 +76,19 @@ def make_run(name: str = "my run", created: float = 0.0, **kwargs) -> SavedRun:
 
 def test_save_load_round_trip(runs_dir: Path):
     run = make_run()
-    path = save_run(run, runs_dir)
-    assert path == runs_dir / "my-run" and run.path == path and run.created > 0
+    saved = save_run(run, runs_dir)
+    path = saved.path
+    assert path == runs_dir / "my-run" and saved.created > 0 and run.path is None
     assert sorted(p.name for p in path.iterdir()) == sorted([META_FILE, CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE])
     loaded = load_run(path)
-    assert loaded.name == "my run" and loaded.preset == "fast" and loaded.created == run.created
-    assert loaded.config == CONFIG
-    state, original = loaded.model.state_dict(), run.model.state_dict()
+    assert loaded.name == "my run" and loaded.preset == "fast" and loaded.created == saved.created
+    assert loaded.config == CONFIG and loaded.status == Status.FINISHED
+    state, original = loaded.model().state_dict(), run.model().state_dict()
     assert state.keys() == original.keys()
     assert all(torch.equal(state[k], original[k]) for k in state)
-    assert not loaded.model.training
+    assert not loaded.model().training
     x = torch.rand(3, 784)
-    assert torch.equal(loaded.model(x), run.model.eval()(x))
+    assert torch.equal(loaded.model()(x), run.model().eval()(x))
     # NaN and inf become null; everything else is kept as is
     assert loaded.records[0] == {"step": 1, "epoch": 0.5, "loss": 0.5, "flip_rate": {"dense1": 0.1}}
     assert loaded.records[1] == {"step": 2, "epoch": 1.0, "loss": None, "grad_norm": None, "nested": [1.0, None]}
@@ -96,41 +98,38 @@ def test_save_load_round_trip(runs_dir: Path):
     assert "NaN" not in text and "Infinity" not in text
     json.loads(text)  # strict JSON
     meta = json.loads((path / META_FILE).read_text())
-    assert meta["format"] == FORMAT and meta["version"] == 1
+    assert meta["format"] == FORMAT and meta["version"] == 2 and meta["status"] == "finished"
     # the caller's records keep their NaN (the cleaning works on a copy)
     assert math.isnan(run.records[1]["loss"])
 
 
 def test_load_without_model_and_without_weights(runs_dir: Path):
-    run = make_run("no weights")
-    run.model = None
-    path = save_run(run, runs_dir)
+    run = make_run("no weights").but(weights=None)
+    path = save_run(run, runs_dir).path
     assert not (path / WEIGHTS_FILE).exists()
-    assert load_run(path).model is None
-    path2 = save_run(make_run("weights"), runs_dir)
-    assert load_run(path2, with_model=False).model is None
+    assert load_run(path).model() is None
+    path2 = save_run(make_run("weights"), runs_dir).path
+    assert load_run(path2, with_model=False).model() is not None  # read when asked
 
 
 def test_atomic_overwrite(runs_dir: Path):
     first = make_run("same name")
-    path = save_run(first, runs_dir)
-    second = make_run("same name")
-    second.summary = {"test_accuracy": 99.0}
+    path = save_run(first, runs_dir).path
+    second = make_run("same name").but(summary={"test_accuracy": 99.0})
     with torch.no_grad():
-        second.model.blocks[0].linear.weight.zero_()
-    assert save_run(second, runs_dir) == path
+        second.model().blocks[0].linear.weight.zero_()
+    assert save_run(second, runs_dir).path == path
     assert [p.name for p in runs_dir.iterdir()] == ["same-name"]  # no temporary or old copies left
     loaded = load_run(path)
     assert loaded.summary == {"test_accuracy": 99.0}
-    assert torch.count_nonzero(loaded.model.blocks[0].linear.weight) == 0
+    assert torch.count_nonzero(loaded.model().blocks[0].linear.weight) == 0
     # saving the loaded run again writes to its own directory
-    loaded.summary = {"test_accuracy": 50.0}
-    assert save_run(loaded, runs_dir) == path
+    assert save_run(loaded.but(summary={"test_accuracy": 50.0}), runs_dir).path == path
     assert load_run(path).summary == {"test_accuracy": 50.0}
 
 
 def test_failed_save_leaves_the_old_run_intact(runs_dir: Path, monkeypatch):
-    path = save_run(make_run("keep me"), runs_dir)
+    path = save_run(make_run("keep me"), runs_dir).path
     broken = make_run("keep me")
 
     def fail(*args, **kwargs):
@@ -160,7 +159,7 @@ def test_list_runs_skips_foreign_dirs_newest_first(runs_dir: Path):
     (runs_dir / "a-file.txt").write_text("hello")
     runs = list_runs(runs_dir)
     assert [r.name for r in runs] == ["new", "old"]
-    assert all(r.model is None for r in runs)
+    assert all(r.path is not None for r in runs)
     assert list_runs(runs_dir / "does-not-exist") == []
     assert [r.name for r in list_runs()] == ["new", "old"]  # $BNN_RUNS_DIR
 
@@ -173,7 +172,7 @@ def test_load_rejects_non_runs(runs_dir: Path):
         load_run(runs_dir / "plain")
     future = runs_dir / "future"
     future.mkdir()
-    (future / META_FILE).write_text(json.dumps({"format": FORMAT, "version": 2}))
+    (future / META_FILE).write_text(json.dumps({"format": FORMAT, "version": 3}))
     with pytest.raises(RunFormatError, match="newer BNN Playground"):
         load_run(future)
 
@@ -197,7 +196,7 @@ class Evil:
     ],
 )
 def test_load_rejects_foreign_weights(runs_dir: Path, payload: str):
-    path = save_run(make_run("victim"), runs_dir)
+    path = save_run(make_run("victim"), runs_dir).path
     weights = path / WEIGHTS_FILE
     if payload == "random-bytes":
         weights.write_bytes(os.urandom(4096))
@@ -221,15 +220,15 @@ def test_load_rejects_foreign_weights(runs_dir: Path, payload: str):
 
 def test_load_weights_into_a_model(runs_dir: Path):
     run = make_run()
-    path = save_run(run, runs_dir)
+    path = save_run(run, runs_dir).path
     fresh = build_model(CONFIG.model)
     loaded = load_weights(fresh, path / WEIGHTS_FILE)
     assert loaded is fresh
-    assert torch.equal(fresh.blocks[0].norm.running_mean, run.model.blocks[0].norm.running_mean)
+    assert torch.equal(fresh.blocks[0].norm.running_mean, run.model().blocks[0].norm.running_mean)
 
 
 def test_rename_and_delete(runs_dir: Path):
-    path = save_run(make_run("first name"), runs_dir)
+    path = save_run(make_run("first name"), runs_dir).path
     rename_run(path, "second name")
     loaded = load_run(path)
     assert loaded.name == "second name" and loaded.path == path and loaded.config == CONFIG
@@ -268,7 +267,7 @@ def test_slugify_and_default_dir(tmp_path: Path, monkeypatch):
 
 
 def test_save_to_default_dir(runs_dir: Path):
-    path = save_run(make_run("default place"))
+    path = save_run(make_run("default place")).path
     assert path.parent == runs_dir
 
 
@@ -280,29 +279,31 @@ def test_checkpoint_written_with_the_run_and_gone_once_it_finishes(runs_dir: Pat
     for _ in trainer.steps(on_epoch_end=lambda t: states.append((t.state_dict(), t.generator.get_state()))):
         pass
     (state, generator), _ = states
-    run = make_run(checkpoint=state)
-    path = save_run(run)
+    run = make_run()
+    saved = save_run(run, checkpoint=state)
+    path = saved.path
+    assert saved.status == Status.INTERRUPTED and load_run(path).status == Status.INTERRUPTED
     checkpoint = load_checkpoint(path)
     assert checkpoint["step"] == trainer.steps_per_epoch and checkpoint["epoch"] == 1 and checkpoint["world_size"] == 1
     assert torch.equal(checkpoint["generator"], generator)
     assert checkpoint["optimizer"]["state"]  # Adam's moments, loaded without pickle code (weights_only)
     assert load_run(path).records == load_run(path, with_model=False).records  # load_run ignores it
-    run.checkpoint = None
-    save_run(run)
+    assert load_checkpoint(saved)["step"] == checkpoint["step"]  # a Run or its folder
+    assert save_run(run).status == Status.FINISHED
     assert not (path / CHECKPOINT_FILE).exists()
     with pytest.raises(RunFormatError, match="has no checkpoint.pt: the run has finished"):
         load_checkpoint(path)
 
 
 def test_load_checkpoint_rejects_foreign_files(runs_dir: Path):
-    path = save_run(make_run())
+    path = save_run(make_run()).path
     (path / CHECKPOINT_FILE).write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(RunFormatError, match="is not a BNN Playground checkpoint"):
         load_checkpoint(path)
 
 
 def test_a_save_cut_between_its_two_renames_leaves_the_old_run(runs_dir: Path):
-    path = save_run(make_run("cut short"), runs_dir)
+    path = save_run(make_run("cut short"), runs_dir).path
     os.replace(path, runs_dir / f".{path.name}.old-123-456")  # the new copy never arrived
     (runs_dir / f".{path.name}.tmp123").mkdir()  # its half-written temporary folder
     runs, unreadable = scan_runs(runs_dir)
@@ -310,7 +311,7 @@ def test_a_save_cut_between_its_two_renames_leaves_the_old_run(runs_dir: Path):
 
 
 def test_rename_and_delete_refuse_a_run_folder_that_is_a_link(runs_dir: Path, tmp_path: Path):
-    outside = save_run(make_run("outside"), tmp_path / "elsewhere")
+    outside = save_run(make_run("outside"), tmp_path / "elsewhere").path
     link = runs_dir / "linked"
     link.symlink_to(outside, target_is_directory=True)
     with pytest.raises(RunFormatError, match="symbolic link"):

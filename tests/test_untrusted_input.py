@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from bnn.config import SETTINGS, SETTINGS_BY_KEY, RunConfig, read_query_params, setting_value, validate
 from bnn.models import build_model
 from bnn.presets import PRESETS
-from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, RunFormatError, SavedRun, load_run, save_run, scan_runs
+from bnn.run import Run, Status
+from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, RunFormatError, load_run, save_run, scan_runs
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -26,15 +27,16 @@ SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])
 TEMPLATE = Path(tempfile.mkdtemp(prefix="bnn-template-"))
 torch.manual_seed(0)
 save_run(
-    SavedRun(
+    Run(
         name="template",
         config=SMALL,
+        status=Status.FINISHED,
         records=[{"step": 20, "epoch": 0.5, "loss": 0.3, "flip_rate": {"output": 0.1}}],
         evals=[{"step": 20, "epoch": 0.5, "split": "test", "accuracy": 90.0, "prediction_histogram": [1] * 10}],
         summary={"test_accuracy": 90.0},
-        model=build_model(SMALL.model),
     ),
     TEMPLATE,
+    model=build_model(SMALL.model),
 )
 
 
@@ -57,7 +59,7 @@ def test_any_json_in_any_file_of_a_run_is_read_or_named(file, content):
         else:  # what was listed loads; its weights may still not fit an edited config.json
             try:
                 run = load_run(runs / "run")
-                assert validate(run.config) == [] and run.model is not None
+                assert validate(run.config) == [] and run.model() is not None
             except RunFormatError as exc:
                 assert "weights.pt" in str(exc)
     finally:

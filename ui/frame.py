@@ -1,5 +1,5 @@
 """What every page gets, run once by ``app.py`` before the page itself: the page config, the
-sidebar's active-model card, and saving the runs that ended since the last page run."""
+sidebar's active-model card."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ def setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · BNN Playground", page_icon=icon, layout="wide")
     st.session_state[PAGE_RUNS] = page_runs() + 1
     state.warm_data()
-    state.save_ended_jobs()
     sidebar_active_model()
 
 

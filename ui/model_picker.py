@@ -4,7 +4,9 @@ Choices: the shipped pretrained model, the active model, every run of this serve
 ended) and every saved run. Default: the run this tab started on the Train page while it trains,
 else the active model. The choice is kept per tab across these pages.
 
-A training run is read through a snapshot of its weights (:meth:`bnn.jobs.TrainingJob.model_copy`),
+The picked network is a :class:`bnn.run.Run` whose weights were read once (``run.model()``
+returns the same model on every call). A training run is read through a snapshot of its weights
+(:meth:`bnn.jobs.TrainingJob.model_copy`),
 taken at most every :data:`SNAPSHOT_EVERY_S` seconds and shared by every tab and page, so that
 looking at a run does not slow its training; a page that shows a training run refreshes at
 :data:`REFRESH_S` and gets the newer weights.
@@ -19,46 +21,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from bnn.runs import RunFormatError, list_runs, load_run, slugify
+from bnn.run import Run
+from bnn.runs import RunFormatError, list_runs, load_run
 from ui import state
 
 SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
 REFRESH_S = 2.0  # a page showing a training run re-reads it this often
 CHOICE_KEY = "picked_run"  # this tab's explicit choice, kept across pages (widget state is not)
 ACTIVE, PRETRAINED = "active", "pretrained"
-
-
-@dataclass
-class PickedModel:
-    """The network a page shows, with where it came from and, for a run of this server, when it was read."""
-
-    name: str
-    model: object  # bnn.models.BinaryNet on the CPU, eval mode
-    config: object  # bnn.config.RunConfig
-    test_accuracy: float | None
-    source: str  # "pretrained", "job" or "saved"
-    training: bool = False  # a run of this server that is still training
-    step: int | None = None  # the training step the weights were read at (runs of this server)
-    total_steps: int | None = None
-    batch_accuracy: float | None = None  # percent, the last training record's, at read time
-    records: list | None = None  # training metric records (None: read them with :func:`records_of`)
-    active: object = None  # the ui.state.ActiveModel this was picked from, if any
-
-    @property
-    def cache_key(self) -> str:
-        """Identifies these weights for st.cache_* (the model itself is passed unhashed)."""
-        return f"{self.source}:{self.name}:{self.step}:{id(self.model)}"
-
-    def read_at(self) -> str:
-        """Where in training the weights were read, for a caption ("" for a finished model)."""
-        if self.step is None:
-            return ""
-        parts = [f"step {self.step:,} of {self.total_steps:,}" if self.total_steps else f"step {self.step:,}"]
-        if self.batch_accuracy is not None:
-            parts.append(f"training batches {self.batch_accuracy:.1f}% right")
-        if self.test_accuracy is not None:
-            parts.append(f"last test accuracy {self.test_accuracy:.2f}%")
-        return " · ".join(parts)
 
 
 @dataclass
@@ -97,11 +67,11 @@ def _snapshots() -> _Snapshots:
 
 
 @st.cache_resource(show_spinner="Loading the saved run ...", max_entries=4)
-def _saved(path: str, modified: float):
+def _saved(path: str, modified: float) -> Run:
     return load_run(path)
 
 
-def _saved_runs() -> dict[str, object]:
+def _saved_runs() -> dict[str, Run]:
     try:
         return {f"saved:{run.path}": run for run in list_runs(state.runs_dir()) if run.path}
     except OSError:
@@ -114,7 +84,7 @@ def options() -> dict[str, str]:
     active = state.app_state().active
     if active is not None:
         found[ACTIVE] = f"Active model: {active.name}"
-    if state._pretrained() is not None:
+    if state.pretrained() is not None:
         found[PRETRAINED] = "Pretrained fast model (shipped)"
     for name, job in reversed(state.app_state().jobs.items()):
         snap = job.snapshot()
@@ -162,7 +132,12 @@ def pick_run(where=st) -> str | None:
     return chosen
 
 
-def load(choice: str | None) -> PickedModel | None:
+def _with_weights(run: Run, model) -> Run:
+    """``run`` whose :meth:`Run.model` returns ``model`` (read once) on every call."""
+    return run.but(weights=lambda: model)
+
+
+def load(choice: str | None) -> Run | None:
     """The chosen network, its weights as of now for a training run; None when it has no weights (yet)."""
     if choice is None:
         return None
@@ -170,48 +145,21 @@ def load(choice: str | None) -> PickedModel | None:
         job = state.app_state().jobs.get(choice[4:])
         if job is None:
             return None
+        run = job.snapshot()
+        if run.ended and run.path is not None:  # saved when it ended: read it as a saved run
+            return load(f"saved:{run.path}")
         snapshot = _snapshots().get(job)
-        if snapshot is None:  # no model yet, or an ended run whose weights were released once saved
-            saved = state.runs_dir() / slugify(job.name)
-            return load(f"saved:{saved}") if job.snapshot().ended and saved.is_dir() else None
-        snap = job.snapshot()
-        test = snap.last_eval("test")
-        records = snap.records
-        return PickedModel(
-            job.name,
-            snapshot.model,
-            job.config,
-            test["accuracy"] if test else None,
-            "job",
-            training=not snap.ended,
-            step=snapshot.step,
-            total_steps=snap.total_steps,
-            batch_accuracy=records[-1]["batch_accuracy"] if records else None,
-            records=records,
-        )
+        if snapshot is None:  # no model yet
+            return None
+        return _with_weights(run.but(step=snapshot.step), snapshot.model)
     if choice.startswith("saved:"):
         path = choice[6:]
         try:
             run = _saved(path, Path(path).stat().st_mtime)
         except (OSError, RunFormatError):
             return None
-        if run.model is None:
-            return None
-        return PickedModel(
-            run.name, run.model.cpu().eval(), run.config, run.summary.get("test_accuracy"), "saved", records=run.records
-        )
-    active = state.app_state().active if choice == ACTIVE else None
-    active = active or state._pretrained()
-    if active is None:
-        return None
-    return PickedModel(active.name, active.model, active.config, active.test_accuracy, active.source, active=active)
-
-
-def records_of(picked: PickedModel) -> list:
-    """The training metric records of the picked network ([] when unknown)."""
-    if picked.records is not None:
-        return picked.records
-    return state.active_model_records(picked.active) if picked.active is not None else []
+        return run if run.model() is not None else None
+    return (state.app_state().active if choice == ACTIVE else None) or state.pretrained()
 
 
 def no_weights_yet(choice: str | None) -> None:
@@ -230,7 +178,7 @@ def no_weights_yet(choice: str | None) -> None:
     st.stop()
 
 
-def require_picked(where=st) -> PickedModel:
+def require_picked(where=st) -> Run:
     """Picker + the chosen network, or a friendly message and the end of this page's run."""
     choice = pick_run(where)
     picked = load(choice)
