@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from .config import OPTIMIZERS, ConfigError, validate
 from .data import DataError, MnistData, load_mnist
 from .devices import DeviceError, resolve_device
 from .distributed import World, init_from_env, shutdown
 from .presets import PRESETS, preset
 from .runs import RunFormatError, SavedRun, default_runs_dir, load_checkpoint, load_run, save_run, slugify
+from .settings import OPTIMIZERS, ConfigError, validate
 from .train import TRAIN_EVALS, Trainer, use_cpu_threads_for
 
 CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset")

@@ -7,7 +7,7 @@ so a crash never leaves half a run. Weights are a plain ``state_dict`` read back
 ``torch.load(..., weights_only=True)`` (no pickle code execution).
 
 A run folder is untrusted input: every file is checked on load (``meta.json`` field types,
-``config.json`` through :func:`bnn.config.validate`, each metric record against its type in
+``config.json`` through :func:`bnn.settings.validate`, each metric record against its type in
 :mod:`bnn.metrics`) and only regular files inside the runs directory are read
 (:mod:`bnn.safe_io`). What fails is a :class:`RunFormatError` naming the file and the reason;
 :func:`scan_runs` lists such folders apart, so one bad run never hides the others.
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, RunConfig, validate
 from .metrics import EvalRecord, StepRecord, record_problem
 from .models import BinaryNet, build_model
 from .safe_io import check_folder, is_regular_file, read_bytes
+from .settings import ConfigError, RunConfig, validate
 
 FORMAT = "bnn-playground-run"
 FORMAT_VERSION = 1

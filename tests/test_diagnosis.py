@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnn.config import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.diagnosis import RunEvidence, apply_fixes, diagnose, probe, reference_for
 from bnn.jobs import TrainingJob
 from bnn.presets import PRESETS
+from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.train import train
 
 SEED = PRESETS["seed"]

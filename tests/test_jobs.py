@@ -9,10 +9,10 @@ import time
 import pytest
 from conftest import shrink
 
-from bnn.config import ConfigError
 from bnn.data import DataUnavailableError, MnistData
 from bnn.jobs import DIVERGED, ENDED, FAILED, FINISHED, PAUSED, RUNNING, STOPPED, STOPPING, JobSnapshot, TrainingJob
 from bnn.presets import PRESETS
+from bnn.settings import ConfigError
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.005) -> bool:

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from conftest import ROOT, make_tiny_data
 
-from bnn.config import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.jobs import FINISHED, QUEUED, STOPPED, RunSlots, TrainingJob
 from bnn.models import build_model
 from bnn.runs import CHECKPOINT_FILE, SavedRun, list_runs, load_run, save_run, scan_runs
+from bnn.settings import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.train import Trainer, train
 
 CONFIG = RunConfig(

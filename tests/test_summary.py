@@ -13,8 +13,8 @@ except ImportError:  # pytest run without the repo root on sys.path
 import pytest
 import torch
 
-from bnn.config import InputConfig, LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.summary import format_bytes, model_summary, summary_rows
 
 SMALL_MLP = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))

@@ -34,7 +34,7 @@ class PickedModel:
 
     name: str
     model: object  # bnn.models.BinaryNet on the CPU, eval mode
-    config: object  # bnn.config.RunConfig
+    config: object  # bnn.settings.RunConfig
     test_accuracy: float | None
     source: str  # "pretrained", "job" or "saved"
     training: bool = False  # a run of this server that is still training

@@ -24,12 +24,12 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from bnn.config import RunConfig
 from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
 from bnn.jobs import RunSlots, TrainingJob
 from bnn.metrics import StepRecord
 from bnn.models import BinaryNet
 from bnn.runs import RunFormatError, SavedRun, default_runs_dir, list_runs, load_run, save_run, slugify
+from bnn.settings import RunConfig
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
