@@ -16,7 +16,12 @@ import time
 import streamlit as st
 
 from bnn import plots
-from bnn.config import (
+from bnn.architecture import layer_names
+from bnn.diagnosis import GAP_POINTS, apply_fixes, diagnose, probe, reference_for
+from bnn.links import read_query_params, to_query_params
+from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
+from bnn.run import Status
+from bnn.settings import (
     LAYER_SETTINGS,
     MAX_LAYERS,
     SETTINGS_BY_NAME,
@@ -24,12 +29,8 @@ from bnn.config import (
     LayerConfig,
     RunConfig,
     describe,
-    read_query_params,
     validate,
 )
-from bnn.diagnosis import GAP_POINTS, apply_fixes, diagnose, layer_names, probe, reference_for
-from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
-from bnn.run import Status
 from bnn.summary import model_summary, training_memory_problems
 from bnn.train import LIVE_LAYER_SETTINGS, describe_edit
 from ui import frame, live_chart
@@ -375,7 +376,7 @@ def live_knobs(job, snap) -> None:
     header = st.columns([1.3, 1, 1])
     header[1].caption("binary W", help=LAYER_SETTINGS["binarize_weights"].help)
     header[2].caption("binary A", help=LAYER_SETTINGS["binarize_activations"].help)
-    for index, name in enumerate(layer_names(current)):
+    for index, name in enumerate(layer_names(current.model)):
         row = st.columns([1.3, 1, 1], vertical_alignment="center")
         row[0].markdown(name)
         for column, setting in zip(row[1:], LIVE_LAYER_SETTINGS):
@@ -553,34 +554,30 @@ def settings_controls() -> None:
     for column, name in zip(header[1:], form.LAYER_CONTROLS):
         column.caption(LAYER_SETTINGS[name].label, help=LAYER_SETTINGS[name].help)
     row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
-    row[0].markdown("**input** · 28×28 pixels")
+    _, height, width = state.tr_cfg.model.image_shape
+    row[0].markdown(f"**input** · {height}×{width} pixels")
     form.control(row[1], "scale", collapsed=True)
     row[2].markdown("—")
     form.control(row[3], "binarize", collapsed=True)
     row[4].markdown("—")
     form.control(row[5], "dropout", collapsed=True)
-    hidden_count = {"dense": 0, "conv": 0}
-    for index, layer in enumerate(layers):
-        is_output = index == len(layers) - 1
+    for index, (name, layer) in enumerate(zip(layer_names(state.tr_cfg.model), layers)):
         row = st.columns(LAYER_COLUMNS, vertical_alignment="center")
-        if is_output:
-            row[0].markdown("**output** · dense")
+        if index == len(layers) - 1:
+            row[0].markdown(f"**{name}** · dense")
             row[1].markdown(f"{layer.units} classes")
         else:
-            hidden_count[layer.kind] += 1
             detail = f"conv {layer.kernel_size}×{layer.kernel_size}" + (", 2×2 pool" if layer.pool else "")
-            label = f"{layer.kind}{hidden_count[layer.kind]}"
-            row[0].markdown(f"**{label}** · {detail if layer.kind == 'conv' else 'dense'}")
-            form.control(row[1], "units", layer=index, label=f"width of {label}", collapsed=True)
+            row[0].markdown(f"**{name}** · {detail if layer.kind == 'conv' else 'dense'}")
+            form.control(row[1], "units", layer=index, label=f"width of {name}", collapsed=True)
             row[6].button(
                 "",
                 key=f"tr_remove_{index}",
                 icon=":material/delete:",
                 on_click=remove_layer,
                 args=(index,),
-                help=f"remove {label}",
+                help=f"remove {name}",
             )
-        name = "output" if is_output else label
         for column, field in zip(row[2:6], ("binarize_weights", "binarize_activations", "batch_norm", "dropout")):
             form.control(column, field, layer=index, label=f"{LAYER_SETTINGS[field].label} of {name}", collapsed=True)
     st.button("Add a hidden layer", icon=":material/add:", on_click=add_layer, disabled=len(layers) >= MAX_LAYERS)
@@ -641,7 +638,7 @@ else:
             f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images"
         )
 state.tr_cfg = settings()
-wanted = {"preset": state.tr_preset, **state.tr_cfg.to_query_params()}
+wanted = {"preset": state.tr_preset, **to_query_params(state.tr_cfg)}
 if job is not None:
     wanted[RUN_PARAM] = job.name
 if url_params != wanted:

@@ -43,9 +43,9 @@ import numpy as np
 import torch
 
 from bnn.binarize import sign
-from bnn.config import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.data import iterate_batches, load_mnist
 from bnn.models import BinaryNet, build_model
+from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, float_predict, time_test_set, xnor_words_per_second
 

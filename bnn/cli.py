@@ -19,13 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from .config import OPTIMIZERS, ConfigError, validate
 from .data import DataError, MnistData, load_mnist
 from .devices import DeviceError, resolve_device
 from .distributed import World, init_from_env, shutdown
 from .presets import PRESETS, preset
 from .run import Run, Status
 from .runs import RunFormatError, default_runs_dir, load_checkpoint, load_run, save_run, slugify
+from .settings import OPTIMIZERS, ConfigError, validate
 from .train import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
 
 AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points

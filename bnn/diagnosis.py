@@ -29,10 +29,11 @@ from typing import Any
 
 import torch
 
-from .config import LayerConfig, RunConfig, settings_in_words
+from . import architecture
 from .losses import loss_function
 from .models import build_model
 from .run import Run
+from .settings import LayerConfig, RunConfig, settings_in_words
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -252,12 +253,7 @@ def _layers_text(names: Sequence[str]) -> str:
 
 def layer_names(config: RunConfig) -> list[str]:
     """The layers' names as the model gives them (dense1, conv2, ..., output)."""
-    counts = {"dense": 0, "conv": 0}
-    names = []
-    for index, layer in enumerate(config.model.layers):
-        counts[layer.kind] = counts.get(layer.kind, 0) + 1
-        names.append("output" if index == len(config.model.layers) - 1 else f"{layer.kind}{counts[layer.kind]}")
-    return names
+    return list(architecture.layer_names(config.model))
 
 
 def _is_nan(value: Any) -> bool:

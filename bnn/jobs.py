@@ -36,13 +36,13 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, RunConfig
 from .data import DataError, MnistData, load_mnist
 from .devices import resolve_device
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
 from .run import Run, Status
 from .runs import RunFormatError, load_checkpoint, load_run, save_run
+from .settings import ConfigError, RunConfig
 from .train import Trainer, use_cpu_threads_for
 
 CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
@@ -192,7 +192,7 @@ class TrainingJob:
 
     def edit(self, setting: str, value, layer: int | None = None) -> None:
         """Change a live setting of the running trainer at its next optimizer step (raises
-        :class:`bnn.config.ConfigError` if it cannot, e.g. before training started or after it ended)."""
+        :class:`bnn.settings.ConfigError` if it cannot, e.g. before training started or after it ended)."""
         with self._lock:
             trainer, status = self._trainer, self.status
         if trainer is None or status.ended or status in (Status.STOPPING, Status.EVALUATING):

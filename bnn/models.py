@@ -1,4 +1,4 @@
-"""A binarized network built from a :class:`~bnn.config.ModelConfig`, with its insides exposed.
+"""A binarized network built from a :class:`~bnn.settings.ModelConfig`, with its insides exposed.
 
 Every layer is ``linear map (BinaryLinear / BinaryConv2d) -> [2x2 max-pool] -> [BatchNorm] ->
 activation -> [dropout]``, the layout of Courbariaux et al. (2016, arXiv:1602.02830) and of
@@ -7,7 +7,8 @@ the layer binarizes its activations; otherwise the model's real activation for h
 and the identity for the output layer (whose outputs are the class scores).
 
 The model takes MNIST pixels in [0, 1], shape (N, 1, 28, 28) or (N, 784), and scales them itself
-(see :class:`~bnn.config.InputConfig`), so every caller feeds the same thing.
+(see :class:`~bnn.settings.InputConfig`), so every caller feeds the same thing. Layer names
+and shapes are the architecture plan's (:func:`bnn.architecture.plan`).
 
 :meth:`BinaryNet.trace` returns, per layer, the input it saw, the pre-activation (after
 BatchNorm, before the sign) and the post-activation, which is what the app draws.
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .architecture import LayerPlan, plan
 from .binarize import binarize, sign
-from .config import LayerConfig, ModelConfig
 from .layers import BinaryConv2d, BinaryLinear
+from .settings import LayerConfig, ModelConfig
 
 
 @dataclass
@@ -79,21 +81,17 @@ class Block(nn.Module):
 
     def __init__(
         self,
-        name: str,
+        layer_plan: LayerPlan,
         layer: LayerConfig,
         linear: BinaryLinear | BinaryConv2d,
         activation: Activation,
         model_cfg: ModelConfig,
-        flatten_input: bool,
-        linear_shape: tuple[int, ...],
-        output_shape: tuple[int, ...],
     ) -> None:
         super().__init__()
-        self.name = name
-        self.linear_shape = linear_shape  # of one image after the linear map (before any pool)
-        self.output_shape = output_shape  # of one image at the block's output
+        self.plan = layer_plan  # name and shapes
+        self.name = layer_plan.name
         self.config = layer
-        self.flatten_input = flatten_input
+        self.flatten_input = layer_plan.flatten_input
         self.linear = linear
         self.pool = nn.MaxPool2d(2) if layer.kind == "conv" and layer.pool else nn.Identity()
         if layer.batch_norm:
@@ -120,50 +118,33 @@ class BinaryNet(nn.Module):
         super().__init__()
         self.config = config
         self.input_stage = InputStage(config.input.scale, config.input.binarize, config.input.dropout)
-        channels, height, width = config.image_shape
-        flat = channels * height * width
-        spatial = True  # the tensor still has (C, H, W) shape
         blocks = []
-        counts = {"dense": 0, "conv": 0}
-        for index, layer in enumerate(config.layers):
+        for index, (layer_plan, layer) in enumerate(zip(plan(config), config.layers)):
             is_output = index == len(config.layers) - 1
-            counts[layer.kind] += 1
-            name = "output" if is_output else f"{layer.kind}{counts[layer.kind]}"
             if layer.kind == "conv":
                 linear: BinaryLinear | BinaryConv2d = BinaryConv2d(
-                    channels,
+                    layer_plan.input_shape[0],
                     layer.units,
                     layer.kernel_size,
                     binarize_weights=layer.binarize_weights,
                     bias=config.bias,
                     latent_init=config.latent_init,
                 )
-                channels = layer.units  # "same" padding: the convolution keeps height and width
-                linear_shape: tuple[int, ...] = (channels, height, width)
-                if layer.pool:
-                    height, width = height // 2, width // 2
-                output_shape: tuple[int, ...] = (channels, height, width)
-                flat = channels * height * width
-                flatten = False
             else:
                 linear = BinaryLinear(
-                    flat,
+                    layer_plan.input_shape[0],
                     layer.units,
                     binarize_weights=layer.binarize_weights,
                     bias=config.bias,
                     latent_init=config.latent_init,
                 )
-                flatten = spatial
-                spatial = False
-                flat = layer.units
-                linear_shape = output_shape = (layer.units,)
             activation = Activation(
                 layer.binarize_activations,
                 "identity" if is_output else config.real_activation,
                 stochastic=config.stochastic,
                 ste_cancel=config.ste_cancel,
             )
-            blocks.append(Block(name, layer, linear, activation, config, flatten, linear_shape, output_shape))
+            blocks.append(Block(layer_plan, layer, linear, activation, config))
         self.blocks = nn.ModuleList(blocks)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ import math
 import torch
 from torch import nn
 
-from .config import TrainConfig
 from .layers import binary_layers
+from .settings import TrainConfig
 
 
 class Bop(torch.optim.Optimizer):

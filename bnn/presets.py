@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
+from .settings import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 
 
 def _fast() -> RunConfig:

@@ -20,8 +20,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunConfig
 from .metrics import EvalRecord, StepRecord
+from .settings import RunConfig
 
 if TYPE_CHECKING:
     from .models import BinaryNet

@@ -15,7 +15,7 @@ so a crash never leaves half a run. Weights are a plain ``state_dict`` read back
 ``torch.load(..., weights_only=True)`` (no pickle code execution).
 
 A run folder is untrusted input: every file is checked on load (``meta.json`` field types,
-``config.json`` through :func:`bnn.config.validate`, each metric record against its type in
+``config.json`` through :func:`bnn.settings.validate`, each metric record against its type in
 :mod:`bnn.metrics`) and only regular files inside the runs directory are read
 (:mod:`bnn.safe_io`). What fails is a :class:`RunFormatError` naming the file and the reason;
 :func:`scan_runs` lists such folders apart, so one bad run never hides the others.
@@ -41,11 +41,12 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, RunConfig, validate
+from .architecture import layer_names
 from .metrics import EvalRecord, StepRecord, record_problem
 from .models import BinaryNet, build_model
 from .run import Run, Status, final_status
 from .safe_io import check_folder, is_regular_file, read_bytes
+from .settings import ConfigError, RunConfig, validate
 from .train import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
 
 FORMAT = "bnn-playground-run"
@@ -283,7 +284,7 @@ def _edits(items: object, where: str) -> list[dict]:
 def _as_trained(config: RunConfig, edits: list[dict]) -> RunConfig:
     """``config`` with every edit's new value set, in order (format 1 folders, see the module
     docstring); :class:`RunFormatError` when an edit does not fit the settings."""
-    layers = [block.name for block in _model_to_load(config).blocks] if edits else []
+    layers = layer_names(config.model)
     for edit in edits:
         layer = edit["layer"]
         if layer is not None and layer not in layers:

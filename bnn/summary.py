@@ -19,6 +19,7 @@ What is counted, per layer:
   by :func:`format_bytes`, the one place sizes are formatted.
 * **MACs** (multiply-accumulates) from the shapes: dense ``in * out``; conv
   ``H_out * W_out * C_out * C_in * k * k`` on the convolution's output, before pooling.
+  Shapes, counts and MACs are the architecture plan's (:func:`bnn.architecture.plan`).
 * **Binary MACs**: all MACs of a layer whose weights are binarized *and* whose input is ±1 (an
   XNOR-popcount). The first layer's input is real pixels unless input binarization is on; the
   input of a later layer is ±1 when the previous layer binarizes its activations (dropout is
@@ -28,14 +29,14 @@ What is counted, per layer:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from .architecture import plan
+from .settings import ModelConfig, RunConfig
 
-from .config import ModelConfig, RunConfig
-from .models import BinaryNet, build_model
+if TYPE_CHECKING:  # annotations only: a summary needs no PyTorch
+    from .models import BinaryNet
 
 
 @dataclass(frozen=True)
@@ -109,68 +110,41 @@ class ModelSummary:
         return self.total_binary_macs / self.total_macs if self.total_macs else 0.0
 
 
-def _count(tensor: torch.Tensor | None) -> int:
-    return 0 if tensor is None else int(tensor.numel())
-
-
 def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
-    """Summarize a built :class:`BinaryNet`, or a :class:`ModelConfig`.
+    """Summarize a :class:`ModelConfig`, or a built :class:`~bnn.models.BinaryNet` with the
+    binarization its layers use now (a run can switch it while training).
 
-    A config is built on PyTorch's ``meta`` device (shapes only, no memory, no time), so even
-    the paper's 37 M-parameter MLP is summarized instantly. Nothing is run through the model:
-    shapes come from the layers' sizes.
+    Everything comes from the architecture plan, so even the paper's 37 M-parameter MLP is
+    summarized instantly, without building it.
     """
-    if isinstance(model, ModelConfig):
-        with torch.device("meta"):
-            model = build_model(model)
-    config = model.config
-    binary_input = bool(config.input.binarize)
+    config = model if isinstance(model, ModelConfig) else _as_it_runs(model)
     layers: list[LayerSummary] = []
     weight_bytes_packed = 0.0
     weight_bytes_float32 = 0
-    for block in model.blocks:
-        linear = block.linear
-        n_weight = _count(linear.weight)
-        binary_weights = bool(linear.binarize_weights)
-        n_1bit = n_weight if binary_weights else 0
-        n_32bit = (0 if binary_weights else n_weight) + _count(linear.bias)
-        n_buffers = 0
-        has_bn = isinstance(block.norm, nn.modules.batchnorm._BatchNorm)
-        if has_bn:
-            n_32bit += _count(block.norm.weight) + _count(block.norm.bias)
-            n_buffers = _count(block.norm.running_mean) + _count(block.norm.running_var)
-        weight_bytes_packed += n_weight / 8 if binary_weights else n_weight * 4
-        weight_bytes_float32 += n_weight * 4
-
-        # every output value of the linear map is one dot product over a weight row
-        macs = math.prod(block.linear_shape) * n_weight // linear.weight.shape[0]
-        output_shape = block.output_shape
-        if isinstance(linear, nn.Conv2d):
-            kind, kernel, pool = "conv", int(linear.kernel_size[0]), not isinstance(block.pool, nn.Identity)
-        else:
-            kind, kernel, pool = "dense", None, False
-        binary_activations = bool(block.activation.binarized)
-        binary = binary_weights and binary_input
+    for layer in plan(config):
+        n_1bit = layer.weights if layer.binarize_weights else 0
+        n_32bit = layer.n_params - n_1bit
+        weight_bytes_packed += layer.weights / 8 if layer.binarize_weights else layer.weights * 4
+        weight_bytes_float32 += layer.weights * 4
         layers.append(
             LayerSummary(
-                name=block.name,
-                kind=kind,
-                output_shape=output_shape,
-                linear_values=math.prod(block.linear_shape),
+                name=layer.name,
+                kind=layer.kind,
+                output_shape=layer.output_shape,
+                linear_values=math.prod(layer.linear_shape),
                 n_params_1bit=n_1bit,
                 n_params_32bit=n_32bit,
-                n_buffers=n_buffers,
-                macs=macs,
-                binary_macs=macs if binary else 0,
-                binary_weights=binary_weights,
-                binary_input=binary_input,
-                binary_activations=binary_activations,
-                batch_norm=has_bn,
-                kernel_size=kernel,
-                pool=pool,
+                n_buffers=layer.batch_norm_buffers,
+                macs=layer.macs,
+                binary_macs=layer.binary_macs,
+                binary_weights=layer.binarize_weights,
+                binary_input=layer.binary_input,
+                binary_activations=layer.binarize_activations,
+                batch_norm=layer.batch_norm,
+                kernel_size=layer.kernel_size,
+                pool=layer.pool,
             )
         )
-        binary_input = binary_activations  # the next layer's input (dropout: identity at eval)
     total_1bit = sum(layer.n_params_1bit for layer in layers)
     total_32bit = sum(layer.n_params_32bit for layer in layers)
     return ModelSummary(
@@ -187,6 +161,19 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
         total_macs=sum(layer.macs for layer in layers),
         total_binary_macs=sum(layer.binary_macs for layer in layers),
     )
+
+
+def _as_it_runs(model: BinaryNet) -> ModelConfig:
+    """The model's config with each layer's binarization as its block uses it now."""
+    layers = tuple(
+        replace(
+            layer,
+            binarize_weights=bool(block.linear.binarize_weights),
+            binarize_activations=bool(block.activation.binarized),
+        )
+        for layer, block in zip(model.config.layers, model.blocks)
+    )
+    return replace(model.config, layers=layers)
 
 
 TRAINING_COPIES_OF_ACTIVATIONS = 6  # pre-activation, BatchNorm output, sign, and their gradients

@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from .config import ConfigError, RunConfig, validate
+from .architecture import plan
 from .data import MnistData, iterate_batches, steps_per_epoch
 from .devices import resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
@@ -50,6 +50,7 @@ from .losses import loss_function
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet, build_model
 from .optim import make_optimizer, regrouped, scheduled_lr, set_lr
+from .settings import ConfigError, RunConfig, validate
 
 LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts (request_edit)
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
@@ -85,9 +86,7 @@ def cpu_threads_for(config: RunConfig, cores: int | None = None) -> int:
     0.75 on 1 (benchmarks/ui_overhead.py). ``cores`` defaults to ``$OMP_NUM_THREADS`` or the
     cores this process may use.
     """
-    from .summary import model_summary
-
-    if model_summary(config.model).total_macs * config.train.batch_size < PARALLEL_MACS_PER_STEP:
+    if sum(layer.macs for layer in plan(config.model)) * config.train.batch_size < PARALLEL_MACS_PER_STEP:
         return 1
     if cores is None:
         cores = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))

@@ -1,4 +1,4 @@
-"""Shared fixtures for the core tests (bnn.config ... bnn.cli).
+"""Shared fixtures for the core tests (bnn.settings ... bnn.cli).
 
 * ``mnist``: the real MNIST, loaded once per session from ``$BNN_DATA_DIR`` (skips when absent).
 * ``tiny_data``: a synthetic :class:`~bnn.data.MnistData` of random tensors (no files needed).
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 import pytest
 import torch
 
-from bnn.config import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.data import ENV_VAR, DataError, MnistData, load_mnist
+from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 
 torch.set_num_threads(1)
 

@@ -22,8 +22,8 @@ from bnn.analysis import (
     unit_order,
     weight_stats,
 )
-from bnn.config import LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import LayerConfig, ModelConfig
 
 MLP = ModelConfig(layers=(LayerConfig(32), LayerConfig(24), LayerConfig(10, binarize_activations=False)))
 CNN = ModelConfig(

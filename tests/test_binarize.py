@@ -9,8 +9,8 @@ import torch
 from torch.nn import functional as F
 
 from bnn.binarize import binarize, hard_sigmoid, sign, ste_sign, stochastic_ste_sign
-from bnn.config import LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import LayerConfig, ModelConfig
 
 POINTS = torch.tensor([-3.0, -1.5, -1.0, -0.999, -0.5, -1e-8, 0.0, 1e-8, 0.5, 0.999, 1.0, 1.5, 3.0])
 

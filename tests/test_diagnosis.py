@@ -7,11 +7,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bnn.config import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.diagnosis import apply_fixes, diagnose, probe, reference_for
 from bnn.jobs import TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
+from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.train import train
 
 SEED = PRESETS["seed"]

@@ -18,12 +18,12 @@ import torch.multiprocessing as mp
 from conftest import ROOT, make_tiny_data, shrink
 from torch import nn
 
-from bnn.config import InputConfig, RunConfig
 from bnn.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.run import Run
 from bnn.runs import load_checkpoint, load_run, save_run
+from bnn.settings import InputConfig, RunConfig
 from bnn.train import Trainer, train
 
 # 251 images in batches of 64: 4 steps an epoch, the last batch of 59 splits 30 + 29 over 2 ranks.

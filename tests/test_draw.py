@@ -7,7 +7,6 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from bnn.config import LayerConfig, ModelConfig
 from bnn.draw import (
     CANVAS_SIZE,
     deployment_copy,
@@ -19,6 +18,7 @@ from bnn.draw import (
     trace_path,
 )
 from bnn.models import build_model
+from bnn.settings import LayerConfig, ModelConfig
 
 
 @pytest.fixture

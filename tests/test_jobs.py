@@ -11,12 +11,12 @@ import torch
 from conftest import shrink
 
 from bnn import jobs
-from bnn.config import ConfigError
 from bnn.data import DataUnavailableError, MnistData
 from bnn.jobs import TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.runs import load_run
+from bnn.settings import ConfigError
 
 WAIT = 60.0  # seconds: an upper bound on waiting for an event, never a measurement
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from conftest import ROOT, make_tiny_data
 
-from bnn.config import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.jobs import RunSlots, TrainingJob
 from bnn.models import build_model
 from bnn.run import Run, Status
 from bnn.runs import CHECKPOINT_FILE, load_run, save_run, scan_runs
+from bnn.settings import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.train import Trainer, train
 
 CONFIG = RunConfig(

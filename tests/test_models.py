@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bnn.binarize import sign
-from bnn.config import InputConfig, LayerConfig, ModelConfig
 from bnn.models import BinaryNet, build_model
 from bnn.presets import PRESETS
+from bnn.settings import InputConfig, LayerConfig, ModelConfig
 
 MLP = ModelConfig(layers=(LayerConfig(32), LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 CNN = ModelConfig(

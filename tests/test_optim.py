@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from bnn.config import LayerConfig, ModelConfig, TrainConfig
 from bnn.layers import clip_latent_weights
 from bnn.models import build_model
 from bnn.optim import Bop, CombinedOptimizer, glorot_lr_scale, make_optimizer, scheduled_lr, set_lr
+from bnn.settings import LayerConfig, ModelConfig, TrainConfig
 
 SMALL = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 

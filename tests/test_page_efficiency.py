@@ -13,11 +13,11 @@ import torch
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.data import missing_files, resolve_data_dir
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
+from bnn.settings import LayerConfig, ModelConfig, RunConfig
 from bnn.summary import format_bytes, model_summary
 from ui import state
 

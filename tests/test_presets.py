@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bnn.config import LayerConfig, RunConfig, validate
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS, preset
+from bnn.settings import LayerConfig, RunConfig, validate
 from bnn.summary import model_summary
 
 

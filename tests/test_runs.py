@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from bnn.config import LayerConfig, ModelConfig, RunConfig
 from bnn.models import build_model
 from bnn.run import Run, Status
 from bnn.runs import (
@@ -33,6 +32,7 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
+from bnn.settings import LayerConfig, ModelConfig, RunConfig
 
 CONFIG = RunConfig(ModelConfig(layers=(LayerConfig(12), LayerConfig(10, binarize_activations=False)))).replace_train(
     seed=5, epochs=2

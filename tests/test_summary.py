@@ -13,8 +13,8 @@ except ImportError:  # pytest run without the repo root on sys.path
 import pytest
 import torch
 
-from bnn.config import InputConfig, LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.summary import format_bytes, model_summary, summary_rows
 
 SMALL_MLP = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))
@@ -73,6 +73,16 @@ def test_config_summary_equals_model_summary():
         assert model_summary(config) == model_summary(build_model(config))
 
 
+def test_a_built_model_is_summarized_with_the_switches_it_uses_now():
+    model = build_model(SMALL_MLP)
+    model.blocks[0].linear.binarize_weights = False  # as a live edit while training does
+    model.blocks[0].activation.binarized = False
+    dense1, output = model_summary(model).layers
+    assert (dense1.n_params_1bit, dense1.binary_weights, dense1.binary_activations) == (0, False, False)
+    assert not output.binary_input and output.binary_macs == 0
+    assert model_summary(SMALL_MLP).layers[0].binary_weights  # the config itself is unchanged
+
+
 def test_cnn_shapes_and_macs():
     model = build_model(CNN)
     s = model_summary(model)
@@ -121,7 +131,7 @@ def test_all_binary_without_bias_or_bn_compresses_32x():
 
 
 def test_paper_mlp_sizes():
-    s = model_summary(PAPER_MLP)  # built on the meta device: no memory
+    s = model_summary(PAPER_MLP)  # planned, never built: no memory
     n_weights = 784 * 4096 + 4096 * 4096 * 2 + 4096 * 10
     assert s.total_params_1bit == n_weights
     assert s.weight_bytes_float32 == n_weights * 4

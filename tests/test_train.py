@@ -9,11 +9,11 @@ import torch
 from conftest import shrink
 
 from bnn.binarize import sign
-from bnn.config import ConfigError, LayerConfig, RunConfig
 from bnn.data import MnistData
 from bnn.models import build_model
 from bnn.optim import scheduled_lr
 from bnn.presets import PRESETS
+from bnn.settings import ConfigError, LayerConfig, RunConfig
 from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for
 
 RECORD_KEYS = {

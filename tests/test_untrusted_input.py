@@ -12,11 +12,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnn.config import SETTINGS, SETTINGS_BY_KEY, RunConfig, read_query_params, setting_value, validate
+from bnn.links import read_query_params
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, RunFormatError, load_run, save_run, scan_runs
+from bnn.settings import SETTINGS, SETTINGS_BY_KEY, RunConfig, setting_value, validate
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

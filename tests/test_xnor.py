@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bnn.binarize import sign
-from bnn.config import InputConfig, LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.xnor import (
     MAGIC,
     PackedFileError,
@@ -382,7 +382,7 @@ def test_load_rejects_foreign_and_damaged_files(tmp_path):
 def _train_small(mnist, steps: int = 200):
     cfg = ModelConfig(layers=(LayerConfig(256), LayerConfig(256), LayerConfig(10, binarize_activations=False)))
     try:
-        from bnn.config import RunConfig, TrainConfig
+        from bnn.settings import RunConfig, TrainConfig
         from bnn.train import Trainer
     except ImportError:
         Trainer = None

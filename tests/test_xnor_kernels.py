@@ -13,8 +13,8 @@ import pytest
 import torch
 from test_xnor import grid_images, randomize
 
-from bnn.config import InputConfig, LayerConfig, ModelConfig
 from bnn.models import build_model
+from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.xnor import GRID_TOL, export_packed, kernels, pack_bits, reference, unpack_bits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,7 +276,7 @@ def test_works_without_a_writable_cache_directory(tmp_path):
         caching.CacheImpl._locator_classes = []  # as when no directory is writable
         import numpy as np
         from bnn.xnor import export_packed, kernels
-        from bnn.config import ModelConfig, LayerConfig
+        from bnn.settings import ModelConfig, LayerConfig
         from bnn.models import build_model
         assert not kernels._SERIAL._cache.__class__.__name__ == "FunctionCache"
         model = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(10, binarize_activations=False))))

@@ -25,11 +25,11 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from bnn.config import RunConfig
 from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
 from bnn.jobs import RunSlots, TrainingJob
 from bnn.run import Run
 from bnn.runs import RunFormatError, default_runs_dir, load_run
+from bnn.settings import RunConfig
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"

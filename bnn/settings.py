@@ -1,14 +1,17 @@
-"""Run settings as frozen dataclasses that round-trip through JSON and URL query params.
+"""The settings schema: a run's settings as frozen dataclasses that round-trip through JSON.
 
 A run is fully described by a :class:`RunConfig` (model + training + seed), in the spirit of
-nanoGPT's ``GPTConfig``: every field has a commented default, nothing is hidden in code.
-Like TensorFlow Playground's ``state.ts``, the same settings also serialize to a flat table of
-short URL query params, so a copied link reproduces a run.
+nanoGPT's ``GPTConfig``: every field has a commented default, nothing is hidden in code. Each
+scalar field carries a :class:`Setting` (URL key, label, help, allowed values); the table of
+them, :data:`SETTINGS`, is what the link codec (:mod:`bnn.links`, after TensorFlow Playground's
+``state.ts``), the Train page's controls, :func:`validate` and the Compare page derive from.
 
 Layers are described from input to output. The input "layer" (:class:`InputConfig`) scales the
 pixels and may binarize and drop them; every following :class:`LayerConfig` is a dense or conv
 layer with its own switches. The last layer is the output layer; binarizing its activations is
 allowed because it is exactly the bug of the question this project was born from.
+
+Plain Python, no PyTorch: sizes come from the architecture plan (:mod:`bnn.architecture`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from .architecture import plan
 
 OPTIMIZERS = ("sgd", "adam", "adamax", "bop")
 SCHEDULES = ("constant", "exponential", "cosine")
@@ -74,7 +79,7 @@ class Setting:
         else:
             ok = isinstance(value, str)
         if not ok:
-            return f"{self.label} must be {_KIND_WORDS[self.kind]}, got {value!r}"
+            return f"{self.label} must be {self.kind_words}, got {value!r}"
         if self.choices and value not in self.choices:
             return f"{self.label} must be one of {', '.join(self.choices)}, got {value!r}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
@@ -82,6 +87,11 @@ class Setting:
         if too_low or too_high:
             return f"{self.label} must be {self.range_text()}, got {value!r}"
         return None
+
+    @property
+    def kind_words(self) -> str:
+        """What a value of this field is, in words: "a whole number", "on or off" ..."""
+        return _KIND_WORDS[self.kind]
 
     def range_text(self) -> str:
         """``in [0, 1)``, ``> 0``, ``at least 1`` ..."""
@@ -482,13 +492,6 @@ class RunConfig:
             raise ConfigError("config JSON must be an object")
         return cls.from_dict(data)
 
-    def to_query_params(self) -> dict[str, str]:
-        return to_query_params(self)
-
-    @classmethod
-    def from_query_params(cls, params: Mapping[str, str]) -> RunConfig:
-        return from_query_params(params)
-
     def replace_train(self, **changes: Any) -> RunConfig:
         return replace(self, train=replace(self.train, **changes))
 
@@ -512,7 +515,6 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 LAYER_SETTINGS: dict[str, Setting] = {s.name: s for s in _settings_of(LayerConfig, "layer")}
-LAYERS_KEY = "layers"  # URL key of the layer tokens
 
 
 def setting_value(config: RunConfig, setting: Setting) -> Any:
@@ -529,126 +531,8 @@ def with_settings(config: RunConfig, values: Mapping[str, Any]) -> RunConfig:
     return RunConfig(model=model, train=replace(config.train, **changes["train"]))
 
 
-# A layer token is "<d|c><units>[k<kernel>][p]-<flags>-<dropout>", flags from w (binarize
-# weights), a (binarize activations), b (BatchNorm); e.g. "d1024-wab-0" or "c32k3p-wab-0.1".
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _parse_value(text: str, setting: Setting) -> Any:
-    """The typed value of a query param (ValueError if it is not of the field's type)."""
-    if setting.kind is bool:
-        if text not in ("0", "1", "true", "false"):
-            raise ValueError
-        return text in ("1", "true")
-    if setting.kind is int:
-        return int(text)
-    if setting.kind is float:
-        return float(text)
-    return text
-
-
-def layer_token(layer: LayerConfig) -> str:
-    head = ("c" if layer.kind == "conv" else "d") + str(layer.units)
-    if layer.kind == "conv":
-        head += f"k{layer.kernel_size}" + ("p" if layer.pool else "")
-    flags = "".join(
-        LAYER_SETTINGS[name].key
-        for name in ("binarize_weights", "binarize_activations", "batch_norm")
-        if getattr(layer, name)
-    )
-    return f"{head}-{flags}-{_format_value(float(layer.dropout))}"
-
-
-def parse_layer_token(token: str) -> LayerConfig:
-    try:
-        head, flags, dropout = token.split("-")
-        kind = {"d": "dense", "c": "conv"}[head[0]]
-        rest = head[1:]
-        pool = rest.endswith("p")
-        rest = rest.rstrip("p")
-        units_text, _, kernel_text = rest.partition("k")
-        if set(flags) - set("wab"):
-            raise ValueError(flags)
-        return LayerConfig(
-            units=int(units_text),
-            kind=kind,
-            kernel_size=int(kernel_text) if kernel_text else 3,
-            pool=pool,
-            binarize_weights="w" in flags,
-            binarize_activations="a" in flags,
-            batch_norm="b" in flags,
-            dropout=float(dropout),
-        )
-    except (ValueError, KeyError, IndexError):
-        raise ConfigError(f"layer {token!r} is not of the form d1024-wab-0 or c32k3p-wab-0") from None
-
-
-def to_query_params(config: RunConfig) -> dict[str, str]:
-    params = {s.key: _format_value(setting_value(config, s)) for s in SETTINGS}
-    params[LAYERS_KEY] = "_".join(layer_token(layer) for layer in config.model.layers)
-    return params
-
-
-def read_query_params(params: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
-    """The config of a link, and every value of it that was refused, each named in a message.
-
-    Each param is checked alone with its field's rules (:class:`Setting`); a refused value keeps
-    ``base``'s, the others still apply. Missing params keep ``base``'s values; unknown ones are
-    ignored. Layers are all or nothing, and more than ``MAX_LAYERS`` are refused unparsed.
-    """
-    base = base or RunConfig()
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for key, setting in SETTINGS_BY_KEY.items():
-        if key not in params:
-            continue
-        text = str(params[key])
-        try:
-            value = _parse_value(text, setting)
-        except ValueError:
-            problems.append(f"{key}={text!r}: {setting.label} must be {_KIND_WORDS[setting.kind]}")
-            continue
-        problem = setting.problem(value)
-        if problem:
-            problems.append(f"{key}={text!r}: {problem}")
-        else:
-            values[setting.name] = value
-    config = with_settings(base, values)
-    if params.get(LAYERS_KEY):
-        layers, layer_problems = _read_layers(str(params[LAYERS_KEY]))
-        problems += layer_problems
-        if not layer_problems:
-            config = config.replace_model(layers=layers)
-    return config, problems
-
-
-def _read_layers(text: str) -> tuple[tuple[LayerConfig, ...], list[str]]:
-    tokens = text.split("_")
-    if len(tokens) > MAX_LAYERS:
-        return (), [f"layers: {len(tokens)} layers, at most {MAX_LAYERS}"]
-    try:
-        layers = tuple(parse_layer_token(token) for token in tokens)
-    except ConfigError as exc:
-        return (), [f"layers: {exc}"]
-    problems = [f"layers: {problem}" for problem in _layer_problems(layers)]
-    return layers, problems
-
-
-def from_query_params(params: Mapping[str, Any], base: RunConfig | None = None) -> RunConfig:
-    """Read the params written by :func:`to_query_params`; missing keys keep ``base``'s values.
-    Raises :class:`ConfigError` naming every refused value (see :func:`read_query_params`)."""
-    config, problems = read_query_params(params, base)
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return config
-
-
-def _layer_problems(layers: tuple[LayerConfig, ...]) -> list[str]:
+def layer_problems(layers: tuple[LayerConfig, ...]) -> list[str]:
+    """Every reason these layers cannot be built, each naming its layer (``layer 2: ...``)."""
     problems: list[str] = []
     seen_dense = False
     for index, layer in enumerate(layers):
@@ -673,7 +557,7 @@ def _layer_problems(layers: tuple[LayerConfig, ...]) -> list[str]:
 
 def validate(config: RunConfig) -> list[str]:
     """Every reason this config cannot be trained, as messages for a user; empty when fine.
-    The same field rules as :func:`read_query_params`, plus the rules between fields."""
+    The same field rules as :func:`bnn.links.read_query_params`, plus the rules between fields."""
     model, train = config.model, config.train
     problems = [problem for s in SETTINGS if (problem := s.problem(setting_value(config, s)))]
     if not model.layers:
@@ -681,13 +565,11 @@ def validate(config: RunConfig) -> list[str]:
     if len(model.layers) > MAX_LAYERS:
         problems.append(f"at most {MAX_LAYERS} layers, got {len(model.layers)}")
     else:
-        problems += _layer_problems(model.layers)
+        problems += layer_problems(model.layers)
     if train.optimizer == "bop" and not any(layer.binarize_weights for layer in model.layers):
         problems.append("Bop flips binary weights: binarize the weights of at least one layer")
     if not problems:
-        from .summary import model_summary  # shapes and sizes have one home
-
-        params = model_summary(model).total_params
+        params = sum(layer.n_params for layer in plan(model))
         if params > MAX_PARAMETERS:
             problems.append(
                 f"the model has {params / 1e6:.0f} M parameters: too big for this machine's memory "
