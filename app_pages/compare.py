@@ -31,7 +31,7 @@ from bnn.runs import (
     slugify,
 )
 from bnn.train import describe_edit
-from ui import state
+from ui import keys, state
 
 INTERRUPTED = "interrupted"  # saved with a checkpoint: the app stopped before the run ended
 
@@ -284,7 +284,7 @@ if entry.status == INTERRUPTED:
                 st.error(f"Could not resume: {exc}")
             else:
                 state.start_job(interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted)
-                st.session_state.tr_run = interrupted.name  # the Train page shows this tab's run
+                st.session_state[keys.TRAIN_RUN] = interrupted.name  # the Train page shows this tab's run
                 st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):
