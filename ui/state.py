@@ -196,10 +196,16 @@ def new_job_name(prefix: str) -> str:
 
 
 def start_job(
-    config: RunConfig, name: str, data: MnistData, preset: str | None = None, resume_from: SavedRun | None = None
+    config: RunConfig,
+    name: str,
+    data: MnistData,
+    preset: str | None = None,
+    resume_from: SavedRun | None = None,
+    fixes: str | None = None,
 ) -> TrainingJob:
     """Train ``config`` in the background (or continue the unfinished run ``resume_from``),
-    checkpointing into the runs folder, once a training slot is free."""
+    checkpointing into the runs folder, once a training slot is free; ``fixes``: the run whose
+    diagnosis these settings fix (kept in the saved run)."""
     state = app_state()
     job = TrainingJob(
         config,
@@ -210,6 +216,7 @@ def start_job(
         resume_from=resume_from,
         slots=state.slots,
     )
+    job.fixes = fixes  # type: ignore[attr-defined]
     with state.lock:
         state.jobs.pop(name, None)  # a resumed run takes its old place at the end
         state.jobs[name] = job
