@@ -27,7 +27,7 @@ from bnn.runs import (
 )
 from bnn.settings import describe_layers, settings_in_words
 from bnn.train import describe_edit
-from ui import state
+from ui import keys, state
 
 
 def collect_runs(saved: list[Run]) -> dict[str, Run]:
@@ -226,7 +226,7 @@ if entry.status == Status.INTERRUPTED:
                 st.error(f"Could not resume: {exc}")
             else:
                 state.start_job(interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted)
-                st.session_state.tr_run = interrupted.name  # the Train page shows this tab's run
+                st.session_state[keys.TRAIN_RUN] = interrupted.name  # the Train page shows this tab's run
                 st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):

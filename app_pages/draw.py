@@ -29,7 +29,7 @@ from bnn.draw import (
     trace_path,
 )
 from bnn.run import Run
-from ui import model_picker, state, widgets
+from ui import keys, model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 PROFILE_IMAGES = 500  # test images that define each unit's favoured digit
@@ -100,11 +100,11 @@ def drawing_view() -> None:
         else:
 
             def new_test_digit() -> None:
-                st.session_state.test_index = int(np.random.default_rng().integers(len(data.test_labels)))
+                st.session_state[keys.TEST_INDEX] = int(np.random.default_rng().integers(len(data.test_labels)))
 
-            if "test_index" not in st.session_state:
+            if keys.TEST_INDEX not in st.session_state:
                 new_test_digit()
-            index = st.session_state.test_index
+            index = st.session_state[keys.TEST_INDEX]
             true_label = int(data.test_labels[index])
             image = digit_to_canvas(data.test_images[index])
             st.image(image, caption=f"Test image #{index}, true label {true_label}", width=CANVAS_SIZE)

@@ -18,7 +18,7 @@ from bnn.summary import format_bytes, model_summary
 from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
-from ui import model_picker, state, widgets
+from ui import keys, model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 TEST_SET_SIZES = (10_000, 1_000)  # all of MNIST's test set, or a quick first look
@@ -149,26 +149,26 @@ def latency() -> None:
         return
     drawing = state.last_drawing()
     sources = (["Your drawing"] if drawing is not None else []) + ["Test image"]
-    if st.session_state.get("eff_source") not in sources:
-        st.session_state.eff_source = sources[0]
+    if st.session_state.get(keys.EFFICIENCY_SOURCE) not in sources:
+        st.session_state[keys.EFFICIENCY_SOURCE] = sources[0]
     controls = st.columns([2, 1, 1], vertical_alignment="bottom")
     if drawing is not None:
-        source = controls[0].radio("Input", sources, horizontal=True, key="eff_source")
+        source = controls[0].radio("Input", sources, horizontal=True, key=keys.EFFICIENCY_SOURCE)
     else:
         source = "Test image"
         controls[0].caption("Input: a test image. Draw a digit on the Draw page to time your drawing here.")
 
     def another_test_image() -> None:
-        st.session_state.eff_test_index = int(np.random.default_rng().integers(len(data.test_labels)))
-        st.session_state.eff_source = "Test image"
+        st.session_state[keys.EFFICIENCY_TEST_INDEX] = int(np.random.default_rng().integers(len(data.test_labels)))
+        st.session_state[keys.EFFICIENCY_SOURCE] = "Test image"
 
-    st.session_state.setdefault("eff_test_index", int(st.session_state.get("test_index", 0)))
+    st.session_state.setdefault(keys.EFFICIENCY_TEST_INDEX, int(st.session_state.get(keys.TEST_INDEX, 0)))
     controls[1].button("Another test image", on_click=another_test_image, icon=":material/casino:", key="eff_another")
     controls[2].button("Measure again", icon=":material/timer:", key="eff_measure")
     if source == "Your drawing":
         image, title = drawing, "Your drawing (from the Draw page)"
     else:
-        index = st.session_state.eff_test_index
+        index = st.session_state[keys.EFFICIENCY_TEST_INDEX]
         image, title = data.test_images[index], f"Test image #{index}, label {int(data.test_labels[index])}"
     # 8-bit pixels, as MNIST's: the packed engine's first layer then runs on exact integer bit-planes
     x = (torch.as_tensor(image, dtype=torch.float32).reshape(1, 1, 28, 28) * 255).round() / 255

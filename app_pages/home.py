@@ -6,6 +6,7 @@ Courbariaux, Hubara, Soudry, El-Yaniv, Bengio (2016), arXiv:1602.02830.
 import streamlit as st
 
 from bnn import plots
+from ui import keys
 
 PAGE_BLURBS = {
     "app_pages/train.py": "pick a preset, change any setting, watch loss, accuracy and weight sign flips live, "
@@ -42,7 +43,7 @@ with text:
         "app_pages/train.py",
         label="Replay the 9.87% run: the `seed` preset",
         icon=":material/bug_report:",
-        query_params={"preset": "seed"},
+        query_params={keys.PRESET_PARAM: "seed"},
     )
 with figure:
     st.plotly_chart(plots.ste_figure(height=340), theme=None, key="home_ste")

@@ -16,7 +16,7 @@ from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.runs import list_runs, metrics_csv, save_run
 from bnn.train import Trainer
-from ui import state
+from ui import keys, state
 
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
@@ -243,7 +243,7 @@ def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     table = at.dataframe[0].value
     assert list(table["status"]) == ["interrupted"]
     at.button(key="cmp_resume").click().run()
-    assert at.session_state["tr_run"] == "cut"  # the Train page then shows the resumed run
+    assert at.session_state[keys.TRAIN_RUN] == "cut"  # the Train page then shows the resumed run
     (job,) = state.app_state().jobs.values()
     assert job.join(120) and job.snapshot().status == Status.FINISHED
     assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]

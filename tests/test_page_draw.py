@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from bnn.draw import CANVAS_SIZE, digit_to_canvas
-from ui import widgets
+from ui import keys, widgets
 
 TIMEOUT = 60
 
@@ -76,7 +76,7 @@ def test_a_stray_line_gets_a_prediction_with_a_warning(monkeypatch):
 def test_random_test_digit_goes_through_the_same_pipeline(monkeypatch, mnist):
     monkeypatch.setattr(widgets, "drawing_canvas", lambda *args, **kwargs: None)
     at = app_page("draw", TIMEOUT)
-    at.session_state["test_index"] = 0
+    at.session_state[keys.TEST_INDEX] = 0
     at.run()
     at.radio(key="draw_source").set_value("Random test digit").run()
     assert not at.exception
@@ -165,7 +165,7 @@ def test_a_run_without_weights_yet_is_waited_for(monkeypatch):
     jobs = state.app_state().jobs
     monkeypatch.setitem(jobs, job.name, job)
     at = app_page("draw", TIMEOUT)
-    at.session_state["picked_run"] = f"job:{job.name}"
+    at.session_state[keys.PICKED_RUN] = f"job:{job.name}"
     at.run()
     assert not at.exception
     assert any("No weights to show yet" in info.value for info in at.info)

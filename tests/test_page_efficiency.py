@@ -19,7 +19,7 @@ from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.settings import LayerConfig, ModelConfig, RunConfig
 from bnn.summary import format_bytes, model_summary
-from ui import state
+from ui import keys, state
 
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
 SUBSET = 1000
@@ -115,12 +115,12 @@ def test_bad_toy_input_gets_a_message(page, a, b, message):
 def test_another_test_image_and_the_drawing(page):
     page.button(key="eff_another").click()
     run(page)
-    assert page.session_state["eff_source"] == "Test image"
+    assert page.session_state[keys.EFFICIENCY_SOURCE] == "Test image"
     assert any("Both engines predict" in s.value for s in page.success)
-    page.session_state[state.LAST_DRAWING_KEY] = torch.zeros(28, 28).index_fill_(1, torch.arange(12, 16), 1.0)
+    page.session_state[keys.LAST_DRAWING] = torch.zeros(28, 28).index_fill_(1, torch.arange(12, 16), 1.0)
     run(page)
-    assert page.radio(key="eff_source").options == ["Your drawing", "Test image"]
-    page.radio(key="eff_source").set_value("Your drawing")
+    assert page.radio(key=keys.EFFICIENCY_SOURCE).options == ["Your drawing", "Test image"]
+    page.radio(key=keys.EFFICIENCY_SOURCE).set_value("Your drawing")
     run(page)
     assert any("Your drawing" in str(chart.proto.spec) for chart in page.get("plotly_chart"))
 

@@ -7,6 +7,7 @@ from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
 from bnn.data import missing_files, resolve_data_dir
+from ui import keys
 
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
 
@@ -69,5 +70,5 @@ def test_the_run_picker_offers_saved_runs_and_shows_the_chosen_one(runs_dir):
     picker.set_value(f"saved:{saved}").run()
     assert not at.exception
     assert at.selectbox(key="_picked_run_widget").value == f"saved:{saved}"
-    assert at.session_state["picked_run"] == f"saved:{saved}"  # kept for Draw and Efficiency
+    assert at.session_state[keys.PICKED_RUN] == f"saved:{saved}"  # kept for Draw and Efficiency
     assert any("No training records" in info.value for info in at.info)  # the saved run's own (empty) records

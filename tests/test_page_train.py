@@ -11,8 +11,10 @@ from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
 from bnn.presets import PRESETS
+from bnn.run import Status
 from bnn.runs import load_run
-from ui import settings_form, state
+from ui import keys, settings_form, state
+from ui.train_panels.live_knobs import knob_key
 
 TINY = {"layers": "d32-wab-0_d10-wb-0", "sub": "1000", "ep": "1", "bs": "50"}  # 20 steps
 
@@ -55,7 +57,7 @@ def _finish(at: AppTest) -> AppTest:
 def test_preset_fills_every_control(page):
     at = _open(page)
     assert _control(at, "lr") == PRESETS["fast"].train.lr
-    at.selectbox(key="tr_preset").select("seed").run()
+    at.selectbox(key=keys.TRAIN_PRESET).select("seed").run()
     seed = PRESETS["seed"]
     assert (_control(at, "optimizer"), _control(at, "lr"), _control(at, "loss")) == ("sgd", 1e-6, "keras_ce")
     assert [_control(at, "units", i) for i in range(3)] == [256, 128, 64]
@@ -71,8 +73,8 @@ def test_preset_fills_every_control(page):
     at.number_input(key=settings_form.control_key("units", 0)).set_value(300).run()
     at.select_slider(key=settings_form.control_key("lr")).set_value(3e-3).run()
     assert _control(at, "units", 0) == 300 and _control(at, "lr") == 3e-3
-    at.selectbox(key="tr_preset").select("best").run()
-    assert at.radio(key="tr_arch").value == "small CNN"
+    at.selectbox(key=keys.TRAIN_PRESET).select("best").run()
+    assert at.radio(key=keys.TRAIN_ARCHITECTURE).value == "small CNN"
     assert any("conv1" in m.value for m in at.markdown)
 
 
@@ -83,7 +85,7 @@ def test_layers_can_be_added_removed_and_switched(page):
     at.button(key="tr_remove_0").click().run()
     at.button(key="tr_remove_0").click().run()
     assert _control(at, "units", 0) == 1024 and settings_form.control_key("units", 2) not in at.session_state
-    at.radio(key="tr_arch").set_value("small CNN").run()
+    at.radio(key=keys.TRAIN_ARCHITECTURE).set_value("small CNN").run()
     assert [m.value for m in at.markdown if m.value.startswith("**conv")] == [
         "**conv1** · conv 3×3, 2×2 pool",
         "**conv2** · conv 3×3, 2×2 pool",
@@ -164,11 +166,11 @@ def test_seed_run_is_diagnosed_and_fixed(page):
     assert _control(at, "binarize_activations", 3) is False and all(_control(at, "batch_norm", i) for i in range(3))
     assert at.query_params["loss"] in ("cross_entropy", ["cross_entropy"])
     assert any(b.label == "Fixed in settings" for b in at.button)
-    assert at.selectbox(key="tr_preset").value == "seed"
+    assert at.selectbox(key=keys.TRAIN_PRESET).value == "seed"
     assert any("**custom (from seed)**" in m.value for m in at.markdown)
     assert not any("9.87%" in m.value for m in at.markdown)  # the seed's caption is gone
     _finish(_start(at))
-    fixed = state.app_state().jobs[at.session_state["tr_run"]]
+    fixed = state.app_state().jobs[at.session_state[keys.TRAIN_RUN]]
     assert fixed.name.startswith("seed-fixed") and fixed.snapshot().fixes == next(iter(state.app_state().jobs))
 
 
@@ -219,8 +221,8 @@ def test_pause_resume_stop(page):
     at.run()
     next(b for b in at.button if b.label == "Resume").click().run()
     _wait_for(job, "running")
-    at.selectbox(key="tr_live_optimizer").select("sgd").run()  # a live edit: the run goes on
-    at.checkbox(key="tr_live_binarize_activations_0").uncheck().run()
+    at.selectbox(key=knob_key("optimizer")).select("sgd").run()  # a live edit: the run goes on
+    at.checkbox(key=knob_key("binarize_activations", 0)).uncheck().run()
     assert job.status == "running" and not at.exception
     deadline = time.monotonic() + 30
     while len(job.snapshot().edits) < 2 and time.monotonic() < deadline:
@@ -240,22 +242,44 @@ def test_pause_resume_stop(page):
     assert [e["setting"] for e in saved.summary["edits"]] == ["optimizer", "binarize_activations"]
 
 
+def test_a_live_edit_is_listed_as_pending_until_the_run_applies_it(page):
+    at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")  # 3,000 steps
+    _start(at)
+    (job,) = state.app_state().jobs.values()
+    _wait_for(job, Status.RUNNING)
+    next(b for b in at.button if b.label == "Pause").click().run()
+    _wait_for(job, Status.PAUSED)
+    at.run()
+    at.selectbox(key=knob_key("optimizer")).select("sgd").run()  # requested: the callback does not wait
+    assert not at.exception
+    assert [c.value for c in at.caption if "optimizer adam → sgd" in c.value] == [
+        ":material/schedule: optimizer adam → sgd: when the run resumes"
+    ]
+    next(b for b in at.button if b.label == "Resume").click().run()
+    deadline = time.monotonic() + 30
+    while not job.snapshot().edits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert not any("optimizer adam → sgd" in c.value for c in at.caption), "still pending once applied"
+    assert any(m.value.endswith(": optimizer adam → sgd") for m in at.markdown), "the applied edit is not listed"
+
+
 def test_settings_fold_while_the_shown_run_trains(page):
     at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")  # 3,000 steps
-    config = at.session_state["tr_cfg"]
+    config = at.session_state[keys.TRAIN_CONFIG]
     _start(at)
     (job,) = state.app_state().jobs.values()
     bs_key = settings_form.control_key("batch_size")
     assert job.status not in ("paused", "finished")
     assert not any(n.key == bs_key for n in at.number_input), "the settings should be folded"
     assert any("784-32-10 MLP" in m.value for m in at.markdown)
-    assert at.session_state["tr_cfg"] == config and at.query_params["bs"] == "20"
+    assert at.session_state[keys.TRAIN_CONFIG] == config and at.query_params["bs"] == "20"
     next(b for b in at.button if b.label == "Pause").click().run()
     _wait_for(job, "paused")
     at.run()
     assert [n.value for n in at.number_input if n.key == bs_key] == [20], "a paused run does not fold the settings"
     assert at.number_input(key=settings_form.control_key("units", 0)).value == 32
-    assert at.session_state["tr_cfg"] == config
+    assert at.session_state[keys.TRAIN_CONFIG] == config
 
 
 def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
@@ -269,8 +293,8 @@ def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
 def test_a_reloaded_tab_shows_its_own_run(page):
     at = _open(page, preset="fast", **TINY)
     _finish(_start(at))
-    own = at.session_state["tr_run"]
-    assert at.query_params["run"] in (own, [own])
+    own = at.session_state[keys.TRAIN_RUN]
+    assert at.query_params[keys.RUN_PARAM] in (own, [own])
     other = state.start_job(
         PRESETS["fast"].replace_train(train_subset=1000, epochs=1, batch_size=50), "other", state.get_data()
     )
@@ -278,7 +302,7 @@ def test_a_reloaded_tab_shows_its_own_run(page):
     reloaded = app_page("train")  # a new session, as after a reload, with the tab's link
     reloaded.query_params.update({k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()})
     reloaded.run()
-    assert not reloaded.exception and reloaded.session_state["tr_run"] == own
+    assert not reloaded.exception and reloaded.session_state[keys.TRAIN_RUN] == own
     assert f"**{own}**" in _progress_text(reloaded)
 
 

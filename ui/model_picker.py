@@ -23,11 +23,10 @@ import streamlit as st
 
 from bnn.run import Run
 from bnn.runs import RunFormatError, list_runs, load_run
-from ui import state
+from ui import keys, state
 
 SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
 REFRESH_S = 2.0  # a page showing a training run re-reads it this often
-CHOICE_KEY = "picked_run"  # this tab's explicit choice, kept across pages (widget state is not)
 ACTIVE, PRETRAINED = "active", "pretrained"
 
 
@@ -101,7 +100,7 @@ def options() -> dict[str, str]:
 def default_choice(choices: dict[str, str]) -> str:
     """This tab's run while it trains, else the active model (the pretrained one when none is active)."""
     jobs = state.app_state().jobs
-    own = st.session_state.get("tr_run")  # the run this tab started on the Train page
+    own = st.session_state.get(keys.TRAIN_RUN)  # the run this tab started on the Train page
     if own in jobs and not jobs[own].snapshot().ended and f"job:{own}" in choices:
         return f"job:{own}"
     return ACTIVE if ACTIVE in choices else next(iter(choices), PRETRAINED)
@@ -112,14 +111,14 @@ def pick_run(where=st) -> str | None:
     choices = options()
     if not choices:
         return None
-    chosen = st.session_state.get(CHOICE_KEY)  # set only when the user picks
+    chosen = st.session_state.get(keys.PICKED_RUN)  # set only when the user picks
     if chosen not in choices:
         chosen = default_choice(choices)
-    widget = f"_{CHOICE_KEY}_widget"
+    widget = f"_{keys.PICKED_RUN}_widget"
     st.session_state[widget] = chosen
 
     def keep() -> None:
-        st.session_state[CHOICE_KEY] = st.session_state[widget]
+        st.session_state[keys.PICKED_RUN] = st.session_state[widget]
 
     where.selectbox(
         "Network",

@@ -30,6 +30,7 @@ from bnn.jobs import RunSlots, TrainingJob
 from bnn.run import Run
 from bnn.runs import RunFormatError, default_runs_dir, load_run
 from bnn.settings import RunConfig
+from ui import keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
@@ -174,18 +175,15 @@ def start_job(
     return job.start()
 
 
-LAST_DRAWING_KEY = "last_drawing28"  # the Draw page's last drawing as the model saw it (28x28)
-
-
 def remember_drawing(image28) -> None:
     """Keep the Draw page's current drawing (its 28x28 model input, or None) for other pages:
     widget state is dropped on a page switch, a plain session-state key is not."""
     if image28 is None:
-        st.session_state.pop(LAST_DRAWING_KEY, None)
+        st.session_state.pop(keys.LAST_DRAWING, None)
     else:
-        st.session_state[LAST_DRAWING_KEY] = torch.as_tensor(image28).detach().cpu().reshape(28, 28).clone()
+        st.session_state[keys.LAST_DRAWING] = torch.as_tensor(image28).detach().cpu().reshape(28, 28).clone()
 
 
 def last_drawing():
     """The drawing kept by :func:`remember_drawing`, a (28, 28) tensor in [0, 1], or None."""
-    return st.session_state.get(LAST_DRAWING_KEY)
+    return st.session_state.get(keys.LAST_DRAWING)

@@ -1,0 +1,146 @@
+"""The Train page's live view: the shown run's progress (status, epoch, step, speed, ETA, last test
+accuracy) and its chart of loss, accuracy, learning rate and weight sign flips, polled once a
+second while it trains.
+
+Only these two elements are redrawn at each poll: each refresh costs the browser a re-render,
+and the browser shares the CPU with training (benchmarks/ui_overhead.py). The whole page runs
+again when what the rest of it shows changes (:func:`page_view_of`): a new status, a NaN loss,
+a live edit applied."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import streamlit as st
+
+from bnn import plots
+from bnn.run import Status
+from ui import live_chart
+
+LIVE_POINTS = 150  # points per live curve
+LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
+POLL_S = 1.0
+CHART_SPEC_KEY = "tr_chart_spec"  # the live chart's layout, kept while its shape stays
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def status_text(snap, training_slots: int) -> str:
+    """What the run is doing and, while stopping or queued, what it waits for."""
+    if snap.status == Status.STOPPING:
+        return (
+            f"stopping: finishing step {snap.step:,}, then the final evaluation on the test and training sets "
+            f"(about {format_seconds(snap.final_eval_s)})"
+        )
+    if snap.status == Status.EVALUATING:
+        return f"final evaluation on the test and training sets (about {format_seconds(snap.eta_s)} left)"
+    if snap.status == Status.PAUSED:
+        return f"paused after step {snap.step:,}"
+    if snap.status == Status.LOADING:
+        return "loading MNIST"
+    if snap.status == Status.QUEUED:
+        return (
+            f"waiting for a free training slot: number {snap.queue_position or '–'} in the queue "
+            f"({training_slots} run(s) train at once on this server)"
+        )
+    if snap.ended:
+        return snap.status
+    return "training"
+
+
+def page_view_of(snap) -> tuple:
+    """What the page outside the live view shows of a run: when it changes, the page runs again."""
+    return snap.status, snap.nonfinite_step is not None, len(snap.edits)
+
+
+def live_view(state: MutableMapping, job, snapshot, training_slots: int) -> None:
+    """The progress and the chart of ``job`` (None: a placeholder until the tab's first run)."""
+    if job is None:
+        st.progress(0.0, text="No run in this tab yet: press **Start**")
+        with st.container(height=LIVE_HEIGHT, border=True):
+            st.caption(
+                "The loss, accuracy, learning rate and weight sign flips of the run draw here as it trains "
+                "(the `fast` preset takes about half a minute per epoch on this machine)."
+            )
+        return
+    polls = not snapshot.ended and snapshot.status != Status.PAUSED
+    st.fragment(_polled_view, run_every=POLL_S if polls else None)(state, job, page_view_of(snapshot), training_slots)
+
+
+def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: int) -> None:
+    snap = job.snapshot()
+    if page_view_of(snap) != page_view:
+        st.rerun()  # the whole page: buttons for the new status, the applied edit, the diagnosis once it ends
+    st.progress(min(snap.progress, 1.0), text=progress_text(job.name, snap, training_slots))
+    if not snap.records:
+        with st.container(height=LIVE_HEIGHT, border=True):
+            if snap.status == Status.FAILED:
+                st.error(f"The run failed: {snap.message.splitlines()[0] if snap.message else 'unknown error'}")
+            elif snap.ended:
+                st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
+            else:
+                st.caption("The curves start after the first 20 steps …")
+        return
+    if snap.ended:
+        figure = plots.live_training_figure(
+            snap.records,
+            snap.evals,
+            height=LIVE_HEIGHT,
+            max_points=LIVE_POINTS,
+            total_steps=snap.step or None,  # the steps it trained (edit labels would widen an automatic axis)
+            edits=snap.edits,
+        )
+        st.plotly_chart(figure, key="tr_final_chart", theme=None)
+        return
+    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
+    live_chart.live_plotly_chart(
+        _chart_spec(state, job, snap, series),
+        series,
+        version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}/{len(snap.edits)}",
+        key="tr_live_chart",
+        height=LIVE_HEIGHT,
+    )
+
+
+def progress_text(name: str, snap, training_slots: int) -> str:
+    test = snap.last_eval("test")
+    parts = [f"**{name}**", status_text(snap, training_slots)]
+    if snap.nonfinite_step is not None:
+        parts.append(f"loss NaN since step {snap.nonfinite_step:,} (marked ✕ on the chart)")
+    parts += [f"epoch {snap.epoch:.2f} / {snap.epochs}", f"step {snap.step:,} / {snap.total_steps:,}"]
+    if not snap.ended:
+        parts.append(f"{snap.samples_per_s:,.0f} samples/s")
+        if snap.eta_s is not None:
+            parts.append(f"ETA {format_seconds(snap.eta_s)} incl. the final evaluation")
+    if test:
+        parts.append(f"test accuracy {test['accuracy']:.2f}%")
+    return " · ".join(parts)
+
+
+def _chart_spec(state: MutableMapping, job, snap, series: dict) -> dict:
+    """The live chart's layout and trace styles, built again only for a new run, new lines or a
+    new live edit (building a Plotly figure takes ~100 ms of the GIL the training thread needs).
+    Its step and learning-rate axes are fixed to the whole run, so most refreshes only move the lines."""
+    shape = (job.name, tuple(series), len(snap.edits))
+    cached = state.get(CHART_SPEC_KEY)
+    if cached is None or cached[0] != shape:
+        train = job.config.train
+        lrs = [train.lr, train.lr if train.schedule == "constant" else train.lr_end]
+        lrs += [edit["new"] for edit in snap.edits if edit["setting"] == "lr"]
+        figure = plots.live_training_figure(
+            snap.records,
+            snap.evals,
+            height=LIVE_HEIGHT,
+            max_points=LIVE_POINTS,
+            total_steps=snap.total_steps,
+            lr_range=(min(lrs), max(lrs)),
+            edits=snap.edits,
+        )
+        figure.update_layout(uirevision=job.name)  # a zoom or hidden line survives the redraws
+        cached = state[CHART_SPEC_KEY] = (shape, live_chart.figure_spec(figure))
+    return cached[1]

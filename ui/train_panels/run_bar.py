@@ -1,0 +1,115 @@
+"""The Train page's run bar, first on the page: Start, Pause/Resume, Stop, Test now, and the
+picker of the run the tab shows; and what Start does (check the settings, load MNIST, start a
+background ``bnn.jobs.TrainingJob``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+import streamlit as st
+
+from bnn.presets import PRESETS
+from bnn.run import Status
+from bnn.settings import validate
+from bnn.summary import training_memory_problems
+from ui import keys
+from ui import state as shared
+from ui.train_panels.live_view import format_seconds
+from ui.train_panels.next_run import NextRun
+
+PICK_KEY = "tr_run_pick"  # the run picker's widget; the choice itself is keys.TRAIN_RUN
+
+
+def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
+    """Draw the bar for this tab's ``job`` (None before its first run) as ``snapshot`` shows it;
+    True when Start was pressed."""
+    trains = snapshot is not None and not snapshot.ended  # running, paused, loading, stopping
+    bar = st.columns([1, 1, 1, 1, 3.4], vertical_alignment="center")
+    start = bar[0].button(
+        "Start",
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+        disabled=trains,
+        help="This tab's run is still training: stop it first" if trains else "Train with the settings below",
+    )
+    busy = not trains or snapshot.status in (Status.STOPPING, Status.EVALUATING)  # nothing to pause or stop
+    final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
+    run_buttons = [
+        ("Resume", ":material/play_arrow:", "resume", "Continues from the step it paused after")
+        if snapshot is not None and snapshot.status == Status.PAUSED
+        else ("Pause", ":material/pause:", "pause", "Pauses after the optimizer step in flight (well within a second)"),
+        (
+            "Stop",
+            ":material/stop:",
+            "stop",
+            f"Stops after the step in flight, then evaluates the test and training sets (about {final_eval}); "
+            "what was trained is kept",
+        ),
+    ]
+    for column, (label, icon, action, help_text) in zip(bar[1:3], run_buttons):
+        column.button(
+            label,
+            icon=icon,
+            on_click=getattr(job, action) if job else None,
+            disabled=busy and label != "Resume",
+            width="stretch",
+            help=help_text,
+        )
+    bar[3].button(
+        "Test now",
+        icon=":material/fact_check:",
+        on_click=job.request_eval if job else None,
+        disabled=not trains or snapshot.status == Status.PAUSED,
+        width="stretch",
+        help="Evaluate on the test set between two steps",
+    )
+    if job is not None:
+        state[PICK_KEY] = job.name
+    else:
+        state.pop(PICK_KEY, None)
+    if jobs:
+        bar[4].selectbox(
+            "Run shown",
+            list(reversed(jobs)),
+            index=None,
+            key=PICK_KEY,
+            on_change=lambda: state.update({keys.TRAIN_RUN: state[PICK_KEY]}),
+            placeholder="show a run of another tab …",
+            label_visibility="collapsed",
+            help="This tab shows the run it started; the other runs of this app can be shown too",
+        )
+    return start
+
+
+def start_run(settings: NextRun, jobs: Mapping) -> str | None:
+    """Start a run of the settings, named after their preset; its name, or None when the settings
+    or MNIST are refused (each reason shown)."""
+    config = settings.config()
+    problems = validate(config)
+    if config.model.num_classes != 10:
+        problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
+    problems = problems or training_memory_problems(config)
+    for problem in problems:
+        st.error(f"Not started: {problem}", icon=":material/block:")
+    if problems:
+        return None
+    if not shared.data_on_disk():
+        with st.status(f"Downloading MNIST into {shared.data_dir()} …", expanded=True) as status:
+            data = shared.get_data()
+            status.update(
+                label="MNIST is ready" if data else "MNIST could not be downloaded",
+                state="complete" if data else "error",
+            )
+    else:
+        data = shared.get_data()
+    if data is None:
+        return None
+    preset = settings.preset
+    edited = config != PRESETS[preset]
+    fixes_of = settings.take_fixes_of() if edited else None
+    name = shared.new_job_name(f"{preset}-fixed" if fixes_of else f"{preset}-edited" if edited else preset)
+    while name in jobs:
+        name = f"{name}-{len(jobs)}"
+    shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
+    return name
