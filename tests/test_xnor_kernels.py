@@ -236,7 +236,7 @@ def test_exact_ties_in_a_hidden_layer_fused_equals_float_model(threads):
 def test_trained_model_fused_equals_numpy_and_float(mnist):
     from bnn.runs import load_run
 
-    model = load_run(ROOT / "assets" / "pretrained-fast").model.eval()
+    model = load_run(ROOT / "assets" / "pretrained-fast").model()
     x = mnist.test_images[:1500]
     assert_same_outputs(model, x, 1)
     packed = export_packed(model, threads=1)
