@@ -31,6 +31,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
     )
 
 
+@pytest.mark.slow  # a subprocess trains `fast` on 1,000 MNIST images
 def test_train_json(mnist_dir: Path, tmp_path: Path):
     out = tmp_path / "runs"
     proc = run_cli(
@@ -157,6 +158,7 @@ def test_missing_data_without_network_in_process(tmp_path: Path, monkeypatch, ca
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.slow  # a fresh process imports torch
 def test_missing_data_without_network_subprocess(tmp_path: Path):
     missing = tmp_path / "empty-data-dir"
     proc = run_cli("train", "--epochs", "1", "--data-dir", str(missing), env=NO_NETWORK, timeout=60)
