@@ -176,6 +176,7 @@ def test_device_cuda_without_cuda_is_one_line(capsys, monkeypatch):
     assert "device 'cuda': no CUDA GPU is usable here" in line and "this machine has: cpu" in line
 
 
+@pytest.mark.slow  # trains on MNIST three times
 def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp_path: Path, monkeypatch, capsys):
     import torch
 
