@@ -12,7 +12,7 @@ import os
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,22 +71,21 @@ def streamlit_process(
         "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none",
     ]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     log = open(Path(full_env.get("BNN_STREAMLIT_LOG", os.devnull)), "w")
-    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     url = f"http://127.0.0.1:{port}"
+    listening = threading.Event()
+    pump = threading.Thread(target=_pump_output, args=(process, log, f":{port}", listening), daemon=True)
+    pump.start()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start (exit code {process.poll()})")
-            time.sleep(0.3)
+        # Streamlit prints its URL once the server listens
+        if not listening.wait(timeout) or process.poll() is not None:
+            raise RuntimeError(f"streamlit did not start within {timeout} s (exit code {process.poll()})")
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout) as response:
+            assert response.status == 200, f"streamlit's health check answered {response.status}"
         yield url, process
     finally:
         process.terminate()
@@ -94,7 +93,20 @@ def streamlit_process(
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        pump.join(10)
         log.close()
+
+
+def _pump_output(process: subprocess.Popen, log, marker: str, seen: threading.Event) -> None:
+    """Copy the server's output to ``log`` (draining the pipe so it never blocks); set ``seen`` at
+    the first line holding ``marker``, and when the process has ended."""
+    for line in process.stdout:
+        log.write(line)
+        log.flush()
+        if marker in line:
+            seen.set()
+    process.wait()
+    seen.set()
 
 
 @contextlib.contextmanager
@@ -123,3 +135,33 @@ def wait_for_app(page, timeout_ms: int = 60_000) -> None:
 def assert_no_exception(page) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()[:2000]
+
+
+IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+             && !document.querySelector('[data-stale="true"]')"""
+
+
+def wait_until_idle(page, timeout_ms: int = 30_000) -> None:
+    """Wait until the app has finished its rerun(s): nothing running, nothing stale (Streamlit shows
+    the status widget for runs that last over half a second)."""
+    wait_for_app(page, timeout_ms)
+    page.wait_for_function(IDLE, timeout=timeout_ms)
+
+
+def wait_for_text(page, pattern: str, timeout_ms: int = 120_000, screenshot: Path | None = None) -> str:
+    """Wait until the page's text matches the regular expression ``pattern`` (JavaScript syntax);
+    returns the matched text. On a timeout: an AssertionError, after a screenshot when asked."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        found = page.wait_for_function(
+            "pattern => (document.body.innerText.match(new RegExp(pattern)) || [null])[0]",
+            arg=pattern,
+            timeout=timeout_ms,
+            polling=250,
+        )
+    except PlaywrightTimeout:
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        raise AssertionError(f"{pattern!r} never appeared within {timeout_ms / 1000:.0f} s ({screenshot})") from None
+    return found.json_value()

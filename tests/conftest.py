@@ -31,6 +31,13 @@ from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A browser test is a slow test too: ``pytest -m "not slow"`` leaves both out."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 def shrink(config: RunConfig, units: int = 64) -> RunConfig:
     """``config`` with every hidden dense layer ``units`` wide (conv layers and output kept)."""
     layers = config.model.layers

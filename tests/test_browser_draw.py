@@ -11,14 +11,21 @@ import math
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser import ROOT, assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app  # noqa: E402
+from tests.browser import (  # noqa: E402
+    ROOT,
+    assert_no_exception,
+    browser_available,
+    chromium_page,
+    streamlit_server,
+    wait_for_app,
+    wait_until_idle,
+)
 from ui.widgets import CANVAS_CLASS  # noqa: E402
 
 CANVAS = f"canvas.{CANVAS_CLASS}"
@@ -50,6 +57,13 @@ DIGIT_STROKES: dict[int, list[list[Point]]] = {
     9: [_arc(0.48, 0.3, 0.24, 0.2, 0.0, -2 * math.pi, 24) + [(0.7, 0.6), (0.66, 0.92)]],
 }
 BOX = 0.72  # share of the canvas side the unit box takes, centred
+# The address of the Draw page's "Model input, 28×28" image (null before the first stroke): a new
+# address once the app has read a stroke that changed the drawing.
+MODEL_INPUT = """() => {
+  const images = [...document.querySelectorAll('[data-testid="stImage"]')];
+  const image = images.find(figure => figure.innerText.includes("Model input"));
+  return image && image.querySelector("img") ? image.querySelector("img").src : null;
+}"""
 
 
 def draw_digit(page, digit: int) -> None:
@@ -61,44 +75,27 @@ def draw_digit(page, digit: int) -> None:
     top = box["y"] + (box["height"] - side * BOX) / 2
     for stroke in DIGIT_STROKES[digit]:
         points = [(left + x * side * BOX, top + y * side * BOX) for x, y in stroke]
+        before = page.evaluate(MODEL_INPUT)
         page.mouse.move(*points[0])
         page.mouse.down()
         for point in points[1:]:
             page.mouse.move(*point, steps=4)
-        page.mouse.up()
-        page.wait_for_timeout(150)
-
-
-IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
-             && !document.querySelector('[data-stale="true"]')"""
-
-
-def settle(page, timeout_ms: int = 30_000) -> None:
-    """Wait until the app has finished the rerun(s) a stroke triggered: nothing running, nothing stale."""
-    page.wait_for_timeout(500)  # the rerun a mouse-up triggers starts a moment later
-    wait_for_app(page, timeout_ms)
-    page.wait_for_function(IDLE, timeout=timeout_ms)
+        page.mouse.up()  # the app hears of the stroke now
+        page.wait_for_function(f"before => ({MODEL_INPUT})() !== before", arg=before, timeout=30_000)
 
 
 def predicted_digit(page) -> str:
-    """The "Prediction" metric's value once it no longer changes (every stroke triggers a rerun)."""
+    """The "Prediction" metric's value for the strokes drawn (shown before the model input's image)."""
     value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
     value.wait_for(timeout=30_000)
-    settle(page)
-    seen = value.inner_text().strip()
-    for _ in range(5):
-        settle(page)
-        again = value.inner_text().strip()
-        if again == seen:
-            return seen
-        seen = again
-    return seen
+    wait_until_idle(page)
+    return value.inner_text().strip()
 
 
 def clear(page) -> None:
     page.get_by_role("button", name="Clear").click()
     page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=30_000)
-    settle(page)
+    wait_until_idle(page)
     page.locator(CANVAS).first.wait_for(timeout=30_000)
 
 
@@ -140,20 +137,31 @@ def test_mouse_drawn_digits_are_read():
     assert seen == {1: "1", 0: "0", 7: "7"}
 
 
-def reading_shown(page) -> tuple[int, str, str] | None:
-    """(training step, prediction, probability) the Draw page shows for a training run, or None."""
-    body = page.inner_text("body")
-    step = re.search(r"at step ([\d,]+) of", body)
-    probability = re.search(r"(\d+)% probability", body)
-    value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
-    if not (step and probability and value.count()):
-        return None
-    return int(step.group(1).replace(",", "")), value.first.inner_text().strip(), probability.group(1)
+# Polled in the page: the Draw page's readings of a training run, (step, prediction, probability),
+# each kept when it differs from the one before; done at 3 different steps and 2 different readings.
+READINGS = r"""() => {
+  const seen = (window.bnnReadings ||= []);
+  const body = document.body.innerText;
+  const step = body.match(/at step ([\d,]+) of/);
+  const probability = body.match(/(\d+)% probability/);
+  const metrics = [...document.querySelectorAll('[data-testid="stMetric"]')];
+  const metric = metrics.find(m => m.innerText.includes("Prediction"));
+  const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+  if (step && probability && value) {
+    const reading = [Number(step[1].replaceAll(",", "")), value.innerText.trim(), probability[1]];
+    if (!seen.length || seen[seen.length - 1].join() !== reading.join()) seen.push(reading);
+  }
+  const steps = new Set(seen.map(r => r[0]));
+  const shown = new Set(seen.map(r => r[1] + " " + r[2]));
+  return steps.size >= 3 && shown.size >= 2 && seen;
+}"""
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
 def test_a_run_started_on_train_is_read_on_draw_while_it_learns(tmp_path, mnist_dir):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     env = {"BNN_DATA_DIR": str(mnist_dir), "BNN_RUNS_DIR": str(tmp_path / "runs")}
     with streamlit_server(env=env) as url, chromium_page(1400, 1400) as page:
         page.goto(f"{url}/Train")
@@ -167,17 +175,13 @@ def test_a_run_started_on_train_is_read_on_draw_while_it_learns(tmp_path, mnist_
         picker = box.evaluate("el => [...el.querySelectorAll('input')].map(i => i.value).join(' ') + el.innerText")
         assert "(training)" in picker, f"the picker does not show the training run: {picker}"
         draw_digit(page, 7)
-        seen = []
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            reading = reading_shown(page)
-            if reading is not None and (not seen or reading != seen[-1]):
-                seen.append(reading)
-            if len({step for step, _, _ in seen}) >= 4 and len({r[1:] for r in seen}) >= 3:
-                break
-            page.wait_for_timeout(500)
+        try:
+            readings = page.wait_for_function(READINGS, timeout=240_000, polling=250).json_value()
+        except PlaywrightTimeout:
+            readings = page.evaluate("() => window.bnnReadings || []")
         page.screenshot(path=str(tmp_path / "draw-while-training.png"), full_page=True)
         assert_no_exception(page)
+    seen = [tuple(reading) for reading in readings]
     steps = [step for step, _, _ in seen]
     assert len(set(steps)) >= 3 and steps == sorted(steps), f"no refresh with newer weights: {seen}"
     assert len({r[1:] for r in seen}) >= 2, f"the prediction for the drawing never changed: {seen}"

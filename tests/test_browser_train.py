@@ -7,12 +7,19 @@ the diagnosis points at them."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from bnn.runs import list_runs
-from tests.browser import assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app
+from tests.browser import (
+    assert_no_exception,
+    browser_available,
+    chromium_page,
+    streamlit_server,
+    wait_for_app,
+    wait_for_text,
+    wait_until_idle,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,15 +37,21 @@ def _env(tmp_path, mnist_dir) -> dict[str, str]:
     }
 
 
-def _wait_for_text(page, pattern: str, seconds: float = 120) -> re.Match:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        match = re.search(pattern, page.inner_text("body"))
-        if match:
-            return match
-        page.wait_for_timeout(250)
-    page.screenshot(path=f"{page.context.browser.version and ''}/tmp/wt-train-browser-failure.png")
-    raise AssertionError(f"{pattern!r} never appeared (/tmp/wt-train-browser-failure.png)")
+# Polled in the page until it has seen 3 different progress steps and 2 different drawings of the
+# live chart's first line; it marks the chart's graph at its first drawing, to see it redrawn in place.
+PROGRESS_AND_REDRAWS = r"""() => {
+  const seen = (window.bnnSeen ||= {steps: new Set(), lines: new Set()});
+  const step = document.body.innerText.match(/step ([\d,]+) \/ 30,000/);
+  if (step) seen.steps.add(Number(step[1].replaceAll(",", "")));
+  const frame = document.querySelector("iframe[title='live training chart']");
+  const graph = frame && frame.contentDocument && frame.contentDocument.querySelector(".js-plotly-plot");
+  const line = graph && graph.querySelector(".scatterlayer path.js-line");
+  if (line && line.getAttribute("d")) {
+    if (!seen.lines.size) graph.dataset.bnnFirst = "yes";
+    seen.lines.add(line.getAttribute("d"));
+  }
+  return seen.steps.size >= 3 && seen.lines.size >= 2 && {steps: [...seen.steps], lines: seen.lines.size};
+}"""
 
 
 def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_dir):
@@ -51,21 +64,10 @@ def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_di
         assert box is not None and box["y"] + box["height"] <= 900, f"Start is below the first screen: {box}"
         start.click()
 
-        steps, lines = set(), set()
         chart = page.frame_locator("iframe[title='live training chart']")  # ui.live_chart.live_plotly_chart
-        line = chart.locator(".js-plotly-plot .scatterlayer path.js-line")
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and (len(steps) < 3 or len(lines) < 2):
-            match = re.search(r"step ([\d,]+) / 30,000", page.inner_text("body"))
-            if match:
-                steps.add(int(match.group(1).replace(",", "")))
-            if line.count():
-                if not lines:  # the chart's first drawing: mark its graph to see it redrawn in place
-                    chart.locator(".js-plotly-plot").evaluate("graph => { graph.dataset.bnnFirst = 'yes'; }")
-                lines.add(line.first.get_attribute("d"))
-            page.wait_for_timeout(250)
-        assert len(steps - {0}) >= 2, f"progress not seen: {sorted(steps)}"
-        assert len(lines - {None, ""}) >= 2, "the loss chart never changed while training"
+        seen = page.wait_for_function(PROGRESS_AND_REDRAWS, timeout=240_000, polling=250).json_value()
+        assert len(set(seen["steps"]) - {0}) >= 2, f"progress not seen: {seen}"
+        assert seen["lines"] >= 2, "the loss chart never changed while training"
         assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the chart was mounted anew"
         assert start.is_disabled(), "Start stays enabled while this tab's run trains"
         assert page.get_by_text("Folded while this tab's run trains").count() == 1
@@ -73,19 +75,19 @@ def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_di
         slider = page.get_by_role("slider").first  # the live learning-rate knob (the settings are folded)
         slider.focus()
         page.keyboard.press("ArrowLeft")  # 1e-2 -> 5e-3
-        _wait_for_text(page, r"step [\d,]+: lr 1e-02 → 5e-03", 60)
+        wait_for_text(page, r"step [\d,]+: lr 1e-02 → 5e-03", 60_000, tmp_path / "lr-missing.png")
         switch = page.get_by_role("checkbox", name="binarize activations of dense2 in the running run")
         for _ in range(3):  # a click that lands while the page redraws after the last edit is lost
-            page.wait_for_timeout(1000)
+            wait_until_idle(page)
             if switch.is_checked():
                 switch.uncheck(force=True)
             try:
-                _wait_for_text(page, r"step [\d,]+: dense2 activations binary → real", 20)
+                wait_for_text(page, r"step [\d,]+: dense2 activations binary → real", 20_000, tmp_path / "edit.png")
                 break
             except AssertionError:
-                page.screenshot(path=str(tmp_path / "edit-missing.png"))
+                pass
         else:
-            raise AssertionError("the activation switch was never applied (edit-missing.png)")
+            raise AssertionError("the activation switch was never applied (edit.png)")
         for label in ("lr 1e-02 → 5e-03", "dense2 activations binary → real"):  # drawn on the live chart
             chart.get_by_text(label).first.wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "edited.png"))  # kept in pytest's tmp dir, to look at
@@ -108,10 +110,10 @@ def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_t
         page.get_by_role("button", name="Start").wait_for(timeout=60_000)
         wait_for_app(page)
         page.get_by_role("button", name="Start").click()
-        _wait_for_text(page, r"loss NaN since step 2", 60)
+        wait_for_text(page, r"loss NaN since step 2", 60_000, tmp_path / "nan-missing.png")
         page.wait_for_selector(f"text={DIAGNOSIS}", timeout=120_000)
         # the page polls the run: its chart evidence may come a tick after the diagnosis heading
-        _wait_for_text(page, r"stays flat at [\d.]+%", 60)
+        wait_for_text(page, r"stays flat at [\d.]+%", 60_000, tmp_path / "flat-missing.png")
         body = page.inner_text("body")
         assert "diverged" in body and "step 100 / 100" in body  # it kept recording to the end
         crosses = page.locator(".js-plotly-plot .scatterlayer .point")  # the NaN-loss markers

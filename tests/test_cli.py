@@ -31,6 +31,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
     )
 
 
+@pytest.mark.slow  # a subprocess trains `fast` on 1,000 MNIST images
 def test_train_json(mnist_dir: Path, tmp_path: Path):
     out = tmp_path / "runs"
     proc = run_cli(
@@ -160,6 +161,7 @@ def test_missing_data_without_network_in_process(tmp_path: Path, monkeypatch, ca
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.slow  # a fresh process imports torch
 def test_missing_data_without_network_subprocess(tmp_path: Path):
     missing = tmp_path / "empty-data-dir"
     proc = run_cli("train", "--epochs", "1", "--data-dir", str(missing), env=NO_NETWORK, timeout=60)
@@ -177,6 +179,7 @@ def test_device_cuda_without_cuda_is_one_line(capsys, monkeypatch):
     assert "device 'cuda': no CUDA GPU is usable here" in line and "this machine has: cpu" in line
 
 
+@pytest.mark.slow  # trains on MNIST three times
 def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp_path: Path, monkeypatch, capsys):
     import torch
 

@@ -91,6 +91,7 @@ def test_seed_probe_numbers(seed_run):
     assert set(seed_probe.saturation) == {"dense1", "dense2", "dense3", "output"}
 
 
+@pytest.mark.slow  # trains 2 epochs on 20,000 MNIST images
 def test_all_fixes_make_the_seed_learn(seed_run, mnist):
     snapshot, seed_probe = seed_run
     fixed = apply_fixes(SEED, diagnose(snapshot, seed_probe))

@@ -78,6 +78,7 @@ def _spawn(fn, args: tuple, nprocs: int, timeout: float = 120.0) -> None:
             pytest.fail(f"{nprocs} processes did not finish within {timeout} s")
 
 
+@pytest.mark.slow  # spawns 2 processes that train
 def test_two_gloo_processes_train_the_same_run_as_one(two_ranks: list[dict]):
     two = two_ranks[0]["run"]
     one = train(EQUIVALENCE_CONFIG, make_tiny_data(**EQUIVALENCE_DATA), "cpu")
@@ -100,6 +101,7 @@ def test_two_gloo_processes_train_the_same_run_as_one(two_ranks: list[dict]):
     ]
 
 
+@pytest.mark.slow  # spawns 2 processes that train
 def test_synced_batch_norm_equals_batch_norm_of_the_whole_batch(two_ranks: list[dict]):
     x = _bn_input().requires_grad_(True)
     norm = nn.BatchNorm1d(4, momentum=0.1)
@@ -127,6 +129,7 @@ def test_sync_batch_norm_keeps_parameters_and_outside_a_group_is_batch_norm():
     torch.testing.assert_close(model(x), expected)
 
 
+@pytest.mark.slow  # torchrun: 2 processes train on MNIST
 def test_torchrun_two_processes_one_json_line(mnist_dir: Path, tmp_path: Path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "BNN_DATA_DIR": str(mnist_dir)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]

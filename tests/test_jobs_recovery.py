@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import ROOT, make_tiny_data
 
@@ -100,6 +101,7 @@ def test_reading_a_run_while_another_trains_leaves_the_training_alone(tmp_path: 
     assert trainer.evals == whole.evals
 
 
+@pytest.mark.slow  # a fresh process trains until killed
 def test_a_run_killed_mid_training_comes_back_interrupted_and_resumes(tmp_path: Path):
     """SIGKILL of the process that trains: its last checkpoint is a whole, loadable run."""
     script = textwrap.dedent(

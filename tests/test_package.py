@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a fresh process imports torch
 def test_core_imports_without_streamlit():
     code = (
         "import bnn, bnn.train, bnn.jobs, bnn.runs, bnn.presets, bnn.cli; import sys; "

@@ -224,6 +224,7 @@ def test_hostile_run_folders_are_named_and_the_others_still_work(runs_dir, tmp_p
     assert (tmp_path / "outside" / "outside" / "meta.json").read_text().count("outside")  # untouched
 
 
+@pytest.mark.slow  # resumes a run on MNIST
 def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     st.cache_resource.clear()
     run = _run("cut", 1e-2, 60.0, created=1.0)

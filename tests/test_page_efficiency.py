@@ -21,7 +21,10 @@ from bnn.settings import LayerConfig, ModelConfig, RunConfig
 from bnn.summary import format_bytes, model_summary
 from ui import keys, state
 
-pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
+pytestmark = [
+    pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk"),
+    pytest.mark.slow,  # the page runs both engines on 1,000 test images and times them (~10 s)
+]
 SUBSET = 1000
 
 

@@ -47,6 +47,7 @@ def test_errors_section_reports_test_accuracy(page):
     assert float(caption.split("%")[0]) > 90
 
 
+@pytest.mark.slow  # three more renders of the page
 def test_weight_views_and_unit_count_can_be_changed(page):
     charts_both = len(page.get("plotly_chart"))
     page.radio[0].set_value("Latent W").run()
@@ -57,6 +58,7 @@ def test_weight_views_and_unit_count_can_be_changed(page):
     assert not page.exception
 
 
+@pytest.mark.slow  # a second full render of the page
 def test_the_run_picker_offers_saved_runs_and_shows_the_chosen_one(runs_dir):
     from bnn.runs import load_run, save_run
     from ui.state import PRETRAINED_DIR

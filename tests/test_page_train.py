@@ -290,6 +290,7 @@ def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
     assert [_control(at, "units", i) for i in range(2)] == [1024, 1024]  # the preset's layers
 
 
+@pytest.mark.slow  # two runs train on MNIST
 def test_a_reloaded_tab_shows_its_own_run(page):
     at = _open(page, preset="fast", **TINY)
     _finish(_start(at))

@@ -299,6 +299,7 @@ def test_nan_weights_are_refused():
 # --- bytes, save and load ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # builds the paper's 147 MB model
 def test_paper_size_bytes():
     cfg = ModelConfig(
         layers=(LayerConfig(4096), LayerConfig(4096), LayerConfig(4096), LayerConfig(10, binarize_activations=False))
@@ -418,6 +419,7 @@ def _train_small(mnist, steps: int = 200):
     return model.eval()
 
 
+@pytest.mark.slow  # trains on MNIST, then runs both engines on all 10,000 test images
 def test_trained_mlp_agrees_on_all_mnist_test_images(mnist, tmp_path):
     model = _train_small(mnist)
     x, y = mnist.test_images, mnist.test_labels

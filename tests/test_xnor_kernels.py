@@ -149,6 +149,7 @@ def test_a_program_refuses_steps_that_do_not_fit():
         kernels.program([kernels.Step(kernels.XNOR_COUNTS, 70, w)], in_features=64)
 
 
+@pytest.mark.slow  # a fresh process imports numba and the kernels
 def test_fewer_threads_than_tasks_still_finish():
     """Every chunk is handed out by an atomic counter and nobody waits for an unclaimed one, so a
     parallel run whose tasks share one thread (here: numba limited to 1 thread) ends, with the same bits."""
@@ -268,6 +269,7 @@ def test_building_a_packed_model_compiles_the_kernels():
     assert kernels._SERIAL.signatures and kernels._PARALLEL.signatures
 
 
+@pytest.mark.slow  # a fresh process compiles every kernel (~45 s)
 def test_works_without_a_writable_cache_directory(tmp_path):
     """No cache locator at all (read-only install, no writable home): compiled in memory, same bits."""
     script = textwrap.dedent(
