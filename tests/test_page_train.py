@@ -3,8 +3,6 @@ a tiny run produces metrics, and the seed run's diagnosis fixes the settings."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import streamlit as st
 from conftest import app_page
@@ -205,11 +203,8 @@ def test_odd_links_never_raise(page, params):
         assert any("could not be used" in i.value and f"{key}=" in i.value for i in at.info)
 
 
-def _wait_for(job, status: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while job.status != status and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert job.status == status
+def _wait_for(job, status: str, seconds: float = 60) -> None:
+    job.wait_until(lambda run: run.status == status, seconds)
 
 
 def test_pause_resume_stop(page):
@@ -224,10 +219,7 @@ def test_pause_resume_stop(page):
     at.selectbox(key=knob_key("optimizer")).select("sgd").run()  # a live edit: the run goes on
     at.checkbox(key=knob_key("binarize_activations", 0)).uncheck().run()
     assert job.status == "running" and not at.exception
-    deadline = time.monotonic() + 30
-    while len(job.snapshot().edits) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    edits = job.snapshot().edits
+    edits = job.wait_until(lambda run: len(run.edits) >= 2, 60).edits
     assert [(e["setting"], e["layer"], e["new"]) for e in edits] == [
         ("optimizer", None, "sgd"),
         ("binarize_activations", "dense1", False),
@@ -256,9 +248,7 @@ def test_a_live_edit_is_listed_as_pending_until_the_run_applies_it(page):
         ":material/schedule: optimizer adam → sgd: when the run resumes"
     ]
     next(b for b in at.button if b.label == "Resume").click().run()
-    deadline = time.monotonic() + 30
-    while not job.snapshot().edits and time.monotonic() < deadline:
-        time.sleep(0.05)
+    job.wait_until(lambda run: run.edits, 60)
     at.run()
     assert not any("optimizer adam → sgd" in c.value for c in at.caption), "still pending once applied"
     assert any(m.value.endswith(": optimizer adam → sgd") for m in at.markdown), "the applied edit is not listed"
@@ -313,8 +303,6 @@ def test_start_is_disabled_while_this_tabs_run_trains(page):
     _start(at)
     assert next(b for b in at.button if b.label == "Start").disabled
     job = next(iter(state.app_state().jobs.values()))
-    deadline = time.monotonic() + 30
-    while not job.snapshot().records and time.monotonic() < deadline:
-        time.sleep(0.05)
+    job.wait_until(lambda run: run.records, 60)
     at.run()
     assert "ETA" in _progress_text(at) and "incl. the final evaluation" in _progress_text(at)

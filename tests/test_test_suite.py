@@ -8,8 +8,6 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-# Rewritten together with bnn/jobs.py (issue 19, another branch); to be removed from this list then.
-STILL_SLEEPING = {"test_jobs.py", "test_jobs_recovery.py", "test_page_train.py"}
 
 
 def sleeps(source: str) -> list[int]:
@@ -57,14 +55,6 @@ time.monotonic()
 
 def test_no_test_module_sleeps():
     found = {
-        path.name: lines
-        for path in sorted(TESTS.glob("*.py"))
-        if path.name not in STILL_SLEEPING and (lines := sleeps(path.read_text(encoding="utf-8")))
+        path.name: lines for path in sorted(TESTS.glob("*.py")) if (lines := sleeps(path.read_text(encoding="utf-8")))
     }
     assert not found, f"sleeps used to wait (wait for the event, with a timeout as the bound): {found}"
-
-
-def test_the_modules_allowed_to_sleep_still_do():
-    """An entry leaves STILL_SLEEPING once its module waits on events."""
-    for name in sorted(STILL_SLEEPING):
-        assert sleeps((TESTS / name).read_text(encoding="utf-8")), f"{name} no longer sleeps: drop it from the list"
