@@ -103,6 +103,7 @@ class TrainingJob:
         data_loader: Callable[[], MnistData] | None = None,
         live_stats: bool = True,
         train_eval: str = "end",
+        early_record_s: float = 0.0,
         preset: str | None = None,
         fixes: str | None = None,
         runs_dir: str | os.PathLike | None = None,
@@ -131,7 +132,7 @@ class TrainingJob:
         self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
         self._device = resolve_device(device)
         self._record_every = record_every
-        self._trainer_options = {"live_stats": live_stats, "train_eval": train_eval}
+        self._trainer_options = {"live_stats": live_stats, "train_eval": train_eval, "early_record_s": early_record_s}
         self._stop_on_nonfinite = stop_on_nonfinite
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # notified at every change a snapshot shows

@@ -56,6 +56,7 @@ LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts 
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
+YOUNG_RUN_S = 10.0  # seconds of training during which early_record_s applies
 
 
 def edited_config(config: RunConfig, setting: str, layer: int | None, value) -> RunConfig:
@@ -163,8 +164,11 @@ class Trainer:
     ``live_stats``: compute flip rate, saturation and gradient norm for the records;
     ``train_eval``: evaluate the whole training set at the ``"end"``, every ``"epoch"``, or
     ``"never"``; ``watch_nonfinite``: check every step's loss at once (one host sync per step)
-    rather than at the next record, for callers that stop a diverged run on the spot. In a
-    process group (torchrun) the trainer trains this rank's part of each batch.
+    rather than at the next record, for callers that stop a diverged run on the spot;
+    ``early_record_s``: during the first :data:`YOUNG_RUN_S` seconds also record after the first
+    step and whenever this many seconds passed since the last record, so that a live chart starts
+    at once and moves while the run is young (0: records at fixed steps only, as for comparisons).
+    In a process group (torchrun) the trainer trains this rank's part of each batch.
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class Trainer:
         live_stats: bool = True,
         train_eval: str = "end",
         watch_nonfinite: bool = False,
+        early_record_s: float = 0.0,
     ) -> None:
         problems = validate(config)
         if train_eval not in TRAIN_EVALS:
@@ -198,6 +203,10 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, config.train)
         self.loss_fn = loss_function(config.train.loss)
         self.record_every = max(1, record_every)
+        # a live chart's first points: while the run is young, also record after its first step and
+        # whenever early_record_s seconds passed since the last record (one process only: ranks
+        # would disagree on the time)
+        self.early_record_s = 0.0 if self.world.distributed else early_record_s
         self.live_stats = live_stats
         self.train_eval = train_eval
         self.watch_nonfinite = watch_nonfinite
@@ -273,7 +282,13 @@ class Trainer:
         return self.step >= self.total_steps
 
     def _record_due(self, step: int) -> bool:
-        return step % self.record_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
+        if step % self.record_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps:
+            return True
+        if not self.early_record_s:
+            return False
+        now = time.perf_counter()
+        young = now - self.started < YOUNG_RUN_S
+        return step == 1 or (young and now - self._interval_started >= self.early_record_s)
 
     # --- training ------------------------------------------------------------------------
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, batch_count: int | None = None) -> None:

@@ -34,6 +34,7 @@ from ui import keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
+EARLY_RECORD_S = 0.4  # a young run's records come at least this often: its live chart moves at once
 
 
 def _cli_args() -> argparse.Namespace:
@@ -168,6 +169,7 @@ def start_job(
         runs_dir=runs_dir(),
         resume_from=resume_from,
         slots=state.slots,
+        early_record_s=EARLY_RECORD_S,
     )
     with state.lock:
         state.jobs.pop(name, None)  # a resumed run takes its old place at the end

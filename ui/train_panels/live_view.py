@@ -1,6 +1,6 @@
 """The Train page's live view: the shown run's progress (status, epoch, step, speed, ETA, last test
 accuracy) and its chart of loss, accuracy, learning rate and weight sign flips, polled once a
-second while it trains.
+second while it trains (more often while it is young, so that its first points come at once).
 
 Only these two elements are redrawn at each poll: each refresh costs the browser a re-render,
 and the browser shares the CPU with training (benchmarks/ui_overhead.py). The whole page runs
@@ -15,11 +15,13 @@ import streamlit as st
 
 from bnn import plots
 from bnn.run import Status
+from bnn.train import YOUNG_RUN_S
 from ui import live_chart
 
 LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
 POLL_S = 1.0
+YOUNG_POLL_S = 0.4  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
 CHART_SPEC_KEY = "tr_chart_spec"  # the live chart's layout, kept while its shape stays
 
 
@@ -53,9 +55,14 @@ def status_text(snap, training_slots: int) -> str:
     return "training"
 
 
+def young(snap) -> bool:
+    return snap.elapsed_s < YOUNG_RUN_S
+
+
 def page_view_of(snap) -> tuple:
-    """What the page outside the live view shows of a run: when it changes, the page runs again."""
-    return snap.status, snap.nonfinite_step is not None, len(snap.edits)
+    """What the page outside the live view shows of a run, and how often it polls: when it
+    changes, the page runs again."""
+    return snap.status, snap.nonfinite_step is not None, len(snap.edits), young(snap)
 
 
 def live_view(state: MutableMapping, job, snapshot, training_slots: int) -> None:
@@ -69,7 +76,8 @@ def live_view(state: MutableMapping, job, snapshot, training_slots: int) -> None
             )
         return
     polls = not snapshot.ended and snapshot.status != Status.PAUSED
-    st.fragment(_polled_view, run_every=POLL_S if polls else None)(state, job, page_view_of(snapshot), training_slots)
+    every = (YOUNG_POLL_S if young(snapshot) else POLL_S) if polls else None
+    st.fragment(_polled_view, run_every=every)(state, job, page_view_of(snapshot), training_slots)
 
 
 def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: int) -> None:
@@ -84,7 +92,7 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
             elif snap.ended:
                 st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
             else:
-                st.caption("The curves start after the first 20 steps …")
+                st.caption("The curves start after the first step …")
         return
     if snap.ended:
         figure = plots.live_training_figure(

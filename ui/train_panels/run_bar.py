@@ -82,6 +82,9 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
     return start
 
 
+FIRST_POINT_WAIT_S = 1.0  # Start waits at most this long for the run's first record
+
+
 def start_run(settings: NextRun, jobs: Mapping) -> str | None:
     """Start a run of the settings, named after their preset; its name, or None when the settings
     or MNIST are refused (each reason shown)."""
@@ -111,5 +114,9 @@ def start_run(settings: NextRun, jobs: Mapping) -> str | None:
     name = shared.new_job_name(f"{preset}-fixed" if fixes_of else f"{preset}-edited" if edited else preset)
     while name in jobs:
         name = f"{name}-{len(jobs)}"
-    shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
+    job = shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
+    try:  # the page shows the run's first point at once (its first step is a record), if it comes soon
+        job.wait_until(lambda run: run.records or run.ended or run.status == Status.QUEUED, FIRST_POINT_WAIT_S)
+    except TimeoutError:
+        pass  # the live view shows it when it comes
     return name
