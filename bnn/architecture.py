@@ -17,11 +17,35 @@ MACs (multiply-accumulates) are counted on the linear map's output, before pooli
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # annotations only: bnn.settings imports this module
-    from .settings import ModelConfig
+
+class LayerSpec(Protocol):
+    """What a plan reads of one layer's settings (a :class:`bnn.settings.LayerConfig`)."""
+
+    kind: str
+    units: int
+    kernel_size: int
+    pool: bool
+    binarize_weights: bool
+    binarize_activations: bool
+    batch_norm: bool
+
+
+class ModelSpec(Protocol):
+    """What a plan reads of a model's settings (a :class:`bnn.settings.ModelConfig`, which
+    imports this module: a protocol, not an import, keeps the two modules out of a circle)."""
+
+    layers: Sequence[LayerSpec]
+    bias: bool
+
+    @property
+    def image_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def input(self): ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +78,7 @@ class LayerPlan:
         return self.macs if self.binarize_weights and self.binary_input else 0
 
 
-def layer_names(model: ModelConfig) -> tuple[str, ...]:
+def layer_names(model: ModelSpec) -> tuple[str, ...]:
     """``dense1``, ``conv2``, ..., ``output``: the layers' names, input to output."""
     counts: dict[str, int] = {}
     names = []
@@ -64,7 +88,7 @@ def layer_names(model: ModelConfig) -> tuple[str, ...]:
     return tuple(names)
 
 
-def plan(model: ModelConfig) -> tuple[LayerPlan, ...]:
+def plan(model: ModelSpec) -> tuple[LayerPlan, ...]:
     """One :class:`LayerPlan` per layer of ``model``, input to output.
 
     ``model`` must have passed :func:`bnn.settings.layer_problems`; a conv layer after a dense
