@@ -9,6 +9,7 @@ import torch
 
 from bnn.diagnosis import apply_fixes, diagnose, probe, reference_for
 from bnn.jobs import TrainingJob
+from bnn.metrics import last_eval
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
@@ -100,7 +101,7 @@ def test_all_fixes_make_the_seed_learn(seed_run, mnist):
     assert (fixed.train.optimizer, fixed.train.lr) == ("adam", 1e-3)
     assert fixed.model.layers[0].units == 256 and fixed.model.input.scale == "01"  # the rest is the seed's
     trainer = train(fixed.replace_train(train_subset=20_000, epochs=2), mnist.subset(test=2_000), device="cpu")
-    assert trainer.last_eval("test")["accuracy"] > 90.0
+    assert last_eval(trainer.evals, "test")["accuracy"] > 90.0
 
 
 def test_fix_changes_only_its_setting():
