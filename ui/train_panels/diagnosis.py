@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnn.diagnosis import GAP_POINTS, diagnose, probe, reference_for
+from bnn.diagnosis import diagnose
+from bnn.probe import probe
+from bnn.reference import GAP_POINTS, reference_for
 from bnn.run import Run, Status
 from bnn.settings import RunConfig
 from ui import state as shared
