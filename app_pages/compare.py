@@ -14,6 +14,7 @@ import math
 import streamlit as st
 
 from bnn import plots
+from bnn.descriptions import describe_layers, settings_in_words
 from bnn.run import Run, Status
 from bnn.runs import (
     RunFormatError,
@@ -25,7 +26,6 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
-from bnn.settings import describe_layers, settings_in_words
 from bnn.train import describe_edit
 from ui import keys, state
 

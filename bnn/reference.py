@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .descriptions import settings_in_words
 from .diagnosis import (
     INFO,
     SATURATION_SHARE,
@@ -31,7 +32,7 @@ from .diagnosis import (
 )
 from .presets import PRESETS
 from .run import Run
-from .settings import RunConfig, TrainConfig, settings_in_words
+from .settings import RunConfig, TrainConfig
 
 GAP_POINTS = 1.0  # a run this many test-accuracy points behind its reference gets a finding
 
