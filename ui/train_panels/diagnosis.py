@@ -1,6 +1,6 @@
 """The Train page after a run: make it the active model or load its settings, then the diagnosis
-(``bnn.diagnosis``: its numbers checked, compared with a reference at the same epoch) with a fix
-for each finding, applied to the next run's settings."""
+(``bnn.diagnosis``: its numbers checked, and with ``bnn.reference``, compared with a reference at
+the same epoch) with a fix for each finding, applied to the next run's settings."""
 
 from __future__ import annotations
 
