@@ -5,7 +5,7 @@ run saved under the runs directory (``bnn.runs``; a job saves itself when it end
 overlaid per step (training loss, batch accuracy, weight sign-flip rate) and at every test
 evaluation, over epochs so runs with other batch sizes line up; each run's live edits
 (``bnn.train.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
-values differ where they apply (``bnn.settings.settings_in_words``). By default the best and the
+values differ where they apply (``bnn.descriptions.settings_in_words``). By default the best and the
 newest runs are chosen, or the newest and the run its settings fix (Train's "Apply fixes").
 """
 
@@ -14,6 +14,7 @@ import math
 import streamlit as st
 
 from bnn import plots
+from bnn.descriptions import describe_layers, settings_in_words
 from bnn.run import Run, Status
 from bnn.runs import (
     RunFormatError,
@@ -25,7 +26,6 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
-from bnn.settings import describe_layers, settings_in_words
 from bnn.train import describe_edit
 from ui import keys, state
 

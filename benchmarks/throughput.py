@@ -22,6 +22,7 @@ import torch
 
 import bnn.binarize
 from bnn.data import load_mnist, resolve_data_dir
+from bnn.metrics import last_eval
 from bnn.presets import PRESETS
 from bnn.train import Trainer
 
@@ -58,7 +59,7 @@ def epoch_cpu_seconds(config, data, legacy: bool, options: dict) -> tuple[float,
         for _ in trainer.steps():
             pass
         seconds = time.process_time() - started
-    return seconds, trainer.last_eval("test")["accuracy"]
+    return seconds, last_eval(trainer.evals, "test")["accuracy"]
 
 
 def trainer_samples_per_s(config, data, steps: int, warmup: int = 5) -> float:

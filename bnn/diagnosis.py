@@ -1,10 +1,10 @@
 """Why is my BNN not learning? Data-driven checks on a run, each with its evidence and a fix.
 
 Every check reads the run's own numbers (metric and evaluation records, the final summary) and,
-where the run cannot show it, a :class:`Probe`: the configured network at initialization on one
-batch of training images (pre-activation scales, the share outside the straight-through window,
-tied output scores, the size of one optimizer step). A :class:`Finding` carries the evidence as
-numbers, a one-line explanation, and ``fix(config)`` returning the edited settings.
+where the run cannot show it, a :class:`bnn.probe.Probe`: the configured network at
+initialization on one batch of training images. A :class:`Finding` carries the evidence as
+numbers, a one-line explanation, and ``fix(config)`` returning the edited settings; the fixes
+are the ``fix_*`` functions here.
 
 The checks follow the failure of the Keras question this project started from (the ``seed``
 preset): output activations binarized, so argmax over ten ±1 scores returns the first tied
@@ -14,10 +14,9 @@ signs; SGD at lr 1e-6 moves no weight far enough to matter. Background: Courbari
 (arXiv:1602.02830): BatchNorm before every sign, the hard-tanh straight-through estimator whose
 gradient is cancelled where ``|x| > 1`` (eq. 4), latent weights clipped to [-1, 1] (Alg. 1).
 
-Besides the disasters, a run is compared with a :class:`Reference` at the same epoch (the
-measured accuracy of the preset with its architecture, :data:`MEASURED_TEST_ACCURACY`, or any
-run): when it is behind, the finding says by how much and which of its settings most likely
-explain it, and its fix takes the reference's value for each of them.
+Besides the disasters, a run is compared with a :class:`bnn.reference.Reference` at the same
+epoch: when it is behind, the reference's finding says by how much and which of its settings
+most likely explain it.
 """
 
 from __future__ import annotations
@@ -25,15 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from . import architecture
-from .losses import loss_function
-from .models import build_model
 from .run import Run
-from .settings import LayerConfig, RunConfig, settings_in_words
+from .settings import LayerConfig, RunConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from .probe import Probe
+    from .reference import Reference
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
@@ -45,55 +46,6 @@ FLIP_RATE_FLOOR = 1e-5  # mean share of binary weights flipping per record below
 RELATIVE_MOVE_FLOOR = 0.1  # a whole run moves weights by < 10% of their typical size
 
 FIXED_LR, FIXED_OPTIMIZER = 1e-3, "adam"
-GAP_POINTS = 1.0  # a run this many test-accuracy points behind its reference gets a finding
-
-# preset -> test accuracy (%) after epochs 1, 2, 3 (seed 0): python -m benchmarks.accuracy --preset NAME
-MEASURED_TEST_ACCURACY = {
-    "fast": (95.27, 97.44, 97.90),
-    "float": (97.57, 98.31, 98.44),
-}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What a run is compared with: a name, its settings, test accuracy (%) by epoch."""
-
-    name: str
-    config: RunConfig
-    accuracy_by_epoch: Mapping[float, float]
-
-    def accuracy_at(self, epoch: float) -> tuple[float, float] | None:
-        """(epoch, accuracy) of the reference's latest evaluation at or before ``epoch`` (a run
-        compared at an earlier epoch would look worse than it is), or None."""
-        earlier = [e for e in self.accuracy_by_epoch if e <= epoch + 1e-6]
-        if not earlier:
-            return None
-        at = max(earlier)
-        return at, self.accuracy_by_epoch[at]
-
-
-def _same_architecture(a: RunConfig, b: RunConfig) -> bool:
-    shape = [(layer.kind, layer.units, layer.kernel_size, layer.pool) for layer in a.model.layers]
-    return shape == [(layer.kind, layer.units, layer.kernel_size, layer.pool) for layer in b.model.layers]
-
-
-def reference_for(config: RunConfig, preset: str | None = None) -> Reference | None:
-    """The measured preset ``config`` is best compared with: ``preset`` if measured and of the
-    same architecture, else the measured preset of that architecture whose settings differ least."""
-    from .presets import PRESETS
-
-    candidates = [name for name in MEASURED_TEST_ACCURACY if _same_architecture(config, PRESETS[name])]
-    if not candidates:
-        return None
-    words = settings_in_words(config)
-
-    def differences(name: str) -> int:
-        other = settings_in_words(PRESETS[name])
-        return sum(words.get(k) != other.get(k) for k in set(words) | set(other))
-
-    name = preset if preset in candidates else min(candidates, key=differences)
-    accuracies = {float(epoch): acc for epoch, acc in enumerate(MEASURED_TEST_ACCURACY[name], 1)}
-    return Reference(f"`{name}` (measured)", PRESETS[name], accuracies)
 
 
 @dataclass(frozen=True)
@@ -112,73 +64,6 @@ class Finding:
         return self.apply(config)
 
 
-@dataclass(frozen=True)
-class Probe:
-    """The configured network at initialization, measured on one batch of training images."""
-
-    saturation: dict[str, float]  # binarized-activation layer -> share of |pre-activation| > 1
-    pre_std: dict[str, float]  # layer -> std of its pre-activations
-    output_tie_share: float  # share of images whose top output score is shared by 2+ classes
-    output_zero_sum_share: float  # share of images whose output scores sum to 0
-    weight_scale: dict[str, float]  # layer -> mean |latent weight|
-    step_size: dict[str, float]  # layer -> typical |change| of a weight in one optimizer step
-    gradient_loss: str  # loss used for the gradient (the configured one unless it was NaN)
-
-
-def _tie_share(scores: torch.Tensor) -> float:
-    top = scores.max(dim=1, keepdim=True).values
-    return float(((scores == top).sum(dim=1) > 1).float().mean())
-
-
-def probe(config: RunConfig, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> Probe:
-    """Measure ``config``'s freshly initialized network on the first ``batch_size`` images.
-
-    Uses the run's seed inside a forked RNG, so training threads' random state is untouched.
-    """
-    x, y = images[:batch_size].float().cpu(), labels[:batch_size].cpu()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
-        model = build_model(config.model, "cpu").train()
-        with torch.no_grad():
-            traces = model.trace(x)
-        saturation = {t.name: float((t.pre.abs() > 1).float().mean()) for t in traces if t.binarized}
-        pre_std = {t.name: float(t.pre.float().std()) for t in traces}
-        scores = traces[-1].post
-        gradient_loss = config.train.loss
-        for loss_name in (config.train.loss, "cross_entropy"):
-            model.zero_grad(set_to_none=True)
-            loss = loss_function(loss_name)(model(x), y)
-            loss.backward()
-            grads = {b.name: b.linear.weight.grad for b in model.blocks}
-            finite = all(g is not None and bool(torch.isfinite(g).all()) for g in grads.values())
-            if finite and math.isfinite(float(loss.detach())):
-                gradient_loss = loss_name
-                break
-    train = config.train
-    weight_scale, step_size = {}, {}
-    for block in model.blocks:
-        name = block.name
-        weight_scale[name] = float(block.linear.weight.detach().abs().mean())
-        grad = grads.get(name)
-        grad_scale = float(grad.abs().mean()) if grad is not None and bool(torch.isfinite(grad).all()) else 0.0
-        if train.optimizer == "sgd":
-            step_size[name] = train.lr * grad_scale / max(1.0 - train.momentum, 1e-3)
-        elif train.optimizer in ("adam", "adamax"):
-            step_size[name] = train.lr  # Adam's step is about lr per weight, whatever the gradient
-        else:  # Bop flips binary weights directly: no step size to speak of
-            step_size[name] = float("nan")
-    return Probe(
-        saturation=saturation,
-        pre_std=pre_std,
-        output_tie_share=_tie_share(scores),
-        output_zero_sum_share=float((scores.sum(dim=1) == 0).float().mean()),
-        weight_scale=weight_scale,
-        step_size=step_size,
-        gradient_loss=gradient_loss,
-    )
-
-
-# --- fixes -----------------------------------------------------------------------------------
 def _with_layers(config: RunConfig, layers: Sequence[LayerConfig]) -> RunConfig:
     return config.replace_model(layers=tuple(layers))
 
@@ -239,14 +124,15 @@ def fix_chance(config: RunConfig) -> RunConfig:
     return fix_learning_rate(fix_batch_norm(fix_collapse(config)))
 
 
-# --- helpers for evidence text ---------------------------------------------------------------
-def _pct(share: float, digits: int = 0) -> str:
+def percent(share: float, digits: int = 0) -> str:
+    """``share`` in percent with ``digits`` decimals, or in scientific notation when it would round to 0."""
     if 0 < share < 10 ** -(digits + 2):
         return f"{100 * share:.1e}%"
     return f"{100 * share:.{digits}f}%"
 
 
-def _layers_text(names: Sequence[str]) -> str:
+def layers_text(names: Sequence[str]) -> str:
+    """``dense1``, ``dense1 and dense2``, ``dense1, dense2 and output`` ..."""
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -256,11 +142,15 @@ def layer_names(config: RunConfig) -> list[str]:
     return list(architecture.layer_names(config.model))
 
 
+def flip_rates(run: Run) -> list[float]:
+    """Every finite share of binary weights that flipped sign between records, over all layers."""
+    return [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
+
+
 def _is_nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
-# --- the checks ------------------------------------------------------------------------------
 def _nan_on_chart(run: Run, step: int | None) -> str:
     bad = [r for r in run.records if r.get("nonfinite")]
     if not bad:
@@ -289,7 +179,7 @@ def _check_nan(config: RunConfig, run: Run, probe: Probe | None) -> Finding | No
         if probe is not None and config.model.layers[-1].binarize_activations:
             evidence += (
                 f" At initialization the ten ±1 outputs sum to exactly 0 for "
-                f"{_pct(probe.output_zero_sum_share)} of the images."
+                f"{percent(probe.output_zero_sum_share)} of the images."
             )
         explanation = (
             "Keras' cross-entropy divides the outputs by their sum: on ±1 outputs that sum is "
@@ -334,7 +224,7 @@ def _check_collapse(config: RunConfig, run: Run, probe: Probe | None) -> Finding
             continue
         accuracy = record.get("accuracy")
         data = "training" if split == "train" else "test"
-        evidence = f"{counts[top]:,} of {total:,} {data} predictions ({_pct(share, 1)}) are class {top}."
+        evidence = f"{counts[top]:,} of {total:,} {data} predictions ({percent(share, 1)}) are class {top}."
         if accuracy is not None and share == 1.0:
             evidence += (
                 f" {data.capitalize()} accuracy {accuracy:.2f}% is exactly the share of {top}s "
@@ -393,7 +283,7 @@ def _check_output_binarized(config: RunConfig, run: Run, probe: Probe | None) ->
     evidence = f"The output layer's activations are binarized: its {classes} class scores are all ±1."
     if probe is not None:
         evidence += (
-            f" At initialization {_pct(probe.output_tie_share)} of the images have two or more "
+            f" At initialization {percent(probe.output_tie_share)} of the images have two or more "
             "classes tied for the top score."
         )
     explanation = "argmax over tied ±1 scores returns the first tied class, and the loss sees no margin to improve."
@@ -413,7 +303,7 @@ def _check_batch_norm(config: RunConfig, run: Run, probe: Probe | None) -> Findi
     missing = [n for n, l in zip(names, config.model.layers) if l.binarize_activations and not l.batch_norm]
     if not missing:
         return None
-    evidence = f"{_layers_text(missing)}: sign() of pre-activations without BatchNorm."
+    evidence = f"{layers_text(missing)}: sign() of pre-activations without BatchNorm."
     if probe is not None:
         scales = ", ".join(f"{n} {probe.pre_std[n]:.2f}" for n in missing if n in probe.pre_std)
         evidence += f" Pre-activation std at initialization: {scales} (BatchNorm makes it 1)."
@@ -427,7 +317,7 @@ def _check_batch_norm(config: RunConfig, run: Run, probe: Probe | None) -> Findi
         evidence,
         explanation,
         WARNING,
-        f"Turn BatchNorm on for {_layers_text(missing)}",
+        f"Turn BatchNorm on for {layers_text(missing)}",
         fix_batch_norm,
     )
 
@@ -450,7 +340,7 @@ def _check_saturation(config: RunConfig, run: Run, probe: Probe | None) -> Findi
     high = {n: s for n, s in shares.items() if n in binarized and s > SATURATION_SHARE}
     if not high:
         return None
-    listed = ", ".join(f"{n} {_pct(s)}" for n, s in high.items())
+    listed = ", ".join(f"{n} {percent(s)}" for n, s in high.items())
     evidence = f"Share of pre-activations outside |x| ≤ 1 {source}: {listed}."
     explanation = (
         "The straight-through gradient is cancelled where |x| > 1 (paper eq. 4): those units "
@@ -465,7 +355,7 @@ def _check_saturation(config: RunConfig, run: Run, probe: Probe | None) -> Findi
 
 def _check_learning_rate(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
     train = config.train
-    flips = _flip_rates(run)
+    flips = flip_rates(run)
     if len(run.records) >= 3 and flips:
         mean_flip = sum(flips) / len(flips)
         if mean_flip >= FLIP_RATE_FLOOR:
@@ -493,7 +383,7 @@ def _check_learning_rate(config: RunConfig, run: Run, probe: Probe | None) -> Fi
         evidence = (
             f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} "
             f"at lr {train.lr:.0e} moves a weight by about {probe.step_size[name]:.1e} per step "
-            f"({how}). Over all {total_steps:,} steps that adds up to {_pct(moves[name], 2)} of a "
+            f"({how}). Over all {total_steps:,} steps that adds up to {percent(moves[name], 2)} of a "
             f"typical |weight| ({probe.weight_scale[name]:.3f}, layer {name}, the one that moves most)."
         )
     else:
@@ -523,7 +413,7 @@ def _check_clipping(
         outside = sum(int((w.abs() > 1).sum()) for w in latent.values())
         count = sum(w.numel() for w in latent.values())
         biggest = max(float(w.abs().max()) for w in latent.values())
-        evidence += f" Now {_pct(outside / max(count, 1), 2)} of them are beyond ±1 (largest |w| {biggest:.2f})."
+        evidence += f" Now {percent(outside / max(count, 1), 2)} of them are beyond ±1 (largest |w| {biggest:.2f})."
         severity = WARNING if outside else INFO
     explanation = (
         "A latent weight far beyond ±1 needs as many steps back before its sign can flip: the "
@@ -540,96 +430,6 @@ def _check_clipping(
     )
 
 
-def _optimizer_text(train) -> str:
-    lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" → {train.lr_end:.0e} ({train.schedule})")
-    momentum = f", momentum {train.momentum:g}" if train.optimizer == "sgd" else ""
-    return f"{train.optimizer.upper() if train.optimizer == 'sgd' else train.optimizer.capitalize()} at {lr}{momentum}"
-
-
-def _flip_rates(run: Run) -> list[float]:
-    return [v for r in run.records for v in (r.get("flip_rate") or {}).values() if v is not None and math.isfinite(v)]
-
-
-def _mean_flip_rate(run: Run) -> float | None:
-    flips = _flip_rates(run)
-    return sum(flips) / len(flips) if flips else None
-
-
-def _suspects(config: RunConfig, reference: RunConfig, run: Run) -> list[tuple[str, Callable]]:
-    """The run's settings that most likely explain a gap to ``reference``, most likely first:
-    (what, with the numbers; the fix)."""
-    suspects = []
-    train, ref = config.train, reference.train
-    names = ("optimizer", "lr", "lr_end", "schedule", "momentum")
-    if any(getattr(train, n) != getattr(ref, n) for n in names if n != "momentum" or train.optimizer == "sgd"):
-        text = f"{_optimizer_text(train)} instead of {_optimizer_text(ref)}"
-        flip = _mean_flip_rate(run)
-        if flip is not None:
-            text += f" (binary weights flipped {_pct(flip, 3)} per record)"
-        suspects.append((text, fix_optimizer_like(reference)))
-    layers = config.model.layers
-    if layers[-1].binarize_activations and not reference.model.layers[-1].binarize_activations:
-        suspects.append(("binarized output activations (10 tied ±1 scores)", fix_output_real))
-    names_ = layer_names(config)
-    missing = [n for n, l in zip(names_, layers) if l.binarize_activations and not l.batch_norm]
-    if missing:
-        suspects.append((f"no BatchNorm before the signs of {_layers_text(missing)}", fix_batch_norm))
-    if not config.model.ste_cancel and reference.model.ste_cancel:
-        suspects.append(("identity STE: gradients also pass where |x| > 1", fix_ste_cancel))
-    if not train.clip_latent and ref.clip_latent and train.optimizer != "bop":
-        suspects.append(("latent weights not clipped to [-1, 1]", fix_clip))
-    recent = [r for r in run.records[-5:] if r.get("saturation")]
-    if recent:
-        binarized = {n for n, l in zip(names_, layers) if l.binarize_activations}
-        shares = {
-            n: v
-            for n, v in recent[-1]["saturation"].items()
-            if n in binarized and v is not None and v > SATURATION_SHARE
-        }
-        if shares:
-            listed = ", ".join(f"{n} {_pct(v)}" for n, v in shares.items())
-            suspects.append((f"pre-activations outside the STE window: {listed}", fix_batch_norm))
-    return suspects
-
-
-def _check_reference(config: RunConfig, run: Run, reference: Reference | None) -> Finding | None:
-    test = run.last_eval("test")
-    if reference is None or not test or test.get("accuracy") is None:
-        return None
-    epoch = float(test.get("epoch") or 0.0)
-    at = reference.accuracy_at(epoch)
-    if at is None:
-        return None
-    ref_epoch, ref_accuracy = at
-    gap = ref_accuracy - float(test["accuracy"])
-    if gap < GAP_POINTS:
-        return None
-    suspects = _suspects(config, reference.config, run)
-    evidence = (
-        f"Test accuracy {float(test['accuracy']):.2f}% after {epoch:.2f} epochs; {reference.name} "
-        f"reached {ref_accuracy:.2f}% after {ref_epoch:g} epoch{'s' if ref_epoch != 1 else ''}: "
-        f"**{gap:.1f} points behind**."
-    )
-    if suspects:
-        evidence += " Most likely: " + "; ".join(text for text, _ in suspects) + "."
-        fixes = [fix for _, fix in suspects]
-
-        def apply(config: RunConfig) -> RunConfig:
-            for fix in fixes:
-                config = fix(config)
-            return config
-
-        label = f"Take {reference.name.split(' ')[0]}'s values for these"
-    else:
-        evidence += " No setting that usually explains such a gap differs; more epochs may close it."
-        apply, label = (lambda c: c.replace_train(epochs=c.train.epochs + 1)), "One more epoch"
-    explanation = "Compared at the same epoch, so the gap is the settings', not the training time's."
-    severity = WARNING if gap >= 5 else INFO
-    return Finding(
-        "behind_reference", f"{gap:.1f} points behind {reference.name}", evidence, explanation, severity, label, apply
-    )
-
-
 def diagnose(
     run: Run,
     probe: Probe | None = None,
@@ -639,9 +439,10 @@ def diagnose(
     """Every problem the run's numbers show, most severe first.
 
     ``run``: a training job's snapshot or a saved run; its settings as trained are checked.
-    ``probe``: :func:`probe` of those settings (adds initialization evidence). ``latent_weights``:
-    the trained model's ``latent_weights()`` for the clipping check. ``reference``: what to
-    compare the test accuracy with at the same epoch (:func:`reference_for`).
+    ``probe``: :func:`bnn.probe.probe` of those settings (adds initialization evidence).
+    ``latent_weights``: the trained model's ``latent_weights()`` for the clipping check.
+    ``reference``: what to compare the test accuracy with at the same epoch
+    (:func:`bnn.reference.reference_for`).
     """
     config, evidence = run.config, run
     findings = [
@@ -655,7 +456,7 @@ def diagnose(
     ]
     found = [f for f in findings if f is not None]
     if not any(f.id in ("collapsed", "nan_loss") for f in found):
-        behind = _check_reference(config, evidence, reference)
+        behind = reference.gap_finding(run) if reference is not None else None
         if behind is not None:
             found.insert(0, behind)
     if not any(f.id == "collapsed" for f in found):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .setting_spec import Setting
 from .settings import (
     LAYER_SETTINGS,
     MAX_LAYERS,
@@ -24,7 +25,6 @@ from .settings import (
     ConfigError,
     LayerConfig,
     RunConfig,
-    Setting,
     layer_problems,
     setting_value,
     with_settings,

@@ -3,12 +3,13 @@ time, so they cost nothing and go to JSON as they are).
 
 :class:`StepRecord`: one per ``record_every`` optimizer steps and at the end of every epoch,
 made by :class:`bnn.train.Trainer`. :class:`EvalRecord`: one per evaluation of the test or the
-training set (every epoch, on request, and at the end). :func:`record_problem` checks a record
-read back from a saved run against its type.
+training set (every epoch, on request, and at the end); :func:`last_eval` finds the latest of a
+split. :func:`record_problem` checks a record read back from a saved run against its type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypedDict, get_origin, get_type_hints
 
 
@@ -34,6 +35,11 @@ class EvalRecord(TypedDict):
     loss: float  # mean loss, NaN when the model outputs NaN
     prediction_histogram: list[int]  # predicted-class counts
     count: int  # images evaluated
+
+
+def last_eval(evals: Sequence[EvalRecord], split: str = "test") -> EvalRecord | None:
+    """The latest of ``evals`` on ``split`` ("test" or "train"), or None before the first."""
+    return next((e for e in reversed(evals) if e.get("split") == split), None)
 
 
 # Saved runs are read back as untrusted JSON (NaN was written as null): these keys must be there,

@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .metrics import EvalRecord, StepRecord
+from .metrics import EvalRecord, StepRecord, last_eval
 from .settings import RunConfig
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Run:
         return self.step / self.total_steps if self.total_steps else 0.0
 
     def last_eval(self, split: str = "test") -> EvalRecord | None:
-        return next((e for e in reversed(self.evals) if e.get("split") == split), None)
+        return last_eval(self.evals, split)
 
     @property
     def test_accuracy(self) -> float | None:

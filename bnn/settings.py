@@ -2,9 +2,10 @@
 
 A run is fully described by a :class:`RunConfig` (model + training + seed), in the spirit of
 nanoGPT's ``GPTConfig``: every field has a commented default, nothing is hidden in code. Each
-scalar field carries a :class:`Setting` (URL key, label, help, allowed values); the table of
-them, :data:`SETTINGS`, is what the link codec (:mod:`bnn.links`, after TensorFlow Playground's
-``state.ts``), the Train page's controls, :func:`validate` and the Compare page derive from.
+scalar field carries a :class:`~bnn.setting_spec.Setting` (URL key, label, help, allowed
+values); the table of them, :data:`SETTINGS`, is what the link codec (:mod:`bnn.links`, after
+TensorFlow Playground's ``state.ts``), the Train page's controls, :func:`validate` and the
+settings in words (:mod:`bnn.descriptions`, the Compare page's columns) derive from.
 
 Layers are described from input to output. The input "layer" (:class:`InputConfig`) scales the
 pixels and may binarize and drop them; every following :class:`LayerConfig` is a dense or conv
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .architecture import plan
+from .setting_spec import Setting, setting
 
 OPTIMIZERS = ("sgd", "adam", "adamax", "bop")
 SCHEDULES = ("constant", "exponential", "cosine")
@@ -41,79 +42,6 @@ MAX_PARAMETERS = 200_000_000  # more does not fit this machine's memory with Ada
 
 class ConfigError(ValueError):
     """A setting is out of range; the message says which one and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Everything said about one settings field, once: its URL key, its label and help text, and
-    the values it accepts. The URL encoding, the Train page's controls, :func:`validate` and the
-    Compare page's columns are all derived from these (see :data:`SETTINGS`)."""
-
-    key: str  # short URL query param
-    label: str  # control label and Compare column
-    help: str = ""  # one line: what it does, with the paper's term
-    choices: tuple[str, ...] = ()  # allowed values of a text field, in display order
-    choice_labels: Mapping[str, str] = field(default_factory=dict)  # shown instead of a choice
-    low: float | None = None  # smallest allowed value
-    high: float | None = None  # largest allowed value
-    low_open: bool = False  # low itself is not allowed
-    high_open: bool = False  # high itself is not allowed
-    step: float | None = None  # control step
-    log: bool = False  # chosen on a log-spaced ladder (learning rates)
-    applies: Callable[[RunConfig], bool] | None = None  # None: always; else only when this is true
-    section: str = ""  # "input", "model" or "train": filled in by the registry
-    name: str = ""  # dataclass field name: filled in by the registry
-    kind: type = object  # bool, int, float or str: filled in by the registry
-
-    def applies_to(self, config: RunConfig) -> bool:
-        return self.applies is None or self.applies(config)
-
-    def problem(self, value: Any) -> str | None:
-        """Why ``value`` is not allowed here, or None."""
-        if self.kind is bool:
-            ok = isinstance(value, bool)
-        elif self.kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif self.kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            return f"{self.label} must be {self.kind_words}, got {value!r}"
-        if self.choices and value not in self.choices:
-            return f"{self.label} must be one of {', '.join(self.choices)}, got {value!r}"
-        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
-        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        if too_low or too_high:
-            return f"{self.label} must be {self.range_text()}, got {value!r}"
-        return None
-
-    @property
-    def kind_words(self) -> str:
-        """What a value of this field is, in words: "a whole number", "on or off" ..."""
-        return _KIND_WORDS[self.kind]
-
-    def range_text(self) -> str:
-        """``in [0, 1)``, ``> 0``, ``at least 1`` ..."""
-        if self.low is not None and self.high is not None:
-            return (
-                f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
-            )
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
-        return f"{'<' if self.high_open else '<='} {_num(self.high)}"
-
-
-_KIND_WORDS = {bool: "on or off", int: "a whole number", float: "a finite number", str: "text"}
-
-
-def _num(value: float) -> str:
-    return f"{value:,}" if float(value).is_integer() and abs(value) >= 10_000 else f"{value:g}"
-
-
-def setting(key: str, label: str, **details: Any) -> dict[str, Setting]:
-    """Metadata for a dataclass field: ``field(default=..., metadata=setting("lr", "Learning rate", ...))``."""
-    return {"setting": Setting(key, label, **details)}
 
 
 def _when_sgd(config: RunConfig) -> bool:
@@ -537,8 +465,8 @@ def layer_problems(layers: tuple[LayerConfig, ...]) -> list[str]:
     seen_dense = False
     for index, layer in enumerate(layers):
         name = "output layer" if index == len(layers) - 1 else f"layer {index + 1}"
-        for setting in LAYER_SETTINGS.values():
-            problem = setting.problem(getattr(layer, setting.name))
+        for layer_setting in LAYER_SETTINGS.values():
+            problem = layer_setting.problem(getattr(layer, layer_setting.name))
             if problem:
                 problems.append(f"{name}: {problem}")
         if layer.kind == "conv":
@@ -576,57 +504,3 @@ def validate(config: RunConfig) -> list[str]:
                 f"(at most {MAX_PARAMETERS / 1e6:.0f} M)"
             )
     return problems
-
-
-def describe_layers(config: RunConfig) -> str:
-    """The architecture and its binarization in words, e.g. ``784-1024-1024-10 MLP · binary
-    weights 3/3, binary activations 2/3, BatchNorm 3/3`` (``c32``: a conv layer of 32 channels)."""
-    model = config.model
-    channels, height, width = model.image_shape
-    widths = "-".join(
-        [str(channels * height * width)]
-        + [f"{'c' if layer.kind == 'conv' else ''}{layer.units}" for layer in model.layers]
-    )
-    count = len(model.layers)
-    switches = ", ".join(
-        f"{label} {sum(getattr(layer, name) for layer in model.layers)}/{count}"
-        for label, name in (
-            ("binary weights", "binarize_weights"),
-            ("binary activations", "binarize_activations"),
-            ("BatchNorm", "batch_norm"),
-        )
-    )
-    return f"{widths} {'CNN' if model.is_cnn else 'MLP'} · {switches}"
-
-
-def describe(config: RunConfig) -> str:
-    """The settings in one line, e.g. ``784-1024-1024-10 MLP · binary weights 3/3, binary
-    activations 2/3, BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs · seed 0``."""
-    train = config.train
-    lr = f"lr {train.lr:.0e}" + ("" if train.schedule == "constant" else f" -> {train.lr_end:.0e} ({train.schedule})")
-    images = f" of {train.train_subset:,} images" if train.train_subset else ""
-    return " · ".join(
-        (
-            describe_layers(config),
-            f"{train.optimizer} {lr}",
-            f"batch {train.batch_size}",
-            f"{train.epochs} epoch{'s' if train.epochs != 1 else ''}{images}",
-            f"seed {train.seed}",
-        )
-    )
-
-
-def settings_in_words(config: RunConfig) -> dict[str, str]:
-    """Label -> value as a user reads it, for ``layers`` and every setting that applies to ``config``."""
-    words = {"Layers": describe_layers(config)}
-    for setting in SETTINGS:
-        if setting.applies_to(config):
-            value = setting_value(config, setting)
-            if setting.kind is bool:
-                text = "on" if value else "off"
-            elif setting.kind is float:
-                text = f"{value:g}"
-            else:
-                text = str(setting.choice_labels.get(value, value))
-            words[setting.label] = text
-    return words

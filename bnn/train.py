@@ -47,7 +47,7 @@ from .devices import resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
 from .layers import clip_latent_weights
 from .losses import loss_function
-from .metrics import EvalRecord, StepRecord
+from .metrics import EvalRecord, StepRecord, last_eval
 from .models import BinaryNet, build_model
 from .optim import make_optimizer, regrouped, scheduled_lr, set_lr
 from .settings import ConfigError, RunConfig, validate
@@ -523,12 +523,9 @@ class Trainer:
         self.started = time.perf_counter() - state["elapsed"]
         self._last_signs = self._signs() if self.live_stats else {}
 
-    def last_eval(self, split: str = "test") -> EvalRecord | None:
-        return next((e for e in reversed(self.evals) if e["split"] == split), None)
-
     def summary(self) -> dict:
         """Final numbers of the run (percentages; None where not measured or not finite)."""
-        test, train = self.last_eval("test"), self.last_eval("train")
+        test, train = last_eval(self.evals, "test"), last_eval(self.evals, "train")
         last_loss = self.records[-1]["loss"] if self.records else float("nan")
         return {
             "epochs": self.epoch_progress,

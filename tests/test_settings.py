@@ -1,4 +1,4 @@
-"""bnn.settings: JSON round trips, the settings table, validate() messages, descriptions; no PyTorch."""
+"""bnn.settings: JSON round trips, the settings table, validate() messages; no PyTorch."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from bnn.settings import (
     LayerConfig,
     RunConfig,
     TrainConfig,
-    describe,
     setting_value,
     validate,
 )
@@ -167,15 +166,3 @@ def test_configs_are_frozen_and_replace_helpers():
     assert config.replace_train(lr=0.5).train.lr == 0.5
     assert config.replace_model(bias=False).model.bias is False
     assert config.train.lr == TrainConfig().lr
-
-
-def test_describe_in_one_line():
-    assert describe(PRESETS["fast"]) == (
-        "784-1024-1024-10 MLP · binary weights 3/3, binary activations 2/3, "
-        "BatchNorm 3/3 · adam lr 1e-02 -> 1e-05 (cosine) · batch 200 · 3 epochs "
-        "· seed 0"
-    )
-    seed = describe(PRESETS["seed"])
-    assert "binary weights 0/4, binary activations 4/4, BatchNorm 0/4" in seed and "sgd lr 1e-06 ·" in seed
-    best = describe(PRESETS["best"].replace_train(train_subset=5000, epochs=1))
-    assert best.startswith("784-c32-c64-512-10 CNN") and "1 epoch of 5,000 images" in best

@@ -14,7 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from bnn.settings import LAYER_SETTINGS, SETTINGS, SETTINGS_BY_NAME, RunConfig, Setting, setting_value, with_settings
+from bnn.setting_spec import Setting
+from bnn.settings import LAYER_SETTINGS, SETTINGS, SETTINGS_BY_NAME, RunConfig, setting_value, with_settings
 
 CONTROL_PREFIX = "tr_"
 LADDER = tuple(float(f"{mantissa}e{exponent}") for exponent in range(-8, 1) for mantissa in (1, 2, 3, 5)) + (10.0,)

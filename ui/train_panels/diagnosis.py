@@ -1,12 +1,14 @@
 """The Train page after a run: make it the active model or load its settings, then the diagnosis
-(``bnn.diagnosis``: its numbers checked, compared with a reference at the same epoch) with a fix
-for each finding, applied to the next run's settings."""
+(``bnn.diagnosis``: its numbers checked, and with ``bnn.reference``, compared with a reference at
+the same epoch) with a fix for each finding, applied to the next run's settings."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from bnn.diagnosis import GAP_POINTS, diagnose, probe, reference_for
+from bnn.diagnosis import diagnose
+from bnn.probe import probe
+from bnn.reference import GAP_POINTS, reference_for
 from bnn.run import Run, Status
 from bnn.settings import RunConfig
 from ui import state as shared

@@ -9,8 +9,9 @@ from collections.abc import MutableMapping
 import streamlit as st
 
 from bnn.architecture import layer_names
+from bnn.descriptions import describe
 from bnn.presets import PRESET_DESCRIPTIONS, PRESETS
-from bnn.settings import LAYER_SETTINGS, MAX_LAYERS, SETTINGS_BY_NAME, describe, validate
+from bnn.settings import LAYER_SETTINGS, MAX_LAYERS, SETTINGS_BY_NAME, validate
 from bnn.summary import model_summary
 from ui import frame, keys
 from ui import settings_form as form
