@@ -165,9 +165,9 @@ class Trainer:
     ``train_eval``: evaluate the whole training set at the ``"end"``, every ``"epoch"``, or
     ``"never"``; ``watch_nonfinite``: check every step's loss at once (one host sync per step)
     rather than at the next record, for callers that stop a diverged run on the spot;
-    ``early_record_s``: during the first :data:`YOUNG_RUN_S` seconds also record after the first
-    step and whenever this many seconds passed since the last record, so that a live chart starts
-    at once and moves while the run is young (0: records at fixed steps only, as for comparisons).
+    ``early_record_s``: during the first :data:`YOUNG_RUN_S` seconds also record whenever this
+    many seconds passed since the last record, so that a live chart starts at once and moves while
+    the run is young (0: records at fixed steps only, as for comparisons).
     In a process group (torchrun) the trainer trains this rank's part of each batch.
     """
 
@@ -203,9 +203,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, config.train)
         self.loss_fn = loss_function(config.train.loss)
         self.record_every = max(1, record_every)
-        # a live chart's first points: while the run is young, also record after its first step and
-        # whenever early_record_s seconds passed since the last record (one process only: ranks
-        # would disagree on the time)
+        # a live chart's first points: while the run is young, also record whenever early_record_s
+        # seconds passed since the last record (one process only: ranks would disagree on the time)
         self.early_record_s = 0.0 if self.world.distributed else early_record_s
         self.live_stats = live_stats
         self.train_eval = train_eval
@@ -287,8 +286,7 @@ class Trainer:
         if not self.early_record_s:
             return False
         now = time.perf_counter()
-        young = now - self.started < YOUNG_RUN_S
-        return step == 1 or (young and now - self._interval_started >= self.early_record_s)
+        return now - self.started < YOUNG_RUN_S and now - self._interval_started >= self.early_record_s
 
     # --- training ------------------------------------------------------------------------
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, batch_count: int | None = None) -> None:

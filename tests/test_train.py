@@ -348,3 +348,17 @@ def test_live_edits_the_run_cannot_take_are_refused(tiny_data, tiny_config, sett
         trainer.request_edit(setting, value, layer)
     next(trainer.steps())
     assert trainer.edits == []
+
+
+def test_early_records_come_at_once_and_leave_the_training_alone(tiny_data, tiny_config):
+    """While a run is young its records also come every early_record_s (the app's live chart starts
+    at once); the weights are those of a run recorded at fixed steps only."""
+    fixed = Trainer(tiny_config, tiny_data, "cpu", record_every=5)
+    early = Trainer(tiny_config, tiny_data, "cpu", record_every=5, early_record_s=1e-9)
+    for _ in fixed.steps():
+        pass
+    for _ in early.steps():
+        pass
+    assert [r["step"] for r in fixed.records] == [5, 8]  # 8 steps of 32 images
+    assert [r["step"] for r in early.records] == list(range(1, 9))  # young: every step is a record
+    assert all(torch.equal(a, b) for a, b in zip(fixed.model.state_dict().values(), early.model.state_dict().values()))

@@ -34,7 +34,7 @@ from ui import keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
-EARLY_RECORD_S = 0.4  # a young run's records come at least this often: its live chart moves at once
+EARLY_RECORD_S = 0.25  # a young run's records come at least this often: its live chart moves at once
 
 
 def _cli_args() -> argparse.Namespace:
