@@ -317,52 +317,26 @@ def _xnor_chunk(a, w, threshold, bits, out, sums, i0, i1, u0, u1):  # pragma: no
                 out[i, j] = acc
 
 
-def _conv_window(a, i, h, w, height, width, in_words, ksize, wt, acc):  # pragma: no cover - compiled
-    """acc[u] = sum of popcount(a XOR w[u]) over the taps of the window at (h, w) that lie inside the image;
-    returns how many taps do. ``a`` (N, H * W * in_words): each pixel's channels packed in ``in_words`` words;
-    ``wt`` (taps * in_words, U): units innermost (one vector instruction per 8 units)."""
-    units = wt.shape[1]
-    p = ksize // 2
-    dy0 = max(0, p - h)
-    dy1 = min(ksize, height + p - h)
-    dx0 = max(0, p - w)
-    dx1 = min(ksize, width + p - w)
-    for u in range(units):
-        acc[u] = 0
-    for dy in range(dy0, dy1):
-        for dx in range(dx0, dx1):
-            base = ((h + dy - p) * width + (w + dx - p)) * in_words
-            tap = (dy * ksize + dx) * in_words
-            for c in range(in_words):
-                av = a[i, base + c]
-                row = wt[tap + c]
-                for u in range(units):
-                    acc[u] += _popcount64(av ^ row[u])
-    return (dy1 - dy0) * (dx1 - dx0)
+def _group(r, q, pool, out_width):  # pragma: no cover - compiled
+    """The 4 positions a group computes, as (y0, x0, ..., y3, x3): a 2x2 pool window, or (no pool) 4
+    neighbours in row r from column 4q (clamped to the last column: a position may come twice)."""
+    if pool:
+        return 2 * r, 2 * q, 2 * r, 2 * q + 1, 2 * r + 1, 2 * q, 2 * r + 1, 2 * q + 1
+    last = out_width - 1
+    return r, min(4 * q, last), r, min(4 * q + 1, last), r, min(4 * q + 2, last), r, min(4 * q + 3, last)
 
 
-def _conv_chunk(a, wt, threshold, out, geometry, acc, best, i0, i1, r0, r1):  # pragma: no cover - compiled
-    """Images [i0, i1) x output rows [r0, r1) of a binarized XNOR convolution (stride 1, 'same' zero padding,
-    optional 2x2 max-pool): ``d = C * taps_inside - 2 * popcounts`` (a padded position adds 0, as in the
-    float model), the pool keeps the largest ``d`` of its window, and the unit is +1 iff
-    ``s[u] * d >= T[u]`` (``threshold`` holds T then s). Bits go to ``out`` (N, OH * OW * ceil(U/64))."""
-    channels, height, width, ksize, pool = geometry
-    units = wt.shape[1]
-    in_words = (channels + 63) // 64
-    out_words = (units + 63) // 64
-    step = 2 if pool else 1
-    out_width = width // step
-    for i in range(i0, i1):
-        for r in range(r0, r1):
-            for q in range(out_width):
-                for u in range(units):
-                    best[u] = -(1 << 62)
-                for y in range(r * step, r * step + step):
-                    for x in range(q * step, q * step + step):
-                        k = channels * _conv_window(a, i, y, x, height, width, in_words, ksize, wt, acc)
-                        for u in range(units):
-                            best[u] = max(best[u], k - 2 * acc[u])
-                _threshold_bits(best, threshold, units, out, i, (r * out_width + q) * out_words)
+def _store_group(d0, d1, d2, d3, threshold, units, out, i, r, q, pool, out_width, out_words):  # pragma: no cover
+    """Threshold a group's 4 dot-product vectors: the pooled maximum into one position, else 4 positions."""
+    if pool:
+        for u in range(units):
+            d0[u] = max(max(d0[u], d1[u]), max(d2[u], d3[u]))
+        _threshold_bits(d0, threshold, units, out, i, (r * out_width + q) * out_words)
+        return
+    for j, d in enumerate((d0, d1, d2, d3)):
+        x = 4 * q + j
+        if x < out_width:
+            _threshold_bits(d, threshold, units, out, i, (r * out_width + x) * out_words)
 
 
 def _threshold_bits(best, threshold, units, out, i, base):  # pragma: no cover - compiled
@@ -375,25 +349,111 @@ def _threshold_bits(best, threshold, units, out, i, base):  # pragma: no cover -
         out[i, base + j] = word
 
 
-def _pixel_conv_chunk(
-    x, grid_tol, on_grid, masks, threshold, out, geometry, levels, acc, best, i0, i1, r0, r1
-):  # pragma: no cover - compiled
+def _outside_popcounts(wt, y, x, height, width, in_words, ksize, acc):  # pragma: no cover - compiled
+    """acc[u] -= popcount(w[u]) over the taps of the window at (y, x) that fall on the zero border:
+    there the padded input word is 0, so they counted popcount(0 XOR w), which the float model's zero
+    padding does not have. Returns the taps inside the image."""
+    units = wt.shape[1]
+    p = ksize // 2
+    inside = 0
+    for dy in range(ksize):
+        for dx in range(ksize):
+            yy = y + dy - p
+            xx = x + dx - p
+            if 0 <= yy < height and 0 <= xx < width:
+                inside += 1
+                continue
+            for c in range(in_words):
+                t = (dy * ksize + dx) * in_words + c
+                for u in range(units):
+                    acc[u] -= _popcount64(wt[t, u])
+    return inside
+
+
+def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no cover - compiled
+    """Images [i0, i1) x output rows [r0, r1) of a binarized XNOR convolution (stride 1, 'same' zero padding,
+    optional 2x2 max-pool): ``d = C * taps_inside - 2 * popcounts`` (a padded position adds 0, as in the
+    float model), the pool keeps the largest ``d`` of its window, and the unit is +1 iff
+    ``s[u] * d >= T[u]`` (``threshold`` holds T then s). Bits go to ``out`` (N, OH * OW * ceil(U/64)).
+
+    The image is copied into a zero-bordered buffer, so every tap reads a word (border taps are taken
+    back by :func:`_outside_popcounts`); four positions (a pool window) go together, so each weight
+    word loaded serves four positions from registers. The scratch vectors are allocated here: LLVM then
+    knows they alias nothing and vectorizes the unit loops."""
+    channels, height, width, ksize, pool = geometry
+    units = wt.shape[1]
+    in_words = (channels + 63) // 64
+    out_words = (units + 63) // 64
+    p = ksize // 2
+    padded_w = width + 2 * p
+    out_width = width // 2 if pool else width
+    groups = out_width if pool else (out_width + 3) // 4
+    padded = np.zeros(((height + 2 * p) * padded_w, in_words), np.uint64)
+    d0 = np.empty(units, np.int64)
+    d1 = np.empty(units, np.int64)
+    d2 = np.empty(units, np.int64)
+    d3 = np.empty(units, np.int64)
+    for i in range(i0, i1):
+        for y in range(height):
+            for x in range(width):
+                for c in range(in_words):
+                    padded[(y + p) * padded_w + x + p, c] = a[i, (y * width + x) * in_words + c]
+        for r in range(r0, r1):
+            for q in range(groups):
+                y0, x0, y1, x1, y2, x2, y3, x3 = _group(r, q, pool, out_width)
+                for u in range(units):
+                    d0[u] = 0
+                    d1[u] = 0
+                    d2[u] = 0
+                    d3[u] = 0
+                for dy in range(ksize):
+                    for dx in range(ksize):
+                        for c in range(in_words):
+                            t = (dy * ksize + dx) * in_words + c
+                            a0 = padded[(y0 + dy) * padded_w + x0 + dx, c]
+                            a1 = padded[(y1 + dy) * padded_w + x1 + dx, c]
+                            a2 = padded[(y2 + dy) * padded_w + x2 + dx, c]
+                            a3 = padded[(y3 + dy) * padded_w + x3 + dx, c]
+                            for u in range(units):
+                                w = wt[t, u]
+                                d0[u] += _popcount64(a0 ^ w)
+                                d1[u] += _popcount64(a1 ^ w)
+                                d2[u] += _popcount64(a2 ^ w)
+                                d3[u] += _popcount64(a3 ^ w)
+                for y, x, d in ((y0, x0, d0), (y1, x1, d1), (y2, x2, d2), (y3, x3, d3)):
+                    inside = ksize * ksize
+                    if y < p or x < p or y >= height - p or x >= width - p:
+                        inside = _outside_popcounts(wt, y, x, height, width, in_words, ksize, d)
+                    k = channels * inside
+                    for u in range(units):
+                        d[u] = k - 2 * d[u]
+                _store_group(d0, d1, d2, d3, threshold, units, out, i, r, q, pool, out_width, out_words)
+
+
+def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no cover
     """Images [i0, i1) x output rows [r0, r1) of a convolution on 8-bit pixels, in exact integers: the
     levels ``k = rint(255 x)`` (on the grid: ``|255 x - k| <= grid_tol``, 0 <= k <= 255) become
     ``q = q_mul * k + q_add`` (255 times the scaled pixel) in a zero-bordered image (padding is 0, as
-    in the float model), ``E = 2 * sum(q at +1 weights) - sum(q)`` (``masks`` (taps * C, U): -1 where the
-    weight is +1, else 0), then pool and threshold as :func:`_conv_chunk`. ``levels``: int64 scratch
-    of (C, H + 2p, W + 2p)."""
+    in the float model), ``E = 2 * sum(q at +1 weights) - sum(q)`` (``masks`` (taps * C, U) int32: -1
+    where the weight is +1, else 0), then pool and threshold as :func:`_conv_chunk`, four positions at a
+    time. int32 is exact: |E| <= 255 * C * k * k."""
     channels, height, width, ksize, pool, q_mul, q_add = geometry
     units = masks.shape[1]
     out_words = (units + 63) // 64
     p = ksize // 2
     padded_h = height + 2 * p
     padded_w = width + 2 * p
-    step = 2 if pool else 1
-    out_width = width // step
-    for v in range(channels * padded_h * padded_w):
-        levels[v] = 0
+    out_width = width // 2 if pool else width
+    groups = out_width if pool else (out_width + 3) // 4
+    levels = np.zeros((channels, padded_h, padded_w), np.int32)
+    s0 = np.empty(units, np.int32)
+    s1 = np.empty(units, np.int32)
+    s2 = np.empty(units, np.int32)
+    s3 = np.empty(units, np.int32)
+    d0 = np.empty(units, np.int64)
+    d1 = np.empty(units, np.int64)
+    d2 = np.empty(units, np.int64)
+    d3 = np.empty(units, np.int64)
     for i in range(i0, i1):
         ok = True
         for c in range(channels):
@@ -404,30 +464,43 @@ def _pixel_conv_chunk(
                     good = (abs(np.float64(value) * 255.0 - np.float64(level)) <= grid_tol) & (level >= 0)
                     good &= level <= 255
                     ok &= good
-                    k = np.int64(level) if good else np.int64(0)
-                    levels[(c * padded_h + y + p) * padded_w + xx + p] = q_mul * k + q_add
+                    k = np.int32(level) if good else np.int32(0)
+                    levels[c, y + p, xx + p] = np.int32(q_mul) * k + np.int32(q_add)
         if r0 == 0:
             on_grid[i] = ok
         for r in range(r0, r1):
-            for q in range(out_width):
+            for q in range(groups):
+                y0, x0, y1, x1, y2, x2, y3, x3 = _group(r, q, pool, out_width)
                 for u in range(units):
-                    best[u] = -(1 << 62)
-                for y in range(r * step, r * step + step):
-                    for xx in range(q * step, q * step + step):
-                        for u in range(units):
-                            acc[u] = 0
-                        total = 0
-                        for c in range(channels):
-                            for dy in range(ksize):
-                                for dx in range(ksize):
-                                    v = levels[(c * padded_h + y + dy) * padded_w + xx + dx]
-                                    total += v
-                                    row = masks[(c * ksize + dy) * ksize + dx]
-                                    for u in range(units):
-                                        acc[u] += row[u] & v
-                        for u in range(units):
-                            best[u] = max(best[u], 2 * acc[u] - total)
-                _threshold_bits(best, threshold, units, out, i, (r * out_width + q) * out_words)
+                    s0[u] = 0
+                    s1[u] = 0
+                    s2[u] = 0
+                    s3[u] = 0
+                t0 = t1 = t2 = t3 = 0
+                for c in range(channels):
+                    for dy in range(ksize):
+                        for dx in range(ksize):
+                            t = (c * ksize + dy) * ksize + dx
+                            v0 = levels[c, y0 + dy, x0 + dx]
+                            v1 = levels[c, y1 + dy, x1 + dx]
+                            v2 = levels[c, y2 + dy, x2 + dx]
+                            v3 = levels[c, y3 + dy, x3 + dx]
+                            t0 += v0
+                            t1 += v1
+                            t2 += v2
+                            t3 += v3
+                            for u in range(units):
+                                m = masks[t, u]
+                                s0[u] += m & v0
+                                s1[u] += m & v1
+                                s2[u] += m & v2
+                                s3[u] += m & v3
+                for u in range(units):
+                    d0[u] = 2 * np.int64(s0[u]) - t0
+                    d1[u] = 2 * np.int64(s1[u]) - t1
+                    d2[u] = 2 * np.int64(s2[u]) - t2
+                    d3[u] = 2 * np.int64(s3[u]) - t3
+                _store_group(d0, d1, d2, d3, threshold, units, out, i, r, q, pool, out_width, out_words)
 
 
 # --- the program --------------------------------------------------------------------------------
@@ -459,11 +532,9 @@ def _split_size(steps, s):  # pragma: no cover - compiled
 
 def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  # pragma: no cover - compiled
     """Chunk ``c`` of step ``s``. ``pixels``: (x, perm, grid_tol, planes, ranges, on_grid);
-    ``model``: (weights, thresholds, alpha, beta, masks); ``g``, ``levels``: this thread's scratch
-    (int64 sums, uint8 levels, int64 conv levels)."""
+    ``model``: (weights, thresholds, alpha, beta, masks); ``g``, ``levels``: this thread's scratch."""
     x, perm, grid_tol, planes, ranges, on_grid = pixels
     weights, thresholds, alpha, beta, masks = model
-    sums_scratch, level_scratch, conv_levels = g, levels[0], levels[1]
     kind = steps[s, KIND]
     units = steps[s, UNITS]
     in_words = steps[s, IN_WORDS]
@@ -475,7 +546,7 @@ def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  #
     u0 = (c % unit_blocks) * unit_block
     u1 = min(split, u0 + unit_block)
     if kind == PLANES:
-        _planes_chunk(x, perm, grid_tol, planes, ranges, on_grid, level_scratch, i0, i1)
+        _planes_chunk(x, perm, grid_tol, planes, ranges, on_grid, levels, i0, i1)
         return
     out_words = steps[s, OUT_WORDS]
     out_start = steps[s, OUT_BASE] * n
@@ -495,9 +566,8 @@ def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  #
             steps[s, Q_ADD],
         )
         rows = masks[w_start : w_start + taps * steps[s, CHANNELS] * units].reshape((-1, units))
-        acc, best = sums_scratch[:units], sums_scratch[units : 2 * units]
         threshold = thresholds[t_start : t_start + 2 * units]
-        _pixel_conv_chunk(x, grid_tol, on_grid, rows, threshold, out, geometry, conv_levels, acc, best, i0, i1, u0, u1)
+        _pixel_conv_chunk(x, grid_tol, on_grid, rows, threshold, out, geometry, i0, i1, u0, u1)
         return
     in_start = steps[s, IN_BASE] * n
     a = acts[in_start : in_start + n * in_words].reshape((n, in_words))
@@ -505,9 +575,8 @@ def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  #
         geometry = (steps[s, CHANNELS], steps[s, HEIGHT], steps[s, WIDTH], steps[s, KERNEL], steps[s, POOL] != 0)
         in_channel_words = (steps[s, CHANNELS] + 63) // 64
         wt = weights[w_start : w_start + taps * in_channel_words * units].reshape((-1, units))
-        acc, best = sums_scratch[:units], sums_scratch[units : 2 * units]
         threshold = thresholds[t_start : t_start + 2 * units]
-        _conv_chunk(a, wt, threshold, out, geometry, acc, best, i0, i1, u0, u1)
+        _conv_chunk(a, wt, threshold, out, geometry, i0, i1, u0, u1)
         return
     threshold = thresholds[t_start : t_start + units]
     if kind <= PLANE_SUMS:
@@ -524,7 +593,7 @@ def _chunk_count(steps, s, n, tasks):  # pragma: no cover - compiled
     return ((n + image_block - 1) // image_block) * ((max(split, 1) + unit_block - 1) // unit_block)
 
 
-def _program(steps, n, tasks, pixels, model, acts, sums, g, levels, conv_levels, counters):  # pragma: no cover
+def _program(steps, n, tasks, pixels, model, acts, sums, g, levels, counters):  # pragma: no cover - compiled
     """Run every step for all ``n`` images with ``tasks`` threads (see the module docstring).
 
     ``counters`` (zeros, steps x (tasks + 1)): per step, how many chunks of each thread's share have
@@ -542,8 +611,7 @@ def _program(steps, n, tasks, pixels, model, acts, sums, g, levels, conv_levels,
                     c = first + _fetch_add(counters, s * stride + share, 1)
                     if c >= last:
                         break
-                    scratch = (levels[t], conv_levels[t])
-                    _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g[t], scratch)
+                    _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g[t], levels[t])
                     _fetch_add(counters, s * stride + tasks, 1)
             while _atomic_read(counters, s * stride + tasks) < chunks:
                 pass
@@ -568,8 +636,10 @@ _planes_chunk = _compile(_planes_chunk)
 _plane_sums_block = _compile(_plane_sums_block)
 _plane_chunk = _compile(_plane_chunk)
 _xnor_chunk = _compile(_xnor_chunk)
-_conv_window = _compile(_conv_window)
+_group = _compile(_group)
 _threshold_bits = _compile(_threshold_bits)
+_store_group = _compile(_store_group)
+_outside_popcounts = _compile(_outside_popcounts)
 _conv_chunk = _compile(_conv_chunk)
 _pixel_conv_chunk = _compile(_pixel_conv_chunk)
 _split_size = _compile(_split_size)
@@ -608,7 +678,7 @@ class Program:
     steps: np.ndarray  # (S, _COLUMNS) int64, a PLANES step first when a bit-plane layer reads pixels
     weights: np.ndarray  # every layer's weight words, concatenated
     thresholds: np.ndarray  # int64, concatenated
-    masks: np.ndarray  # int64 weight masks of a convolution on pixels (empty if none)
+    masks: np.ndarray  # int32 weight masks of a convolution on pixels (empty if none)
     perm: np.ndarray  # int64 pixel order of the bit-planes (empty without a bit-plane layer)
     pixel_input: bool  # the input is float pixels (bit-plane layer or convolution on pixels first)
     grid_tol: float  # |255 x - k| above this: the image is off the 8-bit grid (``Result.on_grid``)
@@ -618,8 +688,7 @@ class Program:
     beta: int
     act_words: int  # packed words per image of the input and every binarized output
     sums_units: int  # units of a last layer with popcount / G outputs (0 if it outputs bits)
-    scratch_units: int  # int64 scratch per thread: the bit-plane layer's units, 2x a convolution's
-    conv_levels: int  # int64 scratch per thread: the zero-bordered image of a convolution on pixels
+    plane_units: int  # units of the bit-plane layer (scratch size), 0 if none
     work_per_image: int  # uint64 words touched per image (decides threads)
     outputs: tuple[tuple[bool, int, int], ...]  # per layer: (outputs sums?, packed words, base in acts)
 
@@ -662,7 +731,7 @@ def program(
     in_base = 0
     out_base = 0 if pixels else words
     work = 0
-    scratch = conv_levels = 0
+    plane_units = 0
     if perm is not None:
         rows.append([PLANES, 0, words, 0, 0, 0, 0, 0] + [0] * 7)
         work += in_features
@@ -685,15 +754,11 @@ def program(
             taps = kernel * kernel * (channels if step.kind == PIXEL_CONV_BITS else (channels + 63) // 64)
             expect = (taps, step.units)
             words = in_features if step.kind == PIXEL_CONV_BITS else words
-            scratch = max(scratch, 2 * step.units)
-            if step.kind == PIXEL_CONV_BITS:
-                conv_levels = channels * (step.geometry[1] + kernel - 1) * (step.geometry[2] + kernel - 1)
         else:
             out_words = (step.units + 63) // 64
             expect = (words, step.units) if planes else (step.units, words)
             step_work = step.units * words * (8 if planes else 1)
-            if planes:
-                scratch = max(scratch, step.units)
+            plane_units = step.units if planes else plane_units
         if step.weights.shape != expect:
             raise ValueError(f"step {index}: weights {step.weights.shape}, expected {expect}")
         bits = step.kind in (PLANE_BITS, XNOR_BITS, PIXEL_CONV_BITS, CONV_BITS)
@@ -702,7 +767,7 @@ def program(
             raise ValueError(f"step {index}: a step with bits out takes its thresholds, others none")
         if step.kind == PIXEL_CONV_BITS:
             rows.append([step.kind, step.units, words, m_off, t_off, in_base, out_base, out_words] + geometry)
-            masks.append(np.ascontiguousarray(step.weights, dtype=np.int64).ravel())
+            masks.append(np.ascontiguousarray(step.weights, dtype=np.int32).ravel())
             m_off += step.weights.size
         else:
             rows.append([step.kind, step.units, words, w_off, t_off, in_base, out_base, out_words] + geometry)
@@ -727,7 +792,7 @@ def program(
         steps=np.array(rows, dtype=np.int64).reshape(-1, _COLUMNS),
         weights=joined(weights, np.uint64),
         thresholds=joined(thresholds, np.int64),
-        masks=joined(masks, np.int64),
+        masks=joined(masks, np.int32),
         perm=np.zeros(0, np.int64) if perm is None else np.asarray(perm, dtype=np.int64),
         pixel_input=pixels,
         grid_tol=float(grid_tol),
@@ -737,8 +802,7 @@ def program(
         beta=int(beta),
         act_words=out_base,
         sums_units=sums_units,
-        scratch_units=scratch,
-        conv_levels=conv_levels,
+        plane_units=plane_units,
         work_per_image=work,
         outputs=outputs,
     )
@@ -784,12 +848,11 @@ def run(prog: Program, inputs: np.ndarray, threads: int, parallel_min_words: int
     else:
         x, planes, ranges, on_grid = _NO_PIXELS
         acts[: n * prog.in_words] = inputs.ravel()
-    g = np.empty((tasks, prog.scratch_units), dtype=np.int64)
+    g = np.empty((tasks, prog.plane_units), dtype=np.int64)
     levels = np.empty((tasks, prog.in_features + 64 * words if planes_used else 0), dtype=np.uint8)
-    conv_levels = np.empty((tasks, prog.conv_levels), dtype=np.int64)
     counters = np.zeros(len(prog.steps) * (tasks + 1), dtype=np.int64)
     pixel_data = (x, prog.perm, prog.grid_tol, planes, ranges, on_grid)
-    args = (prog.steps, n, tasks, pixel_data, prog.model, acts, sums, g, levels, conv_levels, counters)
+    args = (prog.steps, n, tasks, pixel_data, prog.model, acts, sums, g, levels, counters)
     if tasks == 1:
         _SERIAL(*args)
     else:
@@ -864,7 +927,7 @@ def warm_up() -> None:
             run(prog, x, threads, minimum)
             run(program([Step(XNOR_COUNTS, 70, w)], in_features=128), a, threads, minimum)
             conv = [
-                Step(PIXEL_CONV_BITS, 3, np.zeros((9, 3), np.int64), np.zeros(6), (1, 10, 10, 3, 1, 2, -255)),
+                Step(PIXEL_CONV_BITS, 3, np.zeros((9, 3), np.int32), np.zeros(6), (1, 10, 10, 3, 1, 2, -255)),
                 Step(CONV_BITS, 4, np.zeros((9, 4), np.uint64), np.zeros(8), (3, 5, 5, 3, 0)),
             ]
             run(program(conv, in_features=100, pixels=True, grid_tol=1e-5), x, threads, minimum)

@@ -137,10 +137,10 @@ class PackedLayer:
         return self._cache["conv_wt"]
 
     def pixel_masks(self) -> np.ndarray:
-        """A convolution on pixels: (C * k * k, units) int64, -1 where the weight is +1, else 0."""
+        """A convolution on pixels: (C * k * k, units) int32, -1 where the weight is +1, else 0."""
         if "masks" not in self._cache:
             bits = unpack_bits(self.arrays["weight_bits"], self.fan_in)
-            self._cache["masks"] = np.ascontiguousarray(np.where(bits, -1, 0).astype(np.int64).T)
+            self._cache["masks"] = np.ascontiguousarray(np.where(bits, -1, 0).astype(np.int32).T)
         return self._cache["masks"]
 
     def pixel_levels(self, input_scale: str) -> tuple[int, int]:
