@@ -740,7 +740,7 @@ def program(
         conv = step.kind in (PIXEL_CONV_BITS, CONV_BITS)
         on_pixels = planes or step.kind == PIXEL_CONV_BITS
         if on_pixels != (index == 0 and pixels) or planes != (index == 0 and perm is not None):
-            raise ValueError("a bit-plane step or a convolution on pixels comes first, on pixels, and only there")
+            raise ValueError("a bit-plane step comes first, on pixels, and only there (as a convolution on pixels)")
         if step.kind in (PLANE_SUMS, XNOR_COUNTS) and index != len(steps) - 1:
             raise ValueError("only the last step may output sums")
         geometry = [0] * 7
@@ -764,7 +764,7 @@ def program(
         bits = step.kind in (PLANE_BITS, XNOR_BITS, PIXEL_CONV_BITS, CONV_BITS)
         count = 2 * step.units if conv else step.units
         if (step.thresholds is not None and len(step.thresholds) == count) != bits:
-            raise ValueError(f"step {index}: a step with bits out takes its thresholds, others none")
+            raise ValueError(f"step {index}: a step with bits out takes one threshold per unit (a conv: 2), others none")
         if step.kind == PIXEL_CONV_BITS:
             rows.append([step.kind, step.units, words, m_off, t_off, in_base, out_base, out_words] + geometry)
             masks.append(np.ascontiguousarray(step.weights, dtype=np.int32).ravel())

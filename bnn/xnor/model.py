@@ -168,7 +168,7 @@ class PackedLayer:
             else:
                 bits = unpack_bits(self.arrays["weight_bits"], self.fan_in)
                 w = np.where(bits, np.float32(1), np.float32(-1))
-                if "flip" in self.arrays:
+                if "flip" in self.arrays and not self.kernel:  # dense rows were negated, conv weights not
                     w[self.arrays["flip"].astype(bool)] *= -1
                 if "perm" in self.arrays:
                     natural = np.empty_like(w)
