@@ -764,7 +764,7 @@ def program(
         bits = step.kind in (PLANE_BITS, XNOR_BITS, PIXEL_CONV_BITS, CONV_BITS)
         count = 2 * step.units if conv else step.units
         if (step.thresholds is not None and len(step.thresholds) == count) != bits:
-            raise ValueError(f"step {index}: a step with bits out takes one threshold per unit (a conv: 2), others none")
+            raise ValueError(f"step {index}: a step with bits out takes one threshold per unit (conv: 2), others none")
         if step.kind == PIXEL_CONV_BITS:
             rows.append([step.kind, step.units, words, m_off, t_off, in_base, out_base, out_words] + geometry)
             masks.append(np.ascontiguousarray(step.weights, dtype=np.int32).ravel())
