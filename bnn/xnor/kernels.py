@@ -569,6 +569,11 @@ def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  #
         threshold = thresholds[t_start : t_start + 2 * units]
         _pixel_conv_chunk(x, grid_tol, on_grid, rows, threshold, out, geometry, i0, i1, u0, u1)
         return
+    if kind <= PLANE_SUMS:
+        threshold = thresholds[t_start : t_start + units]
+        pt = weights[w_start : w_start + in_words * units].reshape((in_words, units))
+        _plane_chunk(planes, ranges, pt, threshold, alpha, beta, bits, out, sums, g, i0, i1, u0, u1)
+        return
     in_start = steps[s, IN_BASE] * n
     a = acts[in_start : in_start + n * in_words].reshape((n, in_words))
     if kind == CONV_BITS:
@@ -579,10 +584,6 @@ def _step_chunk(steps, s, c, n, tasks, pixels, model, acts, sums, g, levels):  #
         _conv_chunk(a, wt, threshold, out, geometry, i0, i1, u0, u1)
         return
     threshold = thresholds[t_start : t_start + units]
-    if kind <= PLANE_SUMS:
-        pt = weights[w_start : w_start + in_words * units].reshape((in_words, units))
-        _plane_chunk(planes, ranges, pt, threshold, alpha, beta, bits, out, sums, g, i0, i1, u0, u1)
-        return
     w = weights[w_start : w_start + units * in_words].reshape((units, in_words))
     _xnor_chunk(a, w, threshold, bits, out, sums, i0, i1, u0, u1)
 
