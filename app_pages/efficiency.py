@@ -275,7 +275,8 @@ if differ:
 else:
     st.caption(
         f"Same class for all {result['n']:,} test images: the packed engine computes exactly what the "
-        "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit."
+        "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit "
+        "(per channel in a convolution)."
     )
 st.caption(
     "Why the gap changes with the batch size: for one image both engines read every weight once, so float32 "
