@@ -2,7 +2,9 @@
 
 A binarized layer is ``popcount(a XOR w) <= threshold`` per unit (BatchNorm, bias and sign folded
 into the integer threshold, see :mod:`bnn.xnor.export`); the bit-plane first layer is
-``alpha * sum_j 2^j popcount(B_j AND P) + beta * sum(k) >= c``. Each step does the XOR (AND), the
+``alpha * sum_j 2^j popcount(B_j AND P) + beta * sum(k) >= c``; a binarized convolution is
+``s * max_pool(d) >= T`` per channel, ``d`` summed over the taps inside the image (XNOR on packed
+channel words, or exact integers on 8-bit pixels for a first conv). Each step does the XOR (AND), the
 popcount, the accumulation and the threshold in one loop nest and writes the unit's bit straight
 into the next layer's uint64 words, so nothing is unpacked between layers and no intermediate
 array is built. :mod:`bnn.xnor.reference` computes the same with numpy; the tests compare the two
