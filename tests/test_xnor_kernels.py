@@ -378,3 +378,39 @@ def test_pixel_conv_matches_numpy_with_ties(scale, pool, n, threads):
     assert result.on_grid.all()
     x[-1, 100] += 1e-3
     assert not kernels.run(kernels.program([step], in_features=784, pixels=True, grid_tol=GRID_TOL), x, 1).on_grid[-1]
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_blank_regions_of_a_conv_input_match_numpy(pool, threads):
+    """Groups whose taps all read the same words (a blank background) copy the output of the last such
+    group: on images that are blank but for a few spots, with two different blank words, the bits stay
+    those of the reference, at the border (never copied) and inside."""
+    rng = np.random.default_rng(11)
+    n, size, channels, units = 3, 12, 40, 70
+    blank = pack_bits(rng.random(channels) < 0.5)
+    other = pack_bits(rng.random(channels) < 0.5)
+    a = np.broadcast_to(blank, (n, size, size, 1)).copy()
+    a[1, :, 6:] = other  # a second blank word: the remembered group must be replaced
+    a[:, rng.integers(0, size, 5), rng.integers(0, size, 5)] = pack_bits(rng.random((5, channels)) < 0.5)
+    w = pack_bits(rng.random((units, 9, channels)) < 0.5)
+    wt = np.ascontiguousarray(w.transpose(1, 2, 0))
+    d = reference.xnor_conv(a, wt, channels, 3)
+    thresholds = conv_thresholds(reference.max_pool(d) if pool else d, rng)
+    step = kernels.Step(kernels.CONV_BITS, units, wt.reshape(-1, units), thresholds, (channels, size, size, 3, pool))
+    prog = kernels.program([step], in_features=channels * size * size, in_words=size * size)
+    out = size // 2 if pool else size
+    got = unpack_bits(kernels.run(prog, a.reshape(n, -1), threads).outputs[0].reshape(n, out, out, -1), units)
+    np.testing.assert_array_equal(got, expected_conv_bits(d, thresholds, pool))
+    x = np.zeros((n, 784), np.float32)  # blank pixels, a few strokes
+    x[:, rng.integers(0, 784, 30)] = rng.integers(1, 256, 30) / np.float32(255)
+    x[2] = 1.0  # all ink: another blank level
+    masks_w = rng.choice([-1, 1], size=(units, 1, 3, 3))
+    q = (2 * np.rint(x * 255).astype(np.int64) - 255).reshape(n, 1, 28, 28)
+    e = reference.pixel_conv(q, masks_w)
+    thresholds = conv_thresholds(reference.max_pool(e) if pool else e, rng)
+    masks = np.where(masks_w.reshape(units, -1) > 0, -1, 0).T
+    step = kernels.Step(kernels.PIXEL_CONV_BITS, units, masks, thresholds, (1, 28, 28, 3, pool, 2, -255))
+    result = kernels.run(kernels.program([step], in_features=784, pixels=True, grid_tol=GRID_TOL), x, threads)
+    out = 14 if pool else 28
+    got = unpack_bits(result.outputs[0].reshape(n, out, out, -1), units)
+    np.testing.assert_array_equal(got, expected_conv_bits(e, thresholds, pool))

@@ -372,6 +372,33 @@ def _outside_popcounts(wt, y, x, height, width, in_words, ksize, acc):  # pragma
     return inside
 
 
+def _group_box(r, q, pool, out_width, ksize):  # pragma: no cover - compiled
+    """Rows [y0, y1) and columns [x0, x1) of the zero-bordered image that a group's taps read."""
+    if pool:
+        return 2 * r, 2 * r + 1 + ksize, 2 * q, 2 * q + 1 + ksize
+    return r, r + ksize, 4 * q, min(4 * q + 3, out_width - 1) + ksize
+
+
+def _interior(r, q, pool, out_width, height, width, ksize):  # pragma: no cover - compiled
+    """Every tap of the group's positions lies inside the image (no zero border)."""
+    y0, y1, x0, x1 = _group_box(r, q, pool, out_width, ksize)
+    p = ksize // 2
+    return y0 >= p and y1 <= height + p and x0 >= p and x1 <= width + p
+
+
+def _reuse(out, i, r, q, pool, out_width, out_words, cached, hit):  # pragma: no cover - compiled
+    """On a hit, copy the cached output words to the group's positions; else remember the group's words
+    (the positions of a uniform group are equal, so its first one speaks for all)."""
+    first = r * out_width + (q if pool else 4 * q)
+    if not hit:
+        for j in range(out_words):
+            cached[j] = out[i, first * out_words + j]
+        return
+    for position in range(first, first + (1 if pool else min(4, out_width - 4 * q))):
+        for j in range(out_words):
+            out[i, position * out_words + j] = cached[j]
+
+
 def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no cover - compiled
     """Images [i0, i1) x output rows [r0, r1) of a binarized XNOR convolution (stride 1, 'same' zero padding,
     optional 2x2 max-pool): ``d = C * taps_inside - 2 * popcounts`` (a padded position adds 0, as in the
@@ -381,7 +408,9 @@ def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no 
     The image is copied into a zero-bordered buffer, so every tap reads a word (border taps are taken
     back by :func:`_outside_popcounts`); four positions (a pool window) go together, so each weight
     word loaded serves four positions from registers. The scratch vectors are allocated here: LLVM then
-    knows they alias nothing and vectorizes the unit loops."""
+    knows they alias nothing and vectorizes the unit loops. A group inside the image whose taps all read
+    the same words (a blank background) has the output of the last such group with those words: it is
+    remembered and copied, exactly."""
     channels, height, width, ksize, pool = geometry
     units = wt.shape[1]
     in_words = (channels + 63) // 64
@@ -395,6 +424,9 @@ def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no 
     d1 = np.empty(units, np.int64)
     d2 = np.empty(units, np.int64)
     d3 = np.empty(units, np.int64)
+    key = np.empty(in_words, np.uint64)
+    cached = np.empty(out_words, np.uint64)
+    known = False
     for i in range(i0, i1):
         for y in range(height):
             for x in range(width):
@@ -402,6 +434,21 @@ def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no 
                     padded[(y + p) * padded_w + x + p, c] = a[i, (y * width + x) * in_words + c]
         for r in range(r0, r1):
             for q in range(groups):
+                uniform = _interior(r, q, pool, out_width, height, width, ksize)
+                if uniform:
+                    by0, by1, bx0, bx1 = _group_box(r, q, pool, out_width, ksize)
+                    first = by0 * padded_w + bx0
+                    for yy in range(by0, by1):
+                        for xx in range(bx0, bx1):
+                            for c in range(in_words):
+                                uniform &= padded[yy * padded_w + xx, c] == padded[first, c]
+                    if uniform:
+                        same = known
+                        for c in range(in_words):
+                            same &= key[c] == padded[first, c]
+                        if same:
+                            _reuse(out, i, r, q, pool, out_width, out_words, cached, True)
+                            continue
                 y0, x0, y1, x1, y2, x2, y3, x3 = _group(r, q, pool, out_width)
                 for u in range(units):
                     d0[u] = 0
@@ -430,6 +477,11 @@ def _conv_chunk(a, wt, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no 
                     for u in range(units):
                         d[u] = k - 2 * d[u]
                 _store_group(d0, d1, d2, d3, threshold, units, out, i, r, q, pool, out_width, out_words)
+                if uniform:
+                    for c in range(in_words):
+                        key[c] = padded[first, c]
+                    known = True
+                    _reuse(out, i, r, q, pool, out_width, out_words, cached, False)
 
 
 def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0, i1, r0, r1):  # pragma: no cover
@@ -438,7 +490,7 @@ def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0,
     ``q = q_mul * k + q_add`` (255 times the scaled pixel) in a zero-bordered image (padding is 0, as
     in the float model), ``E = 2 * sum(q at +1 weights) - sum(q)`` (``masks`` (taps * C, U) int32: -1
     where the weight is +1, else 0), then pool and threshold as :func:`_conv_chunk`, four positions at a
-    time. int32 is exact: |E| <= 255 * C * k * k."""
+    time, blank groups copied as there. int32 is exact: |E| <= 255 * C * k * k."""
     channels, height, width, ksize, pool, q_mul, q_add = geometry
     units = masks.shape[1]
     out_words = (units + 63) // 64
@@ -456,6 +508,9 @@ def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0,
     d1 = np.empty(units, np.int64)
     d2 = np.empty(units, np.int64)
     d3 = np.empty(units, np.int64)
+    key = np.empty(channels, np.int32)
+    cached = np.empty(out_words, np.uint64)
+    known = False
     for i in range(i0, i1):
         ok = True
         for c in range(channels):
@@ -472,6 +527,20 @@ def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0,
             on_grid[i] = ok
         for r in range(r0, r1):
             for q in range(groups):
+                uniform = _interior(r, q, pool, out_width, height, width, ksize)
+                if uniform:
+                    by0, by1, bx0, bx1 = _group_box(r, q, pool, out_width, ksize)
+                    for c in range(channels):
+                        for yy in range(by0, by1):
+                            for xx in range(bx0, bx1):
+                                uniform &= levels[c, yy, xx] == levels[c, by0, bx0]
+                    if uniform:
+                        same = known
+                        for c in range(channels):
+                            same &= key[c] == levels[c, by0, bx0]
+                        if same:
+                            _reuse(out, i, r, q, pool, out_width, out_words, cached, True)
+                            continue
                 y0, x0, y1, x1, y2, x2, y3, x3 = _group(r, q, pool, out_width)
                 for u in range(units):
                     s0[u] = 0
@@ -503,6 +572,11 @@ def _pixel_conv_chunk(x, grid_tol, on_grid, masks, threshold, out, geometry, i0,
                     d2[u] = 2 * np.int64(s2[u]) - t2
                     d3[u] = 2 * np.int64(s3[u]) - t3
                 _store_group(d0, d1, d2, d3, threshold, units, out, i, r, q, pool, out_width, out_words)
+                if uniform:
+                    for c in range(channels):
+                        key[c] = levels[c, by0, bx0]
+                    known = True
+                    _reuse(out, i, r, q, pool, out_width, out_words, cached, False)
 
 
 # --- the program --------------------------------------------------------------------------------
@@ -640,6 +714,9 @@ _plane_sums_block = _compile(_plane_sums_block)
 _plane_chunk = _compile(_plane_chunk)
 _xnor_chunk = _compile(_xnor_chunk)
 _group = _compile(_group)
+_group_box = _compile(_group_box)
+_interior = _compile(_interior)
+_reuse = _compile(_reuse)
 _threshold_bits = _compile(_threshold_bits)
 _store_group = _compile(_store_group)
 _outside_popcounts = _compile(_outside_popcounts)
