@@ -3,8 +3,9 @@
 Courbariaux et al. (2016, arXiv:1602.02830, section 3) note that a BNN's weights need 1 bit instead
 of 32 and that a dot product of ±1 vectors is ``K - 2·popcount(a XOR b)``. This page shows the
 sizes of the network chosen in the run picker (``ui.model_picker``) and of the paper's
-784-4096-4096-4096-10 MLP (from its config, never built), the packed XNOR engine (``bnn.xnor``)
-against the float model on the MNIST test set and on one image, and one XNOR dot product step by step.
+784-4096-4096-4096-10 MLP (from its config, never built), the packed XNOR engine (``bnn.xnor``, MLPs
+and CNNs) against the float model on the MNIST test set and on one image, and one XNOR dot product step
+by step.
 """
 
 import numpy as np
@@ -21,6 +22,13 @@ from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
 from ui import keys, model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
+KIND_WORDS = {
+    "xnor": "XNOR + popcount (dense)",
+    "conv": "XNOR + popcount convolution",
+    "bitplane": "8-bit pixel bit-planes (dense)",
+    "pixelconv": "8-bit pixels, integer convolution",
+    "float": "float32 (not binarized)",
+}
 TEST_SET_SIZES = (10_000, 1_000)  # all of MNIST's test set, or a quick first look
 DEFAULT_A, DEFAULT_B = "+1 -1 +1 +1 -1 -1 +1 -1 +1 +1", "+1 +1 +1 +1 -1 +1 +1 -1 -1 +1"
 
@@ -87,9 +95,36 @@ with table_column:
     if packed is not None:
         st.caption(
             f"The packed engine's arrays for {picked.name} take **{format_bytes(packed.nbytes)}**: the "
-            "weight bits plus one folded integer threshold per unit (BatchNorm, bias and sign in one "
-            "comparison) and the first layer's pixel order."
+            "weight bits plus one folded integer threshold per unit or channel (BatchNorm, bias and sign in "
+            "one comparison; for a convolution also its 2×2 max-pool)."
         )
+if packed is not None:
+    with st.expander("How the packed engine runs each layer"):
+        st.dataframe(
+            [
+                {
+                    "layer": layer.name,
+                    "computed as": KIND_WORDS[layer.kind],
+                    "input": "×".join(map(str, layer.in_shape)) if layer.in_shape else f"{layer.in_features:,}",
+                    "output": "×".join(map(str, layer.out_shape)) if layer.out_shape else f"{layer.out_features:,}",
+                    "packed bytes": format_bytes(layer.nbytes),
+                }
+                for layer in packed.layers
+            ],
+            hide_index=True,
+        )
+        if any(layer.kernel for layer in packed.layers):
+            st.caption(
+                "Convolutions: each position's channels are packed into 64-bit words, so a 3×3 tap over 32 "
+                "or 64 channels is one XOR and one popcount. The zero padding of the float model adds 0, not "
+                "±1, so border taps are left out of the count; the max-pool keeps the window's largest dot "
+                "product before the threshold, as the float model pools before BatchNorm and sign."
+                + (
+                    " The first convolution runs on the 8-bit pixels in exact integer arithmetic."
+                    if packed.layers[0].kind == "pixelconv"
+                    else ""
+                )
+            )
 
 st.header("XNOR and popcount, step by step")
 st.markdown(
@@ -240,12 +275,16 @@ if differ:
 else:
     st.caption(
         f"Same class for all {result['n']:,} test images: the packed engine computes exactly what the "
-        "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit."
+        "float model computes, with BatchNorm, bias and sign folded into one integer threshold per unit "
+        "(per channel in a convolution)."
     )
 st.caption(
     "Why the gap changes with the batch size: for one image both engines read every weight once, so float32 "
     "pays for moving 32-bit weights through memory (the bigger the model, the wider the gap; a small one is "
     "dominated by per-call overhead), while in a batch float32 reuses each weight across the images in one "
     "matrix product, so the gap settles at the ratio of arithmetic: one XOR + popcount per 64 weights against "
-    "64 multiply-adds on wide float units. `python -m benchmarks.xnor` measures batch 1, 100 and 1,000."
+    "64 multiply-adds on wide float units. A convolution reuses its few weights at every position already at "
+    "batch 1, so there the packed engine wins by arithmetic alone, and float32 also pays for the padding, "
+    "pooling and BatchNorm passes over whole feature maps. `python -m benchmarks.xnor` measures batch 1, 100 "
+    "and 1,000, for MLPs and the best preset's CNN."
 )

@@ -1,17 +1,19 @@
 """Packed XNOR-popcount inference (bnn.xnor) vs float32 PyTorch: agreement, latency, throughput, bytes.
 
     python -m benchmarks.xnor [--json] [--epochs N] [--quick] [--steps N] [--threads T]
-                              [--model RUN_DIR] [--fast-model RUN_DIR] [--save-runs DIR]
-                              [--latency-images N] [--batches N] [--data-dir D]
+                              [--model RUN_DIR] [--fast-model RUN_DIR] [--cnn-model RUN_DIR] [--cnn-only]
+                              [--save-runs DIR] [--latency-images N] [--batches N] [--data-dir D]
 
-Two models are trained with ``bnn.train.Trainer`` (Adam, lr 1e-2 -> 1e-4 exponential, batch 100,
+Three models are trained with ``bnn.train.Trainer`` (Adam, lr 1e-2 -> 1e-4 exponential, batch 100,
 cross-entropy, latent weights clipped after every step) for ``--epochs`` epochs (default 1), or
 for ``--steps`` steps with ``--quick`` (a training subset of steps * 100 images, so the lr
-schedule still runs to its end); ``--model`` / ``--fast-model`` load saved runs instead:
+schedule still runs to its end); ``--model`` / ``--fast-model`` / ``--cnn-model`` load saved runs
+instead, and ``--cnn-only`` measures the CNN alone:
 
 * ``fast``:  ModelConfig() defaults, 784-1024-1024-10;
 * ``paper``: 784-4096-4096-4096-10, binary weights everywhere, binary hidden activations,
-  output BatchNorm with real-valued outputs.
+  output BatchNorm with real-valued outputs;
+* ``cnn``: the ``best`` preset's binary CNN (conv 32 + pool, conv 64 + pool, 512, 10).
 
 Measured for both: agreement of packed vs float predictions on all 10,000 test images
 (``model.eval()``, ``model(x).argmax(1)``, batches of 1,000), the largest score difference, how
@@ -45,6 +47,7 @@ import torch
 from bnn.binarize import sign
 from bnn.data import iterate_batches, load_mnist
 from bnn.models import BinaryNet, build_model
+from bnn.presets import PRESETS
 from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, float_predict, time_test_set, xnor_words_per_second
@@ -53,6 +56,7 @@ PAPER_MODEL = ModelConfig(
     layers=(LayerConfig(4096), LayerConfig(4096), LayerConfig(4096), LayerConfig(10, binarize_activations=False)),
 )
 FAST_MODEL = ModelConfig()
+CNN_MODEL = PRESETS["best"].model
 TRAIN = TrainConfig(
     optimizer="adam",
     lr=1e-2,
@@ -396,11 +400,12 @@ def bench_model(name: str, model: BinaryNet, data, threads: int, latency_images:
 def print_report(result: dict) -> None:
     print(f"torch.set_num_threads({result['threads']}) for float32 torch; packed engine threads={result['threads']}")
     print(f"numpy {np.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs")
-    print("\npopcount(a XOR b) + row sums, ns per 64-bit word (2 MB of words; lower is better):")
-    best = min(result["popcount_ns_per_word"], key=result["popcount_ns_per_word"].get)
-    for name, ns in result["popcount_ns_per_word"].items():
-        print(f"  {name:24s} {ns:7.3f}{'  <- fastest' if name == best else ''}")
-    print(f"  engine uses: {result['popcount_used']}")
+    if "popcount_ns_per_word" in result:
+        print("\npopcount(a XOR b) + row sums, ns per 64-bit word (2 MB of words; lower is better):")
+        best = min(result["popcount_ns_per_word"], key=result["popcount_ns_per_word"].get)
+        for name, ns in result["popcount_ns_per_word"].items():
+            print(f"  {name:24s} {ns:7.3f}{'  <- fastest' if name == best else ''}")
+        print(f"  engine uses: {result['popcount_used']}")
     rows = [
         ("shape", lambda m: m["shape"]),
         ("layer kinds (packed)", lambda m: ",".join(m["layer_kinds"])),
@@ -442,10 +447,11 @@ def print_report(result: dict) -> None:
         ("compression", lambda m: f"{m['compression']:.1f}x"),
         ("export s", lambda m: f"{m['export_seconds']:.2f}"),
     ]
-    models = [result["models"]["fast"], result["models"]["paper"]]
-    print(f"\n{'':26s}{'fast':>26s}{'paper 3x4096':>30s}")
+    titles = {"fast": "fast", "paper": "paper 3x4096", "cnn": "cnn (best)"}
+    models = list(result["models"].values())
+    print(f"\n{'':26s}" + "".join(f"{titles[m['name']]:>30s}" for m in models))
     for label, fn in rows:
-        print(f"{label:26s}{fn(models[0]):>26s}{fn(models[1]):>30s}")
+        print(f"{label:26s}" + "".join(f"{fn(m):>30s}" for m in models))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -457,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch and packed threads (default: torch's)")
     parser.add_argument("--model", help="a saved run (bnn.runs) to use as the 3x4096 model instead of training")
     parser.add_argument("--fast-model", help="a saved run to use as the fast model instead of training")
+    parser.add_argument("--cnn-model", help="a saved run to use as the CNN (the best preset's) instead of training")
+    parser.add_argument("--cnn-only", action="store_true", help="measure the CNN only (its keys in the JSON)")
     parser.add_argument("--save-runs", help="save the trained models as runs in this directory")
     parser.add_argument("--latency-images", type=int, default=None, help="single images timed (default 300)")
     parser.add_argument("--batches", type=int, default=None, help="batches of 100 timed (default 30)")
@@ -474,10 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads,
         "popcount_used": "fused numba kernel, LLVM ctpop (numpy bitwise_count in the reference engine)",
     }
-    log("popcount strategies ...")
-    result["popcount_ns_per_word"] = popcount_strategies()
     result["models"] = {}
-    for name, cfg, path in (("fast", FAST_MODEL, args.fast_model), ("paper", PAPER_MODEL, args.model)):
+    measured_models = [("cnn", CNN_MODEL, args.cnn_model)]
+    if not args.cnn_only:
+        log("popcount strategies ...")
+        result["popcount_ns_per_word"] = popcount_strategies()
+        measured_models = [("fast", FAST_MODEL, args.fast_model), ("paper", PAPER_MODEL, args.model)] + measured_models
+    for name, cfg, path in measured_models:
         if path:
             log(f"{name}: loading {path}")
             model, train_info = load_model(path), {"loaded": path}
@@ -495,6 +506,33 @@ def main(argv: list[str] | None = None) -> int:
         measured["train"] = train_info
         result["models"][name] = measured
 
+    cnn = result["models"]["cnn"]
+    cnn_summary = {
+        "cnn_agreement": cnn["agreement"],
+        "cnn_latency_ratio_b1": cnn["latency_b1"]["ratio"],
+        "cnn_testset_ratio": cnn["testset"]["ratio"],
+        "cnn_latency_ms_b1": {"float": cnn["latency_b1"]["float_ms"], "packed": cnn["latency_b1"]["packed_ms"]},
+        "cnn_testset_s": {"float": cnn["testset"]["float_s"], "packed": cnn["testset"]["packed_s"]},
+        "cnn_testset_images_per_s": {
+            "float": round(cnn["testset"]["images"] / cnn["testset"]["float_s"], 1),
+            "packed": round(cnn["testset"]["images"] / cnn["testset"]["packed_s"], 1),
+        },
+        "cnn_testset_agreement": cnn["testset"]["agreement"],
+        "cnn_throughput_images_per_s_b100": {
+            "float": cnn["throughput_b100"]["float_images_per_s"],
+            "packed": cnn["throughput_b100"]["packed_images_per_s"],
+        },
+        "cnn_b1_identical_scores": f"{cnn['latency_b1']['b1_identical_scores']}/{cnn['latency_b1']['images']}",
+        "cnn_max_score_diff": cnn["max_score_diff"],
+        "cnn_test_accuracy": cnn["test_accuracy_float"],
+        "cnn_float_bytes": cnn["float_bytes"],
+        "cnn_packed_bytes": cnn["packed_bytes"],
+    }
+    if args.cnn_only:
+        print_report(result)
+        if args.json:
+            print(json.dumps({"threads": threads, **cnn_summary, "details": result["models"]}, default=float))
+        return 0
     paper, fast = result["models"]["paper"], result["models"]["fast"]
     summary = {
         "threads": threads,
@@ -539,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy": paper["test_accuracy_float"],
         "test_accuracy_fast": fast["test_accuracy_float"],
         "popcount_ns_per_word": result["popcount_ns_per_word"],
+        **cnn_summary,
         "details": result["models"],
     }
     print_report(result)

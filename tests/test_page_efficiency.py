@@ -1,4 +1,4 @@
-"""AppTest of the Efficiency page on the shipped pretrained model (and a CNN the packed engine refuses).
+"""AppTest of the Efficiency page on the shipped pretrained model and on a CNN.
 
 The test-set agreement runs on the first 1,000 test images (the page's "Test images" choice) to keep
 the test short; the page's default is all 10,000.
@@ -128,12 +128,30 @@ def test_another_test_image_and_the_drawing(page):
     assert any("Your drawing" in str(chart.proto.spec) for chart in page.get("plotly_chart"))
 
 
-def test_a_cnn_gets_the_refusal_not_a_traceback(monkeypatch):
-    config = ModelConfig(layers=(LayerConfig(4, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
+def test_a_cnn_is_packed_and_agrees(monkeypatch):
+    config = ModelConfig(
+        layers=(
+            LayerConfig(8, kind="conv", pool=True),
+            LayerConfig(16, kind="conv", pool=True),
+            LayerConfig(10, binarize_activations=False),
+        )
+    )
+    torch.manual_seed(0)
     cnn = build_model(config).eval()
     active = Run("tiny cnn", RunConfig(config), Status.FINISHED, weights=lambda: cnn)
     monkeypatch.setattr(state.app_state(), "active", active)  # activated: the run picker's default
-    at = run(app_page("efficiency", 120))
-    assert any("convolution layers" in i.value for i in at.info)
-    assert "Agreement" not in {m.label for m in at.metric}
-    assert any(m.value.startswith("K = ") for m in at.markdown)  # the rest of the page still works
+    at = app_page("efficiency", 120)
+    at.session_state["eff_test_images"] = SUBSET
+    run(at)
+    assert not at.info and not at.error and not at.warning
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Agreement"] == "100.00%" and metrics["Disagreements"] == "0"
+    assert float(metrics["speed-up, 1 image"].removesuffix("×")) > 0
+    layers = at.dataframe[1].value  # how the packed engine runs each layer
+    assert list(layers["computed as"]) == [
+        "8-bit pixels, integer convolution",
+        "XNOR + popcount convolution",
+        "XNOR + popcount (dense)",
+    ]
+    assert list(layers["output"]) == ["8×14×14", "16×7×7", "10"]
+    assert any("zero padding" in c.value for c in at.caption)

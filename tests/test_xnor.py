@@ -282,12 +282,6 @@ def test_non_binary_layers_get_float_fallback():
         np.testing.assert_array_equal(packed_plain.predict(x), plain(x).argmax(1).numpy())
 
 
-def test_cnn_is_refused():
-    cfg = ModelConfig(layers=(LayerConfig(8, kind="conv", pool=True), LayerConfig(10, binarize_activations=False)))
-    with pytest.raises(XnorExportError, match="conv"):
-        export_packed(build_model(cfg))
-
-
 def test_nan_weights_are_refused():
     model = build_model(ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False))))
     with torch.no_grad():

@@ -293,3 +293,126 @@ def test_works_without_a_writable_cache_directory(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+# --- convolutions -----------------------------------------------------------------------------------
+
+
+def conv_thresholds(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """T then s per unit: s = ±1 at random, T = s * d of a random image and position (an exact tie
+    there: s * d >= T holds with equality), some units always and never +1."""
+    units = d.shape[-1]
+    flat = d.reshape(-1, units)
+    s = rng.choice([-1, 1], size=units)
+    t = s * flat[rng.integers(0, len(flat), units), np.arange(units)]
+    t[3::7] = -(1 << 20)  # always
+    t[5::7] = 1 << 20  # never
+    return np.concatenate([t, s]).astype(np.int64)
+
+
+def expected_conv_bits(d: np.ndarray, thresholds: np.ndarray, pool: bool) -> np.ndarray:
+    units = d.shape[-1]
+    pooled = reference.max_pool(d) if pool else d
+    return thresholds[units:] * pooled >= thresholds[:units]
+
+
+@pytest.mark.parametrize(
+    "channels, size, units, ksize, pool, n",
+    [(32, 14, 64, 3, True, 3), (70, 7, 10, 3, False, 5), (5, 9, 130, 5, True, 2), (64, 6, 33, 1, False, 1)],
+)
+def test_xnor_conv_matches_numpy_with_ties(channels, size, units, ksize, pool, n, threads):
+    """Channel words (1 or 2, with padding bits), odd sizes (the pool drops the last row and column),
+    units not a multiple of 64, 1x1 and 5x5 kernels, ties at the thresholds."""
+    rng = np.random.default_rng(channels + size + units)
+    cw = (channels + 63) // 64
+    a = pack_bits(rng.random((n, size, size, channels)) < 0.5)  # (N, H, W, Cw)
+    w = pack_bits(rng.random((units, ksize * ksize, channels)) < 0.5)  # (U, taps, Cw)
+    wt = np.ascontiguousarray(w.transpose(1, 2, 0))  # (taps, Cw, U)
+    d = reference.xnor_conv(a, wt, channels, ksize)
+    thresholds = conv_thresholds(reference.max_pool(d) if pool else d, rng)
+    geometry = (channels, size, size, ksize, pool)
+    step = kernels.Step(kernels.CONV_BITS, units, wt.reshape(-1, units), thresholds, geometry)
+    prog = kernels.program([step], in_features=channels * size * size, in_words=size * size * cw)
+    words = kernels.run(prog, a.reshape(n, -1), threads).outputs[0]
+    out = size // 2 if pool else size
+    got = unpack_bits(words.reshape(n, out, out, -1), units)
+    expect = expected_conv_bits(d, thresholds, pool)
+    np.testing.assert_array_equal(got, expect)
+    pooled = reference.max_pool(d) if pool else d
+    assert (thresholds[units:] * pooled == thresholds[:units]).any(), "the test must contain exact ties"
+    padding = unpack_bits(words.reshape(n, out, out, -1), 64 * words.shape[1] // (out * out))[..., units:]
+    assert not padding.any(), "padding bits of the next layer's words must be 0"
+
+
+def test_numpy_conv_references_equal_torch_with_zero_padding():
+    """The references against F.conv2d in float64 (exact integers): a padded tap adds 0."""
+    rng = np.random.default_rng(1)
+    signs = rng.choice([-1, 1], size=(2, 7, 6, 6))
+    w = rng.choice([-1, 1], size=(9, 7, 5, 5))
+    expect = torch.nn.functional.conv2d(torch.from_numpy(signs * 1.0), torch.from_numpy(w * 1.0), padding=2)
+    a = pack_bits(signs.transpose(0, 2, 3, 1) > 0)
+    wt = np.ascontiguousarray(pack_bits(w.transpose(0, 2, 3, 1).reshape(9, 25, 7) > 0).transpose(1, 2, 0))
+    np.testing.assert_array_equal(reference.xnor_conv(a, wt, 7, 5), expect.numpy().transpose(0, 2, 3, 1))
+    q = rng.integers(-255, 256, size=(2, 3, 8, 8))
+    w3 = rng.choice([-1, 1], size=(4, 3, 3, 3))
+    expect = torch.nn.functional.conv2d(torch.from_numpy(q * 1.0), torch.from_numpy(w3 * 1.0), padding=1)
+    np.testing.assert_array_equal(reference.pixel_conv(q, w3), expect.numpy().transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("scale, pool, n", [("pm1", True, 3), ("01", False, 2), ("pm1", False, 1)])
+def test_pixel_conv_matches_numpy_with_ties(scale, pool, n, threads):
+    rng = np.random.default_rng(n)
+    units, ksize = 40, 3
+    x = grid_images(n, seed=n).reshape(n, -1).numpy()
+    x[0, 0] = 1.0  # full scale, in a corner
+    w = rng.choice([-1, 1], size=(units, 1, ksize, ksize))
+    q_mul, q_add = (2, -255) if scale == "pm1" else (1, 0)
+    q = (q_mul * np.rint(x * 255).astype(np.int64) + q_add).reshape(n, 1, 28, 28)
+    d = reference.pixel_conv(q, w)
+    thresholds = conv_thresholds(reference.max_pool(d) if pool else d, rng)
+    masks = np.where(w.reshape(units, -1) > 0, -1, 0).T
+    geometry = (1, 28, 28, ksize, pool, q_mul, q_add)
+    step = kernels.Step(kernels.PIXEL_CONV_BITS, units, masks, thresholds, geometry)
+    result = kernels.run(kernels.program([step], in_features=784, pixels=True, grid_tol=GRID_TOL), x, threads)
+    out = 14 if pool else 28
+    got = unpack_bits(result.outputs[0].reshape(n, out, out, -1), units)
+    np.testing.assert_array_equal(got, expected_conv_bits(d, thresholds, pool))
+    assert result.on_grid.all()
+    x[-1, 100] += 1e-3
+    assert not kernels.run(kernels.program([step], in_features=784, pixels=True, grid_tol=GRID_TOL), x, 1).on_grid[-1]
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_blank_regions_of_a_conv_input_match_numpy(pool, threads):
+    """Groups whose taps all read the same words (a blank background) copy the output of the last such
+    group: on images that are blank but for a few spots, with two different blank words, the bits stay
+    those of the reference, at the border (never copied) and inside."""
+    rng = np.random.default_rng(11)
+    n, size, channels, units = 3, 12, 40, 70
+    blank = pack_bits(rng.random(channels) < 0.5)
+    other = pack_bits(rng.random(channels) < 0.5)
+    a = np.broadcast_to(blank, (n, size, size, 1)).copy()
+    a[1, :, 6:] = other  # a second blank word: the remembered group must be replaced
+    a[:, rng.integers(0, size, 5), rng.integers(0, size, 5)] = pack_bits(rng.random((5, channels)) < 0.5)
+    w = pack_bits(rng.random((units, 9, channels)) < 0.5)
+    wt = np.ascontiguousarray(w.transpose(1, 2, 0))
+    d = reference.xnor_conv(a, wt, channels, 3)
+    thresholds = conv_thresholds(reference.max_pool(d) if pool else d, rng)
+    step = kernels.Step(kernels.CONV_BITS, units, wt.reshape(-1, units), thresholds, (channels, size, size, 3, pool))
+    prog = kernels.program([step], in_features=channels * size * size, in_words=size * size)
+    out = size // 2 if pool else size
+    got = unpack_bits(kernels.run(prog, a.reshape(n, -1), threads).outputs[0].reshape(n, out, out, -1), units)
+    np.testing.assert_array_equal(got, expected_conv_bits(d, thresholds, pool))
+    x = np.zeros((n, 784), np.float32)  # blank pixels, a few strokes
+    x[:, rng.integers(0, 784, 30)] = rng.integers(1, 256, 30) / np.float32(255)
+    x[2] = 1.0  # all ink: another blank level
+    masks_w = rng.choice([-1, 1], size=(units, 1, 3, 3))
+    q = (2 * np.rint(x * 255).astype(np.int64) - 255).reshape(n, 1, 28, 28)
+    e = reference.pixel_conv(q, masks_w)
+    thresholds = conv_thresholds(reference.max_pool(e) if pool else e, rng)
+    masks = np.where(masks_w.reshape(units, -1) > 0, -1, 0).T
+    step = kernels.Step(kernels.PIXEL_CONV_BITS, units, masks, thresholds, (1, 28, 28, 3, pool, 2, -255))
+    result = kernels.run(kernels.program([step], in_features=784, pixels=True, grid_tol=GRID_TOL), x, threads)
+    out = 14 if pool else 28
+    got = unpack_bits(result.outputs[0].reshape(n, out, out, -1), units)
+    np.testing.assert_array_equal(got, expected_conv_bits(e, thresholds, pool))

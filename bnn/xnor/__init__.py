@@ -1,4 +1,4 @@
-"""Bit-packed XNOR-popcount inference for a trained :class:`~bnn.models.BinaryNet` MLP.
+"""Bit-packed XNOR-popcount inference for a trained :class:`~bnn.models.BinaryNet`, MLP or CNN.
 
 Courbariaux et al. (2016, arXiv:1602.02830, section 3): once weights and activations are ±1, a dot
 product is an XNOR followed by a popcount. :func:`export_packed` turns a trained model into packed

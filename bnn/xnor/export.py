@@ -1,12 +1,14 @@
-"""Export a trained BinaryNet MLP to a :class:`~bnn.xnor.model.PackedModel`: packed weights, folded thresholds.
+"""Export a trained BinaryNet (MLP or CNN) to a :class:`~bnn.xnor.model.PackedModel`: packed weights, folded thresholds.
 
 A hidden unit computes ``sign(BN(dot + bias))`` with sign(0) = +1 (:func:`bnn.binarize.sign`).
 BatchNorm (eval statistics), bias and sign fold into one integer per unit, found by a binary search
 over the reachable dot values that evaluates the model's own float32 ``F.batch_norm``, so ties and
 float32 rounding are reproduced exactly; a negative gamma is folded by negating the unit's weight
-bits. The first layer on 8-bit pixels becomes a bit-plane layer (exact integer arithmetic). Layers
-that are not binarized become float32 fallback layers; CNNs are refused. Courbariaux et al. (2016,
-arXiv:1602.02830, section 3); the details are in docs/xnor.md.
+bits (dense) or by comparing ``-d`` (convolutions, whose 2x2 max-pool sits before BatchNorm and
+sign: the pooled bit is the threshold of the window's largest dot product). The first layer on
+8-bit pixels becomes a bit-plane layer (dense) or an integer convolution (exact arithmetic). Layers
+that are not binarized become float32 fallback layers. Courbariaux et al. (2016, arXiv:1602.02830,
+section 3); the details are in docs/xnor.md.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 from .model import REAL_ACTIVATIONS, PackedLayer, PackedModel, XnorExportError
-from .packing import center_out_permutation, pack_bits
+from .packing import center_out_permutation, pack_bits, words_for
 
 MAX_PLANE_INPUTS = 16000  # bit-plane integers (<= 1020 * K) stay below 2^24: exact in float32
 
@@ -41,7 +43,7 @@ def _as_f32(t: torch.Tensor | None, what: str, copy: bool = True) -> np.ndarray 
 def _bn_arrays(norm: nn.Module, name: str) -> tuple[dict[str, np.ndarray], float | None]:
     if isinstance(norm, nn.Identity):
         return {}, None
-    if not isinstance(norm, nn.BatchNorm1d):
+    if not isinstance(norm, (nn.BatchNorm1d, nn.BatchNorm2d)):
         raise XnorExportError(f"{name}: unsupported normalization {type(norm).__name__}")
     if not norm.track_running_stats or norm.running_mean is None or norm.running_var is None:
         raise XnorExportError(f"{name}: BatchNorm without running statistics cannot be folded")
@@ -102,35 +104,34 @@ def _fold_thresholds(layer: PackedLayer, z_of: Any, v_min: int, v_max: int) -> t
 
 
 def export_packed(model: nn.Module, *, threads: int | None = None, engine: str = "fused") -> PackedModel:
-    """Pack a trained :class:`~bnn.models.BinaryNet` MLP (see the module docstring and docs/xnor.md).
+    """Pack a trained :class:`~bnn.models.BinaryNet` (see the module docstring and docs/xnor.md).
 
-    Raises :class:`XnorExportError` for CNNs, BatchNorm without running statistics, and
-    NaN/infinite parameters. Layers that are not binarized become float32 fallback layers.
+    Raises :class:`XnorExportError` for BatchNorm without running statistics and NaN/infinite
+    parameters. Layers that are not binarized become float32 fallback layers.
     """
     from ..models import BinaryNet
 
     if not isinstance(model, BinaryNet):
         raise XnorExportError(f"expected a BinaryNet, got {type(model).__name__}")
     config = model.config
-    if config.is_cnn:
-        convs = [b.name for b in model.blocks if b.config.kind == "conv"]
-        raise XnorExportError(
-            "the XNOR engine packs MLPs (dense layers) only; this model has convolution layers "
-            f"({', '.join(convs)}). Use the float model for CNNs."
-        )
     if config.input.scale not in ("pm1", "01"):
         raise XnorExportError(f"unknown input scale {config.input.scale!r}")
     image_shape = tuple(int(v) for v in config.image_shape)
     in_features = int(np.prod(image_shape))
+    spatial: tuple[int, int, int] | None = image_shape  # (C, H, W) of the input while it is an image
     layers: list[PackedLayer] = []
     input_is_bits = config.input.binarize
     input_is_pixels = not config.input.binarize
     with torch.no_grad():
-        for block in model.blocks:
+        for index, block in enumerate(model.blocks):
             name = block.name
             linear = block.linear
+            conv = block.config.kind == "conv"
             weight = _as_f32(linear.weight, f"{name} weights", copy=False)
-            if weight.ndim != 2 or weight.shape[1] != in_features:
+            in_shape = spatial if conv or index > 0 else None
+            if weight.ndim != (4 if conv else 2) or int(np.prod(weight.shape[1:])) != (
+                spatial[0] * weight.shape[-1] ** 2 if conv else in_features
+            ):
                 raise XnorExportError(f"{name}: weight shape {weight.shape} does not fit {in_features} inputs")
             units = weight.shape[0]
             bias = _as_f32(linear.bias, f"{name} bias")
@@ -140,14 +141,18 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
             if activation not in ("sign",) + REAL_ACTIVATIONS:
                 raise XnorExportError(f"{name}: unsupported activation {activation!r}")
             binary_w = bool(linear.binarize_weights)
-            if binary_w and input_is_bits:
+            if conv:
+                kind = "float"
+                if binary_w and binarized_out:
+                    kind = "conv" if input_is_bits else "pixelconv" if input_is_pixels else "float"
+            elif binary_w and input_is_bits:
                 kind = "xnor"
             elif binary_w and input_is_pixels and in_features <= MAX_PLANE_INPUTS:
                 kind = "bitplane"
             else:
                 kind = "float"
             arrays: dict[str, np.ndarray] = {}
-            w_pos = weight >= 0  # sign(W) = +1, sign(0) = +1
+            w_pos = weight.reshape(units, -1) >= 0  # sign(W) = +1, sign(0) = +1; pixels (C, k, k) for a conv
             float_part = dict(bn)
             if bias is not None:
                 float_part["bias"] = bias
@@ -160,13 +165,26 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
                 activation=activation,
                 eps=eps,
                 arrays=arrays,
+                in_shape=in_shape,
+                kernel=int(weight.shape[-1]) if conv else 0,
+                pool=bool(conv and block.config.pool),
             )
             if kind == "float":
                 if binary_w:
                     arrays["weight_bits"] = pack_bits(w_pos)
                 else:
-                    arrays["weight"] = weight.copy()
+                    arrays["weight"] = weight.reshape(units, -1).copy()
                 arrays.update(float_part)
+            elif conv:
+                layer.arrays.update(float_part)  # BN/bias needed while folding
+                _fold_conv(layer, kind)
+                if kind == "conv":  # taps, then each position's channels in words; the float part is folded
+                    taps = w_pos.reshape(units, spatial[0], -1).transpose(0, 2, 1)
+                    arrays["weight_bits"] = pack_bits(taps).reshape(units, -1)
+                    for key in float_part:
+                        del arrays[key]
+                else:  # pixel order (C, k, k); BN/bias stay for images off the 8-bit grid
+                    arrays["weight_bits"] = pack_bits(w_pos)
             else:
                 if kind == "bitplane":
                     perm = center_out_permutation(image_shape)
@@ -180,10 +198,16 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
                     if kind == "xnor":  # float part no longer needed
                         for key in float_part:
                             del arrays[key]
-                arrays["weight_bits"] = pack_bits(w_pos)
+                if kind == "xnor" and in_shape is not None:  # after a convolution: NCHW flatten -> positions x channels
+                    channels, height, width = in_shape
+                    by_position = w_pos.reshape(units, channels, height * width).transpose(0, 2, 1)
+                    arrays["weight_bits"] = pack_bits(by_position).reshape(units, height * width * words_for(channels))
+                else:
+                    arrays["weight_bits"] = pack_bits(w_pos)
             layer._cache.clear()
             layers.append(layer)
-            in_features = units
+            spatial = layer.out_shape
+            in_features = layer.out_size
             input_is_bits, input_is_pixels = binarized_out, False
     return PackedModel(
         layers,
@@ -193,6 +217,34 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
         threads=threads,
         engine=engine,
     )
+
+
+def _fold_conv(layer: PackedLayer, kind: str) -> None:
+    """Fold a binarized convolution into ``threshold`` and ``flip``: +1 iff s * d >= threshold, s = -1 where
+    ``flip``. d is the dot product (XNOR convolution) or the exact integer E with dot = E / 255 (pixels);
+    as a 2x2 max-pool comes before BatchNorm, the pooled d is the window's largest, and the fold is over
+    every integer d (a position at the border, with padded taps, reaches fewer values, of either parity)."""
+    k = layer.fan_in
+    bias = layer.arrays.get("bias")
+    if kind == "conv":
+        v_max = k
+
+        def z_of(d: np.ndarray) -> np.ndarray:
+            z = d.astype(np.float32)
+            return z + bias if bias is not None else z
+
+    else:
+        v_max = 255 * k
+
+        def z_of(e: np.ndarray) -> np.ndarray:
+            z = e.astype(np.float64) / 255.0
+            if bias is not None:
+                z = z + bias.astype(np.float64)
+            return z.astype(np.float32)
+
+    t, flip = _fold_thresholds(layer, z_of, -v_max, v_max)
+    layer.arrays["threshold"] = np.where(flip, -t, t).astype("<i4")  # falling: +1 iff d <= t  <=>  -d >= -t
+    layer.arrays["flip"] = flip.astype(np.uint8)
 
 
 def _fold_layer(layer: PackedLayer, kind: str) -> np.ndarray:

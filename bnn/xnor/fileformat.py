@@ -130,6 +130,9 @@ def load_packed(path: str | os.PathLike, *, threads: int | None = None, engine: 
                     activation=str(meta["activation"]),
                     eps=None if meta["eps"] is None else float(meta["eps"]),
                     arrays=arrays,
+                    in_shape=None if meta["in_shape"] is None else tuple(int(v) for v in meta["in_shape"]),
+                    kernel=int(meta["kernel"]),
+                    pool=bool(meta["pool"]),
                 )
             )
         return PackedModel(

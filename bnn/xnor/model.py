@@ -1,4 +1,4 @@
-"""A packed BinaryNet MLP and its forward pass: XNOR-popcount layers, the bit-plane first layer, float fallback.
+"""A packed BinaryNet and its forward pass: XNOR-popcount dense and conv layers, the pixel first layer, float fallback.
 
 Courbariaux et al. (2016, arXiv:1602.02830, section 3): with ±1 weights and activations a dot product
 is an XNOR and a popcount. :class:`PackedModel` runs a model exported by :func:`bnn.xnor.export_packed`
@@ -21,6 +21,7 @@ from .packing import pack_bits, popcount, unpack_bits, words_for
 
 GRID_TOL = 1e-5  # |255 x - k| above this: the image is not 8-bit, first layer runs in float32
 ENGINES = ("fused", "numpy")
+KINDS = ("xnor", "bitplane", "conv", "pixelconv", "float")
 REAL_ACTIVATIONS = ("hardtanh", "relu", "identity")
 _MIN_CHUNK = 2  # fewest images a worker thread of the numpy engine gets
 _CHUNK = 256  # images per pass through the network (numpy engine)
@@ -40,12 +41,19 @@ class PackedFileError(XnorExportError):
 class PackedLayer:
     """One layer of a :class:`PackedModel`.
 
-    kind: "xnor" (packed ±1 input and weights), "bitplane" (first layer on 8-bit pixels) or
-    "float" (float32 fallback). output: "bits" (sign activation) or "float". ``arrays`` holds
-    what is saved: ``weight_bits`` (units, words) uint64 (rows of units with a folded negative
-    gamma are negated, see ``flip``), ``threshold`` int32, ``flip`` uint8, and for layers that
-    need float arithmetic ``bias``, ``bn_mean``, ``bn_var``, ``bn_weight``, ``bn_bias`` float32,
-    ``weight`` float32 (real weights) and ``perm`` (bit-plane pixel order).
+    kind: "xnor" (dense, packed ±1 input and weights), "bitplane" (dense first layer on 8-bit pixels),
+    "conv" (XNOR convolution on packed ±1 channels), "pixelconv" (convolution on 8-bit pixels, exact
+    integers) or "float" (float32 fallback, dense or conv). output: "bits" (sign activation) or "float".
+    ``arrays`` holds what is saved: ``weight_bits`` (units, words) uint64, ``threshold`` int32, ``flip``
+    uint8, and for layers that need float arithmetic ``bias``, ``bn_mean``, ``bn_var``, ``bn_weight``,
+    ``bn_bias`` float32, ``weight`` float32 (real weights, (units, fan-in)) and ``perm`` (bit-plane pixel order).
+    Dense layers: +1 iff popcount <= threshold, rows of units with a folded negative gamma negated
+    (``flip``). Convolutions: +1 iff s * d >= threshold with s = -1 where ``flip`` (d the dot product,
+    the largest of the pool window). Weight bits are in the order their input is packed: pixels
+    (C, k, k) for "pixelconv" and "float" convolutions, taps then channel words for "conv", and for a
+    dense "xnor" layer after a convolution positions then channel words (the flatten of NCHW reordered).
+    ``in_shape``: (C, H, W) of a spatial input (convolutions and the dense layer after them);
+    ``kernel`` (0 for dense) and ``pool`` (2x2 max-pool) describe a convolution.
     """
 
     name: str
@@ -56,6 +64,9 @@ class PackedLayer:
     activation: str  # "sign", "hardtanh", "relu" or "identity"
     eps: float | None
     arrays: dict[str, np.ndarray]
+    in_shape: tuple[int, int, int] | None = None
+    kernel: int = 0
+    pool: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The layer's shape and role (for tables and the file header)."""
@@ -66,6 +77,9 @@ class PackedLayer:
             "out_features": self.out_features,
             "output": self.output,
             "activation": self.activation,
+            "in_shape": None if self.in_shape is None else list(self.in_shape),
+            "kernel": self.kernel,
+            "pool": self.pool,
         }
 
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -76,7 +90,62 @@ class PackedLayer:
 
     @property
     def words(self) -> int:
-        return words_for(self.in_features)
+        """uint64 words per image of the packed input: positions x channel words for a spatial input."""
+        if self.in_shape is None:
+            return words_for(self.in_features)
+        channels, height, width = self.in_shape
+        return height * width * words_for(channels)
+
+    @property
+    def fan_in(self) -> int:
+        """Inputs of one unit: C * k * k for a convolution."""
+        return self.in_shape[0] * self.kernel**2 if self.kernel else self.in_features
+
+    @property
+    def out_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of a convolution's output (after its pool), None for a dense layer."""
+        if not self.kernel:
+            return None
+        _, height, width = self.in_shape
+        step = 2 if self.pool else 1
+        return (self.out_features, height // step, width // step)
+
+    @property
+    def out_size(self) -> int:
+        """Outputs per image."""
+        return int(np.prod(self.out_shape)) if self.kernel else self.out_features
+
+    def weight_shape(self) -> tuple[int, int]:
+        """Shape of ``weight_bits``."""
+        if self.kind == "conv":
+            return self.out_features, self.kernel**2 * words_for(self.in_shape[0])
+        if self.kind == "xnor" and self.in_shape is not None:
+            return self.out_features, self.words
+        return self.out_features, words_for(self.fan_in)
+
+    def conv_thresholds(self) -> np.ndarray:
+        """A convolution's T then s (int64, 2 x units): +1 iff s * d >= T."""
+        if "conv_t" not in self._cache:
+            signs = 1 - 2 * self.arrays["flip"].astype(np.int64)
+            self._cache["conv_t"] = np.concatenate([self.arrays["threshold"].astype(np.int64), signs])
+        return self._cache["conv_t"]
+
+    def conv_wt(self) -> np.ndarray:
+        """An XNOR convolution's weight words as (taps * channel words, units), units innermost."""
+        if "conv_wt" not in self._cache:
+            self._cache["conv_wt"] = np.ascontiguousarray(self.arrays["weight_bits"].T)
+        return self._cache["conv_wt"]
+
+    def pixel_masks(self) -> np.ndarray:
+        """A convolution on pixels: (C * k * k, units) int32, -1 where the weight is +1, else 0."""
+        if "masks" not in self._cache:
+            bits = unpack_bits(self.arrays["weight_bits"], self.fan_in)
+            self._cache["masks"] = np.ascontiguousarray(np.where(bits, -1, 0).astype(np.int32).T)
+        return self._cache["masks"]
+
+    def pixel_levels(self, input_scale: str) -> tuple[int, int]:
+        """(q_mul, q_add): 255 times the scaled pixel is ``q_mul * k + q_add`` for the level k."""
+        return (2, -255) if input_scale == "pm1" else (1, 0)
 
     # runtime views, built once
     def weight_rows(self) -> np.ndarray:
@@ -92,19 +161,21 @@ class PackedLayer:
         return self._cache["wt"]
 
     def signed_weights(self) -> torch.Tensor:
-        """The model's forward weights as float32 (units, in_features), pixel order natural."""
+        """The model's forward weights as float32, (units, in_features) or (units, C, k, k), pixel order natural."""
         if "w_float" not in self._cache:
             if "weight" in self.arrays:
                 w = self.arrays["weight"].astype(np.float32)
             else:
-                bits = unpack_bits(self.arrays["weight_bits"], self.in_features)
+                bits = unpack_bits(self.arrays["weight_bits"], self.fan_in)
                 w = np.where(bits, np.float32(1), np.float32(-1))
-                if "flip" in self.arrays:
+                if "flip" in self.arrays and not self.kernel:  # dense rows were negated, conv weights not
                     w[self.arrays["flip"].astype(bool)] *= -1
                 if "perm" in self.arrays:
                     natural = np.empty_like(w)
                     natural[:, self.arrays["perm"].astype(np.int64)] = w
                     w = natural
+            if self.kernel:
+                w = w.reshape(self.out_features, self.in_shape[0], self.kernel, self.kernel)
             self._cache["w_float"] = torch.from_numpy(np.ascontiguousarray(w))
         return self._cache["w_float"]
 
@@ -175,8 +246,26 @@ class PackedLayer:
         return z
 
 
+def _pack(bits: np.ndarray) -> np.ndarray:
+    """bool (N, U) or spatial (N, H, W, C) -> packed words (N, words), channels packed per position."""
+    return pack_bits(bits).reshape(len(bits), -1)
+
+
 def _packed_if_bits(state: np.ndarray) -> np.ndarray:
-    return pack_bits(state) if state.dtype == bool else state
+    return _pack(state) if state.dtype == bool else state
+
+
+def _unpack(words: np.ndarray, layer: PackedLayer) -> np.ndarray:
+    """A layer's packed output words -> bool (N, U), or (N, H, W, C) for a convolution."""
+    if layer.out_shape is None:
+        return unpack_bits(words, layer.out_features)
+    channels, height, width = layer.out_shape
+    return unpack_bits(words.reshape(len(words), height, width, -1), channels)
+
+
+def _public(out: np.ndarray) -> np.ndarray:
+    """Spatial outputs in the float model's layout: bits (N, H, W, C) -> (N, C, H, W)."""
+    return out.transpose(0, 3, 1, 2) if out.ndim == 4 and out.dtype == bool else out
 
 
 def _activate(pre: torch.Tensor, activation: str) -> torch.Tensor:
@@ -188,7 +277,7 @@ def _activate(pre: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 class PackedModel:
-    """A packed BinaryNet MLP. :meth:`predict` / :meth:`scores` take pixels in [0, 1].
+    """A packed BinaryNet (MLP or CNN). :meth:`predict` / :meth:`scores` take pixels in [0, 1].
 
     ``threads``: threads for a call (default ``torch.get_num_threads()``, so the packed and the float
     engine get the same cores). ``engine``: "fused" (compiled kernels) or "numpy" (the reference).
@@ -272,13 +361,14 @@ class PackedModel:
         return np.concatenate(list(reference.get_pool().map(self._forward_chunked, parts)), axis=0)
 
     def layer_outputs(self, images: Any) -> list[np.ndarray]:
-        """Every layer's activations: int8 ±1 for binarized layers, float32 otherwise."""
+        """Every layer's activations: int8 ±1 for binarized layers, float32 otherwise; (N, C, H, W)
+        for convolutions, as the float model's."""
         x = self._as_input(images)
         if self.engine == "fused":
             outs = self._forward_fused(x, self._threads(), keep_all=True)
         else:
             outs = self._forward(x, keep_all=True)
-        return [o if o.dtype == np.float32 else np.where(o, 1, -1).astype(np.int8) for o in outs]
+        return [o if o.dtype == np.float32 else np.where(_public(o), 1, -1).astype(np.int8) for o in outs]
 
     def _threads(self) -> int:
         return max(1, int(self.threads if self.threads is not None else torch.get_num_threads()))
@@ -293,10 +383,14 @@ class PackedModel:
         return np.ascontiguousarray(x.reshape(-1, k))
 
     def _input_state(self, x: np.ndarray) -> np.ndarray:
-        """The first layer's input: sign bits (bool) with ``input_binarize``, else the float pixels."""
+        """The first layer's input: sign bits (bool; (N, H, W, C) for a convolution) with
+        ``input_binarize``, else the float pixels (N, K)."""
         if self.input_binarize:
             scaled = x * np.float32(2) - np.float32(1) if self.input_scale == "pm1" else x
-            return scaled >= 0  # sign(0) = +1
+            bits = scaled >= 0  # sign(0) = +1
+            if self.layers[0].kernel:
+                return np.ascontiguousarray(bits.reshape((-1,) + self.image_shape).transpose(0, 2, 3, 1))
+            return bits
         return x
 
     @staticmethod
@@ -310,7 +404,7 @@ class PackedModel:
         outs = self._run_layers(0, len(self.layers), self._input_state(x), threads)
         layers = self.layers if keep_all else self.layers[-1:]
         outs = outs if keep_all else outs[-1:]
-        outs = [unpack_bits(o, layer.out_features) if o.dtype == np.uint64 else o for o, layer in zip(outs, layers)]
+        outs = [_unpack(o, layer) if o.dtype == np.uint64 else o for o, layer in zip(outs, layers)]
         outs[-1] = self._scores_of(outs[-1])
         return outs
 
@@ -324,13 +418,14 @@ class PackedModel:
             layer = self.layers[index]
             if layer.kind == "float":
                 if state.dtype == np.uint64:
-                    state = unpack_bits(state, layer.in_features)
-                state = _packed_if_bits(self._run_float(layer, self._float_input(state, index == 0)))
+                    state = _unpack(state, self.layers[index - 1])
+                state = _packed_if_bits(self._run_float(layer, self._float_input(state, layer, index == 0)))
                 outs.append(state)
                 index += 1
                 continue
             end = self._segment_end(index, stop)
-            inputs = state if layer.kind == "bitplane" or state.dtype == np.uint64 else pack_bits(state)
+            on_pixels = layer.kind in ("bitplane", "pixelconv")
+            inputs = state if on_pixels or state.dtype == np.uint64 else _pack(state)
             result = kernels.run(self._program(index, end), inputs, threads)
             segment = list(result.outputs)
             last = self.layers[end - 1]
@@ -342,7 +437,7 @@ class PackedModel:
             if result.on_grid is not None and not result.on_grid.all():
                 # not 8-bit images: the float32 first layer, as the float model computes it, then the rest
                 off_grid = ~result.on_grid
-                rest = self._run_float(layer, self._float_input(np.ascontiguousarray(state[off_grid]), True))
+                rest = self._run_float(layer, self._float_input(np.ascontiguousarray(state[off_grid]), layer, True))
                 rest = _packed_if_bits(rest)
                 for out, part in zip(segment, [rest, *self._run_layers(index + 1, end, rest, threads)], strict=True):
                     out[off_grid] = part
@@ -355,7 +450,7 @@ class PackedModel:
         """End of the run of packed layers from ``start``: XNOR layers follow while the layer before
         outputs bits (only the first layer may be a bit-plane layer)."""
         end = start + 1
-        while end < stop and self.layers[end - 1].output == "bits" and self.layers[end].kind == "xnor":
+        while end < stop and self.layers[end - 1].output == "bits" and self.layers[end].kind in ("xnor", "conv"):
             end += 1
         return end
 
@@ -366,7 +461,15 @@ class PackedModel:
             steps, perm, alpha, beta = [], None, 0, 0
             for layer in self.layers[start:end]:
                 bits = layer.output == "bits"
-                if layer.kind == "bitplane":
+                if layer.kind in ("conv", "pixelconv"):
+                    geometry = (*layer.in_shape, layer.kernel, int(layer.pool))
+                    if layer.kind == "conv":
+                        kind, weights = kernels.CONV_BITS, layer.conv_wt()
+                    else:
+                        kind, weights = kernels.PIXEL_CONV_BITS, layer.pixel_masks()
+                        geometry += layer.pixel_levels(self.input_scale)
+                    steps.append(kernels.Step(kind, layer.out_features, weights, layer.conv_thresholds(), geometry))
+                elif layer.kind == "bitplane":
                     alpha, beta, _, c = layer.plane_constants(self.input_scale)
                     kind = kernels.PLANE_BITS if bits else kernels.PLANE_SUMS
                     steps.append(kernels.Step(kind, layer.out_features, layer.wt(), c if bits else None))
@@ -375,9 +478,16 @@ class PackedModel:
                     kind = kernels.XNOR_BITS if bits else kernels.XNOR_COUNTS
                     threshold = layer.arrays["threshold"] if bits else None
                     steps.append(kernels.Step(kind, layer.out_features, layer.weight_rows(), threshold))
-            in_features = self.layers[start].in_features
+            first = self.layers[start]
             self._programs[key] = kernels.program(
-                steps, in_features=in_features, perm=perm, grid_tol=GRID_TOL, alpha=alpha, beta=beta
+                steps,
+                in_features=first.in_features,
+                perm=perm,
+                pixels=first.kind in ("bitplane", "pixelconv"),
+                in_words=first.words,
+                grid_tol=GRID_TOL,
+                alpha=alpha,
+                beta=beta,
             )
         return self._programs[key]
 
@@ -395,11 +505,15 @@ class PackedModel:
         state = self._input_state(x)
         for index, layer in enumerate(self.layers):
             if layer.kind == "xnor":
-                result = self._run_xnor(layer, pack_bits(state))
+                result = self._run_xnor(layer, _pack(state))
+            elif layer.kind == "conv":
+                result = self._run_conv(layer, _pack(state))
             elif layer.kind == "bitplane":
                 result = self._run_bitplane(layer, state)
+            elif layer.kind == "pixelconv":
+                result = self._run_pixel_conv(layer, state)
             else:
-                result = self._run_float(layer, self._float_input(state, index == 0))
+                result = self._run_float(layer, self._float_input(state, layer, index == 0))
             state = result
             if keep_all:
                 outs.append(result)
@@ -414,18 +528,55 @@ class PackedModel:
             return counts <= layer.arrays["threshold"]
         return self._xnor_float(layer, counts)
 
-    def _run_bitplane(self, layer: PackedLayer, x: np.ndarray) -> np.ndarray:
+    def _run_conv(self, layer: PackedLayer, packed: np.ndarray) -> np.ndarray:
+        """An XNOR convolution: bool (N, H, W, U)."""
+        channels, height, width = layer.in_shape
+        a = packed.reshape(len(packed), height, width, -1)
+        wt = layer.conv_wt().reshape(layer.kernel**2, -1, layer.out_features)
+        d = reference.xnor_conv(a, wt, channels, layer.kernel)
+        return self._conv_bits(layer, d)
+
+    @staticmethod
+    def _conv_bits(layer: PackedLayer, d: np.ndarray) -> np.ndarray:
+        """Pool the dot products (N, H, W, U), then +1 iff s * d >= T."""
+        if layer.pool:
+            d = reference.max_pool(d)
+        t = layer.conv_thresholds()
+        return t[layer.out_features :] * d >= t[: layer.out_features]
+
+    def _run_pixel_conv(self, layer: PackedLayer, x: np.ndarray) -> np.ndarray:
+        """A convolution on 8-bit pixels in exact integers (off-grid images: float32): bool (N, H, W, U)."""
+        k, on_grid = self._levels(layer, x)
+        if not on_grid.all():
+            return self._merge_off_grid(layer, x, on_grid, self._run_pixel_conv)
+        q_mul, q_add = layer.pixel_levels(self.input_scale)
+        q = (q_mul * k.astype(np.int64) + q_add).reshape((-1,) + layer.in_shape)
+        w = np.where(unpack_bits(layer.arrays["weight_bits"], layer.fan_in), 1, -1)
+        d = reference.pixel_conv(q, w.reshape(layer.out_features, layer.in_shape[0], layer.kernel, layer.kernel))
+        return self._conv_bits(layer, d)
+
+    @staticmethod
+    def _levels(layer: PackedLayer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The 8-bit levels ``rint(255 x)`` and which images are on the k/255 grid."""
         k = np.rint(x * np.float32(255))
         on_grid = (np.abs(x.astype(np.float64) * 255 - k) <= GRID_TOL).all(axis=1) & (k >= 0).all(axis=1)
         on_grid &= (k <= 255).all(axis=1)
+        return k, on_grid
+
+    def _merge_off_grid(self, layer: PackedLayer, x: np.ndarray, on_grid: np.ndarray, packed_run: Any) -> np.ndarray:
+        """Images on the grid through ``packed_run``, the others through the float32 first layer."""
+        out = packed_run(layer, x[on_grid]) if on_grid.any() else None
+        rest = self._run_float(layer, self._float_input(np.ascontiguousarray(x[~on_grid]), layer, True))
+        merged = np.empty((len(x),) + rest.shape[1:], dtype=rest.dtype)
+        merged[~on_grid] = rest
+        if out is not None:
+            merged[on_grid] = out
+        return merged
+
+    def _run_bitplane(self, layer: PackedLayer, x: np.ndarray) -> np.ndarray:
+        k, on_grid = self._levels(layer, x)
         if not on_grid.all():
-            out = self._run_bitplane(layer, x[on_grid]) if on_grid.any() else None
-            rest = self._run_float(layer, self._float_input(np.ascontiguousarray(x[~on_grid]), True))
-            merged = np.empty((len(x), layer.out_features), dtype=rest.dtype)
-            merged[~on_grid] = rest
-            if out is not None:
-                merged[on_grid] = out
-            return merged
+            return self._merge_off_grid(layer, x, on_grid, self._run_bitplane)
         pixels = k.astype(np.uint8)[:, layer.perm_index()]
         planes = reference.bit_planes(pixels)  # (N, 8, words)
         ksum = pixels.sum(axis=1, dtype=np.int64)[:, None]
@@ -459,12 +610,18 @@ class PackedModel:
             z = z + layer.arrays["bias"].astype(np.float64)
         return self._finish(layer, z.astype(np.float32))
 
-    def _float_input(self, state: np.ndarray, first: bool) -> torch.Tensor:
+    def _float_input(self, state: np.ndarray, layer: PackedLayer, first: bool) -> torch.Tensor:
+        """``state`` as the float model feeds ``layer``: ±1 or real values, (N, C, H, W) for a convolution,
+        flattened in NCHW order for a dense layer."""
         if state.dtype == bool:
-            return torch.from_numpy(np.where(state, np.float32(1), np.float32(-1)))
-        if first and self.input_scale == "pm1":
-            return torch.from_numpy(state) * 2 - 1
-        return torch.from_numpy(state)
+            x = torch.from_numpy(np.where(_public(state), np.float32(1), np.float32(-1)))
+        elif first and self.input_scale == "pm1":
+            x = torch.from_numpy(state) * 2 - 1
+        else:
+            x = torch.from_numpy(state)
+        if layer.kernel:
+            return x.reshape((-1,) + layer.in_shape)
+        return x.reshape(len(x), -1)
 
     def _finish(self, layer: PackedLayer, z: np.ndarray) -> np.ndarray:
         """float32 z (N, U) -> the model's BatchNorm and activation (float or sign bits)."""
@@ -474,11 +631,18 @@ class PackedModel:
         return _activate(pre, layer.activation).numpy().astype(np.float32, copy=False)
 
     def _run_float(self, layer: PackedLayer, x: torch.Tensor) -> np.ndarray:
+        """The layer in float32 torch: bits as bool ((N, H, W, C) for a convolution), else float32
+        ((N, C, H, W) for a convolution)."""
         with torch.inference_mode():
-            z = F.linear(x, layer.signed_weights(), layer.torch_param("bias"))
+            if layer.kernel:
+                z = F.conv2d(x, layer.signed_weights(), layer.torch_param("bias"), padding=layer.kernel // 2)
+                z = F.max_pool2d(z, 2) if layer.pool else z
+            else:
+                z = F.linear(x, layer.signed_weights(), layer.torch_param("bias"))
             pre = layer.normalize(z)
             if layer.output == "bits":
-                return (pre >= 0).numpy()
+                bits = pre >= 0
+                return (bits.permute(0, 2, 3, 1) if layer.kernel else bits).contiguous().numpy()
             return _activate(pre, layer.activation).numpy().astype(np.float32, copy=False)
 
 
@@ -493,26 +657,33 @@ def _validate_structure(packed: PackedModel) -> None:
     if not packed.layers:
         raise bad("no layers")
     fan_in = int(np.prod(packed.image_shape))
+    shape: tuple[int, ...] | None = packed.image_shape  # of a spatial input, None for a flat one
     for index, layer in enumerate(packed.layers):
         a = layer.arrays
         if layer.in_features != fan_in:
             raise bad(f"{layer.name} expects {layer.in_features} inputs, gets {fan_in}")
-        units, words = layer.out_features, words_for(layer.in_features)
-        if layer.kind not in ("xnor", "bitplane", "float") or layer.output not in ("bits", "float"):
+        conv = layer.kind in ("conv", "pixelconv") or layer.kernel > 0
+        expect_shape = shape if conv or (index > 0 and shape is not None) else None
+        if layer.in_shape != expect_shape or (conv and (layer.kernel < 1 or layer.kernel % 2 == 0)):
+            raise bad(f"{layer.name}: input shape {layer.in_shape} and kernel {layer.kernel} do not fit")
+        if layer.kind not in KINDS or layer.output not in ("bits", "float"):
             raise bad(f"{layer.name}: kind {layer.kind!r} / output {layer.output!r}")
         if (layer.output == "bits") != (layer.activation == "sign") or layer.activation not in (
             ("sign",) + REAL_ACTIVATIONS
         ):
             raise bad(f"{layer.name}: activation {layer.activation!r} with output {layer.output!r}")
-        if layer.kind == "bitplane" and (index != 0 or packed.input_binarize):
-            raise bad(f"{layer.name}: bit-plane layer that does not see the pixels")
-        if layer.kind == "xnor" and index == 0 and not packed.input_binarize:
+        if layer.kind in ("bitplane", "pixelconv") and (index != 0 or packed.input_binarize):
+            raise bad(f"{layer.name}: first layer on pixels that does not see the pixels")
+        if layer.kind in ("xnor", "conv") and index == 0 and not packed.input_binarize:
             raise bad(f"{layer.name}: XNOR layer on real pixels")
+        if layer.kind in ("conv", "pixelconv") and layer.output != "bits":
+            raise bad(f"{layer.name}: a packed convolution outputs bits")
+        units = layer.out_features
         expect: dict[str, tuple[tuple[int, ...], str]] = {}
         if "weight" in a:
-            expect["weight"] = ((units, layer.in_features), "<f4")
+            expect["weight"] = ((units, layer.fan_in), "<f4")
         else:
-            expect["weight_bits"] = ((units, words), "<u8")
+            expect["weight_bits"] = (layer.weight_shape(), "<u8")
         if layer.kind != "float" and layer.output == "bits":
             expect["threshold"] = ((units,), "<i4")
             expect["flip"] = ((units,), "|u1")
@@ -521,21 +692,21 @@ def _validate_structure(packed: PackedModel) -> None:
         for key in ("bias", "bn_mean", "bn_var", "bn_weight", "bn_bias"):
             if key in a:
                 expect[key] = ((units,), "<f4")
-        needs_float = layer.kind != "xnor" or layer.output == "float"
+        needs_float = layer.kind not in ("xnor", "conv") or layer.output == "float"
         if needs_float and ("bn_mean" in a) != ("bn_var" in a):
             raise bad(f"{layer.name}: BatchNorm statistics incomplete")
         if needs_float and "bn_mean" in a and layer.eps is None:
             raise bad(f"{layer.name}: BatchNorm without eps")
-        for key, (shape, dtype) in expect.items():
+        for key, (array_shape, dtype) in expect.items():
             if key not in a:
                 raise bad(f"{layer.name}: missing array {key}")
-            if tuple(a[key].shape) != shape or np.dtype(a[key].dtype) != np.dtype(dtype):
-                raise bad(f"{layer.name}: {key} is {a[key].dtype}{a[key].shape}, expected {dtype}{shape}")
+            if tuple(a[key].shape) != array_shape or np.dtype(a[key].dtype) != np.dtype(dtype):
+                raise bad(f"{layer.name}: {key} is {a[key].dtype}{a[key].shape}, expected {dtype}{array_shape}")
         extra = set(a) - set(expect)
         if extra:
             raise bad(f"{layer.name}: unexpected arrays {sorted(extra)}")
         if "perm" in a and not np.array_equal(np.sort(a["perm"].astype(np.int64)), np.arange(layer.in_features)):
             raise bad(f"{layer.name}: pixel order is not a permutation")
-        fan_in = units
-    if packed.layers[-1].out_features < 2:
-        raise bad("fewer than 2 classes")
+        fan_in, shape = layer.out_size, layer.out_shape
+    if packed.layers[-1].out_features < 2 or packed.layers[-1].kernel:
+        raise bad("the output layer is not a dense layer of at least 2 classes")

@@ -128,3 +128,41 @@ def _merge_range(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     if b[1] <= b[0]:
         return a
     return (min(a[0], b[0]), max(a[1], b[1]))
+
+
+def xnor_conv(a: np.ndarray, wt: np.ndarray, channels: int, ksize: int) -> np.ndarray:
+    """Dot products (N, H, W, U) int64 of a binary convolution (stride 1, 'same' zero padding).
+
+    ``a`` (N, H, W, Cw): each pixel's ``channels`` ±1 inputs packed in Cw words; ``wt`` (taps, Cw, U).
+    A tap inside the image adds ``C - 2 * popcount(a XOR w)``; a padded tap adds 0, as the zero
+    padding of the float model does."""
+    n, height, width, words = a.shape
+    p = ksize // 2
+    padded = np.zeros((n, height + 2 * p, width + 2 * p, words), dtype=U64)
+    padded[:, p : p + height, p : p + width] = a
+    inside = np.zeros((height + 2 * p, width + 2 * p), dtype=np.int64)
+    inside[p : p + height, p : p + width] = 1
+    d = np.zeros((n, height, width, wt.shape[2]), dtype=np.int64)
+    for dy in range(ksize):
+        for dx in range(ksize):
+            window = padded[:, dy : dy + height, dx : dx + width, :, None]
+            counts = popcount(np.bitwise_xor(window, wt[dy * ksize + dx])).sum(axis=3, dtype=np.int64)
+            d += inside[dy : dy + height, dx : dx + width, None] * (channels - 2 * counts)
+    return d
+
+
+def pixel_conv(q: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact integer convolution (N, H, W, U) of pixel levels ``q`` (N, C, H, W) with ±1 weights
+    ``w`` (U, C, k, k), 'same' zero padding, stride 1."""
+    ksize = w.shape[-1]
+    p = ksize // 2
+    padded = np.pad(q.astype(np.int64), ((0, 0), (0, 0), (p, p), (p, p)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (ksize, ksize), axis=(2, 3))  # (N, C, H, W, k, k)
+    return np.einsum("nchwyx,ucyx->nhwu", windows, w.astype(np.int64))
+
+
+def max_pool(d: np.ndarray) -> np.ndarray:
+    """2x2 max-pool (floor) of (N, H, W, U)."""
+    n, height, width, units = d.shape
+    h2, w2 = height // 2, width // 2
+    return d[:, : 2 * h2, : 2 * w2].reshape(n, h2, 2, w2, 2, units).max(axis=(2, 4))
