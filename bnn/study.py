@@ -584,3 +584,12 @@ class StudyJob:
 
     def results(self) -> list[VariantResult]:
         return collect(self.study, self.folder, self.live())
+
+
+def find_studies(directory: str | os.PathLike) -> list[Path]:
+    """The study folders directly inside ``directory`` (the runs folder), newest first."""
+    parent = Path(directory)
+    if not parent.is_dir():
+        return []
+    found = [child for child in parent.iterdir() if not child.name.startswith(".") and (child / STUDY_FILE).is_file()]
+    return sorted(found, key=lambda path: (path / STUDY_FILE).stat().st_mtime, reverse=True)
