@@ -302,7 +302,8 @@ def sweep(base: RunConfig, grid: dict[str, tuple[str, ...]]) -> list[Variant]:
         if problems := validate(config):
             raise StudyError(f"{', '.join(f'{k}={v}' for k, v in params.items())}: {problems[0]}")
         changes = changes_between(base, config)
-        name = ", ".join(f"{k}={v}" for k, v in params.items()) if changes else "base"
+        named = {SETTINGS_BY_KEY[k].name if k in SETTINGS_BY_KEY else k: v for k, v in params.items()}
+        name = ", ".join(f"{k}={v}" for k, v in named.items()) if changes else "base"
         variants.append(Variant(name, changes, config))
     return variants
 
