@@ -8,6 +8,7 @@ joined by a step line; the others are muted. Error bars show the spread over see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -62,8 +63,10 @@ def study_chart(points: Sequence[Mapping], cost: str = "bits", *, title: str | N
                 hoverinfo="skip",
             )
         )
+    labels = _labels(done, cost)
     for on_front in (False, True):
-        chosen = [p for i, p in enumerate(done) if (i in front) == on_front]
+        indices = [i for i in range(len(done)) if (i in front) == on_front]
+        chosen = [done[i] for i in indices]
         if not chosen:
             continue
         spreads = [p.get("test_accuracy_spread") for p in chosen]
@@ -72,21 +75,54 @@ def study_chart(points: Sequence[Mapping], cost: str = "bits", *, title: str | N
                 x=[p[cost] for p in chosen],
                 y=[p["test_accuracy"] for p in chosen],
                 mode="markers+text",
-                text=[p["name"] for p in chosen],
-                textposition="top center",
+                text=[labels[i] for i in indices],
+                textposition="top right" if on_front else "middle right",  # above the front's line
                 textfont=dict(size=11, color="#262730" if on_front else "#6b7280"),
                 marker=dict(size=11 if on_front else 9, color=HIGHLIGHT_COLOR if on_front else MUTED_COLOR),
                 error_y=dict(type="data", array=[s or 0 for s in spreads], visible=any(spreads), thickness=1.2),
                 name="on the Pareto front" if on_front else "beaten by a cheaper, better variant",
-                customdata=[["; ".join(p.get("changes") or []) or "the base settings"] for p in chosen],
-                hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>test accuracy %{y:.2f}%<extra></extra>",
+                customdata=[[p["name"], "; ".join(p.get("changes") or []) or "the base settings"] for p in chosen],
+                hovertext=[p["name"] for p in chosen],
+                hovertemplate="<b>%{hovertext}</b><br>%{customdata[1]}<br>test accuracy %{y:.2f}%<extra></extra>",
             )
         )
     fig.update_xaxes(title_text=axis_title, type="log" if log_x else "linear")
-    if not log_x:
-        fig.update_xaxes(tickformat=".0%", range=[-0.08, 1.08])
-    fig.update_yaxes(title_text="Test accuracy (%)", range=[0, 105])
+    if log_x and done:
+        low, high = (math.log10(max(f(p[cost] for p in done), 1)) for f in (min, max))
+        fig.update_xaxes(tickformat="~s", range=[low - 0.15, high + 0.2 + 0.15 * (high - low)])  # room for labels
+    else:
+        fig.update_xaxes(tickformat=".0%", tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1], range=[-0.05, 1.3])  # labels' room
+    fig.update_yaxes(title_text="Test accuracy (%)")
+    if done:
+        low, high = min(p["test_accuracy"] for p in done), max(p["test_accuracy"] for p in done)
+        span, lines = max(high - low, 1.0), max(label.count("<br>") + 1 for label in labels)
+        fig.update_yaxes(range=[low - 0.08 * span, high + span * (0.06 + 0.075 * lines)])  # room for the labels
     if not done:
         message = "No variant has finished yet"
         fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
+
+
+def _labels(points: Sequence[Mapping], cost: str) -> list[str]:
+    """A text label per point; points that would print on top of each other (about the same cost
+    and accuracy) share one label, on the most accurate of them, their names one per line."""
+    log_x = COSTS[cost][1]
+    accuracies = [p["test_accuracy"] for p in points]
+    near_y = max((max(accuracies) - min(accuracies)) * 0.06, 0.05) if points else 0.0
+
+    def x(point: Mapping) -> float:
+        return math.log10(max(point[cost], 1)) if log_x else point[cost] * 4
+
+    labels = [""] * len(points)
+    order = sorted(range(len(points)), key=lambda i: -points[i]["test_accuracy"])
+    owner: dict[int, int] = {}
+    for i in order:
+        near = [j for j in owner if owner[j] == j and abs(x(points[j]) - x(points[i])) < 0.1]
+        near = [
+            j
+            for j in near
+            if abs(points[j]["test_accuracy"] - points[i]["test_accuracy"]) < near_y * (1 + labels[j].count("<br>"))
+        ]
+        owner[i] = near[0] if near else i
+        labels[owner[i]] += ("<br>" if labels[owner[i]] else "") + points[i]["name"]
+    return labels
