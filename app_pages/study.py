@@ -48,6 +48,7 @@ runs_dir = state.runs_dir()
 
 def new_study_form() -> None:
     label, base = session.get(keys.STUDY_BASE) or (None, None)
+    label = f"the Train settings ({label})" if base is not None else None
     with st.expander("New study", expanded=keys.STUDY_FOLDER not in session, icon=":material/science:"):
         choices = ([label] if base is not None else []) + list(PRESETS)
         start_from = st.selectbox("Base configuration", choices, key="st_base", help="A preset, or the Train settings")
@@ -77,7 +78,7 @@ def new_study_form() -> None:
         seeds = cols[2].number_input(
             "Seeds per variant", 1, MAX_SEEDS, 1, key="st_seeds", help="2 or more: a mean and a spread per variant"
         )
-        name = study_name(slugify(start_from), kind)
+        name = study_name(start_from if start_from in PRESETS else "train-settings", kind)
         try:
             study = make_study(
                 name,
@@ -111,6 +112,7 @@ def new_study_form() -> None:
                 return
             if job is not None:
                 session[keys.STUDY_FOLDER] = str(folder)
+                session.pop("st_pick", None)  # the picker shows the new study
                 st.rerun()
 
 

@@ -9,6 +9,10 @@ gets a one-line error and exit code 2.
 
 ``eval`` loads a saved run (its folder, or its name in the runs directory) exactly as it trained
 and evaluates it on the test set, next to the accuracy the run recorded itself.
+
+``study`` trains, prints or collects a study of variants (:mod:`bnn.study_cli`); ``train --set
+KEY=VALUE`` sets any setting by its link key (:mod:`bnn.links`), so one command line expresses
+any variant.
 """
 
 from __future__ import annotations

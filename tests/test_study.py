@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bnn import plots
 from bnn.jobs import RunSlots, TrainingJob
+from bnn.plots.study import pareto_front
 from bnn.presets import preset
 from bnn.run import Run, Status
 from bnn.runs import list_runs, load_run, save_run
@@ -261,3 +263,19 @@ def test_training_jobs_of_a_study_share_the_slots(tmp_path, tiny_data):
     job.start()
     assert job.join(120)
     assert {run.status for run in job.live().values()} == {Status.FINISHED}
+
+
+def test_the_chart_marks_the_pareto_front_and_the_seed_spread():
+    points = [
+        {"name": "cheap", "test_accuracy": 90.0, "test_accuracy_spread": 0.5, "bits": 10, "binary_mac_share": 1.0},
+        {"name": "dominated", "test_accuracy": 89.0, "test_accuracy_spread": 0.4, "bits": 20, "binary_mac_share": 0.5},
+        {"name": "best", "test_accuracy": 97.0, "test_accuracy_spread": 0.1, "bits": 100, "binary_mac_share": 0.0},
+        {"name": "waiting", "test_accuracy": None, "test_accuracy_spread": None, "bits": 5, "binary_mac_share": 1.0},
+    ]
+    assert [points[i]["name"] for i in pareto_front(points, "bits")] == ["cheap", "best"]
+    assert [points[i]["name"] for i in pareto_front(points, "binary_mac_share")] == ["cheap", "best"]
+    figure = plots.study_chart(points, "bits")
+    markers = [trace for trace in figure.data if trace.mode == "markers+text"]
+    assert sorted(name for trace in markers for name in trace.hovertext) == ["best", "cheap", "dominated"]
+    assert all(trace.error_y.visible for trace in markers)
+    assert figure.layout.xaxis.type == "log"
