@@ -48,7 +48,7 @@ runs_dir = state.runs_dir()
 
 def new_study_form() -> None:
     label, base = session.get(keys.STUDY_BASE) or (None, None)
-    label = f"the Train settings ({label})" if base is not None else None
+    label = f"the Train settings: {label}" if base is not None else None
     with st.expander("New study", expanded=keys.STUDY_FOLDER not in session, icon=":material/science:"):
         choices = ([label] if base is not None else []) + list(PRESETS)
         start_from = st.selectbox("Base configuration", choices, key="st_base", help="A preset, or the Train settings")

@@ -279,3 +279,16 @@ def test_the_chart_marks_the_pareto_front_and_the_seed_spread():
     assert sorted(name for trace in markers for name in trace.hovertext) == ["best", "cheap", "dominated"]
     assert all(trace.error_y.visible for trace in markers)
     assert figure.layout.xaxis.type == "log"
+
+
+def test_study_this_configuration_takes_the_train_settings_to_the_study_page(runs_dir):
+    at = app_page("train")
+    at.query_params.update({"preset": "fast", "layers": "d64-wab-0_d10-wb-0"})
+    at.run()
+    at.button[[b.label for b in at.button].index("Study this configuration")].click().run()
+    assert not at.exception
+    assert "Study: what does each binarization cost?" in at.title[0].value
+    assert at.selectbox(key="st_base").value == "the Train settings: custom (from fast)"
+    assert any(caption.value.startswith("784-64-10 MLP") for caption in at.caption)
+    variants = list(at.dataframe[0].value["variant"])
+    assert variants[:2] == ["base", "dense1 real weights"] and "output binary activations" in variants
