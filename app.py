@@ -19,6 +19,7 @@ PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="Train"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="Compare"),
+    st.Page("app_pages/study.py", title="Study", icon=":material/science:", url_path="Study"),
     st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", url_path="Draw"),
     st.Page("app_pages/inspect_model.py", title="Inspect", icon=":material/troubleshoot:", url_path="Inspect"),
     st.Page("app_pages/efficiency.py", title="Efficiency", icon=":material/speed:", url_path="Efficiency"),

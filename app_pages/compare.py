@@ -112,10 +112,13 @@ if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
     st.stop()
 labels = list(runs)
+picked = [label for label in st.session_state.pop(keys.COMPARE_PICK, []) if label in runs]  # Study's "Open in Compare"
+if picked:
+    st.session_state.pop("cmp_runs", None)
 chosen = st.multiselect(
     "Runs",
     labels,
-    default=default_choice(runs),
+    default=picked or default_choice(runs),
     key="cmp_runs",
     help="Runs of this app that are still training, and every saved run. "
     "Chosen first: the newest and the run it fixes, else the best and the newest.",

@@ -9,6 +9,10 @@ gets a one-line error and exit code 2.
 
 ``eval`` loads a saved run (its folder, or its name in the runs directory) exactly as it trained
 and evaluates it on the test set, next to the accuracy the run recorded itself.
+
+``study`` trains, prints or collects a study of variants (:mod:`bnn.study_cli`); ``train --set
+KEY=VALUE`` sets any setting by its link key (:mod:`bnn.links`), so one command line expresses
+any variant.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from pathlib import Path
 from .data import DataError, MnistData, load_mnist
 from .devices import DeviceError, resolve_device
 from .distributed import World, init_from_env, shutdown
+from .links import LAYERS_KEY, read_query_params
 from .presets import PRESETS, preset
 from .run import Run, Status
 from .runs import RunFormatError, default_runs_dir, load_checkpoint, load_run, save_run, slugify
-from .settings import OPTIMIZERS, ConfigError, validate
+from .settings import OPTIMIZERS, SETTINGS_BY_KEY, ConfigError, validate
 from .train import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
 
 AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points
 
-CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset")
+CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset", "set")
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -49,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="global batch size (split over the processes of a torchrun)")
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, help="use only the first N training images")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any setting by its link key, e.g. inb=1 or layers=d1024-ab-0_d10-wb-0 (repeatable; see bnn.links)",
+    )
+    train.add_argument("--name", help="the run's name (default: PRESET-seedN)")
     train.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
     train.add_argument(
         "--out", help="save the run (config, metrics, weights, a checkpoint every epoch) here (default: the runs dir)"
@@ -65,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
     check.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:N, mps")
     check.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    from .study_cli import add_study_parser
+
+    add_study_parser(commands)
     return parser
 
 
@@ -77,7 +92,22 @@ def _config_from_args(args: argparse.Namespace):
         "seed": args.seed,
         "train_subset": args.train_subset,
     }
-    return preset(args.preset or "fast").replace_train(**{k: v for k, v in overrides.items() if v is not None})
+    config = preset(args.preset or "fast").replace_train(**{k: v for k, v in overrides.items() if v is not None})
+    return with_link_settings(config, args.set or [])
+
+
+def with_link_settings(config, assignments: list[str]):
+    """``config`` with each ``KEY=VALUE`` (link keys, :mod:`bnn.links`) set; ConfigError names a refused one."""
+    params = dict(item.partition("=")[::2] for item in assignments)
+    if bad := [item for item in assignments if "=" not in item]:
+        raise ConfigError(f"--set {bad[0]!r}: write KEY=VALUE, e.g. --set lr=0.001")
+    unknown = [key for key in params if key not in SETTINGS_BY_KEY and key != LAYERS_KEY]
+    if unknown:
+        raise ConfigError(f"--set {unknown[0]}: not a setting key (keys: {', '.join(SETTINGS_BY_KEY)}, {LAYERS_KEY})")
+    config, problems = read_query_params(params, config)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -124,7 +154,7 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         problems = validate(config)
         if problems:
             parser.error("; ".join(problems))
-        name = f"{args.preset or 'fast'}-seed{config.train.seed}"
+        name = args.name or f"{args.preset or 'fast'}-seed{config.train.seed}"
         run, checkpoint = Run(name=name, config=config, preset=args.preset or "fast"), None
     data = load_mnist_or_report(args.data_dir)
     if data is None:
@@ -260,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "eval":
             return eval_command(args, parser)
+        if args.command == "study":
+            from .study_cli import study_command
+
+            return study_command(args, parser)
         return train_command(args, parser)
     except ConfigError as exc:
         parser.error(str(exc))

@@ -54,6 +54,7 @@ FORMAT_VERSION = 2  # 2: config.json as trained, status and fixes in meta.json, 
 RUNS_ENV_VAR = "BNN_RUNS_DIR"
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
 CHECKPOINT_FILE = "checkpoint.pt"
+STUDY_FILE = "study.json"  # marks a study folder (bnn.study): its variants' run folders are inside
 MAX_JSON_BYTES = 256 * 1024**2  # metrics of a 1000-epoch run are a few MB
 
 
@@ -376,7 +377,8 @@ class UnreadableRun:
 
 def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], list[UnreadableRun]]:
     """Every run under ``directory`` (without weights), newest first, and every entry there that
-    is not a readable run, with the reason. Hidden entries (runs being written) are left out."""
+    is not a readable run, with the reason. Hidden entries (runs being written) are left out; the
+    runs of a study folder (:mod:`bnn.study`) in ``directory`` are listed too."""
     parent = Path(directory) if directory is not None else default_runs_dir()
     runs, unreadable = [], []
     if parent.is_dir():
@@ -386,6 +388,11 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], li
                 continue
             try:
                 check_folder(child, parent)
+                if (child / STUDY_FILE).is_file() and not (parent / STUDY_FILE).is_file():
+                    inside, bad = scan_runs(child)
+                    runs += inside
+                    unreadable += bad
+                    continue
                 runs.append(load_run(child, with_model=False))
             except (RunFormatError, OSError) as exc:
                 unreadable.append(UnreadableRun(child, str(exc)))

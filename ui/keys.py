@@ -67,3 +67,14 @@ replay) and Train; read by Train."""
 RUN_PARAM = "run"
 """URL param: the run the Train page shows, so that a reload shows the same run. Written and
 read by Train."""
+
+STUDY_BASE = "study_base"
+"""The base of the next study, ``(label, RunConfig)``: the Train page's settings. Written by Train's
+"Study this configuration" (``ui.train_panels.settings``); read by Study."""
+
+STUDY_FOLDER = "study_folder"
+"""The study folder this tab shows (text). Written and read by Study."""
+
+COMPARE_PICK = "cmp_pick"
+"""Run names Compare shows chosen on its next visit (then forgotten). Written by Study ("Open in
+Compare"); read by Compare."""

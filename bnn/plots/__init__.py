@@ -28,6 +28,7 @@ from .concepts import ste_figure, xnor_walkthrough
 from .distributions import confusion_figure, histogram, probability_bars
 from .efficiency import size_bars
 from .images import activation_grid, activation_groups, digit_image, image_gallery, network_path, weight_grid
+from .study import study_chart
 from .training import (
     flip_rate_lines,
     flip_rate_series,
@@ -71,6 +72,7 @@ __all__ = [
     "probability_bars",
     "run_overlay",
     "size_bars",
+    "study_chart",
     "ste_figure",
     "thin_records",
     "training_curve_series",

@@ -60,6 +60,9 @@ def settings_panel(state: MutableMapping, settings: NextRun, folded: bool) -> No
             f"{model_summary(config.model).total_params:,} parameters · "
             f"{config.train.epochs} epoch(s) of {config.train.train_subset or 60000:,} images"
         )
+        if st.button("Study this configuration", icon=":material/science:", help="What does each binarization cost?"):
+            state[keys.STUDY_BASE] = (settings.label(), config)
+            st.switch_page("app_pages/study.py")
 
 
 def controls(settings: NextRun) -> None:
