@@ -14,9 +14,9 @@ from pathlib import Path
 import streamlit as st
 
 from bnn import plots
+from bnn.descriptions import describe
 from bnn.presets import PRESETS, preset
 from bnn.runs import slugify
-from bnn.settings import describe
 from bnn.study import (
     KINDS,
     MAX_RUNS,
