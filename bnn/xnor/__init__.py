@@ -7,8 +7,10 @@ keeps a pure-numpy reference engine. docs/xnor.md tells the arithmetic, the desi
 engine was measured (``python -m benchmarks.xnor``).
 
 * :mod:`bnn.xnor.packing`: ±1 vectors as uint64 words, the XNOR dot product.
-* :mod:`bnn.xnor.kernels`: the fused numba kernels; :mod:`bnn.xnor.reference`: the numpy reference.
-* :mod:`bnn.xnor.model`: :class:`PackedLayer`, :class:`PackedModel` (the forward pass).
+* :mod:`bnn.xnor.kernels`: the fused numba kernels (a program in one compiled call), built from
+  :mod:`bnn.xnor.dense_steps`, :mod:`bnn.xnor.conv_steps` and :mod:`bnn.xnor.intrinsics`;
+  :mod:`bnn.xnor.reference`: the numpy reference.
+* :mod:`bnn.xnor.layer`: :class:`PackedLayer`; :mod:`bnn.xnor.model`: :class:`PackedModel` (the forward pass).
 * :mod:`bnn.xnor.export`: threshold folding, :func:`export_packed`.
 * :mod:`bnn.xnor.fileformat`: :func:`save_packed` / :func:`load_packed`.
 * :mod:`bnn.xnor.timing`: the packed engine against the float model, measured.
@@ -16,7 +18,8 @@ engine was measured (``python -m benchmarks.xnor``).
 
 from .export import export_packed, float_nbytes
 from .fileformat import FORMAT_VERSION, MAGIC, load_packed, save_packed
-from .model import ENGINES, GRID_TOL, PackedFileError, PackedLayer, PackedModel, XnorExportError
+from .layer import PackedFileError, PackedLayer, XnorExportError
+from .model import ENGINES, GRID_TOL, PackedModel
 from .packing import pack_bits, pack_signs, popcount, unpack_bits, xnor_dot, xnor_dot_example
 
 __all__ = [

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import REAL_ACTIVATIONS, PackedLayer, PackedModel, XnorExportError
+from .layer import REAL_ACTIVATIONS, PackedLayer, XnorExportError
+from .model import PackedModel
 from .packing import center_out_permutation, pack_bits, words_for
 
 MAX_PLANE_INPUTS = 16000  # bit-plane integers (<= 1020 * K) stay below 2^24: exact in float32

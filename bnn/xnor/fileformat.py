@@ -2,7 +2,7 @@
 
 The 8 magic bytes ``b"BNNXNOR\\x00"``, a uint32 LE version, a uint32 LE header length, a JSON header
 (layers, array dtypes, shapes, offsets, payload CRC32), zero padding to 8 bytes, then the raw
-little-endian arrays. Anything else is refused with :class:`~bnn.xnor.model.PackedFileError`.
+little-endian arrays. Anything else is refused with :class:`~bnn.xnor.layer.PackedFileError`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import zlib
 
 import numpy as np
 
-from .model import PackedFileError, PackedLayer, PackedModel
+from .layer import PackedFileError, PackedLayer
+from .model import PackedModel
 
 MAGIC = b"BNNXNOR\x00"
 FORMAT_VERSION = 1

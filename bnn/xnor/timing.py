@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from . import kernels
-from .model import PackedLayer, PackedModel
+from .layer import PackedLayer
+from .model import PackedModel
 
 FLOAT_BATCH = 1000  # the float model's batch over a whole test set
 SINGLE_IMAGE_BLOCK = 25  # single images an engine answers in a row when both are timed in turns: a
