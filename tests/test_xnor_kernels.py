@@ -416,3 +416,22 @@ def test_blank_regions_of_a_conv_input_match_numpy(pool, threads):
     out = 14 if pool else 28
     got = unpack_bits(result.outputs[0].reshape(n, out, out, -1), units)
     np.testing.assert_array_equal(got, expected_conv_bits(e, thresholds, pool))
+
+
+def test_a_changed_kernel_source_drops_the_cached_kernels_of_all_of_them(tmp_path):
+    """numba keys a cached function by its own file only; the kernels call across files."""
+    from bnn.xnor import intrinsics
+
+    for name in intrinsics.KERNEL_SOURCES:
+        (tmp_path / name).write_text(f"# {name}\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    (cache / "kernels._program-1.py311.nbi").write_text("index")
+    intrinsics.forget_stale_cache(tmp_path)  # no digest yet: dropped
+    assert not list(cache.glob("*.nbi")) and (cache / intrinsics.SOURCES_STAMP).exists()
+    (cache / "kernels._program-1.py311.nbi").write_text("index")
+    intrinsics.forget_stale_cache(tmp_path)  # unchanged sources: kept
+    assert list(cache.glob("*.nbi"))
+    (tmp_path / "conv_steps.py").write_text("# edited\n")
+    intrinsics.forget_stale_cache(tmp_path)  # a callee changed: dropped
+    assert not list(cache.glob("*.nbi"))

@@ -7,12 +7,14 @@ vector instructions through :func:`numba.extending.intrinsic` (numba itself does
 SWAR/shuffle sequence elsewhere. A C extension would need a build per platform. Compiled code is
 cached on disk (``cache=True``) when a cache directory is writable and compiled in memory otherwise.
 numba invalidates a cached function only when its own file changes, not when a function it calls
-in another module (:mod:`bnn.xnor.dense_steps`, :mod:`bnn.xnor.conv_steps`, this one) does: after
-editing one of those, delete ``bnn/xnor/__pycache__/*.nbi`` so :mod:`bnn.xnor.kernels` recompiles.
+in another module does (numba#8396); the kernels call across :data:`KERNEL_SOURCES`, so
+:func:`forget_stale_cache` drops the cache of all of them when any of them changed.
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from types import FunctionType
 from typing import Any
 
@@ -37,6 +39,34 @@ def _prefer_512_bit_vectors() -> None:
 
 
 _prefer_512_bit_vectors()
+
+KERNEL_SOURCES = ("intrinsics.py", "dense_steps.py", "conv_steps.py", "kernels.py")  # they call each other
+SOURCES_STAMP = "kernel-sources.sha256"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def forget_stale_cache(package: Path = PACKAGE) -> None:
+    """Delete the cached kernels in ``package/__pycache__`` when :data:`KERNEL_SOURCES` changed
+    since they were cached (their digest is kept beside them). Nothing happens where that folder
+    is not writable: numba then caches elsewhere, for an installed (unchanging) copy."""
+    cache = package / "__pycache__"
+    digest = hashlib.sha256(b"".join((package / name).read_bytes() for name in KERNEL_SOURCES)).hexdigest()
+    stamp = cache / SOURCES_STAMP
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    try:
+        cache.mkdir(exist_ok=True)
+        for stale in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
+            stale.unlink(missing_ok=True)
+        stamp.write_text(digest)
+    except OSError:
+        return
+
+
+forget_stale_cache()
 
 
 @intrinsic
