@@ -305,12 +305,14 @@ class RunHandle:
         """Change the run while it trains, at its next optimizer step (the Train page's live
         edits, marked on :meth:`figure`): the learning rate, the optimizer, and with ``layer``
         (a name such as ``"dense1"`` or ``"output"``, or an index) that layer's binarization.
+        A run still queued or loading MNIST is waited for; ValueError once it has ended.
 
         >>> run = bnn.train("fast", background=True)                          # doctest: +SKIP
         >>> run.edit(lr=1e-3, optimizer="sgd")                                # doctest: +SKIP
         >>> run.edit(layer="dense2", binarize_activations=False)              # doctest: +SKIP
         """
         job = self._training_job()
+        job.wait_until(lambda run: run.status in (Status.RUNNING, Status.PAUSED) or run.ended)  # its trainer exists
         requests: list[tuple[str, Any, int | None]] = []
         for setting, value in (("lr", lr), ("optimizer", optimizer)):
             if value is not None:
@@ -694,6 +696,13 @@ class Comparison:
 
     def __init__(self, handles: list[RunHandle]) -> None:
         self.handles = handles
+        self.labels: list[str] = []  # the runs' names, numbered where one is given twice
+        for handle in handles:
+            label, number = handle.name, 1
+            while label in self.labels:
+                number += 1
+                label = f"{handle.name} ({number})"
+            self.labels.append(label)
 
     def figure(self, metric: str = "test accuracy", height: int = 360):
         """Their curves over epochs on one chart (the Compare page's), live edits dotted.
@@ -706,7 +715,7 @@ class Comparison:
         if metric not in self.METRICS:
             raise ValueError(f"metric={metric!r}: one of {', '.join(self.METRICS)}")
         series, events = {}, {}
-        for handle in self.handles:
+        for label, handle in zip(self.labels, self.handles):
             run = handle.run
             if metric == "test accuracy":
                 points = [(e["epoch"], e["accuracy"]) for e in run.evals if e.get("split") == "test"]
@@ -715,9 +724,9 @@ class Comparison:
                 points = [(r["epoch"], r.get(key)) for r in plots.thin_records(run.records, 300)]
             xs = [x for x, _ in points]
             ys = [y if y is not None else math.nan for _, y in points]
-            series[run.name] = (xs, ys)
+            series[label] = (xs, ys)
             per_step = run.epochs / run.total_steps if run.total_steps else 0.0
-            events[run.name] = [(edit["step"] * per_step, describe_edit(edit)) for edit in run.edits]
+            events[label] = [(edit["step"] * per_step, describe_edit(edit)) for edit in run.edits]
         axis = "loss" if metric == "loss" else "accuracy (%)"
         return plots.run_overlay(
             series, metric.capitalize(), axis, log_y=metric == "loss", height=height, events=events
@@ -726,12 +735,12 @@ class Comparison:
     def table(self) -> Table:
         from .settings import settings_in_words
 
-        words = {handle.name: settings_in_words(handle.config) for handle in self.handles}
-        names = list(dict.fromkeys(name for row in words.values() for name in row))
-        differing = [n for n in names if len({row.get(n) for row in words.values() if n in row}) > 1]
+        words = [settings_in_words(handle.config) for handle in self.handles]
+        names = list(dict.fromkeys(name for row in words for name in row))
+        differing = [n for n in names if len({row.get(n) for row in words if n in row}) > 1]
         rows = [
-            {**handle._row(with_path=False), **{n: words[handle.name].get(n) for n in differing}}
-            for handle in self.handles
+            {**handle._row(with_path=False), "name": label, **{n: row.get(n) for n in differing}}
+            for label, handle, row in zip(self.labels, self.handles, words)
         ]
         return Table(rows, "Compared runs (the settings that differ)")
 

@@ -59,13 +59,12 @@ class LiveFigure:
                 figure = self.handle.figure()
                 with self.widget.batch_update():
                     self.widget.data = ()
-                    self.widget.add_traces(figure.data)
+                    self.widget.add_traces(figure.data)  # in the order of the series (the widget sets its own uids)
                     self.widget.layout = figure.layout
                 self._shape = shape
             else:
                 with self.widget.batch_update():
-                    for trace in self.widget.data:
-                        xs, ys = series[trace.uid]
+                    for trace, (xs, ys) in zip(self.widget.data, series.values()):
                         trace.x, trace.y = xs, ys
             self._shown = state
             self.updates += 1
