@@ -18,7 +18,7 @@ of the package, which would hide the functions.
 import sys
 import types
 
-PUBLIC = ("train", "load_run", "runs", "compare", "presets", "configure", "RunHandle")
+PUBLIC = ("train", "load_run", "runs", "compare", "presets", "configure", "mnist", "RunHandle")
 __all__ = list(PUBLIC)
 
 

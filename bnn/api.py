@@ -56,6 +56,22 @@ def presets() -> dict[str, str]:
     return dict(PRESET_DESCRIPTIONS)
 
 
+def mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's ``"test"`` or ``"train"`` images as uint8 (N, 28, 28) and their labels (int64),
+    read from ``$BNN_DATA_DIR`` (else downloaded once into a per-user cache).
+
+    >>> images, labels = bnn.mnist()                 # doctest: +SKIP
+    >>> run.predict(images[:5]), labels[:5]          # doctest: +SKIP
+    """
+    from .data import load_mnist
+
+    if split not in ("test", "train"):
+        raise ValueError(f"split={split!r}: 'test' or 'train'")
+    data = load_mnist()
+    images, labels = (data.test_images, data.test_labels) if split == "test" else (data.train_images, data.train_labels)
+    return images[:, 0].mul(255).round().to(torch.uint8).numpy(), labels.numpy()
+
+
 def _config_of(preset_or_config: Any) -> tuple[RunConfig, str | None]:
     if isinstance(preset_or_config, str):
         if preset_or_config not in PRESETS:
@@ -132,7 +148,8 @@ def train(
     (ValueError naming a bad name or value). ``background=True`` returns at once while the run
     trains in a thread (``.wait()`` for its end); ``live=True`` shows its chart in Jupyter,
     updated as it trains. ``fixes``: the run whose diagnosis gave these settings (shown by
-    Compare). ``name``: default the preset's, made unique in ``runs_dir``.
+    Compare). ``name``: default the preset's (``<fixes>-fixed`` for the settings of a diagnosis),
+    made unique in ``runs_dir``.
 
     >>> import bnn
     >>> run = bnn.train("fast", epochs=1, train_subset=2000)       # doctest: +SKIP
@@ -145,15 +162,16 @@ def train(
         settings["epochs"] = epochs
     config = configure(preset_or_config, **settings)
     _, preset = _config_of(preset_or_config)
+    fixes = fixes.name if isinstance(fixes, RunHandle) else fixes
     directory = Path(runs_dir).expanduser() if runs_dir is not None else default_runs_dir()
     global _slots
     if _slots is None:
         _slots = RunSlots()
     job = TrainingJob(
         config,
-        name=_unique_name(name or preset or "custom", directory),
+        name=_unique_name(name or preset or (f"{fixes}-fixed" if fixes else "custom"), directory),
         preset=preset,
-        fixes=fixes.name if isinstance(fixes, RunHandle) else fixes,
+        fixes=fixes,
         runs_dir=directory,
         slots=_slots,
     )
@@ -448,7 +466,8 @@ class RunHandle:
             fig.update_xaxes(visible=False, row=1, col=col)
             anchor = f"x{col if col > 1 else ''}"
             fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=anchor, row=1, col=col)
-        fig.update_layout(height=260, margin=dict(l=8, r=8, t=40, b=8), **plots.LAYOUT)
+        fig.update_layout(**plots.LAYOUT)
+        fig.update_layout(height=260, margin=dict(l=8, r=8, t=40, b=8))
         return fig
 
     # --- what it says ---------------------------------------------------------------------
@@ -772,6 +791,7 @@ __all__ = [
     "compare",
     "configure",
     "load_run",
+    "mnist",
     "presets",
     "runs",
     "train",
