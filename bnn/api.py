@@ -147,7 +147,8 @@ def train(
     ``train_subset=5000``, ``batch_size=100``, ``seed=1`` ...), checked like the Train page's
     (ValueError naming a bad name or value). ``background=True`` returns at once while the run
     trains in a thread (``.wait()`` for its end); ``live=True`` shows its chart in Jupyter,
-    updated as it trains. ``fixes``: the run whose diagnosis gave these settings (shown by
+    updated as it trains. As in the app, at most one run per two cores trains at once; a further
+    run waits for its turn (status ``queued``). ``fixes``: the run whose diagnosis gave these settings (shown by
     Compare). ``name``: default the preset's (``<fixes>-fixed`` for the settings of a diagnosis),
     made unique in ``runs_dir``.
 
@@ -384,10 +385,17 @@ class RunHandle:
             self._job.stop()
         return self.wait()
 
-    def wait(self, timeout: float | None = None) -> RunHandle:
-        """Return once the run has ended (TimeoutError after ``timeout`` seconds); an interrupt
-        (Ctrl-C, Jupyter's stop button) stops the run and keeps what was trained."""
+    def wait(self, timeout: float | None = None, *, step: int | None = None) -> RunHandle:
+        """Return once the run has ended, or with ``step`` once it has made that many optimizer
+        steps (TimeoutError after ``timeout`` seconds); an interrupt (Ctrl-C, Jupyter's stop
+        button) stops the run and keeps what was trained.
+
+        >>> run.wait(step=25).edit(lr=1e-3)          # doctest: +SKIP
+        """
         if self._job is None:
+            return self
+        if step is not None:
+            self._job.wait_until(lambda run: run.step >= step or run.ended, timeout)
             return self
         try:
             if self._live is not None and not self._live.following:
