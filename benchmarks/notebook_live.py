@@ -5,8 +5,10 @@ One kernel (nbclient, as a notebook runs) trains ``fast`` in the background; the
 thread then spends alternate turns of ``--phase`` seconds refreshing the live figure once per
 interval exactly as ``live=True`` does (:meth:`bnn.live.LiveFigure.refresh`) and doing nothing.
 Each turn's training speed is the steps the run made in it per second; the ratio is the median
-speed of the live turns over that of the idle turns. Turns in the same run alternate, so both
-see the same machine load (the machine this was measured on is shared with other jobs).
+speed of the live turns over that of the idle turns (turns without a step, the evaluation at the
+epoch's end, left out). Turns in the same run alternate, so both see the same machine load (the
+machine this was measured on is shared with other jobs, which makes single turns vary 2-3x);
+the share of the live turns spent in ``refresh`` is the cost in time taken from training.
 Run: ``python benchmarks/notebook_live.py [--phase 6] [--epochs 1]``.
 """
 
@@ -29,18 +31,23 @@ run = bnn.train("fast", background=True, epochs={epochs}, runs_dir={runs_dir!r})
 figure = LiveFigure(run)
 figure.show()
 turns = {{"live": [], "idle": []}}
+refreshing = 0.0  # seconds spent in refresh(): building the series, sending the update
 live = True
+began = time.monotonic()
 while not run.status.ended:
     started, step = time.monotonic(), run.run.step
     while time.monotonic() - started < {phase}:
         if live:
+            before = time.perf_counter()
             figure.refresh()
+            refreshing += time.perf_counter() - before
         time.sleep(figure.interval if live else 0.1)
     snapshot = run.run
-    if step and snapshot.status == "running":  # a whole turn of training steps
+    if step and snapshot.step > step and snapshot.status == "running":  # a turn of training steps
         turns["live" if live else "idle"].append((snapshot.step - step) / (time.monotonic() - started))
     live = not live
-print(json.dumps({{"turns": turns, "updates": figure.updates}}))
+live_seconds = (time.monotonic() - began) / 2
+print(json.dumps({{"turns": turns, "updates": figure.updates, "refresh_share": refreshing / live_seconds}}))
 """
 
 
@@ -65,7 +72,7 @@ def main() -> None:
     live, idle = result["turns"]["live"], result["turns"]["idle"]
     print(f"steps/s with the live figure updating: {', '.join(f'{v:.2f}' for v in live)}")
     print(f"steps/s with no figure:                {', '.join(f'{v:.2f}' for v in idle)}")
-    print(f"{result['updates']} figure updates")
+    print(f"{result['updates']} figure updates, taking {result['refresh_share']:.2%} of the live turns' time")
     ratio = statistics.median(live) / statistics.median(idle)
     print(f"speed ratio (live / none, medians of {len(live)} and {len(idle)} turns): {ratio:.2f}")
 
