@@ -31,6 +31,7 @@ def images(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_training_in_the_background_takes_an_edit_while_it_trains(mnist_dir, tmp_path):
     run = bnn.train("fast", background=True, runs_dir=tmp_path, epochs=2, train_subset=1000, batch_size=100)
     run.pause()  # returns once it waits between two steps: the edit lands while it trains
@@ -49,6 +50,7 @@ def test_training_in_the_background_takes_an_edit_while_it_trains(mnist_dir, tmp
         run.edit(lr=1e-4)
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_a_saved_run_reloads_by_name_and_predicts_identically(trained):
     loaded = bnn.load_run(trained.name, runs_dir=trained.path.parent)
     x = images(64)
@@ -60,6 +62,7 @@ def test_a_saved_run_reloads_by_name_and_predicts_identically(trained):
     assert [run.name for run in bnn.runs(trained.path.parent)] == [trained.name]
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_images_that_are_not_digits_are_refused_with_the_reason(trained):
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         trained.predict(images(2).astype(np.float32))  # 0..255 as floats
@@ -83,6 +86,7 @@ def test_a_bad_setting_value_is_refused_naming_it(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_the_diagnosis_applies_its_fixes_to_the_settings(trained):
     diagnosis = trained.diagnose()
     assert len(diagnosis) >= 1  # 1,000 images for one epoch: behind the measured `fast`
@@ -90,6 +94,7 @@ def test_the_diagnosis_applies_its_fixes_to_the_settings(trained):
     assert diagnosis.apply([]) == trained.config
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_runs_diagnoses_and_summaries_show_as_html_tables_and_text(trained):
     listing = bnn.runs(trained.path.parent)
     for shown in (trained, listing, trained.diagnose(), trained.model_summary(), bnn.compare(trained, trained)):
@@ -102,6 +107,7 @@ def test_runs_diagnoses_and_summaries_show_as_html_tables_and_text(trained):
     assert repr(trained).startswith(f"<Run {trained.name}: finished")
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_the_figures_are_the_train_pages_and_the_compare_pages(trained):
     figure = trained.figure()
     assert {trace.uid for trace in figure.data} >= {"loss/train batches", "accuracy/test set"}
@@ -115,6 +121,7 @@ def readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow  # trains on MNIST
 def test_the_readme_example_runs_as_written(mnist_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("BNN_RUNS_DIR", str(tmp_path))
     namespace: dict = {}
