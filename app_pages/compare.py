@@ -160,7 +160,7 @@ for index, (column, (title, axis, series, log_y)) in enumerate(zip(columns, pane
     figure = plots.run_overlay(series, title, axis, log_y=log_y, events=events)
     if index == 3:
         figure.update_yaxes(tickformat=".2%")
-    column.plotly_chart(figure, theme=None, key=f"cmp_chart_{index}")
+    column.plotly_chart(figure, theme="streamlit", key=f"cmp_chart_{index}")
 if any(events.values()):
     st.caption("Dotted lines: live edits made while a run trained, in the run's colour.")
 

@@ -133,7 +133,7 @@ def drawing_view() -> None:
                 )
             st.plotly_chart(
                 plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label, height=200),
-                theme=None,
+                theme="streamlit",
                 config=NO_BAR,
             )
     with canvas_column:
@@ -165,7 +165,7 @@ def inside(picked: Run, model, reading) -> None:
         caption += " Read at the last stroke; the prediction above follows the training."
     st.caption(caption)
     for column, figure in zip(st.columns(len(layer_figures) or 1), layer_figures):
-        column.plotly_chart(figure, theme=None, config=NO_BAR)
+        column.plotly_chart(figure, theme="streamlit", config=NO_BAR)
     if picked.model().blocks[0].config.kind == "dense" and reading.hidden:
         unit_weights(picked, reading, key)
     if path_figure is not None:
@@ -175,7 +175,7 @@ def inside(picked: Run, model, reading) -> None:
             "layer before those feeding them most. Lines are binary links w·h: blue +1 (pushes the unit up), "
             "red −1. The last column: the classes, darker with more probability."
         )
-        st.plotly_chart(path_figure, theme=None, config=NO_BAR)
+        st.plotly_chart(path_figure, theme="streamlit", config=NO_BAR)
 
 
 def layer_views(picked: Run, model, reading) -> tuple[str, list, object]:
@@ -240,8 +240,8 @@ def unit_weights(picked: Run, reading, key) -> None:
     chooser.button("Firmest +1 unit", on_click=lambda: st.session_state.update(draw_unit=strongest))
     binary, latent, text = memo("unit", (key, unit), lambda: unit_views(picked, reading, unit))
     drawing_column.image(preview_image(reading.image28, 140), caption="The drawing", width=140)
-    binary_column.plotly_chart(binary, theme=None, config=NO_BAR)
-    latent_column.plotly_chart(latent, theme=None, config=NO_BAR)
+    binary_column.plotly_chart(binary, theme="streamlit", config=NO_BAR)
+    latent_column.plotly_chart(latent, theme="streamlit", config=NO_BAR)
     chooser.caption(text)
 
 

@@ -74,7 +74,7 @@ rows = [
     ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes),
 ]
 chart_column, table_column = st.columns([1, 1.1], gap="medium")
-chart_column.plotly_chart(plots.size_bars(rows, height=340), theme=None, config=NO_BAR)
+chart_column.plotly_chart(plots.size_bars(rows, height=340), theme="streamlit", config=NO_BAR)
 with table_column:
     st.dataframe(
         [
@@ -145,7 +145,7 @@ def walkthrough() -> None:
         st.error(f"{exc}.".replace("..", "."), icon=":material/error:")
         return
     plain = sum(x * y for x, y in zip(example["a"], example["b"]))
-    st.plotly_chart(plots.xnor_walkthrough(example), theme=None, config=NO_BAR)
+    st.plotly_chart(plots.xnor_walkthrough(example), theme="streamlit", config=NO_BAR)
     verdict = "equal" if example["dot"] == plain else "DIFFERENT"
     st.markdown(
         f"K = {example['K']}, popcount = {example['popcount']}: K − 2·popcount = **{example['dot']}**; "
@@ -219,7 +219,7 @@ def latency() -> None:
     ms = median_ms({"float": run_float, "packed": run_packed}, runs=50, block=SINGLE_IMAGE_BLOCK)
     predicted_float, predicted_packed = run_float(), run_packed()
     image_column, numbers = st.columns([1, 3], gap="medium")
-    image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme=None, config=NO_BAR)
+    image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme="streamlit", config=NO_BAR)
     with numbers:
         metrics = st.columns(3)
         metrics[0].metric("float32 PyTorch, 1 image", f"{ms['float']:.3g} ms", help="median of 50 runs, batch 1")

@@ -46,7 +46,7 @@ with text:
         query_params={keys.PRESET_PARAM: "seed"},
     )
 with figure:
-    st.plotly_chart(plots.ste_figure(height=340), theme=None, key="home_ste")
+    st.plotly_chart(plots.ste_figure(height=340), theme="streamlit", key="home_ste")
     st.caption(
         "Forward: sign(x). Backward: the straight-through estimator, the gradient of the hard tanh "
         "1{|x| ≤ 1} (paper eq. 4), or the identity (no cancellation, dashed)."

@@ -104,7 +104,7 @@ for column, (title, binary) in zip(st.columns(len(chosen)), chosen):
             height=520,
             image_shape=None if conv else tuple(model.config.image_shape[1:]),
         ),
-        theme=None,
+        theme="streamlit",
         config=NO_BAR,
     )
 
@@ -125,7 +125,7 @@ for column, stats in zip(st.columns(len(layer_stats)), layer_stats):
                 annotation=note,
                 xaxis_title="latent weight",
             ),
-            theme=None,
+            theme="streamlit",
             config=NO_BAR,
         )
         st.metric("Share of +1 weights", f"{stats['share_plus_one']:.1%}")
@@ -133,7 +133,7 @@ records = picked.records
 if any(record.get("flip_rate") for record in records):
     st.plotly_chart(
         plots.flip_rate_lines(records, title="Sign flips during training (share of weights per record interval)"),
-        theme=None,
+        theme="streamlit",
         config=NO_BAR,
     )
 else:
@@ -165,7 +165,7 @@ for column, stats in zip(st.columns(len(activations)), activations):
                 clip_lines=False,
                 xaxis_title="output (class score)",
             )
-        st.plotly_chart(figure, theme=None, config=NO_BAR)
+        st.plotly_chart(figure, theme="streamlit", config=NO_BAR)
 
 st.header("Errors on the test set")
 predictions = cached_test_predictions(key, model, data.test_images)
@@ -175,7 +175,7 @@ accuracy = 1 - len(wrong) / len(labels)
 st.caption(f"{accuracy:.2%} right on {len(labels):,} test images: {len(wrong):,} mistakes.")
 matrix_column, gallery_column = st.columns([1, 1.3], gap="medium")
 matrix_column.plotly_chart(
-    plots.confusion_figure(confusion_matrix(predictions, labels), height=440), theme=None, config=NO_BAR
+    plots.confusion_figure(confusion_matrix(predictions, labels), height=440), theme="streamlit", config=NO_BAR
 )
 shown_wrong = wrong[:32]
 gallery_column.plotly_chart(
@@ -185,6 +185,6 @@ gallery_column.plotly_chart(
         cols=8,
         title=f"First {len(shown_wrong)} misclassified: true → predicted",
     ),
-    theme=None,
+    theme="streamlit",
     config=NO_BAR,
 )

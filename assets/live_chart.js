@@ -46,7 +46,9 @@ function chartFrame(host, source) {
     host.style.height = "100%";
     frame = document.createElement("iframe");
     frame.title = "live training chart";
-    frame.style.cssText = "border: 0; width: 100%; display: block;";
+    // color-scheme as the frame's document (normal): with the page's dark scheme Chromium would paint the
+    // frame opaque white, behind a chart drawn for the dark theme (ui.live_chart.theme_template)
+    frame.style.cssText = "border: 0; width: 100%; display: block; color-scheme: normal;";
     host.appendChild(frame);
   }
   runIn(frame, source);

@@ -25,3 +25,18 @@ def test_palette_anchors_plus_and_minus():
     assert plots.DIVERGING[-1][1] == plots.PLUS_COLOR
     assert plots.PLUS_COLOR != plots.MINUS_COLOR
     assert math.isclose(plots.DIVERGING[len(plots.DIVERGING) // 2][0], 0.5)
+
+
+def test_figures_leave_paper_text_and_grid_colours_to_the_theme():
+    import plotly.io as pio
+
+    figures = [
+        plots.metric_lines({"a": ([0, 1], [1.0, 0.5])}, "loss"),
+        plots.live_training_figure([], []),
+        plots.weight_grid([[0.5, -0.5] * 392]),
+    ]
+    for figure in figures:
+        layout = figure.layout
+        assert layout.template == pio.templates[pio.templates.default]  # Plotly's default in a notebook
+        assert layout.paper_bgcolor is None and layout.plot_bgcolor is None and layout.font.color is None
+        assert layout.colorway == tuple(plots.PALETTE)  # the palette stays the app's

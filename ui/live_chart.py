@@ -43,6 +43,24 @@ def figure_spec(figure) -> dict:
     return spec
 
 
+def theme_template() -> dict:
+    """Paper, text and grid colours of the app's light or dark theme (``st.context.theme``), for
+    this chart that plotly.js draws itself (``st.plotly_chart(theme="streamlit")`` does the same
+    for the other charts)."""
+    dark = st.context.theme.type == "dark"
+    text, grid = ("#fafafa", "rgba(250,250,250,0.15)") if dark else ("#31333f", "rgba(49,51,63,0.12)")
+    axis = {"gridcolor": grid, "zerolinecolor": grid, "linecolor": grid, "color": text}
+    return {
+        "layout": {
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": text},
+            "xaxis": axis,
+            "yaxis": axis,
+        }
+    }
+
+
 def _finite_or_none(values) -> list:
     return [v if isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)) else None for v in values]
 
@@ -70,7 +88,7 @@ def live_plotly_chart(spec: dict, series: dict[str, tuple[list, list]], version:
     :func:`figure_spec` of the figure, ``series`` its lines by trace uid."""
     data = _live_chart_data(
         {
-            "figure": spec,
+            "figure": {**spec, "layout": {**spec["layout"], "template": theme_template()}},
             "series": {uid: [_finite_or_none(xs), _finite_or_none(ys)] for uid, (xs, ys) in series.items()},
             "version": version,
             "config": LIVE_CHART_CONFIG,

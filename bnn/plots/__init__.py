@@ -1,8 +1,9 @@
 """Plotly figure builders for the BNN Playground pages, by subject.
 
 Every builder returns a ``plotly.graph_objects.Figure`` and never imports Streamlit; the pages
-call ``st.plotly_chart(fig, theme=None)`` (``theme=None`` keeps the look of :mod:`.common`
-instead of Streamlit's theme). Callers use ``from bnn import plots; plots.weight_grid(...)``.
+call ``st.plotly_chart(fig, theme="streamlit")``: the figures set layout and data colours only
+(:mod:`.common`), so the paper, text and grid follow the app's light or dark theme, and Plotly's
+default template in a notebook. Callers use ``from bnn import plots; plots.weight_grid(...)``.
 Notes on how the figures were tuned: ``docs/plots.md``.
 """
 
@@ -10,17 +11,16 @@ from .common import (
     BINARY,
     DIVERGING,
     FLOAT_COLOR,
-    GRID_COLOR,
     HIGHLIGHT_COLOR,
     IMAGE_MARGIN,
     INK,
+    LAYOUT,
     LEGEND_MARGIN,
     MINUS_COLOR,
     MUTED_COLOR,
     PALETTE,
     PLUS_COLOR,
     SEQUENTIAL,
-    TEMPLATE,
     WINDOW_COLOR,
     ZERO_COLOR,
 )
@@ -44,17 +44,16 @@ __all__ = [
     "BINARY",
     "DIVERGING",
     "FLOAT_COLOR",
-    "GRID_COLOR",
     "HIGHLIGHT_COLOR",
     "IMAGE_MARGIN",
     "INK",
+    "LAYOUT",
     "LEGEND_MARGIN",
     "MINUS_COLOR",
     "MUTED_COLOR",
     "PALETTE",
     "PLUS_COLOR",
     "SEQUENTIAL",
-    "TEMPLATE",
     "WINDOW_COLOR",
     "ZERO_COLOR",
     "activation_grid",

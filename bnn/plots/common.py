@@ -1,4 +1,4 @@
-"""The shared look of every figure: one template, one palette, +1 blue and -1 red.
+"""The shared look of every figure: one layout, one palette, +1 blue and -1 red.
 
 +1 is always :data:`PLUS_COLOR` and -1 :data:`MINUS_COLOR`; the diverging :data:`DIVERGING`
 colorscale is anchored at -1 and +1 (use ``zmin=-1, zmax=1``). Builders start from
@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 
 PLUS_COLOR = "#2166ac"  # +1 (blue)
 MINUS_COLOR = "#b2182b"  # -1 (red)
@@ -21,7 +20,6 @@ HIGHLIGHT_COLOR = "#e08214"  # the one thing to look at (predicted class, collap
 MUTED_COLOR = "#b8bec6"  # everything else
 FLOAT_COLOR = "#8c8c8c"  # 32-bit sizes
 WINDOW_COLOR = "#fdb863"  # the STE window |x| <= 1
-GRID_COLOR = "#e5e7eb"
 PALETTE = (
     "#2166ac",
     "#e08214",
@@ -46,16 +44,16 @@ BINARY = [[0.0, MINUS_COLOR], [0.5, MINUS_COLOR], [0.5, PLUS_COLOR], [1.0, PLUS_
 SEQUENTIAL = [[0.0, "#f7fbff"], [0.35, "#c6dbef"], [0.7, "#4292c6"], [1.0, "#08306b"]]
 INK = [[0.0, "#ffffff"], [1.0, "#111111"]]  # digits: dark ink on white paper
 
-TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
-TEMPLATE.layout.update(
-    font=dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=12, color="#262730"),
+# Layout only, no colours of paper, plot area, text or grid: those come from the theme around the
+# figure (Streamlit's light or dark theme with ``st.plotly_chart(fig, theme="streamlit")``,
+# Plotly's default template in a notebook), so a chart never keeps a white box on a dark page.
+LAYOUT: dict[str, Any] = dict(
+    font=dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=12),
     title=dict(font=dict(size=14), x=0.01, xanchor="left", y=0.98, yanchor="top"),
     margin=dict(l=48, r=12, t=36, b=36),
     colorway=list(PALETTE),
     legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, font=dict(size=11)),
     hoverlabel=dict(font_size=11),
-    xaxis=dict(gridcolor=GRID_COLOR, zerolinecolor="#cbd0d6"),
-    yaxis=dict(gridcolor=GRID_COLOR, zerolinecolor="#cbd0d6"),
 )
 
 IMAGE_MARGIN = dict(l=4, r=4, t=30, b=4)
@@ -63,12 +61,13 @@ LEGEND_MARGIN = dict(t=60)  # a top legend sits under the title, clear of Plotly
 
 
 def _figure(title: str | None, height: int, margin: Mapping[str, int] | None = None) -> go.Figure:
-    """An empty figure with the template, a short title (or none) and tight margins."""
+    """An empty figure with the shared layout, a short title (or none) and tight margins."""
     m = dict(margin or {})
     if not title:
         m["t"] = 8
     fig = go.Figure()
-    fig.update_layout(template=TEMPLATE, height=height, title_text=title or None, margin=m)
+    fig.update_layout(**LAYOUT)
+    fig.update_layout(height=height, title_text=title or None, margin=m)
     return fig
 
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from ..metrics import EvalRecord, StepRecord
 from ..train import describe_edit
-from .common import LEGEND_MARGIN, PALETTE, TEMPLATE, _figure, _np
+from .common import LAYOUT, LEGEND_MARGIN, PALETTE, _figure, _np
 
 EDIT_COLOR = "#7c3aed"
 NAN_COLOR = "#dc2626"
@@ -210,8 +210,8 @@ def live_training_figure(
         horizontal_spacing=0.09,
         subplot_titles=("Loss", "Accuracy (%)", "Learning rate", "Weight sign flips per record"),
     )
+    fig.update_layout(**LAYOUT)
     fig.update_layout(
-        template=TEMPLATE,
         height=height,
         margin=dict(l=48, r=12, t=84, b=36),
         hovermode="x unified",
@@ -283,7 +283,7 @@ def live_training_figure(
             showarrow=False,
             xanchor="left",
             yanchor="top",
-            bgcolor="rgba(255,255,255,0.8)",
+            bgcolor="rgba(128,128,128,0.15)",
             font=dict(size=11, color=EDIT_COLOR),
         )
     return fig

@@ -103,7 +103,7 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
             total_steps=snap.step or None,  # the steps it trained (edit labels would widen an automatic axis)
             edits=snap.edits,
         )
-        st.plotly_chart(figure, key="tr_final_chart", theme=None)
+        st.plotly_chart(figure, key="tr_final_chart", theme="streamlit")
         return
     series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
     live_chart.live_plotly_chart(

@@ -1,0 +1,99 @@
+"""A run's chart that updates in Jupyter while it trains: ``bnn.train(..., live=True)``.
+
+A Plotly ``FigureWidget`` (an anywidget) shows :meth:`bnn.api.RunHandle.figure`, the Train
+page's chart; every ``interval`` seconds at most, and only when the run has new records,
+evaluations, edits or a new status, its lines are replaced in one batched message. Throttled
+so, as the Train page: building the series takes milliseconds of the GIL the training thread
+needs, and the browser redraws at most once per interval (``benchmarks/notebook_live.py``
+measures the training speed with and without it). A new line (the first test evaluation, a
+NaN loss) or a live edit (dotted line, labelled as on the Train page) rebuilds the figure.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .api import RunHandle
+
+INTERVAL_S = 1.0  # at most one update per second
+
+
+class LiveFigure:
+    def __init__(self, handle: RunHandle, interval: float = INTERVAL_S) -> None:
+        try:
+            import plotly.graph_objects as go
+
+            self.widget = go.FigureWidget(handle.figure())
+        except ImportError as exc:
+            raise ImportError(f"live=True needs ipywidgets and anywidget in the kernel ({exc})") from None
+        self.handle = handle
+        self.interval = interval
+        self.following = False
+        self.updates = 0
+        self._shown: tuple | None = None
+        self._shape: tuple | None = None
+        self._lock = threading.Lock()
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _state(self, run) -> tuple:
+        return (len(run.records), len(run.evals), len(run.edits), run.status)
+
+    def refresh(self) -> bool:
+        """Bring the figure up to the run (True if it changed)."""
+        from . import plots
+
+        with self._lock:
+            run = self.handle.run
+            state = self._state(run)
+            if state == self._shown:
+                return False
+            series = plots.live_training_series(run.records, run.evals)
+            shape = (tuple(series), len(run.edits), run.ended)
+            if shape != self._shape:
+                figure = self.handle.figure()
+                with self.widget.batch_update():
+                    self.widget.data = ()
+                    self.widget.add_traces(figure.data)  # in the order of the series (the widget sets its own uids)
+                    self.widget.layout = figure.layout
+                self._shape = shape
+            else:
+                with self.widget.batch_update():
+                    for trace, (xs, ys) in zip(self.widget.data, series.values()):
+                        trace.x, trace.y = xs, ys
+            self._shown = state
+            self.updates += 1
+            return True
+
+    def follow(self, timeout: float | None = None) -> None:
+        """Refresh until the run has ended (in this thread)."""
+        import time
+
+        job = self.handle._job
+        self.following = True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                self.refresh()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"{self.handle.name} is still training")
+                try:
+                    job.wait_until(lambda run: run.ended, self.interval if left is None else min(self.interval, left))
+                    break
+                except TimeoutError:
+                    continue
+            self.refresh()
+        finally:
+            self.following = False
+
+    def follow_in_background(self) -> None:
+        """Refresh from a daemon thread until the run has ended (the cell returns at once)."""
+        thread = threading.Thread(target=self.follow, name=f"bnn-live-{self.handle.name}", daemon=True)
+        self.following = True
+        thread.start()
