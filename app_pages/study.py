@@ -164,7 +164,7 @@ def show_study(folder: Path) -> None:
 
     rows = [result.to_dict() for result in results]
     cost_label = st.radio("Cost", list(COSTS), horizontal=True, key="st_cost")
-    st.plotly_chart(plots.study_chart(rows, COSTS[cost_label]), theme=None, key="st_chart")
+    st.plotly_chart(plots.study_chart(rows, COSTS[cost_label]), theme="streamlit", key="st_chart")
     st.caption(
         "Orange: the Pareto front, no other variant is both cheaper and more accurate. "
         + ("Error bars: one standard deviation over the seeds." if study.seeds > 1 else "")

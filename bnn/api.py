@@ -487,7 +487,9 @@ class RunHandle:
         >>> fixed = bnn.train(seed.diagnose().apply(), fixes=seed)    # doctest: +SKIP
         """
         from .data import DataError, load_mnist
-        from .diagnosis import diagnose, probe, reference_for
+        from .diagnosis import diagnose
+        from .probe import probe
+        from .reference import reference_for
 
         run = self.run
         try:
