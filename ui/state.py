@@ -30,7 +30,7 @@ from bnn.jobs import RunSlots, TrainingJob
 from bnn.run import Run
 from bnn.runs import RunFormatError, default_runs_dir, load_run
 from bnn.settings import RunConfig
-from ui import keys
+from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
@@ -165,9 +165,10 @@ def start_job(
         name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
         preset=preset,
         fixes=fixes,
+        owner=access.owner_id(),  # a resumed run keeps its own
         runs_dir=runs_dir(),
         resume_from=resume_from,
-        slots=state.slots,
+        slots=access.slots_for(state.slots),
     )
     with state.lock:
         state.jobs.pop(name, None)  # a resumed run takes its old place at the end
