@@ -98,9 +98,14 @@ def owner_key() -> str:
     return key
 
 
+def id_of(key: str) -> str:
+    """The owner a run keeps for the owner key ``key``: its hash, so a run folder does not reveal the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def owner_id() -> str | None:
-    """What a run started by this session keeps as its owner (a hash of the key); None outside shared mode."""
-    return hashlib.sha256(owner_key().encode()).hexdigest()[:32] if shared() else None
+    """The owner of the runs this session starts; None outside shared mode."""
+    return id_of(owner_key()) if shared() else None
 
 
 def url_params() -> dict[str, str]:
