@@ -199,3 +199,14 @@ def test_runs_per_session_train_then_wait_then_are_refused(shared_mode, monkeypa
     assert len(state.app_state().jobs) == 2
     other = _start(_train_page(owner=KEY_B, **TINY))  # another session has its own limit
     assert not other.error and len(state.app_state().jobs) == 3
+
+
+def test_make_active_changes_this_session_only(shared_mode):
+    owner = _start(_train_page(owner=KEY_A, **{**TINY, "sub": "1000"}))  # 20 steps
+    (job,) = state.app_state().jobs.values()
+    assert job.join(120)
+    _button(owner.run(), "Make active").click().run()
+    other = _train_page(owner=KEY_B, **TINY)
+    sidebar = lambda at: " ".join(m.value for m in at.sidebar.markdown)  # noqa: E731
+    assert f"**{job.name}**" in sidebar(owner) and f"**{job.name}**" not in sidebar(other)
+    assert state.app_state().active is None  # nothing server-wide

@@ -119,9 +119,15 @@ def pretrained() -> Run | None:
     return run if run.model() is not None else None
 
 
+def activated() -> Run | None:
+    """The run made active ("Make active"): the server's, or on a shared server this session's
+    (``ui.access``), so that one session's choice does not change another's pages."""
+    return st.session_state.get(keys.ACTIVE_RUN) if access.shared() else app_state().active
+
+
 def active_model() -> Run | None:
     """The user's activated run, else the shipped pretrained ``fast`` run."""
-    return app_state().active or pretrained()
+    return activated() or pretrained()
 
 
 def require_active_model() -> Run:
@@ -138,7 +144,11 @@ def activate(run: Run) -> bool:
     model = run.model()
     if model is None:
         return False
-    app_state().active = run.but(weights=lambda: model)
+    active = run.but(weights=lambda: model)
+    if access.shared():
+        st.session_state[keys.ACTIVE_RUN] = active
+    else:
+        app_state().active = active
     return True
 
 
