@@ -18,7 +18,8 @@ once with Playwright's asyncio API):
 Printed: exceptions (Streamlit exception boxes, page errors, tracebacks in the server's log),
 draw latency p50/p95 of the drawing sessions (budget p95 <= 400 ms), the training run's samples/s
 under load vs alone (its steps over wall time x the batch size; budget >= 0.6), and the server's
-resident memory (VmRSS) at the start and the end of the load and its maximum. Nothing leaves
+resident memory (VmRSS) at the start and the end of the load and its maximum, and the CPU it used
+during the load (cores: CPU seconds per second). Nothing leaves
 loopback.
 """
 
@@ -197,6 +198,7 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> dict:
 
         print(f"alone: {trainer.rate(alone_start, time.monotonic()) or 0:,.0f} samples/s; load starts", flush=True)
         load_start = time.monotonic()
+        cpu_start = cpu_seconds(pid)
         until = load_start + args.minutes * 60
         seen: dict[str, list] = {"latencies": [], "problems": [], "timeouts": [], "first_load": [], "switches": []}
         memory: list[float] = []
@@ -207,6 +209,7 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> dict:
             *(drawer(i, page, url, until, seen) for i, page in enumerate(pages)),
         )
         load_end = time.monotonic()
+        server_cores = (cpu_seconds(pid) - cpu_start) / (load_end - load_start)
         for page in pages:
             await page.context.close()
         print("load ends; alone again", flush=True)
@@ -220,9 +223,16 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> dict:
     return {
         **seen,
         "memory": memory,
+        "server_cores": server_cores,
         "alone": [rate for rate in alone if rate],
         "loaded": trainer.rate(load_start + 10, load_end),  # after the sessions' first page loads
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_tracebacks(log: Path) -> int:
@@ -275,6 +285,7 @@ def main() -> int:
             f"training speed: {loaded:,.0f} samples/s under load vs {alone_text} alone (before and after): "
             f"{loaded / alone:.2f}x; budget >= {SPEED_BUDGET}: {verdict}"
         )
+    print(f"server CPU during the load: {result['server_cores']:.2f} cores (training and all sessions' scripts)")
     if memory:
         print(
             f"server memory (VmRSS): {memory[0]:,.0f} MB at the start of the load, {memory[-1]:,.0f} MB at its end "
