@@ -210,3 +210,12 @@ def test_make_active_changes_this_session_only(shared_mode):
     sidebar = lambda at: " ".join(m.value for m in at.sidebar.markdown)  # noqa: E731
     assert f"**{job.name}**" in sidebar(owner) and f"**{job.name}**" not in sidebar(other)
     assert state.app_state().active is None  # nothing server-wide
+
+
+@pytest.mark.parametrize("env", ["BNN_MAX_UNITS=lots", "BNN_SESSION_RUNS=0", "BNN_MAX_EPOCHS=-1"])
+def test_an_unusable_limit_is_named_instead_of_a_traceback(shared_mode, monkeypatch, env):
+    name, value = env.split("=")
+    monkeypatch.setenv(name, value)
+    at = _train_page(**TINY)
+    assert any(f"${name} must be a whole number" in e.value and repr(value) in e.value for e in at.error)
+    assert not at.button  # nothing to press on a misconfigured server

@@ -69,7 +69,7 @@ def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--shared", action="store_true")
     for name, limit in LIMITS.items():
-        parser.add_argument(limit.option, dest=name, type=int)
+        parser.add_argument(limit.option, dest=name)
     args, _ = parser.parse_known_args(sys.argv[1:])
     return args
 
@@ -79,12 +79,30 @@ def shared() -> bool:
     return _options().shared or os.environ.get(SHARED_ENV, "0") not in ("", "0")
 
 
+def _chosen(name: str) -> tuple[str, str | None]:
+    """Where limit ``name`` was set and its text: its option, else its environment variable."""
+    option = getattr(_options(), name)
+    if option is not None:
+        return LIMITS[name].option, option
+    return f"${LIMITS[name].env}", os.environ.get(LIMITS[name].env) or None
+
+
+def option_problems() -> list[str]:
+    """Each limit set to something that is not a whole number it can be, named with where it was set."""
+    problems = []
+    for name in LIMITS:
+        where, text = _chosen(name)
+        lowest = 1 if name == "session_runs" else 0
+        if text is not None and not (text.strip().isdigit() and int(text) >= lowest):
+            problems.append(f"{where} must be a whole number of at least {lowest}, got {text!r:.40}")
+    return problems
+
+
 def limit(name: str) -> int:
-    """A limit of :data:`LIMITS`: its option, else its environment variable, else its default."""
-    chosen = getattr(_options(), name)
-    if chosen is None and os.environ.get(LIMITS[name].env):
-        chosen = int(os.environ[LIMITS[name].env])
-    return LIMITS[name].default if chosen is None else chosen
+    """A limit of :data:`LIMITS`: its option, else its environment variable, else its default
+    (:func:`option_problems` says when the value given is unusable)."""
+    _, text = _chosen(name)
+    return int(text) if text is not None else LIMITS[name].default
 
 
 def owner_key() -> str:
@@ -149,6 +167,13 @@ def guarded(job, action: str, call: Callable[[], object]) -> Callable[[], None]:
             call()
 
     return callback
+
+
+def check_options() -> None:
+    """In shared mode, stop every page while a limit is set to something unusable, saying which."""
+    if shared() and (problems := option_problems()):
+        st.error("This shared server's limits are misconfigured: " + "; ".join(problems), icon=":material/block:")
+        st.stop()
 
 
 def show_notice() -> None:

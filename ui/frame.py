@@ -19,6 +19,7 @@ def setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · BNN Playground", page_icon=icon, layout="wide")
     st.session_state[PAGE_RUNS] = page_runs() + 1
     state.warm_data()
+    access.check_options()
     access.keep_in_url()
     access.show_notice()
     sidebar_active_model()
