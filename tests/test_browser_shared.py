@@ -68,6 +68,7 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             for label in ("Pause", "Stop", "Test now"):
                 assert watcher.get_by_role("button", name=label).is_disabled(), label
             knobs = watcher.get_by_role("checkbox", name=re.compile("in the running run"))
+            knobs.nth(1).wait_for(timeout=60_000)  # the knob column draws after the run bar
             assert knobs.count() >= 2 and all(knobs.nth(i).is_disabled() for i in range(knobs.count()))
             assert watcher.get_by_role("slider").first.is_disabled()  # the learning rate
             assert not watcher.get_by_role("button", name="Start").is_disabled()  # a run of its own
@@ -75,7 +76,7 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             stop = watcher.get_by_role("button", name="Stop")
             stop.evaluate("button => button.removeAttribute('disabled')")
             stop.click(force=True)
-            before = _step(owner)
+            before = _step(owner) or 0  # None while the page redraws
             _wait(lambda: (_step(owner) or 0) > before + 50, 60, "the run did not keep training", owner)
             assert "stopping" not in owner.inner_text("body") and "stopped" not in owner.inner_text("body")
 
