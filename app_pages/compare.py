@@ -27,7 +27,7 @@ from bnn.runs import (
     slugify,
 )
 from bnn.train import describe_edit
-from ui import keys, state
+from ui import access, keys, state
 
 
 def collect_runs(saved: list[Run]) -> dict[str, Run]:
@@ -185,6 +185,9 @@ if len(chosen) > 1 and not differing and len({describe_layers(runs[l].config) fo
 st.subheader("Manage a run", divider="gray")
 label = st.selectbox("Run", chosen, key="cmp_manage")
 entry = runs[label]
+mine = access.may_control(entry)  # else watched: downloads of its metrics only
+if not mine:
+    access.watching_caption(entry)
 downloads = st.columns(2)
 downloads[0].download_button(
     "Metrics (CSV)",
@@ -195,7 +198,7 @@ downloads[0].download_button(
     width="stretch",
 )
 try:
-    weights = read_weights_bytes(entry.path) if entry.path is not None else None
+    weights = read_weights_bytes(entry.path) if entry.path is not None and mine else None
 except RunFormatError:
     weights = None
 if weights is not None:
@@ -207,7 +210,7 @@ if weights is not None:
         icon=":material/download:",
         width="stretch",
     )
-else:
+elif mine:
     downloads[1].caption("Weights can be downloaded once the run has ended and been saved.")
 
 if entry.path is None:
@@ -220,8 +223,13 @@ if entry.status == Status.INTERRUPTED:
         "finish the run: it continues exactly where the checkpoint left off.",
         icon=":material/restart_alt:",
     )
-    if st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume"):
-        data = state.get_data()
+    resume = st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume", disabled=not mine)
+    if resume and access.require_owner(entry, "resume"):
+        runs_now = [job.snapshot() for job in state.app_state().jobs.values()]
+        problems = access.start_problems(None, runs_now, state.runs_dir())
+        for problem in problems:
+            st.error(f"Not resumed: {problem}", icon=":material/block:")
+        data = state.get_data() if not problems else None
         if data is not None:
             try:
                 interrupted = load_run(entry.path)
@@ -233,8 +241,10 @@ if entry.status == Status.INTERRUPTED:
                 st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):
-    new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}")
-    if st.form_submit_button("Rename", icon=":material/edit:"):
+    new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}", disabled=not mine)
+    if st.form_submit_button("Rename", icon=":material/edit:", disabled=not mine) and access.require_owner(
+        entry, "rename"
+    ):
         if not new_name.strip():
             st.error("A run needs a name.")
         else:
@@ -246,8 +256,10 @@ with rename.form("cmp_rename_form", border=False):
                 st.session_state.pop("cmp_runs", None)
                 st.rerun()
 with delete:
-    sure = st.checkbox(f"Yes, delete {entry.name} and its weights", key="cmp_confirm")
-    if st.button("Delete", icon=":material/delete:", disabled=not sure, key="cmp_delete"):
+    sure = st.checkbox(f"Yes, delete {entry.name} and its weights", key="cmp_confirm", disabled=not mine)
+    if st.button("Delete", icon=":material/delete:", disabled=not sure, key="cmp_delete") and access.require_owner(
+        entry, "delete"
+    ):
         try:
             delete_run(entry.path)
         except (OSError, RunFormatError) as exc:

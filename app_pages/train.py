@@ -17,7 +17,7 @@ live knobs beside it, the diagnosis once the run ends, and the settings for the 
 import streamlit as st
 
 from bnn.run import Status
-from ui import frame, keys, live_chart
+from ui import access, frame, keys, live_chart
 from ui import state as shared
 from ui.train_panels.diagnosis import after_the_run
 from ui.train_panels.live_knobs import live_knobs
@@ -29,7 +29,7 @@ from ui.train_panels.settings import settings_panel
 with st.sidebar:
     live_chart.preload_live_chart()
 state = st.session_state
-link = st.query_params.to_dict()
+link = {name: value for name, value in st.query_params.to_dict().items() if name not in access.url_params()}
 settings = NextRun(state)
 jobs = shared.app_state().jobs
 if settings.follow_link(link) and link.get(keys.RUN_PARAM) in jobs:
@@ -66,4 +66,4 @@ elif snapshot is not None:
 settings_panel(state, settings, folded=trains and snapshot.status != Status.PAUSED)
 wanted = settings.link_params(job.name if job is not None else None)
 if link != wanted:
-    st.query_params.from_dict(wanted)
+    st.query_params.from_dict({**wanted, **access.url_params()})

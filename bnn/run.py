@@ -65,6 +65,7 @@ class Run:
     status: Status = Status.CREATED
     preset: str | None = None  # the preset it started from
     fixes: str | None = None  # the name of the run whose diagnosis gave these settings
+    owner: str | None = None  # who may control it on a shared server (ui.access.owner_id), None: anyone
     edits: list[dict] = field(default_factory=list)  # live edits applied: step, setting, layer, old, new
     records: list[StepRecord] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)

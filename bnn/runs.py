@@ -1,6 +1,7 @@
 """The one reader and writer of run folders: a :class:`bnn.run.Run` saved as a directory,
-``meta.json`` (name, preset, status, the run its settings fix), ``config.json`` (the settings **as
-trained**, live edits applied, so the folder describes exactly the network that trained),
+``meta.json`` (name, preset, status, the run its settings fix, its owner on a shared server),
+``config.json`` (the settings **as trained**, live edits applied, so the folder describes exactly
+the network that trained),
 ``metrics.json`` (records, evaluations, summary, live edits), ``weights.pt``, and while it is
 unfinished ``checkpoint.pt`` (optimizer and random states to continue it, see
 :meth:`bnn.train.Trainer.state_dict`).
@@ -110,6 +111,7 @@ def save_run(
             "created": created,
             "preset": run.preset,
             "fixes": run.fixes,
+            "owner": run.owner,
             "status": str(status),
             "message": run.message,
         }
@@ -230,6 +232,7 @@ def _meta(path: Path) -> dict:
         ("created", (int, float), "a number"),
         ("preset", (str, type(None)), "text or null"),
         ("fixes", (str, type(None)), "text or null"),
+        ("owner", (str, type(None)), "text or null"),
         ("status", (str,), "text"),
         ("message", (str,), "text"),
     ):
@@ -355,6 +358,7 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
         status=status,
         preset=meta.get("preset"),
         fixes=fixes,
+        owner=meta.get("owner"),
         edits=edits,
         records=records,
         evals=metrics.get("evals", []),

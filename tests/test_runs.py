@@ -319,3 +319,14 @@ def test_rename_and_delete_refuse_a_run_folder_that_is_a_link(runs_dir: Path, tm
     with pytest.raises(RunFormatError, match="symbolic link"):
         delete_run(link)
     assert load_run(outside).name == "outside" and outside.is_dir()
+
+
+def test_owner_is_saved_kept_by_a_rename_and_checked(runs_dir: Path):
+    path = save_run(make_run("owned", owner="0123abcd" * 4), runs_dir).path
+    rename_run(path, "renamed")
+    assert load_run(path).owner == "0123abcd" * 4
+    assert load_run(save_run(make_run("nobody's"), runs_dir).path).owner is None
+    meta = json.loads((path / META_FILE).read_text())
+    (path / META_FILE).write_text(json.dumps({**meta, "owner": 42}))
+    with pytest.raises(RunFormatError, match="owner must be text or null"):
+        load_run(path)

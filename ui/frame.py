@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnn.devices import describe_device, resolve_device
-from ui import state
+from ui import access, state
 
 PAGE_RUNS = "page_runs"  # full page runs of this session (fragment reruns not counted)
 
@@ -19,6 +19,9 @@ def setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · BNN Playground", page_icon=icon, layout="wide")
     st.session_state[PAGE_RUNS] = page_runs() + 1
     state.warm_data()
+    access.check_options()
+    access.keep_in_url()
+    access.show_notice()
     sidebar_active_model()
 
 

@@ -18,6 +18,12 @@ PICKED_RUN = "picked_run"
 """The network this tab explicitly picked (a key of ``ui.model_picker.options``). Written and read
 by the run picker of Draw, Inspect and Efficiency, so the choice follows the tab across them."""
 
+ACTIVE_RUN = "active_run"
+"""On a shared server (``ui.access``), the run this session made active (a ``bnn.run.Run`` with its
+weights in memory); elsewhere the active run is the server's. Written by Train ("Make active",
+``ui.state.activate``); read through ``ui.state.activated`` by every page's sidebar and the run
+picker of Draw, Inspect and Efficiency."""
+
 TEST_INDEX = "test_index"
 """The MNIST test image shown as "Random test digit". Written by Draw; read by Draw and by
 Efficiency (its first timed test image)."""

@@ -80,7 +80,7 @@ def _saved_runs() -> dict[str, Run]:
 def options() -> dict[str, str]:
     """Choice key -> label, in the picker's order."""
     found: dict[str, str] = {}
-    active = state.app_state().active
+    active = state.activated()
     if active is not None:
         found[ACTIVE] = f"Active model: {active.name}"
     if state.pretrained() is not None:
@@ -158,7 +158,7 @@ def load(choice: str | None) -> Run | None:
         except (OSError, RunFormatError):
             return None
         return run if run.model() is not None else None
-    return (state.app_state().active if choice == ACTIVE else None) or state.pretrained()
+    return (state.activated() if choice == ACTIVE else None) or state.pretrained()
 
 
 def no_weights_yet(choice: str | None) -> None:

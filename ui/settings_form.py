@@ -89,6 +89,7 @@ def control(
     key: str | None = None,
     on_change=None,
     args: tuple = (),
+    disabled: bool = False,
 ):
     """Draw the control of setting ``name`` (a config field; with ``layer``, that layer's field)
     in ``container`` and return its value. ``key``: another session-state key than the
@@ -101,6 +102,7 @@ def control(
         "label_visibility": "collapsed" if collapsed else "visible",
         "on_change": on_change,
         "args": args,
+        "disabled": disabled,
     }
     label = label or setting.label
     if setting.kind is bool:

@@ -30,7 +30,7 @@ from bnn.jobs import RunSlots, TrainingJob
 from bnn.run import Run
 from bnn.runs import RunFormatError, default_runs_dir, load_run
 from bnn.settings import RunConfig
-from ui import keys
+from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
@@ -120,9 +120,15 @@ def pretrained() -> Run | None:
     return run if run.model() is not None else None
 
 
+def activated() -> Run | None:
+    """The run made active ("Make active"): the server's, or on a shared server this session's
+    (``ui.access``), so that one session's choice does not change another's pages."""
+    return st.session_state.get(keys.ACTIVE_RUN) if access.shared() else app_state().active
+
+
 def active_model() -> Run | None:
     """The user's activated run, else the shipped pretrained ``fast`` run."""
-    return app_state().active or pretrained()
+    return activated() or pretrained()
 
 
 def require_active_model() -> Run:
@@ -139,7 +145,11 @@ def activate(run: Run) -> bool:
     model = run.model()
     if model is None:
         return False
-    app_state().active = run.but(weights=lambda: model)
+    active = run.but(weights=lambda: model)
+    if access.shared():
+        st.session_state[keys.ACTIVE_RUN] = active
+    else:
+        app_state().active = active
     return True
 
 
@@ -166,9 +176,10 @@ def start_job(
         name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
         preset=preset,
         fixes=fixes,
+        owner=access.owner_id(),  # a resumed run keeps its own
         runs_dir=runs_dir(),
         resume_from=resume_from,
-        slots=state.slots,
+        slots=access.slots_for(state.slots),
         early_record_s=EARLY_RECORD_S,
     )
     with state.lock:

@@ -16,7 +16,7 @@ from bnn.architecture import layer_names
 from bnn.run import Status
 from bnn.settings import LAYER_SETTINGS, ConfigError, RunConfig
 from bnn.train import LIVE_LAYER_SETTINGS, describe_edit
-from ui import keys
+from ui import access, keys
 from ui import settings_form as form
 
 KNOBS_FOR = "tr_live_for"  # the run the knobs were last set to
@@ -48,18 +48,20 @@ def _value_in(config: RunConfig, setting: str, layer: int | None):
 
 def _knobs(state: MutableMapping, job, snapshot) -> None:
     current = job.config
-    if state.get(KNOBS_FOR) != job.name:  # another run: its knobs start at its settings
-        state[knob_key("optimizer")] = current.train.optimizer
-        state[knob_key("lr")] = float(current.train.lr)
-        for index, layer in enumerate(current.model.layers):
-            for setting in LIVE_LAYER_SETTINGS:
-                state[knob_key(setting, index)] = getattr(layer, setting)
+    watched = not access.may_control(snapshot)
+    if state.get(KNOBS_FOR) != job.name or watched:  # another run: its knobs start at its settings
+        _set_knobs(state, current)
         state[KNOBS_FOR] = job.name
         state[PENDING] = {}
     st.markdown("**Change while it trains**")
-    st.caption("Applied at the next optimizer step, without a restart; marked on the chart and kept in the run.")
-    form.control(st, "optimizer", key=knob_key("optimizer"), on_change=_request, args=(state, job, "optimizer"))
-    form.control(st, "lr", key=knob_key("lr"), on_change=_request, args=(state, job, "lr"))
+    if watched:
+        st.caption("Only the session that started this run can change it; its settings in use now are shown.")
+    else:
+        st.caption("Applied at the next optimizer step, without a restart; marked on the chart and kept in the run.")
+    for setting in ("optimizer", "lr"):
+        form.control(
+            st, setting, key=knob_key(setting), on_change=_request, args=(state, job, setting), disabled=watched
+        )
     header = st.columns([1.3, 1, 1])
     header[1].caption("binary W", help=LAYER_SETTINGS["binarize_weights"].help)
     header[2].caption("binary A", help=LAYER_SETTINGS["binarize_activations"].help)
@@ -77,6 +79,7 @@ def _knobs(state: MutableMapping, job, snapshot) -> None:
                 key=knob_key(setting, index),
                 on_change=_request,
                 args=(state, job, setting, index),
+                disabled=watched,
             )
     edit_list(snapshot.edits)
     pending = {knob: value for knob, value in state[PENDING].items() if _value_in(current, *knob) != value}
@@ -87,8 +90,20 @@ def _knobs(state: MutableMapping, job, snapshot) -> None:
         st.caption(f":material/schedule: {describe_edit({**edit, 'old': _value_in(current, setting, layer)})}: {when}")
 
 
+def _set_knobs(state: MutableMapping, config: RunConfig) -> None:
+    state[knob_key("optimizer")] = config.train.optimizer
+    state[knob_key("lr")] = float(config.train.lr)
+    for index, layer in enumerate(config.model.layers):
+        for setting in LIVE_LAYER_SETTINGS:
+            state[knob_key(setting, index)] = getattr(layer, setting)
+
+
 def _request(state: MutableMapping, job, setting: str, layer: int | None = None) -> None:
-    """A knob's callback: ask the run for the change and list it as pending."""
+    """A knob's callback: ask the run for the change and list it as pending (only the run's owner:
+    anyone else's knob goes back to the run's value)."""
+    if not access.require_owner(job.snapshot(), "change"):
+        _set_knobs(state, job.config)
+        return
     value = state[knob_key(setting, layer)]
     try:
         job.edit(setting, value, layer)

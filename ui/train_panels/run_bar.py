@@ -12,7 +12,7 @@ from bnn.presets import PRESETS
 from bnn.run import Status
 from bnn.settings import validate
 from bnn.summary import training_memory_problems
-from ui import keys
+from ui import access, keys
 from ui import state as shared
 from ui.train_panels.live_view import format_seconds
 from ui.train_panels.next_run import NextRun
@@ -24,14 +24,15 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
     """Draw the bar for this tab's ``job`` (None before its first run) as ``snapshot`` shows it;
     True when Start was pressed."""
     trains = snapshot is not None and not snapshot.ended  # running, paused, loading, stopping
+    mine = job is None or access.may_control(snapshot)  # else watched: no control of it here
     bar = st.columns([1, 1, 1, 1, 3.4], vertical_alignment="center")
     start = bar[0].button(
         "Start",
         type="primary",
         icon=":material/play_arrow:",
         width="stretch",
-        disabled=trains,
-        help="This tab's run is still training: stop it first" if trains else "Train with the settings below",
+        disabled=trains and mine,
+        help="This tab's run is still training: stop it first" if trains and mine else "Train with the settings below",
     )
     busy = not trains or snapshot.status in (Status.STOPPING, Status.EVALUATING)  # nothing to pause or stop
     final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
@@ -51,16 +52,16 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
         column.button(
             label,
             icon=icon,
-            on_click=getattr(job, action) if job else None,
-            disabled=busy and label != "Resume",
+            on_click=access.guarded(job, action, getattr(job, action)) if job else None,
+            disabled=not mine or (busy and label != "Resume"),
             width="stretch",
             help=help_text,
         )
     bar[3].button(
         "Test now",
         icon=":material/fact_check:",
-        on_click=job.request_eval if job else None,
-        disabled=not trains or snapshot.status == Status.PAUSED,
+        on_click=access.guarded(job, "test", job.request_eval) if job else None,
+        disabled=not mine or not trains or snapshot.status == Status.PAUSED,
         width="stretch",
         help="Evaluate on the test set between two steps",
     )
@@ -79,6 +80,8 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
             label_visibility="collapsed",
             help="This tab shows the run it started; the other runs of this app can be shown too",
         )
+    if not mine:
+        access.watching_caption(snapshot)
     return start
 
 
@@ -93,6 +96,7 @@ def start_run(settings: NextRun, jobs: Mapping) -> str | None:
     if config.model.num_classes != 10:
         problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
     problems = problems or training_memory_problems(config)
+    problems = problems or access.start_problems(config, [job.snapshot() for job in jobs.values()], shared.runs_dir())
     for problem in problems:
         st.error(f"Not started: {problem}", icon=":material/block:")
     if problems:

@@ -1,0 +1,298 @@
+"""A shared server under a class's load: 8 Chromium sessions at once, 1 training, 7 drawing.
+
+    python -m benchmarks.shared_load [--minutes 10] [--alone-seconds 60] [--drawers 7] [--data-dir DIR]
+
+Starts ``streamlit run app.py -- --shared`` (``BNN_SHARED=1``) on loopback with an empty runs
+folder and drives headless Debian Chromium (one browser, one context per session, all driven at
+once with Playwright's asyncio API):
+
+1. **alone**: one session starts ``fast`` (12 epochs, so that it outlasts the load; it presses
+   Start again if its run ends) and its speed is measured alone for ``--alone-seconds``;
+2. **load**: for ``--minutes``, 7 more sessions each draw one-stroke digits on the Draw page
+   (``tests/test_browser_draw.py``'s strokes) and switch pages (Compare, Inspect, Train, Home)
+   after every third drawing. Each drawing is timed in the page, from the stroke's ``mouseup``
+   to the DOM change that shows the "Prediction" (``performance.now()``, as in
+   ``benchmarks/draw_latency.py``);
+3. **alone** again for ``--alone-seconds``, so that the machine's other load counts on both sides.
+
+Printed: exceptions (Streamlit exception boxes, page errors, tracebacks in the server's log),
+draw latency p50/p95 of the drawing sessions (budget p95 <= 400 ms), the training run's samples/s
+under load vs alone (its steps over wall time x the batch size; budget >= 0.6), and the server's
+resident memory (VmRSS) at the start and the end of the load and its maximum, and the CPU it used
+during the load (cores: CPU seconds per second). Nothing leaves
+loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
+from benchmarks.draw_latency import ONE_STROKE_DIGITS, WATCH_PREDICTION, percentile  # noqa: E402
+from benchmarks.load import rss_mb  # noqa: E402
+from bnn.data import resolve_data_dir  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_process  # noqa: E402
+from tests.test_browser_draw import BOX, CANVAS, DIGIT_STROKES, IDLE  # noqa: E402
+
+TRAIN_RUN = "preset=fast&ep=12"
+BATCH_SIZE = 200  # fast's
+PAGES = ["Compare", "Inspect", "Train", "Home"]
+LATENCY_BUDGET_MS = 400.0
+SPEED_BUDGET = 0.6
+STEP = re.compile(r"step ([\d,]+) / ([\d,]+)")
+
+
+class Trainer:
+    """The training session: its run's steps over time (restarting the run when it ends)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.samples: list[tuple[float, int]] = []  # (monotonic time, samples trained since the start)
+        self._done_before = 0  # samples of the runs that ended
+        self._last_step = 0
+
+    async def start(self, url: str) -> None:
+        await self.page.goto(f"{url}/Train?{TRAIN_RUN}")
+        await self._press_start()
+
+    async def _press_start(self) -> None:
+        start = self.page.get_by_role("button", name="Start")
+        await start.wait_for(timeout=120_000)
+        await self.page.wait_for_function(IDLE, timeout=120_000)
+        await start.click()
+        self._last_step = 0
+
+    async def follow(self, until: float) -> None:
+        while time.monotonic() < until:
+            body = await self.page.inner_text("body")
+            match = STEP.search(body)
+            if match:
+                step, total = (int(group.replace(",", "")) for group in match.groups())
+                if step < self._last_step:  # a new run
+                    self._done_before += self._last_step * BATCH_SIZE
+                self._last_step = step
+                self.samples.append((time.monotonic(), self._done_before + step * BATCH_SIZE))
+                if "· finished" in body and step == total:
+                    self._done_before += step * BATCH_SIZE
+                    await self._press_start()
+            await asyncio.sleep(1.0)
+
+    def rate(self, start: float, end: float) -> float | None:
+        """Samples per second between two times (the first and last readings inside them)."""
+        inside = [(t, n) for t, n in self.samples if start <= t <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+async def draw_digit(page, digit: int) -> None:
+    """``tests.test_browser_draw.draw_digit`` with the asyncio API."""
+    box = await page.locator(CANVAS).first.bounding_box()
+    side = min(box["width"], box["height"])
+    left = box["x"] + (box["width"] - side * BOX) / 2
+    top = box["y"] + (box["height"] - side * BOX) / 2
+    for stroke in DIGIT_STROKES[digit]:
+        points = [(left + x * side * BOX, top + y * side * BOX) for x, y in stroke]
+        await page.mouse.move(*points[0])
+        await page.mouse.down()
+        for point in points[1:]:
+            await page.mouse.move(*point, steps=4)
+        await page.mouse.up()
+
+
+async def settle(page) -> None:
+    await page.wait_for_timeout(500)
+    await page.wait_for_function(IDLE, timeout=60_000)
+
+
+async def open_draw(page, url: str | None) -> None:
+    if url is not None:
+        await page.goto(f"{url}/Draw")
+    else:
+        await page.get_by_role("link", name="Draw").first.click()
+    await page.locator(CANVAS).first.wait_for(timeout=120_000)
+    await page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=120_000)
+    await settle(page)
+
+
+async def exceptions_on(page) -> list[str]:
+    boxes = page.locator('[data-testid="stException"]')
+    return [(await boxes.nth(i).inner_text())[:300] for i in range(await boxes.count())]
+
+
+async def drawer(index: int, page, url: str, until: float, seen: dict[str, list]) -> None:
+    """Draw, time, clear, switch pages after every third drawing, until ``until``; a wait that
+    times out (a slow machine) is counted in ``seen["timeouts"]`` and the session starts over
+    from a fresh Draw page."""
+    page.on("pageerror", lambda error: seen["problems"].append(f"session {index}: page error {error}"))
+    opened, drawings, fresh = time.monotonic(), 0, True
+    while time.monotonic() < until:
+        try:
+            if fresh:
+                await open_draw(page, url)
+                if drawings == 0:
+                    seen["first_load"].append(time.monotonic() - opened)
+                fresh = False
+            digit = ONE_STROKE_DIGITS[(index + drawings) % len(ONE_STROKE_DIGITS)]
+            await page.evaluate(WATCH_PREDICTION)
+            await draw_digit(page, digit)
+            await page.wait_for_function("() => window.__bnn.shown !== null", timeout=120_000)
+            seen["latencies"].append(await page.evaluate("() => window.__bnn.shown - window.__bnn.up"))
+            drawings += 1
+            await settle(page)
+            seen["problems"].extend(f"session {index} on Draw: {text}" for text in await exceptions_on(page))
+            await page.get_by_role("button", name="Clear").click()
+            await page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=120_000)
+            await settle(page)
+            if drawings % 3 == 0:
+                name = PAGES[(drawings // 3 + index) % len(PAGES)]
+                await page.get_by_role("link", name=name).first.click()
+                await settle(page)
+                await page.wait_for_timeout(1000)
+                seen["problems"].extend(f"session {index} on {name}: {text}" for text in await exceptions_on(page))
+                seen["switches"].append(name)
+                await open_draw(page, None)
+        except PlaywrightTimeout as exc:
+            seen["timeouts"].append(f"session {index}: {str(exc).splitlines()[0][:160]}")
+            fresh = True
+
+
+async def watch_memory(pid: int, until: float, readings: list[float]) -> None:
+    while time.monotonic() < until:
+        readings.append(rss_mb(pid))
+        await asyncio.sleep(5.0)
+    readings.append(rss_mb(pid))
+
+
+async def measure(url: str, pid: int, args: argparse.Namespace) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+        async def new_page():
+            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            return await context.new_page()
+
+        trainer = Trainer(await new_page())
+        await trainer.start(url)
+        first_steps_by = time.monotonic() + 300
+        while not trainer.samples or trainer.samples[-1][1] == 0:
+            if time.monotonic() > first_steps_by:
+                raise RuntimeError("the training session's run did not start within 5 minutes")
+            await trainer.follow(time.monotonic() + 2)
+        alone_start = time.monotonic()
+        await trainer.follow(alone_start + args.alone_seconds)
+
+        print(f"alone: {trainer.rate(alone_start, time.monotonic()) or 0:,.0f} samples/s; load starts", flush=True)
+        load_start = time.monotonic()
+        cpu_start = cpu_seconds(pid)
+        until = load_start + args.minutes * 60
+        seen: dict[str, list] = {"latencies": [], "problems": [], "timeouts": [], "first_load": [], "switches": []}
+        memory: list[float] = []
+        pages = [await new_page() for _ in range(args.drawers)]
+        await asyncio.gather(
+            trainer.follow(until),
+            watch_memory(pid, until, memory),
+            *(drawer(i, page, url, until, seen) for i, page in enumerate(pages)),
+        )
+        load_end = time.monotonic()
+        server_cores = (cpu_seconds(pid) - cpu_start) / (load_end - load_start)
+        for page in pages:
+            await page.context.close()
+        print("load ends; alone again", flush=True)
+        await trainer.follow(load_end + 3 + args.alone_seconds)
+        seen["problems"].extend(f"training session: {text}" for text in await exceptions_on(trainer.page))
+        await browser.close()
+    alone = [
+        trainer.rate(alone_start, alone_start + args.alone_seconds),
+        trainer.rate(load_end + 3, load_end + 3 + args.alone_seconds),
+    ]
+    return {
+        **seen,
+        "memory": memory,
+        "server_cores": server_cores,
+        "alone": [rate for rate in alone if rate],
+        "loaded": trainer.rate(load_start + 10, load_end),  # after the sessions' first page loads
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_tracebacks(log: Path) -> int:
+    return log.read_text(errors="replace").count("Traceback") if log.exists() else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the 8 sessions run together")
+    parser.add_argument("--alone-seconds", type=float, default=60.0, help="training alone, before and after")
+    parser.add_argument("--drawers", type=int, default=7, help="drawing sessions")
+    parser.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "streamlit.log"
+        env = {
+            "BNN_SHARED": "1",
+            "BNN_DATA_DIR": str(resolve_data_dir(args.data_dir)),
+            "BNN_RUNS_DIR": str(Path(folder) / "runs"),
+            "BNN_STREAMLIT_LOG": str(log),
+        }
+        load_before = os.getloadavg()[0]
+        with streamlit_process(env=env) as (url, process):
+            result = asyncio.run(measure(url, process.pid, args))
+        tracebacks = server_tracebacks(log)
+    times, memory = result["latencies"], result["memory"]
+    alone = statistics.mean(result["alone"]) if result["alone"] else None
+    loaded = result["loaded"]
+    print(f"\n{args.drawers + 1} sessions for {args.minutes:g} min in shared mode ({os.cpu_count()} cores)")
+    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    for problem in result["problems"][:20] + result["timeouts"][:10]:
+        print(f"  {problem}")
+    print(f"exceptions and errors: {len(result['problems'])} in the pages, {tracebacks} tracebacks in the server log")
+    print(f"waits that timed out (the session then reloaded Draw): {len(result['timeouts'])}")
+    if result["first_load"]:
+        loads = sorted(result["first_load"])
+        print(f"first Draw page load of the drawing sessions, all opened at once: {loads[0]:.0f}-{loads[-1]:.0f} s")
+    print(f"page switches: {len(result['switches'])}")
+    if times:
+        p50, p95 = statistics.median(times), percentile(times, 95)
+        verdict = "met" if p95 <= LATENCY_BUDGET_MS else "EXCEEDED"
+        print(
+            f"draw latency (mouse-up -> Prediction on screen), {len(times)} drawings: p50 {p50:.0f} ms, "
+            f"p95 {p95:.0f} ms, max {max(times):.0f} ms; budget p95 <= {LATENCY_BUDGET_MS:g} ms: {verdict}"
+        )
+    if alone and loaded:
+        verdict = "met" if loaded / alone >= SPEED_BUDGET else "EXCEEDED"
+        alone_text = " and ".join(f"{rate:,.0f}" for rate in result["alone"])
+        print(
+            f"training speed: {loaded:,.0f} samples/s under load vs {alone_text} alone (before and after): "
+            f"{loaded / alone:.2f}x; budget >= {SPEED_BUDGET}: {verdict}"
+        )
+    print(f"server CPU during the load: {result['server_cores']:.2f} cores (training and all sessions' scripts)")
+    if memory:
+        print(
+            f"server memory (VmRSS): {memory[0]:,.0f} MB at the start of the load, {memory[-1]:,.0f} MB at its end "
+            f"({memory[-1] / memory[0]:.2f}x), max {max(memory):,.0f} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

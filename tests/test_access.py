@@ -1,0 +1,221 @@
+"""Shared-server mode (AppTest): a session controls only the runs it started, a forged event for
+another session's run changes nothing and is logged, a reload with the owner key gets the controls
+back, and each limit of a shared server is named when hit. Outside shared mode: tests/test_page_*."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import streamlit as st
+from conftest import APP
+from streamlit.testing.v1 import AppTest
+from test_page_compare import _run
+
+from bnn.run import Status
+from bnn.runs import list_runs, save_run
+from ui import access, keys, state
+from ui.train_panels.live_knobs import knob_key
+
+TINY = {"preset": "fast", "layers": "d32-wab-0_d10-wb-0", "sub": "60000", "ep": "1", "bs": "50"}  # 1,200 steps
+KEY_A = "a" * 22  # owner keys as a tab's URL holds them
+KEY_B = "b" * 22
+
+
+@pytest.fixture
+def shared_mode(runs_dir, mnist_dir, monkeypatch):
+    monkeypatch.setenv(access.SHARED_ENV, "1")
+    st.cache_resource.clear()  # a fresh AppState and fresh session slots
+    yield
+    for job in state.app_state().jobs.values():
+        job.stop()
+        job.join(30)
+    st.cache_resource.clear()
+
+
+def _page(name: str, **params) -> AppTest:
+    """A new session opening ``app_pages/<name>.py`` with the URL params ``params``."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()  # registers the pages' URL paths
+    at.switch_page(f"app_pages/{name}.py").run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def _train_page(**params) -> AppTest:
+    return _page("train", **params)
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _start(at: AppTest) -> AppTest:
+    _button(at, "Start").click().run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def _started_and_paused(owner_key: str):
+    """A run started by the session holding ``owner_key``, paused before its first steps are done."""
+    at = _start(_train_page(owner=owner_key, **TINY))
+    job = state.app_state().jobs[at.session_state[keys.TRAIN_RUN]]
+    job.pause()
+    return at, job
+
+
+def _forge(element, value):
+    """What a modified browser sends for a widget it was shown disabled: Streamlit checks nothing."""
+    element.proto.disabled = False
+    return element.set_value(value)
+
+
+def test_a_new_session_gets_an_unguessable_owner_key_in_its_url(shared_mode):
+    at = _train_page(**TINY)
+    key = at.query_params[access.OWNER_PARAM]
+    key = key[0] if isinstance(key, list) else key
+    assert access.KEY_PATTERN.fullmatch(key)
+    other = _train_page(owner="guessable", **TINY)  # too short to be a key: replaced
+    assert other.query_params[access.OWNER_PARAM] not in ("guessable", ["guessable"])
+
+
+def test_the_owner_controls_its_run_and_a_reload_gets_the_controls_back(shared_mode):
+    at, job = _started_and_paused(KEY_A)
+    assert job.snapshot().owner == access.id_of(KEY_A)
+    assert not _button(at.run(), "Resume").disabled
+    reloaded = _train_page(owner=KEY_A, run=job.name, **TINY)  # a new session of the same tab's URL
+    assert reloaded.session_state[keys.TRAIN_RUN] == job.name
+    assert not _button(reloaded, "Resume").disabled and not _button(reloaded, "Stop").disabled
+    _button(reloaded, "Stop").click().run()
+    assert job.wait_until(lambda run: run.ended, 60).status == Status.STOPPED
+    assert list_runs(state.runs_dir())[0].owner == access.id_of(KEY_A)  # saved with its owner
+
+
+def test_a_watcher_sees_the_run_without_controls_and_its_forged_events_change_nothing(shared_mode, caplog):
+    _, job = _started_and_paused(KEY_A)
+    watcher = _train_page(owner=KEY_B, run=job.name, **TINY)
+    assert watcher.session_state[keys.TRAIN_RUN] == job.name  # B sees A's run ...
+    assert any(f"Watching **{job.name}**" in c.value for c in watcher.caption)
+    for label in ("Resume", "Stop", "Test now"):  # ... with no enabled control for it
+        assert _button(watcher, label).disabled
+    assert watcher.select_slider(key=knob_key("lr")).disabled
+    assert watcher.checkbox(key=knob_key("binarize_weights", 0)).disabled
+    lr_before = job.config.train.lr
+
+    # a browser can send events for widgets it was shown disabled (Streamlit discards them) ...
+    _forge(_button(watcher, "Stop"), True).run()
+    _forge(_button(watcher, "Resume"), True).run()
+    _forge(watcher.select_slider(key=knob_key("lr")), 1e-4).run()
+    assert not watcher.exception and job.snapshot().status == Status.PAUSED
+    # ... and B's callbacks themselves, called for A's run in B's session, change nothing and say so
+    with caplog.at_level(logging.WARNING, logger="bnn.access"):
+        forged = AppTest.from_function(_callbacks_of_another_session, default_timeout=60)
+        forged.query_params[access.OWNER_PARAM] = KEY_B
+        forged.run()
+    assert not forged.exception, forged.exception[0].value
+    job.resume()
+    run = job.wait_until(lambda run: run.step > 0, 60)
+    assert run.status == Status.RUNNING and job.config.train.lr == lr_before and not run.edits
+    assert forged.session_state[knob_key("lr")] == lr_before  # the knob went back to the run's value
+    assert "belongs to another session" in forged.session_state[access.NOTICE_KEY]
+    assert [record.getMessage().split(" of run")[0] for record in caplog.records if record.name == "bnn.access"] == [
+        "refused: stop",
+        "refused: pause",
+        "refused: test",
+        "refused: change",
+    ]
+
+
+def _callbacks_of_another_session():
+    """Run as session B's script: the Train page's callbacks for the run of session A."""
+    import streamlit as st
+
+    from ui import access, state
+    from ui.train_panels import live_knobs
+
+    (job,) = state.app_state().jobs.values()
+    for action in ("stop", "pause", "request_eval"):
+        access.guarded(job, "test" if action == "request_eval" else action, getattr(job, action))()
+    st.session_state[live_knobs.knob_key("lr")] = 1e-4
+    live_knobs._request(st.session_state, job, "lr")
+
+
+def _compare_page(owner_key: str) -> AppTest:
+    return _page("compare", owner=owner_key)
+
+
+def test_a_watcher_cannot_rename_delete_resume_or_download_weights(shared_mode, runs_dir):
+    save_run(_run("alpha", 1e-2, 91.0, created=1.0).but(owner=access.id_of(KEY_A)), runs_dir)
+    watcher = _compare_page(KEY_B)
+    assert watcher.button(key="cmp_delete").disabled and watcher.checkbox(key="cmp_confirm").disabled
+    assert len(watcher.get("download_button")) == 1  # the metrics, not the weights
+    _forge(watcher.checkbox(key="cmp_confirm"), True).run()
+    _forge(watcher.button(key="cmp_delete"), True).run()
+    assert [run.name for run in list_runs(runs_dir)] == ["alpha"]
+
+    owner = _compare_page(KEY_A)
+    assert len(owner.get("download_button")) == 2
+    owner.checkbox(key="cmp_confirm").check().run()
+    owner.button(key="cmp_delete").click().run()
+    assert not owner.exception and not list_runs(runs_dir)
+
+
+@pytest.mark.parametrize(
+    "env, params, named",
+    [
+        ("BNN_MAX_UNITS=16", {}, "32 units (or channels) in a layer; this shared server allows at most 16"),
+        ("BNN_MAX_LAYERS=1", {}, "2 layers; this shared server allows at most 1"),
+        ("BNN_MAX_PARAMS=1000", {}, "parameters; this shared server allows at most 1,000"),
+        ("BNN_MAX_EPOCHS=2", {"ep": "3"}, "3 epochs; this shared server allows at most 2"),
+    ],
+)
+def test_each_network_limit_is_named_when_hit(shared_mode, monkeypatch, env, params, named):
+    name, value = env.split("=")
+    monkeypatch.setenv(name, value)
+    at = _start(_train_page(owner=KEY_A, **{**TINY, **params}))
+    assert any(named in e.value for e in at.error), [e.value for e in at.error]
+    assert not state.app_state().jobs
+
+
+def test_a_full_runs_folder_refuses_new_runs_and_deletes_nothing(shared_mode, monkeypatch, runs_dir):
+    monkeypatch.setenv("BNN_MAX_DISK_MB", "1")
+    save_run(_run("alpha", 1e-2, 91.0, created=1.0), runs_dir)
+    (runs_dir / "alpha" / "padding.bin").write_bytes(b"0" * 1024**2)
+    at = _start(_train_page(owner=KEY_A, **TINY))
+    assert any("the runs folder is full" in e.value and "1 MB of disk" in e.value for e in at.error)
+    assert not state.app_state().jobs and (runs_dir / "alpha" / "padding.bin").exists()
+
+
+def test_runs_per_session_train_then_wait_then_are_refused(shared_mode, monkeypatch):
+    monkeypatch.setenv("BNN_SESSION_RUNS", "1")
+    monkeypatch.setenv("BNN_SESSION_QUEUED", "1")
+    _, first = _started_and_paused(KEY_A)
+    second_tab = _start(_train_page(owner=KEY_A, **TINY))  # the same owner in another tab
+    second = state.app_state().jobs[second_tab.session_state[keys.TRAIN_RUN]]
+    assert second.wait_until(lambda run: run.status == Status.QUEUED, 30).queue_position == 1
+    third_tab = _start(_train_page(owner=KEY_A, **TINY))
+    assert any("1 runs training per session and 1 more waiting in the queue" in e.value for e in third_tab.error)
+    assert len(state.app_state().jobs) == 2
+    other = _start(_train_page(owner=KEY_B, **TINY))  # another session has its own limit
+    assert not other.error and len(state.app_state().jobs) == 3
+
+
+def test_make_active_changes_this_session_only(shared_mode):
+    owner = _start(_train_page(owner=KEY_A, **{**TINY, "sub": "1000"}))  # 20 steps
+    (job,) = state.app_state().jobs.values()
+    assert job.join(120)
+    _button(owner.run(), "Make active").click().run()
+    other = _train_page(owner=KEY_B, **TINY)
+    sidebar = lambda at: " ".join(m.value for m in at.sidebar.markdown)  # noqa: E731
+    assert f"**{job.name}**" in sidebar(owner) and f"**{job.name}**" not in sidebar(other)
+    assert state.app_state().active is None  # nothing server-wide
+
+
+@pytest.mark.parametrize("env", ["BNN_MAX_UNITS=lots", "BNN_SESSION_RUNS=0", "BNN_MAX_EPOCHS=-1"])
+def test_an_unusable_limit_is_named_instead_of_a_traceback(shared_mode, monkeypatch, env):
+    name, value = env.split("=")
+    monkeypatch.setenv(name, value)
+    at = _train_page(**TINY)
+    assert any(f"${name} must be a whole number" in e.value and repr(value) in e.value for e in at.error)
+    assert not at.button  # nothing to press on a misconfigured server

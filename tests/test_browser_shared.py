@@ -1,0 +1,92 @@
+"""Shared-server mode in a real browser: two Chromium sessions of one ``streamlit run app.py --
+--shared`` server. Session A starts a run; session B, given a link to it, watches it with every
+control disabled, and a click forged in B's page (the ``disabled`` attribute removed from the Stop
+button) does not stop it; A's reload of its own URL (owner key included) gets the controls back."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    assert_no_exception,
+    browser_available,
+    streamlit_server,
+    wait_for_app,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not browser_available(), reason="needs /usr/bin/chromium and playwright"),
+]
+LONG_RUN = "preset=fast&layers=d64-wab-0.0_d10-wb-0.0&sub=0&ep=10&bs=20"  # 30,000 steps; stopped at the end
+
+
+def _step(page) -> int | None:
+    match = re.search(r"step ([\d,]+) / 30,000", page.inner_text("body"))
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def _wait(condition, seconds: float, what: str, page) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            page.screenshot(path="/tmp/wt-shared-browser-failure.png")
+            raise AssertionError(f"{what} (/tmp/wt-shared-browser-failure.png)")
+        page.wait_for_timeout(250)
+
+
+def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mnist_dir):
+    from playwright.sync_api import sync_playwright
+
+    env = {
+        "BNN_SHARED": "1",
+        "BNN_RUNS_DIR": str(tmp_path / "runs"),
+        "BNN_DATA_DIR": str(mnist_dir),
+        "BNN_STREAMLIT_LOG": str(tmp_path / "streamlit.log"),
+    }
+    with streamlit_server(env=env) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            owner = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            owner.goto(f"{url}/Train?{LONG_RUN}")
+            owner.get_by_role("button", name="Start").wait_for(timeout=60_000)
+            wait_for_app(owner)
+            owner.get_by_role("button", name="Start").click()
+            _wait(lambda: (_step(owner) or 0) > 0, 120, "the run never started", owner)
+            run_name = re.search(r"[?&]run=([^&]+)", owner.url).group(1)
+            assert re.search(r"[?&]owner=[A-Za-z0-9_-]{22}", owner.url), owner.url
+
+            watcher = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            watcher.goto(f"{url}/Train?run={run_name}")
+            watcher.get_by_text(f"Watching {run_name}").wait_for(timeout=60_000)
+            _wait(lambda: (_step(watcher) or 0) > 0, 60, "the watcher does not see the run train", watcher)
+            for label in ("Pause", "Stop", "Test now"):
+                assert watcher.get_by_role("button", name=label).is_disabled(), label
+            knobs = watcher.get_by_role("checkbox", name=re.compile("in the running run"))
+            knobs.nth(1).wait_for(timeout=60_000)  # the knob column draws after the run bar
+            assert knobs.count() >= 2 and all(knobs.nth(i).is_disabled() for i in range(knobs.count()))
+            assert watcher.get_by_role("slider").first.is_disabled()  # the learning rate
+            assert not watcher.get_by_role("button", name="Start").is_disabled()  # a run of its own
+
+            stop = watcher.get_by_role("button", name="Stop")
+            stop.evaluate("button => button.removeAttribute('disabled')")
+            stop.click(force=True)
+            before = _step(owner) or 0  # None while the page redraws
+            _wait(lambda: (_step(owner) or 0) > before + 50, 60, "the run did not keep training", owner)
+            assert "stopping" not in owner.inner_text("body") and "stopped" not in owner.inner_text("body")
+
+            owner.reload()  # a new session of the same URL, owner key included
+            owner.get_by_role("button", name="Stop").wait_for(timeout=60_000)
+            _wait(lambda: not owner.get_by_role("button", name="Stop").is_disabled(), 60, "no Stop for A", owner)
+            assert owner.get_by_text("Watching").count() == 0
+            owner.get_by_role("button", name="Stop").click()
+            _wait(lambda: "· stopped" in owner.inner_text("body"), 120, "A could not stop its run", owner)
+            assert_no_exception(owner)
+            assert_no_exception(watcher)
+        finally:
+            browser.close()
