@@ -19,10 +19,9 @@ Binarized Neural Networks: Courbariaux, Hubara, Soudry, El-Yaniv, Bengio 2016, a
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,15 @@ import numpy as np
 import torch
 
 from .architecture import layer_names
+from .descriptions import describe
 from .jobs import RunSlots, TrainingJob
 from .presets import PRESET_DESCRIPTIONS, PRESETS
 from .run import Run, Status
 from .runs import RunFormatError, default_runs_dir, save_run, scan_runs, slugify
 from .runs import load_run as read_run
-from .settings import LAYER_SETTINGS, SETTINGS_BY_NAME, ConfigError, RunConfig, describe, validate, with_settings
+from .settings import LAYER_SETTINGS, SETTINGS_BY_NAME, ConfigError, RunConfig, validate, with_settings
 from .tables import Table
+from .views import Comparison, Diagnosis, Packed, RunList, as_images
 
 LIVE_SETTINGS = ("lr", "optimizer")  # RunHandle.edit's settings of the whole run; per layer: LIVE_LAYER_SETTINGS
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")
@@ -202,29 +203,6 @@ def load_run(name_or_path: str | os.PathLike, runs_dir: str | os.PathLike | None
         if not path.is_dir():
             raise ValueError(f"no run {str(name_or_path)!r} in {directory}")
     return RunHandle(read_run(path))
-
-
-class RunList(list):
-    """The saved runs (a list of :class:`RunHandle`), newest first, shown as a table; the
-    folders that could not be read are in ``unreadable`` (path and reason)."""
-
-    def __init__(self, handles: Iterable[RunHandle], unreadable: list, directory: Path) -> None:
-        super().__init__(handles)
-        self.unreadable = unreadable
-        self.directory = directory
-
-    def table(self) -> Table:
-        note = "; ".join(f"{item.path.name} could not be read: {item.reason}" for item in self.unreadable)
-        rows = [handle._row(with_path=False) for handle in self]
-        return Table(rows, f"{len(self)} saved run(s) in {self.directory}", note)
-
-    def __str__(self) -> str:
-        return str(self.table())
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
 
 
 def runs(runs_dir: str | os.PathLike | None = None) -> RunList:
@@ -461,7 +439,7 @@ class RunHandle:
 
         from . import plots
 
-        x = _as_images(image)[:1]
+        x = as_images(image)[:1]
         traces = self.model().trace(x)
         titles = ["input digit"] + [
             f"{t.name}: {'binary ±1' if t.binarized else 'real'} ({t.post[0].numel()} values)" for t in traces
@@ -512,7 +490,7 @@ class RunHandle:
     # --- what it does -------------------------------------------------------------------
     def _scores(self, images: Any) -> torch.Tensor:
         with torch.no_grad():
-            return self.model()(_as_images(images))
+            return self.model()(as_images(images))
 
     def predict(self, images: Any) -> np.ndarray:
         """The digit of each image (numpy int64): 28x28 images as uint8 0..255 or floats in
@@ -586,194 +564,6 @@ class RunHandle:
         return f"<Run {run.name}: {run.status} · epoch {run.epoch:.2f}/{run.epochs}{test}{edits}>"
 
     def __str__(self) -> str:
-        return str(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-
-def _as_images(images: Any) -> torch.Tensor:
-    """``images`` as a float (N, 1, 28, 28) tensor in [0, 1] (see :meth:`RunHandle.predict`)."""
-    if isinstance(images, torch.Tensor):
-        array = images.detach().cpu().numpy()
-    else:
-        array = np.asarray(images)
-    if array.dtype == np.uint8:
-        x = array.astype(np.float32) / 255.0
-    elif np.issubdtype(array.dtype, np.floating):
-        x = array.astype(np.float32)
-        if x.size and not np.isfinite(x).all():
-            raise ValueError("images must not contain NaN or inf")
-        if x.size and (x.min() < 0.0 or x.max() > 1.0):
-            raise ValueError(
-                f"float images must be in [0, 1], got values in [{x.min():g}, {x.max():g}]; pass uint8 for 0..255"
-            )
-    else:
-        raise ValueError(f"images must be uint8 (0..255) or float in [0, 1], got {array.dtype}")
-    shape = x.shape
-    if shape in ((28, 28), (784,), (1, 28, 28)):
-        x = x.reshape(1, 784)
-    elif len(shape) == 2 and shape[1] == 784 or len(shape) == 3 and shape[1:] == (28, 28):
-        x = x.reshape(-1, 784)
-    elif len(shape) == 4 and shape[1:] == (1, 28, 28):
-        x = x.reshape(-1, 784)
-    else:
-        raise ValueError(f"images must be 28x28: one (28, 28) or a batch (N, 28, 28), got shape {shape}")
-    return torch.from_numpy(np.ascontiguousarray(x)).reshape(-1, 1, 28, 28)
-
-
-class Diagnosis:
-    """The findings of :meth:`RunHandle.diagnose`, most severe first; ``apply()`` gives the run's
-    settings with every fix applied (``apply(findings)`` only those)."""
-
-    def __init__(self, run: Run, findings: list) -> None:
-        self.run = run
-        self.findings = findings
-
-    def apply(self, findings: Iterable | None = None) -> RunConfig:
-        """The run's settings (as trained) with the fixes of ``findings`` (default: all) applied.
-
-        >>> bnn.train(seed.diagnose().apply(), fixes=seed)     # doctest: +SKIP
-        """
-        from .diagnosis import apply_fixes
-
-        return apply_fixes(self.run.config, list(self.findings if findings is None else findings))
-
-    def __len__(self) -> int:
-        return len(self.findings)
-
-    def __iter__(self):
-        return iter(self.findings)
-
-    def __getitem__(self, index: int):
-        return self.findings[index]
-
-    def table(self) -> Table:
-        rows = [
-            {"severity": f.severity, "finding": f.title, "evidence": f.evidence.replace("**", ""), "fix": f.fix_label}
-            for f in self.findings
-        ]
-        note = "" if self.findings else "No problem found: the run learns."
-        return Table(rows, f"Diagnosis of {self.run.name}", note)
-
-    def __str__(self) -> str:
-        return str(self.table())
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-
-class Packed:
-    """A run's network packed for the XNOR engine (``.model``, a :class:`bnn.xnor.PackedModel`),
-    next to its float32 copy with sign(W) stored once; ``.predict(images)`` runs the packed one."""
-
-    def __init__(self, name: str, float_model: torch.nn.Module, packed) -> None:
-        from .draw import deployment_copy
-
-        self.name = name
-        self.model = packed
-        self.float_model = deployment_copy(float_model)
-
-    def predict(self, images: Any) -> np.ndarray:
-        return self.model.predict(_as_images(images).reshape(-1, 784).numpy())
-
-    def benchmark(self, images: Any = None, *, count: int = 10_000, repeats: int = 3) -> Table:
-        """Both engines over ``count`` MNIST test images (or ``images``), interleaved ``repeats``
-        times (median seconds): the speed-up and how many predictions agree."""
-        from .xnor.timing import time_test_set
-
-        if images is None:
-            from .data import load_mnist
-
-            x = load_mnist().test_images[:count]
-        else:
-            x = _as_images(images)
-        timed = time_test_set(self.float_model, self.model, x, repeats=repeats)
-        agree = float(np.mean(timed["float_pred"] == timed["packed_pred"])) * 100
-        row = {
-            "images": timed["n"],
-            "float32 torch (s)": round(timed["float_s"], 4),
-            "XNOR packed (s)": round(timed["packed_s"], 4),
-            "speed-up": f"{timed['ratio']:.2f}x",
-            "same predictions (%)": round(agree, 2),
-        }
-        table = Table([row], f"{self.name}: packed XNOR engine vs float32")
-        table.speedup = timed["ratio"]
-        return table
-
-    def table(self) -> Table:
-        rows = [
-            {k: layer[k] for k in ("name", "kind", "in_features", "out_features", "output", "bytes") if k in layer}
-            for layer in self.model.summary()
-        ]
-        return Table(rows, f"{self.name} packed: {self.model.nbytes:,} bytes")
-
-    def __repr__(self) -> str:
-        return str(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
-
-
-class Comparison:
-    """Several runs side by side (:func:`compare`): ``figure(metric)`` overlays their curves,
-    the table lists their results and the settings in which they differ."""
-
-    METRICS = ("test accuracy", "loss", "batch accuracy")
-
-    def __init__(self, handles: list[RunHandle]) -> None:
-        self.handles = handles
-        self.labels: list[str] = []  # the runs' names, numbered where one is given twice
-        for handle in handles:
-            label, number = handle.name, 1
-            while label in self.labels:
-                number += 1
-                label = f"{handle.name} ({number})"
-            self.labels.append(label)
-
-    def figure(self, metric: str = "test accuracy", height: int = 360):
-        """Their curves over epochs on one chart (the Compare page's), live edits dotted.
-
-        >>> bnn.compare(seed, fixed).figure()           # doctest: +SKIP
-        """
-        from . import plots
-        from .train import describe_edit
-
-        if metric not in self.METRICS:
-            raise ValueError(f"metric={metric!r}: one of {', '.join(self.METRICS)}")
-        series, events = {}, {}
-        for label, handle in zip(self.labels, self.handles):
-            run = handle.run
-            if metric == "test accuracy":
-                points = [(e["epoch"], e["accuracy"]) for e in run.evals if e.get("split") == "test"]
-            else:
-                key = "loss" if metric == "loss" else "batch_accuracy"
-                points = [(r["epoch"], r.get(key)) for r in plots.thin_records(run.records, 300)]
-            xs = [x for x, _ in points]
-            ys = [y if y is not None else math.nan for _, y in points]
-            series[label] = (xs, ys)
-            per_step = run.epochs / run.total_steps if run.total_steps else 0.0
-            events[label] = [(edit["step"] * per_step, describe_edit(edit)) for edit in run.edits]
-        axis = "loss" if metric == "loss" else "accuracy (%)"
-        return plots.run_overlay(
-            series, metric.capitalize(), axis, log_y=metric == "loss", height=height, events=events
-        )
-
-    def table(self) -> Table:
-        from .settings import settings_in_words
-
-        words = [settings_in_words(handle.config) for handle in self.handles]
-        names = list(dict.fromkeys(name for row in words for name in row))
-        differing = [n for n in names if len({row.get(n) for row in words if n in row}) > 1]
-        rows = [
-            {**handle._row(with_path=False), "name": label, **{n: row.get(n) for n in differing}}
-            for label, handle, row in zip(self.labels, self.handles, words)
-        ]
-        return Table(rows, "Compared runs (the settings that differ)")
-
-    def __repr__(self) -> str:
         return str(self.table())
 
     def _repr_html_(self) -> str:
