@@ -55,28 +55,21 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 60.0) -
 
 @contextlib.contextmanager
 def streamlit_process(
-    env: dict[str, str] | None = None, timeout: float = 60.0
+    env: dict[str, str] | None = None, timeout: float = 60.0, address: str | None = "127.0.0.1"
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run the app in a subprocess; yields its base URL and the process, and stops it afterwards."""
+    """Run the app in a subprocess; yields its base URL and the process, and stops it afterwards.
+    ``address=None``: listen where the app's own configuration says (the README's command)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
-        "--server.headless=true",
-        f"--server.port={port}",
-        "--server.address=127.0.0.1",
-        "--browser.gatherUsageStats=false",
-        "--server.fileWatcherType=none",
-    ]
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true"]
+    command.append(f"--server.port={port}")
+    if address is not None:
+        command += [f"--server.address={address}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     log = open(Path(full_env.get("BNN_STREAMLIT_LOG", os.devnull)), "w")
     process = subprocess.Popen(
         command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{address or 'localhost'}:{port}"
     listening = threading.Event()
     pump = threading.Thread(target=_pump_output, args=(process, log, f":{port}", listening), daemon=True)
     pump.start()

@@ -6,7 +6,6 @@ button) does not stop it; A's reload of its own URL (owner key included) gets th
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ from tests.browser import (
     browser_available,
     streamlit_server,
     wait_for_app,
+    wait_for_text,
 )
 
 pytestmark = [
@@ -26,18 +26,20 @@ pytestmark = [
 LONG_RUN = "preset=fast&layers=d64-wab-0.0_d10-wb-0.0&sub=0&ep=10&bs=20"  # 30,000 steps; stopped at the end
 
 
-def _step(page) -> int | None:
-    match = re.search(r"step ([\d,]+) / 30,000", page.inner_text("body"))
-    return int(match.group(1).replace(",", "")) if match else None
+# the run's step once it is above n (the progress line "step 1,234 / 30,000"), else false
+STEP_ABOVE = """n => {
+  const match = document.body.innerText.match(/step ([\\d,]+) \\/ 30,000/);
+  const step = match ? Number(match[1].replaceAll(",", "")) : 0;
+  return step > n && step;
+}"""
+STOP_ENABLED = """() => {
+  const stop = [...document.querySelectorAll("button")].find(b => /(^|\\s)Stop$/.test(b.innerText.trim()));
+  return stop && !stop.disabled;
+}"""
 
 
-def _wait(condition, seconds: float, what: str, page) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            page.screenshot(path="/tmp/wt-shared-browser-failure.png")
-            raise AssertionError(f"{what} (/tmp/wt-shared-browser-failure.png)")
-        page.wait_for_timeout(250)
+def _step_above(page, n: int, seconds: float) -> int:
+    return page.wait_for_function(STEP_ABOVE, arg=n, timeout=seconds * 1000, polling=250).json_value()
 
 
 def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mnist_dir):
@@ -57,14 +59,15 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             owner.get_by_role("button", name="Start").wait_for(timeout=60_000)
             wait_for_app(owner)
             owner.get_by_role("button", name="Start").click()
-            _wait(lambda: (_step(owner) or 0) > 0, 120, "the run never started", owner)
+            _step_above(owner, 0, 120)
+            owner.wait_for_url(re.compile(r"[?&]run="), timeout=60_000)
             run_name = re.search(r"[?&]run=([^&]+)", owner.url).group(1)
             assert re.search(r"[?&]owner=[A-Za-z0-9_-]{22}", owner.url), owner.url
 
             watcher = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             watcher.goto(f"{url}/Train?run={run_name}")
             watcher.get_by_text(f"Watching {run_name}").wait_for(timeout=60_000)
-            _wait(lambda: (_step(watcher) or 0) > 0, 60, "the watcher does not see the run train", watcher)
+            _step_above(watcher, 0, 60)  # the watcher sees the run train
             for label in ("Pause", "Stop", "Test now"):
                 assert watcher.get_by_role("button", name=label).is_disabled(), label
             knobs = watcher.get_by_role("checkbox", name=re.compile("in the running run"))
@@ -76,16 +79,16 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             stop = watcher.get_by_role("button", name="Stop")
             stop.evaluate("button => button.removeAttribute('disabled')")
             stop.click(force=True)
-            before = _step(owner) or 0  # None while the page redraws
-            _wait(lambda: (_step(owner) or 0) > before + 50, 60, "the run did not keep training", owner)
+            before = _step_above(owner, 0, 60)
+            _step_above(owner, before + 50, 60)  # the run kept training
             assert "stopping" not in owner.inner_text("body") and "stopped" not in owner.inner_text("body")
 
             owner.reload()  # a new session of the same URL, owner key included
             owner.get_by_role("button", name="Stop").wait_for(timeout=60_000)
-            _wait(lambda: not owner.get_by_role("button", name="Stop").is_disabled(), 60, "no Stop for A", owner)
+            owner.wait_for_function(STOP_ENABLED, timeout=60_000, polling=250)  # A gets its Stop back
             assert owner.get_by_text("Watching").count() == 0
             owner.get_by_role("button", name="Stop").click()
-            _wait(lambda: "· stopped" in owner.inner_text("body"), 120, "A could not stop its run", owner)
+            wait_for_text(owner, "· stopped", 120_000)  # A can stop its run
             assert_no_exception(owner)
             assert_no_exception(watcher)
         finally:

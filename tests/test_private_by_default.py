@@ -8,14 +8,10 @@ to any other interface."""
 from __future__ import annotations
 
 import ipaddress
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser import ROOT, free_port
+from browser import streamlit_process
 
 LISTEN = "0A"
 
@@ -41,27 +37,10 @@ def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc/net/tcp")
 def test_the_readme_command_listens_on_loopback_only():
-    port = free_port()
-    # the README's command; headless so that it opens no browser, on a free port
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "streamlit did not start"
-            time.sleep(0.3)
+    # the README's command (headless, so that it opens no browser, on a free port), waited for
+    # until it prints its URL and answers its health check
+    with streamlit_process(address=None) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
         addresses = listening_addresses(port)
-        assert addresses, f"nothing listens on port {port}"
-        assert all(address.is_loopback for address in addresses), addresses
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    assert addresses, f"nothing listens on port {port}"
+    assert all(address.is_loopback for address in addresses), addresses
