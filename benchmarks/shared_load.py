@@ -43,8 +43,13 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from benchmarks.draw_latency import ONE_STROKE_DIGITS, WATCH_PREDICTION, percentile  # noqa: E402
 from benchmarks.load import rss_mb  # noqa: E402
 from bnn.data import resolve_data_dir  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_process  # noqa: E402
-from tests.test_browser_draw import BOX, CANVAS, DIGIT_STROKES, IDLE  # noqa: E402
+from tests.browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE,  # noqa: E402
+    streamlit_process,
+)
+from tests.test_browser_draw import BOX, CANVAS, DIGIT_STROKES  # noqa: E402
 
 TRAIN_RUN = "preset=fast&ep=12"
 BATCH_SIZE = 200  # fast's
