@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import fresh_python
 
 from bnn.presets import PRESETS
 from bnn.settings import (
@@ -25,8 +22,6 @@ from bnn.settings import (
     validate,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def with_layers(*layers: LayerConfig, base: RunConfig | None = None) -> RunConfig:
     return (base or RunConfig()).replace_model(layers=tuple(layers))
@@ -40,16 +35,7 @@ def only_problem(config: RunConfig) -> str:
 
 def test_settings_import_without_torch():
     code = "import sys, bnn.settings; print('torch' in sys.modules)"
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "False", "importing bnn.settings imported torch"
+    assert fresh_python(code) == "False", "importing bnn.settings imported torch"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -236,16 +236,24 @@ def _fold_conv(layer: PackedLayer, kind: str) -> None:
 
     else:
         v_max = 255 * k
-
-        def z_of(e: np.ndarray) -> np.ndarray:
-            z = e.astype(np.float64) / 255.0
-            if bias is not None:
-                z = z + bias.astype(np.float64)
-            return z.astype(np.float32)
+        z_of = _pixel_pre_activation(bias)
 
     t, flip = _fold_thresholds(layer, z_of, -v_max, v_max)
     layer.arrays["threshold"] = np.where(flip, -t, t).astype("<i4")  # falling: +1 iff d <= t  <=>  -d >= -t
     layer.arrays["flip"] = flip.astype(np.uint8)
+
+
+def _pixel_pre_activation(bias: np.ndarray | None):
+    """The first layer's pre-activation for the exact integer E of its dot product with the
+    pixels (dot = E / 255): z = float32(E/255 + bias)."""
+
+    def z_of(e: np.ndarray) -> np.ndarray:
+        z = e.astype(np.float64) / 255.0
+        if bias is not None:
+            z = z + bias.astype(np.float64)
+        return z.astype(np.float32)
+
+    return z_of
 
 
 def _fold_layer(layer: PackedLayer, kind: str) -> np.ndarray:
@@ -263,16 +271,8 @@ def _fold_layer(layer: PackedLayer, kind: str) -> np.ndarray:
         # +1 iff j <= t  <=>  p' <= t. Constant units: t = 0 -> K (always), t = K+1 -> -1 (never)
         threshold = np.where(flip, t, k - t)
     else:
-        # v = E, the exact integer with first-layer dot = E / 255; z = float32(E/255 + bias)
         e_max = 255 * k
-
-        def z_of(e: np.ndarray) -> np.ndarray:
-            z = e.astype(np.float64) / 255.0
-            if bias is not None:
-                z = z + bias.astype(np.float64)
-            return z.astype(np.float32)
-
-        t, flip = _fold_thresholds(layer, z_of, -e_max, e_max)
+        t, flip = _fold_thresholds(layer, _pixel_pre_activation(bias), -e_max, e_max)
         # flipped rows negate E: +1 iff E <= t  <=>  -E >= -t
         threshold = np.where(flip, -t, t)
     layer.arrays["threshold"] = threshold.astype("<i4")
