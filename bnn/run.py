@@ -158,5 +158,5 @@ def final_status(summary: dict, config: RunConfig, has_checkpoint: bool) -> Stat
         return Status(summary["status"])
     if summary.get("first_nonfinite_step") is not None:
         return Status.DIVERGED
-    epochs = summary.get("epochs") or 0
+    epochs = summary.get("epochs") or 0  # a number: bnn.runs checks the summary's numbers first
     return Status.STOPPED if not math.isfinite(epochs) or epochs < config.train.epochs - 1e-6 else Status.FINISHED

@@ -244,7 +244,7 @@ def _meta(path: Path) -> dict:
     return meta
 
 
-SUMMARY_NUMBERS = ("test_accuracy", "train_accuracy", "final_loss", "test_loss", "train_seconds", "seconds")
+SUMMARY_NUMBERS = ("test_accuracy", "train_accuracy", "final_loss", "test_loss", "train_seconds", "seconds", "epochs")
 
 
 def _metrics(path: Path) -> dict:

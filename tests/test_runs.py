@@ -330,3 +330,15 @@ def test_owner_is_saved_kept_by_a_rename_and_checked(runs_dir: Path):
     (path / META_FILE).write_text(json.dumps({**meta, "owner": 42}))
     with pytest.raises(RunFormatError, match="owner must be text or null"):
         load_run(path)
+
+
+def test_a_format_1_folder_with_a_bad_summary_is_refused_not_raised(runs_dir: Path):
+    """Format-1 folders get their status from the summary's numbers: those are checked first."""
+    path = save_run(make_run("old"), runs_dir).path
+    meta = json.loads((path / META_FILE).read_text())
+    (path / META_FILE).write_text(json.dumps({k: v for k, v in meta.items() if k in ("format", "name", "created")}))
+    metrics = json.loads((path / METRICS_FILE).read_text())
+    metrics["summary"]["epochs"] = "abc"
+    (path / METRICS_FILE).write_text(json.dumps(metrics))
+    runs, unreadable = scan_runs(runs_dir)
+    assert not runs and "summary.epochs must be a number" in unreadable[0].reason
