@@ -36,16 +36,15 @@ def grid_images(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def randomize(model, seed: int = 0, bias_scale: float = 2.0) -> None:
-    """BatchNorm statistics and affine parameters spread around the reachable pre-activations,
-    with negative and zero gammas, and nonzero biases."""
+    """BatchNorm statistics and affine parameters spread around the reachable pre-activations of
+    every layer (dense and conv), with negative and zero gammas, and nonzero biases."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for block in model.blocks:
-            fan_in = block.linear.in_features
-            units = block.linear.out_features
+            units, fan_in = block.linear.weight.shape[0], block.linear.weight[0].numel()
             if block.linear.bias is not None:
                 block.linear.bias.copy_(torch.randn(units, generator=gen) * bias_scale)
-            if isinstance(block.norm, torch.nn.BatchNorm1d):
+            if isinstance(block.norm, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 block.norm.running_mean.copy_(torch.randn(units, generator=gen) * fan_in**0.5)
                 block.norm.running_var.copy_(torch.rand(units, generator=gen) * fan_in + 0.5)
                 block.norm.weight.copy_(torch.randn(units, generator=gen))

@@ -5,31 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_xnor import grid_images
+from test_xnor import grid_images, randomize
 
 from bnn.binarize import sign
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
-
-
-def randomize_cnn(model, seed: int = 0, bias_scale: float = 2.0) -> None:
-    """BatchNorm statistics spread around the reachable pre-activations of every layer (dense and conv),
-    with negative and zero gammas, and nonzero biases."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for block in model.blocks:
-            units, fan_in = block.linear.weight.shape[0], block.linear.weight[0].numel()
-            if block.linear.bias is not None:
-                block.linear.bias.copy_(torch.randn(units, generator=gen) * bias_scale)
-            if isinstance(block.norm, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                block.norm.running_mean.copy_(torch.randn(units, generator=gen) * fan_in**0.5)
-                block.norm.running_var.copy_(torch.rand(units, generator=gen) * fan_in + 0.5)
-                block.norm.weight.copy_(torch.randn(units, generator=gen))
-                block.norm.weight[::5] = 0.0
-                block.norm.bias.copy_(torch.randn(units, generator=gen))
-    model.eval()
 
 
 def cnn(*layers: LayerConfig, **model) -> ModelConfig:
@@ -105,7 +87,7 @@ def test_conv_thresholds_every_dot_value():
 )
 def test_random_cnns_match_the_float_model(config):
     model = build_model(config)
-    randomize_cnn(model, seed=3)
+    randomize(model, seed=3)
     kinds = [layer.kind for layer in export_packed(model).layers]
     assert kinds[0] == ("conv" if config.input.binarize else "pixelconv") and "float" not in kinds
     assert_matches_float_model(model, grid_images(40, seed=4))
@@ -115,7 +97,7 @@ def test_exact_ties_in_conv_layers_give_plus_one():
     """Without bias and with integer BatchNorm means the conv pre-activation (after the pool) is exactly 0
     for some positions: sign(0) = +1, in both engines, as in the float model."""
     model = build_model(cnn(conv(8), conv(24), bias=False))
-    randomize_cnn(model, seed=5)
+    randomize(model, seed=5)
     with torch.no_grad():
         norm = model.blocks[1].norm
         norm.running_mean.copy_(torch.randint(-6, 7, (24,)).float())
@@ -128,7 +110,7 @@ def test_exact_ties_in_conv_layers_give_plus_one():
 
 def test_off_grid_images_take_the_float_first_conv():
     model = build_model(cnn(conv(8), conv(16)))
-    randomize_cnn(model, seed=7)
+    randomize(model, seed=7)
     x = grid_images(20, seed=8)
     x[::3] += torch.rand(x[::3].shape) * 1e-3
     packed = export_packed(model)
@@ -148,14 +130,14 @@ def test_conv_layers_that_are_not_binarized_get_a_float_fallback():
         real_activation="hardtanh",
     )
     model = build_model(config)
-    randomize_cnn(model, seed=9)
+    randomize(model, seed=9)
     assert [layer.kind for layer in export_packed(model).layers] == ["float", "float", "conv", "float", "xnor"]
     assert_matches_float_model(model, grid_images(30, seed=10))
 
 
 def test_cnn_save_load_roundtrip(tmp_path):
     model = build_model(cnn(conv(8), conv(70), LayerConfig(33)))
-    randomize_cnn(model, seed=11)
+    randomize(model, seed=11)
     packed = export_packed(model)
     path = tmp_path / "cnn.bnnx"
     save_packed(packed, path)
