@@ -19,9 +19,19 @@ from __future__ import annotations
 
 import torch
 
+EXACT_COUNT = 2**24  # float32 counts every whole number below this exactly
+
 
 def sign(x: torch.Tensor) -> torch.Tensor:
     """sign(x) in {-1, +1} with sign(0) = +1; NaN propagates."""
+    if x.device.type == "cpu" and x.numel() < EXACT_COUNT:
+        # the common case in one fast pass: torch.sign is right unless some entry is ±0 or NaN
+        # (it gives 0 for those), which the count of nonzero signs, signs · signs, tells (whole
+        # numbers all along the sum, so exact in float32)
+        signs = torch.sign(x)
+        flat = signs.reshape(-1)
+        if float(torch.dot(flat, flat)) == x.numel():
+            return signs
     # not torch.sign: recent PyTorch returns sign(NaN) = 0, which would hide a diverged run; and
     # not torch.where(x >= 0, 1.0, -1.0): on a CPU it is ~5x slower than these vectorized passes
     one_or_nan = x.clamp(-1.0, 1.0).mul_(0.0).add_(1.0)  # NaN stays NaN, inf gives 1

@@ -203,5 +203,22 @@ def iterate_batches(
         yield order[start : start + batch_size]
 
 
+def random_shifts(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``images`` (N, C, H, W) moved by its own (dy, dx), both drawn uniformly from
+    ``[-max_shift, max_shift]`` with ``generator`` (on the CPU); pixels moved in from outside are 0
+    (MNIST's black background). The classic augmentation for MNIST: a digit is the same digit a
+    pixel or two further left."""
+    if max_shift == 0:
+        return images
+    count, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, count, 1), generator=generator).to(images.device)
+    rows = offsets[0] + torch.arange(height, device=images.device)  # (N, H): padded rows each image keeps
+    cols = offsets[1] + torch.arange(width, device=images.device)
+    batch = torch.arange(count, device=images.device)[:, None, None]
+    moved = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C): advanced indices first
+    return moved.permute(0, 3, 1, 2).contiguous()
+
+
 def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)

@@ -8,7 +8,10 @@ for: some ops still fall back to the CPU there).
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
+import sys
 
 import torch
 
@@ -68,3 +71,31 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({os.cpu_count()} cores)"
     return str(device)
+
+
+MALLOC_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
+MALLOC_MMAP_THRESHOLD = -3
+KEPT_FREE_BYTES = 1 << 30  # freed memory the process keeps for its next tensors
+LARGEST_HEAP_BLOCK = 32 << 20  # glibc's upper bound for M_MMAP_THRESHOLD on 64-bit
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Have glibc keep freed tensor memory for the next tensors instead of handing it back to the
+    system at once (once per process; True when it took effect).
+
+    A training step allocates and frees tensors of megabytes dozens of times. By default glibc
+    returns such blocks to the system (``munmap``, heap trimming) and the next tensor of that
+    size page-faults its memory back in, page by page: measured here, ``sign`` of a 1024x1024
+    tensor took 10.7 ms instead of 0.87 ms, and a binarized CNN's activations 16 ms instead of 4.
+    Blocks up to 32 MB now come from the heap, which keeps up to 1 GB it no longer needs (the
+    process's memory stays at its peak instead of shrinking between steps). Not glibc (macOS,
+    Windows, musl): nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        kept = libc.mallopt(MALLOC_TRIM_THRESHOLD, KEPT_FREE_BYTES)
+        return bool(kept and libc.mallopt(MALLOC_MMAP_THRESHOLD, LARGEST_HEAP_BLOCK))
+    except (OSError, AttributeError):
+        return False

@@ -52,6 +52,11 @@ class InputStage(nn.Module):
             x = sign(x)  # no gradient is needed below the first layer
         return self.dropout(x)
 
+    @property
+    def outputs_signs(self) -> bool:
+        """Whether every output is ±1 (sign of the pixels, no dropout now)."""
+        return self.binarize_input and not (self.training and isinstance(self.dropout, nn.Dropout))
+
 
 class Activation(nn.Module):
     """sign with STE (deterministic, or stochastic while training) or a real activation."""
@@ -102,13 +107,19 @@ class Block(nn.Module):
         self.activation = activation
         self.dropout = nn.Dropout(layer.dropout) if layer.dropout > 0 else nn.Identity()
 
-    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+    def pre_activation(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:
+        """After the linear map, pool and BatchNorm; ``signs_in``: every entry of ``x`` is ±1."""
         if self.flatten_input:
             x = x.flatten(1)
-        return self.norm(self.pool(self.linear(x)))
+        return self.norm(self.pool(self.linear(x, signs_in)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.activation(self.pre_activation(x)))
+    def forward(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:
+        return self.dropout(self.activation(self.pre_activation(x, signs_in)))
+
+    @property
+    def outputs_signs(self) -> bool:
+        """Whether every output is ±1 (binarized activations, no dropout now): the next layer's ``signs_in``."""
+        return self.activation.binarized and not (self.training and isinstance(self.dropout, nn.Dropout))
 
 
 class BinaryNet(nn.Module):
@@ -153,8 +164,10 @@ class BinaryNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._prepare(x)
+        signs = self.input_stage.outputs_signs
         for block in self.blocks:
-            x = block(x)
+            x = block(x, signs)
+            signs = block.outputs_signs
         return x
 
     @torch.no_grad()
@@ -165,10 +178,12 @@ class BinaryNet(nn.Module):
         try:
             traces = []
             h = self._prepare(x)
+            signs = self.input_stage.outputs_signs
             for block in self.blocks:
                 inputs = h.flatten(1) if block.flatten_input else h
-                pre = block.pre_activation(h)
+                pre = block.pre_activation(h, signs)
                 h = block.activation(pre)
+                signs = block.activation.binarized  # eval mode: no dropout
                 traces.append(LayerTrace(block.name, inputs, pre, h, block.activation.binarized))
             return traces
         finally:

@@ -36,6 +36,7 @@ LATENT_INITS = ("glorot", "uniform1")
 
 MAX_UNITS = 8192  # widest layer the app accepts; wider is refused before training starts
 MAX_LAYERS = 12
+MAX_SHIFT = 4  # largest random shift of a training image, in pixels
 MAX_SEED = 2**32 - 1  # numpy's limit, so one seed can seed every generator
 MAX_PARAMETERS = 200_000_000  # more does not fit this machine's memory with Adam's state
 
@@ -367,6 +368,18 @@ class TrainConfig:
             low_open=True,
             applies=_when_bop,
             help="Adaptivity rate of Bop's gradient moving average",
+        ),
+    )
+    # shift each training image by up to N pixels, a fresh random shift per image and step (0: off)
+    shift: int = field(
+        default=0,
+        metadata=setting(
+            "shift",
+            "Random shifts (pixels)",
+            low=0,
+            high=MAX_SHIFT,
+            step=1,
+            help="Data augmentation: each training image moves by up to this many pixels in x and y at every step",
         ),
     )
     # use only the first N training images (0: all 60,000)

@@ -42,8 +42,8 @@ from typing import Any
 import torch
 
 from .architecture import plan
-from .data import MnistData, iterate_batches, steps_per_epoch
-from .devices import resolve_device
+from .data import MnistData, iterate_batches, random_shifts, steps_per_epoch
+from .devices import keep_freed_memory, resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
 from .layers import clip_latent_weights
 from .losses import loss_function
@@ -56,6 +56,7 @@ LIVE_TRAIN_SETTINGS = ("lr", "optimizer")  # settings a running trainer accepts 
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")  # per layer
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
+SHIFT_SEED_STRIDE = 1 << 31  # step t of seed s draws its shifts with seed s * stride + t (t < stride)
 YOUNG_RUN_S = 10.0  # seconds of training during which early_record_s applies
 
 
@@ -191,6 +192,8 @@ class Trainer:
         self.config = config
         self.world = current_world()
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         subset = config.train.train_subset
         self.data = (data.subset(train=subset) if subset else data).to(self.device)
         torch.manual_seed(config.train.seed)
@@ -440,8 +443,8 @@ class Trainer:
             batches = iterate_batches(self.train_count, batch_size, self.generator, device=self.device)
             done_in_epoch = self.step - self.epoch * self.steps_per_epoch
             for indices in itertools.islice(batches, done_in_epoch, None):
-                mine = indices.tensor_split(self.world.size)[self.world.rank] if self.world.distributed else indices
-                self.train_step(self.data.train_images[mine], self.data.train_labels[mine], len(indices))
+                images, labels = self._batch(indices)
+                self.train_step(images, labels, len(indices))
                 yield self.step
             self.train_seconds += time.perf_counter() - epoch_start
             self.epoch += 1
@@ -453,6 +456,19 @@ class Trainer:
                 on_epoch_end(self)
         if self.train_eval != "never" and not any(e["split"] == "train" and e["step"] == self.step for e in self.evals):
             self.evaluate("train")
+
+    def _batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's images and labels of the batch ``indices``, images randomly shifted when the
+        run augments (the shifts of a step depend on the seed and the step only, so a resumed run
+        draws the same ones)."""
+        images, labels = self.data.train_images[indices], self.data.train_labels[indices]
+        if self.config.train.shift:
+            generator = torch.Generator().manual_seed(self.config.train.seed * SHIFT_SEED_STRIDE + self.step)
+            images = random_shifts(images, self.config.train.shift, generator)
+        if self.world.distributed:
+            rank, size = self.world.rank, self.world.size
+            images, labels = images.tensor_split(size)[rank], labels.tensor_split(size)[rank]
+        return images, labels
 
     def final_evaluations(self) -> None:
         """After stopping early: evaluate what was trained (test, and training set unless never)."""

@@ -28,6 +28,20 @@ def test_sign_propagates_nan_and_keeps_inf_sign():
     assert out[1:].tolist() == [1.0, -1.0, 1.0]
 
 
+@pytest.mark.parametrize("special", [None, 0.0, -0.0, float("nan")])
+def test_sign_of_a_big_tensor_with_one_special_entry(special):
+    """The fast path (torch.sign, then a count of the nonzero signs) hands a tensor with a ±0 or a
+    NaN anywhere to the careful one."""
+    x = torch.randn(300, 301)
+    x[x == 0] = 1.0
+    if special is not None:
+        x[123, 45] = special
+    out = sign(x)
+    expected = torch.where(x >= 0, 1.0, -1.0)
+    assert torch.equal(out[x == x], expected[x == x])
+    assert out.isnan().sum() == (1 if special is not None and math.isnan(special) else 0)
+
+
 @pytest.mark.parametrize("binarizer", [ste_sign, stochastic_ste_sign], ids=["ste_sign", "stochastic"])
 def test_binarizers_keep_nan_so_a_diverged_run_shows_it(binarizer):
     x = torch.tensor([float("nan"), 3.0, -3.0] * 50)

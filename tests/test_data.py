@@ -23,6 +23,7 @@ from bnn.data import (
     iterate_batches,
     load_mnist,
     missing_files,
+    random_shifts,
     raw_dir,
     resolve_data_dir,
     steps_per_epoch,
@@ -262,6 +263,35 @@ def test_iterate_batches_shuffles_reproducibly():
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.equal(a, torch.arange(50))
     assert torch.equal(torch.cat(list(iterate_batches(50, 8, shuffle=False))), torch.arange(50))
+
+
+def _offset_of(original: torch.Tensor, moved: torch.Tensor, max_shift: int) -> tuple[int, int] | None:
+    """The (dy, dx) that turns ``original`` (H, W) into ``moved``, zero-filled, or None."""
+    padded = torch.nn.functional.pad(original, (max_shift,) * 4)
+    height, width = original.shape
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            window = padded[max_shift + dy : max_shift + dy + height, max_shift + dx : max_shift + dx + width]
+            if torch.equal(window, moved):
+                return dy, dx
+    return None
+
+
+def test_random_shifts_move_each_image_by_its_own_offset_within_the_range():
+    images = torch.rand(400, 1, 6, 7) + 0.5  # no zeros: every offset gives a different image
+    moved = random_shifts(images, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and moved.is_contiguous()
+    offsets = [_offset_of(a[0], b[0], 2) for a, b in zip(images, moved)]
+    assert None not in offsets
+    assert set(offsets) == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}  # all 25, each image its own
+
+
+def test_random_shifts_follow_the_generator_and_zero_is_no_shift():
+    images = torch.rand(8, 1, 5, 5)
+    first = random_shifts(images, 1, torch.Generator().manual_seed(3))
+    assert torch.equal(first, random_shifts(images, 1, torch.Generator().manual_seed(3)))
+    assert not torch.equal(first, random_shifts(images, 1, torch.Generator().manual_seed(4)))
+    assert random_shifts(images, 0, torch.Generator()) is images
 
 
 def test_to_device_keeps_root(tiny_data: MnistData):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
-from bnn.devices import DeviceError, available_devices, describe_device, resolve_device
+from bnn.devices import DeviceError, available_devices, describe_device, keep_freed_memory, resolve_device
 
 
 @pytest.fixture
@@ -56,3 +58,8 @@ def test_what_is_not_here_is_one_sentence(no_gpu, text, message):
 
 def test_a_device_is_described_for_a_person():
     assert describe_device(torch.device("cpu")).startswith("cpu (")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_freed_memory_is_kept_for_the_next_tensors():
+    assert keep_freed_memory() and keep_freed_memory()  # once per process, then remembered

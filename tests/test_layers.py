@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnn.binarize import sign
-from bnn.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights
+from bnn.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights, sign_product
 
 
 @pytest.fixture(autouse=True)
@@ -98,3 +98,32 @@ def test_clip_latent_weights_clips_only_binarized_layers():
     assert len(binary_layers(model)) == 3
     clip_latent_weights(model, bound=0.5)
     assert model[0].weight.abs().max() == 0.5
+
+
+def _signs(*shape: int) -> torch.Tensor:
+    return sign(torch.randn(*shape))
+
+
+def test_sign_product_is_the_float_product_and_its_gradients():
+    x, w = _signs(37, 300).requires_grad_(), _signs(20, 300).requires_grad_()
+    product = sign_product(x, w)
+    assert torch.equal(product, x.detach() @ w.detach().t())  # whole numbers: exact both ways
+    grad = torch.randn(37, 20)
+    product.backward(grad)
+    assert torch.allclose(x.grad, grad @ w.detach()) and torch.allclose(w.grad, grad.t() @ x.detach())
+
+
+def test_sign_product_keeps_the_nan_of_a_row_or_column():
+    x, w = _signs(5, 16), _signs(4, 16)
+    x[1, 3] = float("nan")
+    w[2, 0] = float("nan")
+    nan = sign_product(x, w).isnan()
+    assert nan[1].all() and nan[:, 2].all() and nan.sum() == 4 + 5 - 1
+
+
+def test_a_linear_layer_told_its_inputs_are_signs_gives_the_same_outputs():
+    layer = BinaryLinear(300, 20)
+    x = _signs(64, 300)
+    assert torch.allclose(layer(x, signs_in=True), layer(x), atol=1e-5, rtol=0)
+    layer.bias = None
+    assert torch.equal(layer(x, signs_in=True), layer(x))

@@ -24,7 +24,7 @@ from bnn.jobs import TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, load_run
-from bnn.train import Trainer
+from bnn.train import Trainer, use_cpu_threads_for
 
 WAIT = 120.0  # seconds: an upper bound on waiting for an event, never a measurement
 # 20 steps an epoch; Adam at 1e-2 to start, then SGD, a lower lr, dense1 real in weights and activations
@@ -50,7 +50,9 @@ def _edit_live(job: TrainingJob, after_step: int) -> None:
 
 
 def replay(run: Run, data: MnistData) -> torch.nn.Module:
-    """The network ``run`` trained, trained again here from ``CONFIG`` with its edits at their steps."""
+    """The network ``run`` trained, trained again here from ``CONFIG`` with its edits at their steps
+    (on as many torch threads as the job's thread: float sums depend on how the work is split)."""
+    use_cpu_threads_for(CONFIG, "cpu")
     trainer = Trainer(CONFIG, data, "cpu")
     names = [block.name for block in trainer.model.blocks]
     pending = list(run.edits)

@@ -362,3 +362,26 @@ def test_early_records_come_at_once_and_leave_the_training_alone(tiny_data, tiny
     assert [r["step"] for r in fixed.records] == [5, 8]  # 8 steps of 32 images
     assert [r["step"] for r in early.records] == list(range(1, 9))  # young: every step is a record
     assert all(torch.equal(a, b) for a, b in zip(fixed.model.state_dict().values(), early.model.state_dict().values()))
+
+
+def _trained(trainer: Trainer, steps: int | None = None) -> Trainer:
+    for step in trainer.steps():
+        if step == steps:
+            break
+    return trainer
+
+
+def test_random_shifts_change_the_training_and_a_resumed_run_draws_the_same_ones(tiny_data, tiny_config):
+    """Shifted images train other weights; the shifts of a step come from the seed and the step,
+    so a run restored in the middle of an epoch ends as the uninterrupted one."""
+    shifted = tiny_config.replace_train(shift=2, epochs=2)
+    plain = _trained(Trainer(shifted.replace_train(shift=0), tiny_data, "cpu", record_every=3))
+    whole = _trained(Trainer(shifted, tiny_data, "cpu", record_every=3))
+    assert not torch.equal(plain.model.blocks[0].linear.weight, whole.model.blocks[0].linear.weight)
+    first = _trained(Trainer(shifted, tiny_data, "cpu", record_every=3), steps=3)  # mid-epoch 1, at a record
+    resumed = Trainer(shifted, tiny_data, "cpu", record_every=3)
+    resumed.restore(first.model.state_dict(), first.state_dict(), first.records, first.evals)
+    _trained(resumed)
+    assert resumed.step == whole.step == 16
+    weights = zip(whole.model.state_dict().values(), resumed.model.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in weights)

@@ -92,7 +92,8 @@ def controls(settings: NextRun) -> None:
     form.control(cols[2], "epochs")
     form.control(cols[3], "batch_size")
     with st.expander(
-        "Advanced: loss, schedule, STE cancellation, clipping, Glorot scaling, stochastic binarization, seed, subset"
+        "Advanced: loss, schedule, STE cancellation, clipping, Glorot scaling, stochastic binarization, seed, subset, "
+        "random shifts"
     ):
         cols = st.columns(4)
         form.control(cols[0], "loss")
@@ -106,6 +107,7 @@ def controls(settings: NextRun) -> None:
         form.control(cols[2], "real_activation")
         form.control(cols[3], "seed")
         form.control(cols[3], "train_subset")
+        form.control(cols[3], "shift")
 
 
 def layer_table(settings: NextRun) -> None:
