@@ -23,7 +23,7 @@ from ui.train_panels.diagnosis import after_the_run
 from ui.train_panels.live_knobs import live_knobs
 from ui.train_panels.live_view import LIVE_HEIGHT, live_view
 from ui.train_panels.next_run import NextRun
-from ui.train_panels.run_bar import run_bar, start_run
+from ui.train_panels.run_bar import press_start, run_bar, start_in_page
 from ui.train_panels.settings import settings_panel
 
 with st.sidebar:
@@ -45,7 +45,8 @@ st.caption(
 )
 if not shared.data_on_disk():
     st.info(f"MNIST is not in `{shared.data_dir()}` yet: the first Start downloads it (about 11 MB).")
-if run_bar(state, job, snapshot, jobs) and (started := start_run(settings, jobs)):
+run_bar(state, job, snapshot, jobs, on_start=lambda: press_start(settings, jobs))
+if state.pop(keys.TRAIN_START_IN_PAGE, False) and (started := start_in_page(settings, jobs)):
     state[keys.TRAIN_RUN] = started
     st.rerun()  # the whole page again: buttons and knobs for the new run
 frame.still_progress_bars()

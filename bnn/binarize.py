@@ -29,7 +29,8 @@ def sign(x: torch.Tensor) -> torch.Tensor:
         # (it gives 0 for those), which the count of nonzero signs, signs · signs, tells (whole
         # numbers all along the sum, so exact in float32)
         signs = torch.sign(x)
-        flat = signs.reshape(-1)
+        in_memory_order = sorted(range(signs.dim()), key=lambda dim: -signs.stride(dim))  # e.g. channels-last
+        flat = signs.permute(in_memory_order).reshape(-1)  # a view of a dense tensor, no copy
         if float(torch.dot(flat, flat)) == x.numel():
             return signs
     # not torch.sign: recent PyTorch returns sign(NaN) = 0, which would hide a diverged run; and

@@ -111,7 +111,12 @@ class Block(nn.Module):
         """After the linear map, pool and BatchNorm; ``signs_in``: every entry of ``x`` is ±1."""
         if self.flatten_input:
             x = x.flatten(1)
-        return self.norm(self.pool(self.linear(x, signs_in)))
+        z = self.linear(x, signs_in)
+        if self.config.kind == "conv":
+            # feature maps channels-last (the same numbers): on a CPU the 2x2 max-pool is 4-14x faster in
+            # that layout (3.2 vs 14.8 ms for 100x32x28x28 here); the next conv and BatchNorm keep it
+            z = z.contiguous(memory_format=torch.channels_last)
+        return self.norm(self.pool(z))
 
     def forward(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:
         return self.dropout(self.activation(self.pre_activation(x, signs_in)))

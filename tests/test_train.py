@@ -14,7 +14,7 @@ from bnn.models import build_model
 from bnn.optim import scheduled_lr
 from bnn.presets import PRESETS
 from bnn.settings import ConfigError, LayerConfig, RunConfig
-from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for
+from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for, warm_up
 
 RECORD_KEYS = {
     "step",
@@ -385,3 +385,13 @@ def test_random_shifts_change_the_training_and_a_resumed_run_draws_the_same_ones
     assert resumed.step == whole.step == 16
     weights = zip(whole.model.state_dict().values(), resumed.model.state_dict().values())
     assert all(torch.equal(a, b) for a, b in weights)
+
+
+@pytest.mark.parametrize("name", ["fast", "best"])
+def test_warm_up_takes_one_step_of_the_network_on_random_images(name, monkeypatch):
+    steps = []
+    original = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, *a: steps.append(a[0].shape) or original(self, *a))
+    config = shrink(PRESETS[name])
+    warm_up(config)
+    assert steps == [(config.train.batch_size, *config.model.image_shape)]

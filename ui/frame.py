@@ -18,7 +18,7 @@ def page_runs() -> int:
 def setup(title: str, icon: str) -> None:
     st.set_page_config(page_title=f"{title} · BNN Playground", page_icon=icon, layout="wide")
     st.session_state[PAGE_RUNS] = page_runs() + 1
-    state.warm_data()
+    state.warm_up()
     access.check_options()
     access.keep_in_url()
     access.show_notice()

@@ -62,6 +62,15 @@ TRAIN_NOTICE = "tr_notice"
 """A one-time message for the Train page (a link's unusable values, an applied fix, a refused
 live edit), shown once under the chart. Written by Train's panels; read by its page script."""
 
+TRAIN_START_PROBLEMS = "tr_start_problems"
+"""Why the last Start was refused (a list of sentences), shown once under the run bar. Written by
+Start's callback; read by Train's page script."""
+
+TRAIN_START_IN_PAGE = "tr_start_in_page"
+"""Start was pressed but MNIST has to be downloaded or its files are unreadable: the page starts
+the run itself, where it can show the download or the error. Written by Start's callback; read by
+Train's page script."""
+
 TRAIN_LINK = "tr_url"
 """The URL params Train last wrote: other params in the URL are a new link to follow.
 Written and read by Train."""

@@ -21,7 +21,7 @@ from ui import live_chart
 LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
 POLL_S = 1.0
-YOUNG_POLL_S = 0.4  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
+YOUNG_POLL_S = 0.25  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
 CHART_SPEC_KEY = "tr_chart_spec"  # the live chart's layout, kept while its shape stays
 
 

@@ -4,7 +4,7 @@ background ``bnn.jobs.TrainingJob``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import streamlit as st
 
@@ -20,16 +20,17 @@ from ui.train_panels.next_run import NextRun
 PICK_KEY = "tr_run_pick"  # the run picker's widget; the choice itself is keys.TRAIN_RUN
 
 
-def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
+def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Callable[[], None]) -> None:
     """Draw the bar for this tab's ``job`` (None before its first run) as ``snapshot`` shows it;
-    True when Start was pressed."""
+    ``on_start``: Start's callback (:func:`press_start`)."""
     trains = snapshot is not None and not snapshot.ended  # running, paused, loading, stopping
     mine = job is None or access.may_control(snapshot)  # else watched: no control of it here
     bar = st.columns([1, 1, 1, 1, 3.4], vertical_alignment="center")
-    start = bar[0].button(
+    bar[0].button(
         "Start",
         type="primary",
         icon=":material/play_arrow:",
+        on_click=on_start,
         width="stretch",
         disabled=trains and mine,
         help="This tab's run is still training: stop it first" if trains and mine else "Train with the settings below",
@@ -82,25 +83,33 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping) -> bool:
         )
     if not mine:
         access.watching_caption(snapshot)
-    return start
+    for problem in state.pop(keys.TRAIN_START_PROBLEMS, ()):
+        st.error(f"Not started: {problem}", icon=":material/block:")
 
 
 FIRST_POINT_WAIT_S = 1.0  # Start waits at most this long for the run's first record
 
 
-def start_run(settings: NextRun, jobs: Mapping) -> str | None:
-    """Start a run of the settings, named after their preset; its name, or None when the settings
-    or MNIST are refused (each reason shown)."""
-    config = settings.config()
-    problems = validate(config)
-    if config.model.num_classes != 10:
-        problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
-    problems = problems or training_memory_problems(config)
-    problems = problems or access.start_problems(config, [job.snapshot() for job in jobs.values()], shared.runs_dir())
-    for problem in problems:
-        st.error(f"Not started: {problem}", icon=":material/block:")
+def press_start(settings: NextRun, jobs: Mapping) -> None:
+    """Start's callback: check the settings and start the run before the page runs again, so that
+    the page run after the click draws the new run, with its first chart point when that comes
+    within :data:`FIRST_POINT_WAIT_S` (one page run, not two). What needs to show progress or an
+    error (downloading MNIST, unreadable files) is left to the page (:func:`start_in_page`)."""
+    state = settings.state
+    problems = start_problems(settings, jobs)
     if problems:
-        return None
+        state[keys.TRAIN_START_PROBLEMS] = problems
+        return
+    data = shared.data_in_memory()
+    if data is None:
+        state[keys.TRAIN_START_IN_PAGE] = True
+        return
+    state[keys.TRAIN_RUN] = launch(settings, jobs, data)
+
+
+def start_in_page(settings: NextRun, jobs: Mapping) -> str | None:
+    """Start a run from the page script, downloading MNIST first if needed (shown); the run's name,
+    or None when MNIST could not be had (the reason shown)."""
     if not shared.data_on_disk():
         with st.status(f"Downloading MNIST into {shared.data_dir()} …", expanded=True) as status:
             data = shared.get_data()
@@ -110,8 +119,22 @@ def start_run(settings: NextRun, jobs: Mapping) -> str | None:
             )
     else:
         data = shared.get_data()
-    if data is None:
-        return None
+    return None if data is None else launch(settings, jobs, data)
+
+
+def start_problems(settings: NextRun, jobs: Mapping) -> list[str]:
+    """Why the settings cannot start now (each a sentence), or nothing."""
+    config = settings.config()
+    problems = validate(config)
+    if config.model.num_classes != 10:
+        problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
+    problems = problems or training_memory_problems(config)
+    return problems or access.start_problems(config, [job.snapshot() for job in jobs.values()], shared.runs_dir())
+
+
+def launch(settings: NextRun, jobs: Mapping, data) -> str:
+    """Start a run of the settings on ``data``, named after their preset; its name."""
+    config = settings.config()
     preset = settings.preset
     edited = config != PRESETS[preset]
     fixes_of = settings.take_fixes_of() if edited else None
