@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from bnn.presets import PRESETS
 from bnn.run import Status
 from bnn.runs import load_run
-from ui import keys, settings_form, state
+from ui import frame, keys, settings_form, state
 from ui.train_panels.live_knobs import knob_key
 
 TINY = {"layers": "d32-wab-0_d10-wb-0", "sub": "1000", "ep": "1", "bs": "50"}  # 20 steps
@@ -306,3 +306,16 @@ def test_start_is_disabled_while_this_tabs_run_trains(page):
     job.wait_until(lambda run: run.records, 60)
     at.run()
     assert "ETA" in _progress_text(at) and "incl. the final evaluation" in _progress_text(at)
+
+
+def test_the_page_run_after_start_shows_the_new_run_and_its_first_point(page):
+    """Start starts the run in its callback, before the page runs again: that one page run draws the
+    run (its Pause button, its chart once the first record came), no second run is needed."""
+    at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")
+    runs_before = at.session_state[frame.PAGE_RUNS]
+    _start(at)
+    (job,) = state.app_state().jobs.values()
+    assert at.session_state[frame.PAGE_RUNS] == runs_before + 1
+    assert at.session_state[keys.TRAIN_RUN] == job.name
+    assert not next(b for b in at.button if b.label == "Pause").disabled
+    assert job.snapshot().records  # Start waited for the first record (its first step is one)
