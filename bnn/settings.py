@@ -370,6 +370,20 @@ class TrainConfig:
             help="Adaptivity rate of Bop's gradient moving average",
         ),
     )
+    # after the last step, BatchNorm's running statistics recomputed over the training images
+    bn_recalibrate: bool = field(
+        default=False,
+        metadata=setting(
+            "bnre",
+            "Recompute BatchNorm statistics at the end",
+            applies=_when_batch_norm,
+            help=(
+                "After the last step, BatchNorm's running mean and variance are recomputed over the unshifted "
+                "training images with the final weights: the running averages lag behind weights that flip, "
+                "and shifted images have other statistics than the test images"
+            ),
+        ),
+    )
     # shift each training image by up to N pixels, a fresh random shift per image and step (0: off)
     shift: int = field(
         default=0,

@@ -14,7 +14,16 @@ from bnn.models import build_model
 from bnn.optim import scheduled_lr
 from bnn.presets import PRESETS
 from bnn.settings import ConfigError, LayerConfig, RunConfig
-from bnn.train import EvalResult, Trainer, cpu_threads_for, evaluate, train, use_cpu_threads_for, warm_up
+from bnn.train import (
+    EvalResult,
+    Trainer,
+    cpu_threads_for,
+    evaluate,
+    recalibrate_batch_norm,
+    train,
+    use_cpu_threads_for,
+    warm_up,
+)
 
 RECORD_KEYS = {
     "step",
@@ -395,3 +404,24 @@ def test_warm_up_takes_one_step_of_the_network_on_random_images(name, monkeypatc
     config = shrink(PRESETS[name])
     warm_up(config)
     assert steps == [(config.train.batch_size, *config.model.image_shape)]
+
+
+def test_recalibrated_batch_norm_statistics_are_those_of_the_images(tiny_config):
+    model = build_model(tiny_config.model)
+    norm = model.blocks[0].norm
+    norm.momentum = 0.3
+    images = torch.rand(600, 1, 28, 28)
+    model.eval()
+    recalibrate_batch_norm(model, images, batch_size=600)  # one batch: its mean and (unbiased) variance
+    with torch.no_grad():
+        z = model.blocks[0].linear(model._prepare(images).flatten(1))
+    assert torch.allclose(norm.running_mean, z.mean(0), atol=1e-5)
+    assert torch.allclose(norm.running_var, z.var(0), rtol=1e-4)
+    assert norm.momentum == 0.3 and not model.training
+
+
+def test_a_run_that_recalibrates_ends_with_the_same_weights_and_new_statistics(tiny_data, tiny_config):
+    plain = _trained(Trainer(tiny_config, tiny_data, "cpu"))
+    recalibrated = _trained(Trainer(tiny_config.replace_train(bn_recalibrate=True), tiny_data, "cpu"))
+    assert torch.equal(plain.model.blocks[0].linear.weight, recalibrated.model.blocks[0].linear.weight)
+    assert not torch.allclose(plain.model.blocks[0].norm.running_mean, recalibrated.model.blocks[0].norm.running_mean)

@@ -93,7 +93,7 @@ def controls(settings: NextRun) -> None:
     form.control(cols[3], "batch_size")
     with st.expander(
         "Advanced: loss, schedule, STE cancellation, clipping, Glorot scaling, stochastic binarization, seed, subset, "
-        "random shifts"
+        "random shifts, BatchNorm statistics"
     ):
         cols = st.columns(4)
         form.control(cols[0], "loss")
@@ -108,6 +108,8 @@ def controls(settings: NextRun) -> None:
         form.control(cols[3], "seed")
         form.control(cols[3], "train_subset")
         form.control(cols[3], "shift")
+        if SETTINGS_BY_NAME["bn_recalibrate"].applies_to(settings.config()):
+            form.control(cols[3], "bn_recalibrate")
 
 
 def layer_table(settings: NextRun) -> None:
