@@ -314,6 +314,8 @@ class Trainer:
             return True
         if not self.early_record_s:
             return False
+        if not self.records:
+            return True  # a young run's first step is a record: the chart starts at once
         now = time.perf_counter()
         return now - self.started < YOUNG_RUN_S and now - self._interval_started >= self.early_record_s
 

@@ -105,13 +105,23 @@ WARM_UP_PRESETS = ("fast", "best")  # the Train page's default and the CNN: thei
 
 
 @st.cache_resource(show_spinner=False)
-def warm_up() -> threading.Thread:
-    """Once per server, in the background: read MNIST into memory (2 s here) and take one thrown-away
-    training step of :data:`WARM_UP_PRESETS` (torch's one-time setup, ~0.5 s), so that the first
-    Start's first chart point does not wait for either. A problem with the files is reported when
-    a page needs them."""
+def warm_up() -> list[threading.Thread]:
+    """Once per server, in two background threads: import what the first live chart needs; read
+    MNIST into memory (2 s here) and take one thrown-away training step of :data:`WARM_UP_PRESETS`
+    (torch's one-time setup, ~0.5 s). The first Start's first chart point then waits for none of
+    them. A problem with the files is reported when a page needs them."""
 
-    def work() -> None:
+    def chart() -> None:
+        # Streamlit imports pandas and pyarrow the first time a component gets data (the live chart
+        # after Start: 0.7 s here), and plotly builds its first figure slowly (0.2 s)
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+
+        from bnn.plots import live_training_figure
+
+        live_training_figure([], [], height=100, max_points=2)
+
+    def training() -> None:
         try:
             load_mnist(str(data_dir()), device="cpu", download=False)  # bnn.data keeps it for _load_data
         except DataError:
@@ -119,10 +129,11 @@ def warm_up() -> threading.Thread:
         for name in WARM_UP_PRESETS:
             warm_up_training(PRESETS[name])
 
-    # not a daemon: torch must not be torn down under it when the process exits within its 2 s
-    thread = threading.Thread(target=work, name="bnn-warm-up")
-    thread.start()
-    return thread
+    # not daemons: torch must not be torn down under them when the process exits within their 2 s
+    threads = [threading.Thread(target=work, name=f"bnn-warm-up-{work.__name__}") for work in (chart, training)]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def data_on_disk() -> bool:
