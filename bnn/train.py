@@ -365,7 +365,9 @@ class Trainer:
             self.first_nonfinite_step = self.step - len(pending) + 1 + first_bad
         weights_finite = self.weights_finite()
         if not weights_finite and self.first_nonfinite_step is None:
-            self.first_nonfinite_step = self.step
+            # the losses so far were finite: this step's update made the weights NaN/inf, so the
+            # next step's loss is the first that is not
+            self.first_nonfinite_step = self.step + 1
         loss = sum(losses) / len(losses)
         elapsed = max(time.perf_counter() - self._interval_started, 1e-9)
         self.records.append(
