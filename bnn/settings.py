@@ -375,7 +375,7 @@ class TrainConfig:
         default=False,
         metadata=setting(
             "bnre",
-            "Recompute BatchNorm statistics at the end",
+            "BatchNorm recalibration",
             applies=_when_batch_norm,
             help=(
                 "After the last step, BatchNorm's running mean and variance are recomputed over the unshifted "

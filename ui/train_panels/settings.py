@@ -105,11 +105,11 @@ def controls(settings: NextRun) -> None:
         form.control(cols[1], "glorot_lr_scale")
         form.control(cols[2], "stochastic")
         form.control(cols[2], "real_activation")
+        if SETTINGS_BY_NAME["bn_recalibrate"].applies_to(settings.config()):
+            form.control(cols[2], "bn_recalibrate")
         form.control(cols[3], "seed")
         form.control(cols[3], "train_subset")
         form.control(cols[3], "shift")
-        if SETTINGS_BY_NAME["bn_recalibrate"].applies_to(settings.config()):
-            form.control(cols[3], "bn_recalibrate")
 
 
 def layer_table(settings: NextRun) -> None:
