@@ -188,7 +188,7 @@ class BinaryNet(nn.Module):
                 inputs = h.flatten(1) if block.flatten_input else h
                 pre = block.pre_activation(h, signs)
                 h = block.activation(pre)
-                signs = block.activation.binarized  # eval mode: no dropout
+                signs = block.outputs_signs
                 traces.append(LayerTrace(block.name, inputs, pre, h, block.activation.binarized))
             return traces
         finally:

@@ -101,7 +101,6 @@ def use_cpu_threads_for(config: RunConfig, device: torch.device | str) -> None:
         torch.set_num_threads(cpu_threads_for(config))
 
 
-@torch.no_grad()
 def recalibrate_batch_norm(model: BinaryNet, images: torch.Tensor, batch_size: int = 1000) -> None:
     """Recompute every BatchNorm layer's running mean and variance as their average over ``images``
     (in training mode, the model's final weights), replacing the running averages of training.
@@ -109,22 +108,9 @@ def recalibrate_batch_norm(model: BinaryNet, images: torch.Tensor, batch_size: i
     During training they are moving averages over the last batches, which lag behind the weights
     (a binarized weight that flips moves its unit's statistics at once) and come from the shifted
     images when the run augments, not from images like the test set's. The same recomputation
-    finishes SWA (Izmailov et al. 2018, ``torch.optim.swa_utils.update_bn``). In a process group
+    finishes SWA (Izmailov et al. 2018), and PyTorch's ``update_bn`` does it. In a process group
     every rank passes the same images through its synchronized BatchNorm, so all ranks agree."""
-    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    was_training = model.training
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the batches
-    model.train()
-    try:
-        for start in range(0, len(images), batch_size):
-            model(images[start : start + batch_size])
-    finally:
-        for norm, momentum in zip(norms, momenta):
-            norm.momentum = momentum
-        model.train(was_training)
+    torch.optim.swa_utils.update_bn(images.split(batch_size), model)
 
 
 @dataclass
