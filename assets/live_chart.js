@@ -94,14 +94,26 @@ function fitRanges(layout, traces, drawn) {
   return { ranges, changed };
 }
 
-export default function ({ data, parentElement, setStateValue }) {
+const PRELOAD_WAIT_MS = 3000; // how long a chart waits for the preload of the same page to bring plotly.js
+
+export default function render(args) {
+  const { data, parentElement, setStateValue } = args;
   const host = parentElement.querySelector(".bnn-live-chart");
   if (data.plotly_js) window.bnnPlotlySource = data.plotly_js;
   if (window.bnnPlotlySource) warmUp(window.bnnPlotlySource);
   if (data.preload) return; // never reports back: see ui.live_chart.preload_live_chart
+  host.dataset.wanted = data.version;
   if (!window.bnnPlotlySource) {
     host.textContent = "Loading the chart library …";
-    if (data.has_plotly) setStateValue("needs_plotly", Date.now()); // the preload never arrived
+    if (!data.has_plotly) return;
+    // The server has sent it to this tab: in the preload of this page, which may mount after this chart.
+    const waited = host.bnnWaitedMs || 0;
+    if (waited >= PRELOAD_WAIT_MS) {
+      setStateValue("needs_plotly", Date.now()); // the preload never arrived
+      return;
+    }
+    host.bnnWaitedMs = waited + 50;
+    setTimeout(() => host.dataset.wanted === data.version && render(args), 50);
     return;
   }
   if (!data.has_plotly) setStateValue("has_plotly", true);

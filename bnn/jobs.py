@@ -58,6 +58,14 @@ class RunSlots:
         self._training: set[TrainingJob] = set()
         self._waiting: deque[TrainingJob] = deque()
 
+    def try_acquire(self, job: TrainingJob) -> bool:
+        """Take a slot if one is free and nobody waits for it; False (and no wait) otherwise."""
+        with self._changed:
+            if len(self._training) >= self.limit or self._waiting:
+                return False
+            self._training.add(job)
+            return True
+
     def acquire(self, job: TrainingJob, cancelled: threading.Event) -> bool:
         """Wait for a slot; False when ``cancelled`` is set first."""
         with self._changed:
@@ -324,8 +332,8 @@ class TrainingJob:
             self._changed.notify_all()
 
     def _main(self) -> None:
-        if self._slots is not None:
-            self._set(Status.QUEUED, "waiting for a free training slot")
+        if self._slots is not None and not self._slots.try_acquire(self):
+            self._set(Status.QUEUED, "waiting for a free training slot")  # only a run that waits is queued
             if not self._slots.acquire(self, self._stop):
                 self._set(Status.STOPPED, "stopped while waiting for a training slot")
                 with self._changed:

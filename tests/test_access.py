@@ -219,3 +219,16 @@ def test_an_unusable_limit_is_named_instead_of_a_traceback(shared_mode, monkeypa
     at = _train_page(**TINY)
     assert any(f"${name} must be a whole number" in e.value and repr(value) in e.value for e in at.error)
     assert not at.button  # nothing to press on a misconfigured server
+
+
+def test_session_slots_take_a_free_slot_of_both_or_of_neither():
+    from bnn.jobs import RunSlots
+
+    session, server = RunSlots(1), RunSlots(1)
+    slots = access.SessionSlots(session, server)
+    assert slots.try_acquire("a")  # a job: any hashable stands in here
+    assert not slots.try_acquire("b")  # its session's slot is taken
+    other = access.SessionSlots(RunSlots(1), server)
+    assert not other.try_acquire("c")  # the server's slot is taken: the session's is given back
+    slots.release("a")
+    assert other.try_acquire("c")

@@ -156,6 +156,22 @@ def test_runs_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path):
     assert second.join(WAIT) and second.status == Status.FINISHED
 
 
+def test_a_run_with_a_free_slot_is_never_reported_queued(monkeypatch):
+    """Start waits for the first record unless the run is queued: a run that found a free slot
+    reporting QUEUED for an instant sent the page on without its first point."""
+    statuses = []
+    set_status = TrainingJob._set
+    monkeypatch.setattr(
+        TrainingJob,
+        "_set",
+        lambda job, status, *args, **kw: (statuses.append(status), set_status(job, status, *args, **kw))[1],
+    )
+    slots = RunSlots(limit=1)
+    job = TrainingJob(CONFIG.replace_train(epochs=1), make_tiny_data(n_train=200), name="alone", slots=slots).start()
+    assert job.join(WAIT) and job.status == Status.FINISHED
+    assert Status.QUEUED not in statuses and Status.RUNNING in statuses
+
+
 def test_an_ended_job_is_saved_and_lets_its_model_go_keeping_its_numbers(tmp_path: Path):
     job = TrainingJob(CONFIG.replace_train(epochs=1), make_tiny_data(n_train=200), name="done", runs_dir=tmp_path)
     assert job.start().join(WAIT)

@@ -319,3 +319,22 @@ def test_the_page_run_after_start_shows_the_new_run_and_its_first_point(page):
     assert at.session_state[keys.TRAIN_RUN] == job.name
     assert not next(b for b in at.button if b.label == "Pause").disabled
     assert job.snapshot().records  # Start waited for the first record (its first step is one)
+
+
+def _live_chart(at: AppTest) -> tuple[str, dict]:
+    """The live chart's element id and data (the sidebar's plotly.js preload left out)."""
+    import json
+
+    (chart,) = [c for c in at.get("bidi_component") if not json.loads(c.proto.json).get("preload")]
+    return chart.proto.id, json.loads(chart.proto.json)
+
+
+def test_the_live_chart_is_on_the_page_before_the_first_run_under_the_key_the_run_uses(page):
+    """The browser keeps the chart's frame (plotly.js parsed in it) from the empty chart to the run's
+    first points only if it is the same element: same component, key and place (issue 22)."""
+    at = _open(page, preset="fast", layers="d32-wab-0_d10-wb-0", sub="20000", ep="3", bs="20")
+    empty_id, empty = _live_chart(at)
+    assert empty["version"].startswith("empty/") and not empty["series"]
+    _start(at)
+    run_id, run = _live_chart(at)
+    assert run_id == empty_id and run["series"]["loss/train batches"][0]

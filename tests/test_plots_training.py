@@ -87,3 +87,12 @@ def test_run_overlay_marks_events_in_the_run_colour():
     assert [shape.x0 for shape in fig.layout.shapes] == [1.5]
     assert fig.layout.shapes[0].line.color == fig.data[1].line.color
     assert [a.text for a in fig.layout.annotations] == ["lr 1e-02 → 1e-03"]
+
+
+def test_live_figure_without_records_shows_its_note_and_no_flip_message():
+    labels = [a.text for a in plots.live_training_figure([], [], note="press Start").layout.annotations]
+    assert "press Start" in labels and not any("nothing to flip" in label for label in labels)
+    no_flips = dict(_record(1))
+    no_flips.pop("flip_rate")
+    labels = [a.text for a in plots.live_training_figure([no_flips], []).layout.annotations]
+    assert "no binarized weights: nothing to flip" in labels

@@ -241,6 +241,14 @@ class SessionSlots:
         self.session, self.server = session, server
         self.limit = server.limit
 
+    def try_acquire(self, job) -> bool:
+        if not self.session.try_acquire(job):
+            return False
+        if self.server.try_acquire(job):
+            return True
+        self.session.release(job)
+        return False
+
     def acquire(self, job, cancelled: threading.Event) -> bool:
         if not self.session.acquire(job, cancelled):
             return False

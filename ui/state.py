@@ -36,7 +36,7 @@ from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
-EARLY_RECORD_S = 0.25  # a young run's records come at least this often: its live chart moves at once
+EARLY_RECORD_S = 0.15  # a young run records at least this often, more often than the page polls it (YOUNG_POLL_S): each poll finds a new point
 
 
 def _cli_args() -> argparse.Namespace:

@@ -190,6 +190,7 @@ def live_training_figure(
     total_steps: int | None = None,
     lr_range: tuple[float, float] | None = None,
     edits: Sequence[Mapping[str, Any]] = (),
+    note: str | None = None,
 ) -> go.Figure:
     """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
     panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
@@ -200,7 +201,8 @@ def live_training_figure(
     ``lr_range`` (the schedule's two ends) the learning-rate axis: new points then fall inside
     the axes, and a live view can move the lines without redrawing the axes. ``edits`` (live
     edits) are dotted vertical lines on every panel, labelled on the loss panel; records with a
-    NaN/inf loss are red crosses along the bottom of the loss panel."""
+    NaN/inf loss are red crosses along the bottom of the loss panel. ``note`` is a line of text
+    across the middle of the figure (e.g. what the empty panels of a run not yet started wait for)."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -243,7 +245,7 @@ def live_training_figure(
             )
         fig.add_trace(go.Scatter(x=xs, y=ys, uid=uid, name=name, **style), *_LIVE_PANELS[panel])
         shown.add(name)
-    if not layers:
+    if not layers and records:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
         fig.add_annotation(
             text="no binarized weights: nothing to flip",
@@ -271,6 +273,23 @@ def live_training_figure(
     fig.update_xaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_yaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_annotations(font_size=13)
+    if not records:  # empty panels: no numbers on axes that measure nothing yet
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False)
+    if note:
+        fig.add_annotation(
+            text=note,
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            xanchor="center",
+            yanchor="middle",
+            bgcolor="rgba(128,128,128,0.12)",
+            borderpad=8,
+            font=dict(size=14),
+        )
     for index, edit in enumerate(edits):
         label = describe_edit(edit)
         fig.add_vline(x=edit["step"], line=dict(color=EDIT_COLOR, dash="dot", width=1.5), row="all", col="all")

@@ -21,8 +21,10 @@ from ui import live_chart
 LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
 POLL_S = 1.0
-YOUNG_POLL_S = 0.25  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
+YOUNG_POLL_S = 0.2  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
 CHART_SPEC_KEY = "tr_chart_spec"  # the live chart's layout, kept while its shape stays
+LIVE_CHART_KEY = "tr_live_chart"
+NO_RUN_NOTE = "The loss, accuracy, learning rate and weight sign flips draw here as the run trains: press Start"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -68,16 +70,16 @@ def page_view_of(snap) -> tuple:
 def live_view(state: MutableMapping, job, snapshot, training_slots: int) -> None:
     """The progress and the chart of ``job`` (None: a placeholder until the tab's first run)."""
     if job is None:
-        st.progress(0.0, text="No run in this tab yet: press **Start**")
-        with st.container(height=LIVE_HEIGHT, border=True):
-            st.caption(
-                "The loss, accuracy, learning rate and weight sign flips of the run draw here as it trains "
-                "(the `fast` preset takes about ten seconds per epoch on a 2-core laptop CPU)."
-            )
+        st.fragment(_no_run_view)()
         return
     polls = not snapshot.ended and snapshot.status != Status.PAUSED
     every = (YOUNG_POLL_S if young(snapshot) else POLL_S) if polls else None
     st.fragment(_polled_view, run_every=every)(state, job, page_view_of(snapshot), training_slots)
+
+
+def _no_run_view() -> None:
+    st.progress(0.0, text="No run in this tab yet: press **Start**")
+    empty_chart(NO_RUN_NOTE)
 
 
 def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: int) -> None:
@@ -85,14 +87,15 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
     if page_view_of(snap) != page_view:
         st.rerun()  # the whole page: buttons for the new status, the applied edit, the diagnosis once it ends
     st.progress(min(snap.progress, 1.0), text=progress_text(job.name, snap, training_slots))
+    if not snap.records and not snap.ended:
+        empty_chart("The curves start after the first step …")
+        return
     if not snap.records:
         with st.container(height=LIVE_HEIGHT, border=True):
             if snap.status == Status.FAILED:
                 st.error(f"The run failed: {snap.message.splitlines()[0] if snap.message else 'unknown error'}")
-            elif snap.ended:
-                st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
             else:
-                st.caption("The curves start after the first step …")
+                st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
         return
     if snap.ended:
         figure = plots.live_training_figure(
@@ -110,9 +113,22 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
         _chart_spec(state, job, snap, series),
         series,
         version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}/{len(snap.edits)}",
-        key="tr_live_chart",
+        key=LIVE_CHART_KEY,
         height=LIVE_HEIGHT,
     )
+
+
+def empty_chart(note: str) -> None:
+    """The live chart's empty panels with ``note`` across them, before a run's first point. It is
+    the live chart itself (same component, key and place in the page), so the browser has its
+    frame and plotly.js ready when the first points arrive: made afresh then, the frame parses
+    plotly.js again (0.1-1.4 s, measured in Chromium; benchmarks/first_point.py)."""
+    live_chart.live_plotly_chart(_empty_spec(note), {}, version=f"empty/{note}", key=LIVE_CHART_KEY, height=LIVE_HEIGHT)
+
+
+@st.cache_data(show_spinner=False)
+def _empty_spec(note: str) -> dict:
+    return live_chart.figure_spec(plots.live_training_figure([], [], height=LIVE_HEIGHT, note=note))
 
 
 def progress_text(name: str, snap, training_slots: int) -> str:
