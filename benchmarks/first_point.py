@@ -72,7 +72,9 @@ def one_round(preset: str, young: float) -> dict:
                 timeout=int(young * 1000) + 120_000,
                 polling=200,
             )
-            click, updates, ready = page.evaluate("() => [window.bnnClick, window.bnnUpdates, window.bnnFirstFrameReady]")
+            click, updates, ready = page.evaluate(
+                "() => [window.bnnClick, window.bnnUpdates, window.bnnFirstFrameReady]"
+            )
     times = [(t - click) / 1000 for t, points in updates if points > 0 and t >= click]
     if not times:
         return {"first_point_s": None, "updates": 0, "longest_gap_s": None, "chart_ready_before_click": ready}

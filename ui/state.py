@@ -36,7 +36,9 @@ from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
-EARLY_RECORD_S = 0.15  # a young run records at least this often, more often than the page polls it (YOUNG_POLL_S): each poll finds a new point
+# a young run records at least this often, more often than the page polls it (live_view.YOUNG_POLL_S),
+# so that each poll finds a new point
+EARLY_RECORD_S = 0.15
 
 
 def _cli_args() -> argparse.Namespace:
