@@ -24,20 +24,6 @@ function runIn(frame, source) {
   doc.head.appendChild(script);
 }
 
-// Parsing plotly.js takes ~1.5 s of CPU the first time and ~0.1 s in the next document of the
-// same tab (V8 keeps the compiled script while some document holds it): parse it once in a
-// hidden frame kept for the tab's lifetime, when the page opens, not when a run starts.
-function warmUp(source) {
-  if (window.bnnPlotlyWarmFrame) return;
-  const frame = document.createElement("iframe");
-  frame.setAttribute("aria-hidden", "true");
-  frame.tabIndex = -1;
-  frame.style.display = "none";
-  document.body.appendChild(frame);
-  runIn(frame, source);
-  window.bnnPlotlyWarmFrame = frame;
-}
-
 function chartFrame(host, source) {
   let frame = host.querySelector("iframe");
   if (frame && frame.contentWindow && frame.contentWindow.Plotly) return frame;
@@ -100,7 +86,6 @@ export default function render(args) {
   const { data, parentElement, setStateValue } = args;
   const host = parentElement.querySelector(".bnn-live-chart");
   if (data.plotly_js) window.bnnPlotlySource = data.plotly_js;
-  if (window.bnnPlotlySource) warmUp(window.bnnPlotlySource);
   if (data.preload) return; // never reports back: see ui.live_chart.preload_live_chart
   host.dataset.wanted = data.version;
   if (!window.bnnPlotlySource) {

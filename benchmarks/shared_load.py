@@ -1,6 +1,7 @@
 """A shared server under a class's load: 8 Chromium sessions at once, 1 training, 7 drawing.
 
-    python -m benchmarks.shared_load [--minutes 10] [--alone-seconds 60] [--drawers 7] [--data-dir DIR]
+    python -m benchmarks.shared_load [--minutes 10] [--alone-seconds 60] [--drawers 7] [--think-seconds 0]
+                                     [--data-dir DIR]
 
 Starts ``streamlit run app.py -- --shared`` (``BNN_SHARED=1``) on loopback with an empty runs
 folder and drives headless Debian Chromium (one browser, one context per session, all driven at
@@ -12,7 +13,8 @@ once with Playwright's asyncio API):
    (``tests/test_browser_draw.py``'s strokes) and switch pages (Compare, Inspect, Train, Home)
    after every third drawing. Each drawing is timed in the page, from the stroke's ``mouseup``
    to the DOM change that shows the "Prediction" (``performance.now()``, as in
-   ``benchmarks/draw_latency.py``);
+   ``benchmarks/draw_latency.py``). By default they draw again as soon as the answer is on
+   screen (a stress test); ``--think-seconds`` adds a student's look at each answer;
 3. **alone** again for ``--alone-seconds``, so that the machine's other load counts on both sides.
 
 Printed: exceptions (Streamlit exception boxes, page errors, tracebacks in the server's log),
@@ -137,7 +139,7 @@ async def exceptions_on(page) -> list[str]:
     return [(await boxes.nth(i).inner_text())[:300] for i in range(await boxes.count())]
 
 
-async def drawer(index: int, page, url: str, until: float, seen: dict[str, list]) -> None:
+async def drawer(index: int, page, url: str, until: float, seen: dict[str, list], think_ms: float = 0) -> None:
     """Draw, time, clear, switch pages after every third drawing, until ``until``; a wait that
     times out (a slow machine) is counted in ``seen["timeouts"]`` and the session starts over
     from a fresh Draw page."""
@@ -157,6 +159,7 @@ async def drawer(index: int, page, url: str, until: float, seen: dict[str, list]
             seen["latencies"].append(await page.evaluate("() => window.__bnn.shown - window.__bnn.up"))
             drawings += 1
             await settle(page)
+            await page.wait_for_timeout(think_ms)  # a student looking at the answer
             seen["problems"].extend(f"session {index} on Draw: {text}" for text in await exceptions_on(page))
             await page.get_by_role("button", name="Clear").click()
             await page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=120_000)
@@ -211,7 +214,7 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> dict:
         await asyncio.gather(
             trainer.follow(until),
             watch_memory(pid, until, memory),
-            *(drawer(i, page, url, until, seen) for i, page in enumerate(pages)),
+            *(drawer(i, page, url, until, seen, args.think_seconds * 1000) for i, page in enumerate(pages)),
         )
         load_end = time.monotonic()
         server_cores = (cpu_seconds(pid) - cpu_start) / (load_end - load_start)
@@ -249,6 +252,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the 8 sessions run together")
     parser.add_argument("--alone-seconds", type=float, default=60.0, help="training alone, before and after")
     parser.add_argument("--drawers", type=int, default=7, help="drawing sessions")
+    parser.add_argument(
+        "--think-seconds",
+        type=float,
+        default=0.0,
+        help="pause after each answer, as a student looks at it (0: draw again at once, a stress test)",
+    )
     parser.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -266,7 +275,10 @@ def main() -> int:
     times, memory = result["latencies"], result["memory"]
     alone = statistics.mean(result["alone"]) if result["alone"] else None
     loaded = result["loaded"]
-    print(f"\n{args.drawers + 1} sessions for {args.minutes:g} min in shared mode ({os.cpu_count()} cores)")
+    print(
+        f"\n{args.drawers + 1} sessions for {args.minutes:g} min in shared mode ({os.cpu_count()} cores), "
+        f"{args.think_seconds:g} s of thinking after each answer"
+    )
     print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     for problem in result["problems"][:20] + result["timeouts"][:10]:
         print(f"  {problem}")

@@ -95,7 +95,8 @@ def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_di
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector(f"text={DIAGNOSIS}", timeout=120_000)
         assert "· stopped" in page.inner_text("body")
-        page.get_by_text("lr 1e-02 → 5e-03").first.wait_for(timeout=30_000)  # the ended chart keeps them
+        chart.get_by_text("lr 1e-02 → 5e-03").first.wait_for(timeout=30_000)  # the ended chart keeps them
+        assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the ended chart was mounted anew"
         assert_no_exception(page)
     (saved,) = list_runs(tmp_path / "runs")
     assert [(e["setting"], e["layer"]) for e in saved.summary["edits"]] == [
@@ -116,7 +117,8 @@ def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_t
         wait_for_text(page, r"stays flat at [\d.]+%", 60_000, tmp_path / "flat-missing.png")
         body = page.inner_text("body")
         assert "diverged" in body and "step 100 / 100" in body  # it kept recording to the end
-        crosses = page.locator(".js-plotly-plot .scatterlayer .point")  # the NaN-loss markers
+        chart = page.frame_locator("iframe[title='live training chart']")
+        crosses = chart.locator(".js-plotly-plot .scatterlayer .point")  # the NaN-loss markers
         crosses.nth(3).wait_for(timeout=30_000)  # the chart draws after the text around it
         assert crosses.count() >= 4
         flat = re.search(r"train-batch accuracy stays flat at ([\d.]+)%", body)

@@ -97,7 +97,8 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
             else:
                 st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
         return
-    if snap.ended:
+    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
+    if snap.ended:  # drawn once, in the same chart (the next run's points come in its frame)
         figure = plots.live_training_figure(
             snap.records,
             snap.evals,
@@ -106,16 +107,11 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
             total_steps=snap.step or None,  # the steps it trained (edit labels would widen an automatic axis)
             edits=snap.edits,
         )
-        st.plotly_chart(figure, key="tr_final_chart", theme="streamlit")
-        return
-    series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    live_chart.live_plotly_chart(
-        _chart_spec(state, job, snap, series),
-        series,
-        version=f"{job.name}/{len(snap.records)}/{len(snap.evals)}/{len(snap.edits)}",
-        key=LIVE_CHART_KEY,
-        height=LIVE_HEIGHT,
-    )
+        spec, version = live_chart.figure_spec(figure), f"{job.name}/{snap.status}/{len(snap.records)}"
+    else:
+        spec, version = _chart_spec(state, job, snap, series), f"{job.name}/{len(snap.records)}/{len(snap.evals)}"
+    version += f"/{len(snap.edits)}"
+    live_chart.live_plotly_chart(spec, series, version=version, key=LIVE_CHART_KEY, height=LIVE_HEIGHT)
 
 
 def empty_chart(note: str) -> None:
