@@ -65,8 +65,8 @@ st.dataframe(
     hide_index=True,
     column_config={
         "output shape": st.column_config.TextColumn("output"),
-        "input bits": number("in bits", width="small"),
-        "weight bits": number("W bits", width="small"),
+        "input bits": st.column_config.TextColumn("in bits", width="small"),
+        "weight bits": st.column_config.TextColumn("W bits", width="small"),
         "1-bit params": number(format="localized"),
         "32-bit params": number(format="localized"),
         "memory 1-bit packed": st.column_config.TextColumn("at 1 bit"),

@@ -130,7 +130,9 @@ def open_study_picker() -> Path | None:
     return folder
 
 
-def show_study(folder: Path) -> None:
+def show_study(folder: Path, polled: bool = False) -> None:
+    """The study's table and charts; ``polled``: re-run by a timer while it trains (the whole page
+    runs again when it ends, to stop the timer)."""
     try:
         study = open_study(folder)
     except StudyError as exc:
@@ -138,6 +140,8 @@ def show_study(folder: Path) -> None:
         return
     job = study_jobs().get(str(folder))
     training = job is not None and job.training
+    if polled and not training:
+        st.rerun()  # the study ended: the page again, without the timed refresh
     results = job.results() if job is not None else collect(study, folder)
     runs = [run for result in results for run in result.runs]
     done = sum(result.finished for result in results)
@@ -205,4 +209,5 @@ st.subheader("Results", divider="gray")
 chosen_folder = open_study_picker()
 if chosen_folder is not None:
     live = study_jobs().get(str(chosen_folder))
-    st.fragment(show_study, run_every=REFRESH_S if live is not None and live.training else None)(chosen_folder)
+    polled = live is not None and live.training
+    st.fragment(show_study, run_every=REFRESH_S if polled else None)(chosen_folder, polled)

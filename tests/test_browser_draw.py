@@ -29,7 +29,7 @@ from tests.browser import (  # noqa: E402
 from ui.widgets import CANVAS_CLASS  # noqa: E402
 
 CANVAS = f"canvas.{CANVAS_CLASS}"
-TRAINING_FOLD = re.compile(r"Folded while (the|this tab's) run trains")  # the Train page while its run trains
+TRAINING_FOLD = re.compile(r"Folded while the run shown trains")  # the Train page while its run trains
 Point = tuple[float, float]
 
 

@@ -70,7 +70,7 @@ def test_live_edits_while_the_run_trains_are_marked_and_saved(tmp_path, mnist_di
         assert seen["lines"] >= 2, "the loss chart never changed while training"
         assert chart.locator(".js-plotly-plot[data-bnn-first='yes']").count() == 1, "the chart was mounted anew"
         assert start.is_disabled(), "Start stays enabled while this tab's run trains"
-        assert page.get_by_text("Folded while this tab's run trains").count() == 1
+        assert page.get_by_text("Folded while the run shown trains").count() == 1
 
         slider = page.get_by_role("slider").first  # the live learning-rate knob (the settings are folded)
         slider.focus()

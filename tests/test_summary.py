@@ -155,6 +155,7 @@ def test_summary_rows():
     assert rows[-1]["layer"] == "total"
     assert rows[0]["output shape"] == "32×14×14"
     assert rows[0]["1-bit params"] == 288
+    assert (rows[0]["input bits"], rows[1]["input bits"], rows[-1]["input bits"]) == ("32", "1", "")  # no "None"
     assert {tuple(row) for row in rows} == {tuple(rows[0])}  # same columns everywhere
     assert len(summary_rows(s, include_total=False)) == len(s.layers)
 

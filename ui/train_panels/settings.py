@@ -44,7 +44,7 @@ def settings_panel(state: MutableMapping, settings: NextRun, folded: bool) -> No
         with st.container(border=True):
             st.markdown(f"**{settings.label()}** · {describe(settings.last_read)}")
             st.caption(
-                "Folded while this tab's run trains, since redrawing every control at each refresh would slow it: "
+                "Folded while the run shown trains, since redrawing every control at each refresh would slow it: "
                 "use the knobs next to the chart to change the run now, or pause it to edit the next run's settings."
             )
         return
