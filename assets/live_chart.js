@@ -41,6 +41,12 @@ function chartFrame(host, source) {
   return frame;
 }
 
+// Plotly builds CSS selectors from trace uids (".cb" + uid when a trace goes away), and ours
+// ("loss/test set") hold characters a selector cannot: escape each such character as _<hex>.
+function selectorSafe(uid) {
+  return uid === undefined ? uid : uid.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16)}_`);
+}
+
 // "x2" -> "xaxis2": a trace's axis reference as the layout names the axis.
 function axisName(ref) {
   return ref.replace(/^x/, "xaxis").replace(/^y/, "yaxis");
@@ -106,7 +112,7 @@ export default function render(args) {
   const frame = chartFrame(host, window.bnnPlotlySource);
   const traces = data.figure.data.map((trace) => {
     const line = data.series[trace.uid];
-    return line ? { ...trace, x: line[0], y: line[1] } : trace;
+    return { ...trace, uid: selectorSafe(trace.uid), ...(line ? { x: line[0], y: line[1] } : {}) };
   });
   host.dataset.version = data.version;
   frame.style.height = `${data.figure.layout.height}px`;
@@ -120,7 +126,13 @@ export default function render(args) {
     const layout = { ...data.figure.layout };
     for (const [name, range] of Object.entries(ranges)) layout[name] = { ...layout[name], range, autorange: false };
     Object.assign(graph, { bnnShape: shape, bnnRanges: ranges });
-    Plotly.react(graph, traces, layout, data.config);
+    try {
+      Plotly.react(graph, traces, layout, data.config);
+    } catch (error) {
+      console.warn("live chart: drawn afresh after", error); // a chart, not an error box, in any case
+      Plotly.purge(graph);
+      Plotly.newPlot(graph, traces, layout, data.config);
+    }
   } else {
     // Every point inside the drawn axes: move the lines only (Plotly.animate without a redraw
     // takes ~2.5x less of the browser's CPU than Plotly.react, measured in headless Chromium).

@@ -37,6 +37,19 @@ def _env(tmp_path, mnist_dir) -> dict[str, str]:
     }
 
 
+# the run name of the points the live chart drew last ("<run name>/..." is the chart's version)
+CHART_VERSION = """() => {
+  const host = document.querySelector("iframe[title='live training chart']").closest(".bnn-live-chart");
+  return host.dataset.version || "";
+}"""
+# the chart shows points of a run other than the given one (or stays false: e.g. the chart failed)
+NEXT_RUN_DRAWN = """name => {
+  const frame = document.querySelector("iframe[title='live training chart']");
+  const host = frame && frame.closest(".bnn-live-chart");
+  const graph = frame && frame.contentDocument.querySelector(".js-plotly-plot");
+  const run = host && (host.dataset.version || "").split("/")[0];
+  return Boolean(run && run !== name && graph && graph.data && graph.data.some(t => t.x && t.x.length));
+}"""
 # Polled in the page until it has seen 3 different progress steps and 2 different drawings of the
 # live chart's first line; it marks the chart's graph at its first drawing, to see it redrawn in place.
 PROGRESS_AND_REDRAWS = r"""() => {
@@ -127,3 +140,10 @@ def test_seed_shows_its_nan_steps_on_the_flat_line_and_the_diagnosis_points_at_t
         assert page.get_by_role("button", name="Make active").is_disabled()
         page.screenshot(path=str(tmp_path / "seed.png"), full_page=True)
         assert_no_exception(page)
+
+        # the next run draws in the same chart, which loses the ended run's lines (test set, NaN loss)
+        first_run = page.evaluate(CHART_VERSION).split("/")[0]
+        assert first_run.startswith("seed")
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_function(NEXT_RUN_DRAWN, arg=first_run, timeout=60_000)
+        assert page.get_by_text("BidiComponent Error").count() == 0, "the chart failed on the next run's points"
