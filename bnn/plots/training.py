@@ -161,6 +161,25 @@ def flip_rate_series(records: Sequence[StepRecord], max_points: int = 300) -> di
     return series
 
 
+def _centred_note(
+    fig: go.Figure, text: str, x: float, y: float, size: int | None = None, color: str | None = None, **box
+):
+    """A line of text centred at (x, y) in the figure's paper coordinates."""
+    font = {key: value for key, value in (("size", size), ("color", color)) if value is not None}
+    fig.add_annotation(
+        text=text,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=x,
+        y=y,
+        xanchor="center",
+        yanchor="middle",
+        font=font,
+        **box,
+    )
+
+
 _LIVE_PANELS = {"loss": (1, 1), "accuracy": (1, 2), "lr": (2, 1), "flips": (2, 2)}
 _LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set": PALETTE[2]}
 
@@ -247,15 +266,8 @@ def live_training_figure(
         shown.add(name)
     if not layers and records:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
-        fig.add_annotation(
-            text="no binarized weights: nothing to flip",
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=sum(x_domain) / 2,
-            y=sum(y_domain) / 2,
-            xanchor="center",
-            font=dict(color="#6b7280"),
+        _centred_note(
+            fig, "no binarized weights: nothing to flip", sum(x_domain) / 2, sum(y_domain) / 2, color="#6b7280"
         )
         fig.update_xaxes(visible=False, row=2, col=2)
         fig.update_yaxes(visible=False, row=2, col=2)
@@ -277,19 +289,7 @@ def live_training_figure(
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
     if note:
-        fig.add_annotation(
-            text=note,
-            showarrow=False,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-            xanchor="center",
-            yanchor="middle",
-            bgcolor="rgba(128,128,128,0.12)",
-            borderpad=8,
-            font=dict(size=14),
-        )
+        _centred_note(fig, note, 0.5, 0.5, size=14, bgcolor="rgba(128,128,128,0.12)", borderpad=8)
     for index, edit in enumerate(edits):
         label = describe_edit(edit)
         fig.add_vline(x=edit["step"], line=dict(color=EDIT_COLOR, dash="dot", width=1.5), row="all", col="all")
