@@ -53,7 +53,7 @@ frame.still_progress_bars()
 
 chart_column, knob_column = st.columns([3.3, 1])
 with chart_column:
-    live_view(state, job, snapshot, shared.app_state().slots.limit)
+    live_view(job, snapshot, shared.app_state().slots.limit)
 with knob_column.container(height=LIVE_HEIGHT + 56, border=True):
     live_knobs(state, job, snapshot)
 if keys.TRAIN_NOTICE in state:

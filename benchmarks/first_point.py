@@ -1,9 +1,10 @@
 """Start -> the first point on the live chart, timed inside the page in Chromium (issue 22).
 
-    python benchmarks/first_point.py [--rounds 3] [--preset fast] [--young 10]
+    python benchmarks/first_point.py [--rounds 3] [--preset fast] [--young 10] [--pause 0]
 
 Each round starts a fresh server (MNIST on disk, read in the background at startup as the app
-does), opens the Train page, waits until the page is idle and shows the (empty) live chart, clicks Start and times, with
+does), opens the Train page, waits until the page is idle and shows the (empty) live chart (and
+``--pause`` seconds more, a person's reaction), clicks Start and times, with
 ``performance.now()`` in the page, the click and every change of the live chart's first line
 (the graph's data, read from the chart's iframe at every animation frame). Printed per round:
 the seconds from the click to the first point, whether the chart's frame (with plotly.js parsed)
@@ -57,7 +58,7 @@ CHART_DRAWN = """() => {
 }"""
 
 
-def one_round(preset: str, young: float) -> dict:
+def one_round(preset: str, young: float, pause: float = 0.0) -> dict:
     with tempfile.TemporaryDirectory() as runs:
         env = {"BNN_RUNS_DIR": runs}
         with streamlit_server(env=env, timeout=120) as url, chromium_page(1400, 900) as page:
@@ -65,6 +66,7 @@ def one_round(preset: str, young: float) -> dict:
             page.get_by_role("button", name="Start").wait_for(timeout=120_000)
             wait_for_app(page)
             page.wait_for_function(CHART_DRAWN, timeout=60_000)  # the empty chart on screen: the page has opened
+            page.wait_for_timeout(pause * 1000)
             page.evaluate(WATCH)
             page.get_by_role("button", name="Start").click()
             page.wait_for_function(
@@ -94,12 +96,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--young", type=float, default=10.0, help="seconds after the click to watch the updates")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between the page's chart on screen and the click (a person's)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("BNN_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
     rounds = []
     for index in range(args.rounds):
-        result = one_round(args.preset, args.young)
+        result = one_round(args.preset, args.young, args.pause)
         rounds.append(result)
         print(
             f"round {index + 1}: first point {result['first_point_s']} s after the click; "

@@ -210,6 +210,7 @@ def live_training_figure(
     lr_range: tuple[float, float] | None = None,
     edits: Sequence[Mapping[str, Any]] = (),
     note: str | None = None,
+    series: Mapping[str, tuple[Sequence, Sequence]] | None = None,
 ) -> go.Figure:
     """Loss, accuracy (%), learning rate and per-layer weight sign-flip rate of a run, as four
     panels of one figure: one redraw per refresh instead of four. Per-step records are lines,
@@ -221,7 +222,9 @@ def live_training_figure(
     the axes, and a live view can move the lines without redrawing the axes. ``edits`` (live
     edits) are dotted vertical lines on every panel, labelled on the loss panel; records with a
     NaN/inf loss are red crosses along the bottom of the loss panel. ``note`` is a line of text
-    across the middle of the figure (e.g. what the empty panels of a run not yet started wait for)."""
+    across the middle of the figure (e.g. what the empty panels of a run not yet started wait for).
+    ``series``: the lines to draw, as :func:`live_training_series` gives them, instead of those of
+    ``records`` and ``evals`` (a live view's layout built from the lines' names alone)."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
@@ -240,7 +243,10 @@ def live_training_figure(
     )
     shown: set[str] = set()
     layers = 0
-    for uid, (xs, ys) in live_training_series(records, evals, max_points).items():
+    of_a_run = bool(records) or series is not None  # else empty panels, before a run's first record
+    if series is None:
+        series = live_training_series(records, evals, max_points)
+    for uid, (xs, ys) in series.items():
         panel, name = uid.split("/", 1)
         if panel == "flips":
             color, layers = PALETTE[(3 + layers) % len(PALETTE)], layers + 1
@@ -264,7 +270,7 @@ def live_training_figure(
             )
         fig.add_trace(go.Scatter(x=xs, y=ys, uid=uid, name=name, **style), *_LIVE_PANELS[panel])
         shown.add(name)
-    if not layers and records:
+    if not layers and of_a_run:
         x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
         _centred_note(
             fig, "no binarized weights: nothing to flip", sum(x_domain) / 2, sum(y_domain) / 2, color="#6b7280"
@@ -285,7 +291,7 @@ def live_training_figure(
     fig.update_xaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_yaxes(automargin=False, ticklabeloverflow="allow")
     fig.update_annotations(font_size=13)
-    if not records:  # empty panels: no numbers on axes that measure nothing yet
+    if not of_a_run:  # no numbers on axes that measure nothing yet
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
     if note:

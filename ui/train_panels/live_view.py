@@ -9,7 +9,8 @@ a live edit applied."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import functools
+import json
 
 import streamlit as st
 
@@ -22,7 +23,6 @@ LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
 POLL_S = 1.0
 YOUNG_POLL_S = 0.2  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
-CHART_SPEC_KEY = "tr_chart_spec"  # the live chart's layout, kept while its shape stays
 LIVE_CHART_KEY = "tr_live_chart"
 NO_RUN_NOTE = "The loss, accuracy, learning rate and weight sign flips draw here as the run trains: press Start"
 
@@ -67,14 +67,14 @@ def page_view_of(snap) -> tuple:
     return snap.status, snap.nonfinite_step is not None, len(snap.edits), young(snap)
 
 
-def live_view(state: MutableMapping, job, snapshot, training_slots: int) -> None:
+def live_view(job, snapshot, training_slots: int) -> None:
     """The progress and the chart of ``job`` (None: a placeholder until the tab's first run)."""
     if job is None:
         st.fragment(_no_run_view)()
         return
     polls = not snapshot.ended and snapshot.status != Status.PAUSED
     every = (YOUNG_POLL_S if young(snapshot) else POLL_S) if polls else None
-    st.fragment(_polled_view, run_every=every)(state, job, page_view_of(snapshot), training_slots)
+    st.fragment(_polled_view, run_every=every)(job, page_view_of(snapshot), training_slots)
 
 
 def _no_run_view() -> None:
@@ -82,7 +82,7 @@ def _no_run_view() -> None:
     empty_chart(NO_RUN_NOTE)
 
 
-def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: int) -> None:
+def _polled_view(job, page_view: tuple, training_slots: int) -> None:
     snap = job.snapshot()
     if page_view_of(snap) != page_view:
         st.rerun()  # the whole page: buttons for the new status, the applied edit, the diagnosis once it ends
@@ -109,7 +109,7 @@ def _polled_view(state: MutableMapping, job, page_view: tuple, training_slots: i
         )
         spec, version = live_chart.figure_spec(figure), f"{job.name}/{snap.status}/{len(snap.records)}"
     else:
-        spec, version = _chart_spec(state, job, snap, series), f"{job.name}/{len(snap.records)}/{len(snap.evals)}"
+        spec, version = _chart_spec(job, snap, series), f"{job.name}/{len(snap.records)}/{len(snap.evals)}"
     version += f"/{len(snap.edits)}"
     live_chart.live_plotly_chart(spec, series, version=version, key=LIVE_CHART_KEY, height=LIVE_HEIGHT)
 
@@ -142,25 +142,43 @@ def progress_text(name: str, snap, training_slots: int) -> str:
     return " · ".join(parts)
 
 
-def _chart_spec(state: MutableMapping, job, snap, series: dict) -> dict:
-    """The live chart's layout and trace styles, built again only for a new run, new lines or a
-    new live edit (building a Plotly figure takes ~100 ms of the GIL the training thread needs).
-    Its step and learning-rate axes are fixed to the whole run, so most refreshes only move the lines."""
-    shape = (job.name, tuple(series), len(snap.edits))
-    cached = state.get(CHART_SPEC_KEY)
-    if cached is None or cached[0] != shape:
-        train = job.config.train
-        lrs = [train.lr, train.lr if train.schedule == "constant" else train.lr_end]
-        lrs += [edit["new"] for edit in snap.edits if edit["setting"] == "lr"]
-        figure = plots.live_training_figure(
-            snap.records,
-            snap.evals,
-            height=LIVE_HEIGHT,
-            max_points=LIVE_POINTS,
-            total_steps=snap.total_steps,
-            lr_range=(min(lrs), max(lrs)),
-            edits=snap.edits,
-        )
-        figure.update_layout(uirevision=job.name)  # a zoom or hidden line survives the redraws
-        cached = state[CHART_SPEC_KEY] = (shape, live_chart.figure_spec(figure))
-    return cached[1]
+def _chart_spec(job, snap, series: dict) -> dict:
+    """The live chart's layout and trace styles. Its step and learning-rate axes are fixed to the
+    whole run, so most refreshes only move the lines."""
+    spec = _run_chart_spec(
+        tuple(series), snap.total_steps, _lr_range(job.config.train, snap.edits), json.dumps(snap.edits, sort_keys=True)
+    )
+    return {**spec, "layout": {**spec["layout"], "uirevision": job.name}}  # a zoom or hidden line survives redraws
+
+
+def _lr_range(train, edits) -> tuple[float, float]:
+    """The learning rates a run goes through: its schedule's two ends and its live edits'."""
+    lrs = [train.lr, train.lr if train.schedule == "constant" else train.lr_end]
+    lrs += [edit["new"] for edit in edits if edit["setting"] == "lr"]
+    return min(lrs), max(lrs)
+
+
+@functools.lru_cache(maxsize=64)
+def _run_chart_spec(lines: tuple[str, ...], total_steps: int, lr_range: tuple[float, float], edits: str) -> dict:
+    """Built again only for new lines, a new step count or learning-rate range, or a new live edit:
+    building a Plotly figure takes ~100 ms of the GIL the training thread needs. Shared by the
+    sessions and runs of the server; the server builds its presets' when it starts
+    (:func:`warm_live_chart`). Read only: callers copy what they change."""
+    figure = plots.live_training_figure(
+        [],
+        [],
+        height=LIVE_HEIGHT,
+        max_points=LIVE_POINTS,
+        total_steps=total_steps,
+        lr_range=lr_range,
+        edits=json.loads(edits),
+        series={line: ([], []) for line in lines},
+    )
+    return live_chart.figure_spec(figure)
+
+
+def warm_live_chart(trainer) -> None:
+    """Build the live chart's layout for a run like ``trainer``'s, after its first record, ahead of
+    the run (``bnn.train.warm_up`` on the data a run trains on)."""
+    series = plots.live_training_series(trainer.records, [], LIVE_POINTS)
+    _run_chart_spec(tuple(series), trainer.total_steps, _lr_range(trainer.config.train, ()), json.dumps([]))
