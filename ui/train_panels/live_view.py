@@ -98,20 +98,12 @@ def _polled_view(job, page_view: tuple, training_slots: int) -> None:
                 st.caption(f"No training curves: the run ended at step {snap.step}, before its first record.")
         return
     series = plots.live_training_series(snap.records, snap.evals, LIVE_POINTS)
-    if snap.ended:  # drawn once, in the same chart (the next run's points come in its frame)
-        figure = plots.live_training_figure(
-            snap.records,
-            snap.evals,
-            height=LIVE_HEIGHT,
-            max_points=LIVE_POINTS,
-            total_steps=snap.step or None,  # the steps it trained (edit labels would widen an automatic axis)
-            edits=snap.edits,
-        )
-        spec, version = live_chart.figure_spec(figure), f"{job.name}/{snap.status}/{len(snap.records)}"
-    else:
-        spec, version = _chart_spec(job, snap, series), f"{job.name}/{len(snap.records)}/{len(snap.evals)}"
-    version += f"/{len(snap.edits)}"
-    live_chart.live_plotly_chart(spec, series, version=version, key=LIVE_CHART_KEY, height=LIVE_HEIGHT)
+    # an ended run is drawn in the same chart too: the next run's points come in its frame
+    counts = f"{snap.status}/{len(snap.records)}" if snap.ended else f"{len(snap.records)}/{len(snap.evals)}"
+    version = f"{job.name}/{counts}/{len(snap.edits)}"
+    live_chart.live_plotly_chart(
+        _chart_spec(job, snap, series), series, version=version, key=LIVE_CHART_KEY, height=LIVE_HEIGHT
+    )
 
 
 def empty_chart(note: str) -> None:
@@ -143,11 +135,13 @@ def progress_text(name: str, snap, training_slots: int) -> str:
 
 
 def _chart_spec(job, snap, series: dict) -> dict:
-    """The live chart's layout and trace styles. Its step and learning-rate axes are fixed to the
-    whole run, so most refreshes only move the lines."""
-    spec = _run_chart_spec(
-        tuple(series), snap.total_steps, _lr_range(job.config.train, snap.edits), json.dumps(snap.edits, sort_keys=True)
-    )
+    """The live chart's layout and trace styles. While the run trains, its step and learning-rate
+    axes are fixed to the whole run, so most refreshes only move the lines; once it ended, the step
+    axis spans the steps it trained (edit labels would widen an automatic axis)."""
+    edits = json.dumps(snap.edits, sort_keys=True)
+    if snap.ended:
+        return _run_chart_spec(tuple(series), snap.step or None, None, edits)
+    spec = _run_chart_spec(tuple(series), snap.total_steps, _lr_range(job.config.train, snap.edits), edits)
     return {**spec, "layout": {**spec["layout"], "uirevision": job.name}}  # a zoom or hidden line survives redraws
 
 
@@ -159,7 +153,9 @@ def _lr_range(train, edits) -> tuple[float, float]:
 
 
 @functools.lru_cache(maxsize=64)
-def _run_chart_spec(lines: tuple[str, ...], total_steps: int, lr_range: tuple[float, float], edits: str) -> dict:
+def _run_chart_spec(
+    lines: tuple[str, ...], total_steps: int | None, lr_range: tuple[float, float] | None, edits: str
+) -> dict:
     """Built again only for new lines, a new step count or learning-rate range, or a new live edit:
     building a Plotly figure takes ~100 ms of the GIL the training thread needs. Shared by the
     sessions and runs of the server; the server builds its presets' when it starts
