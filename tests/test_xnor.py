@@ -329,6 +329,29 @@ def test_save_load_roundtrip(tmp_path):
             np.testing.assert_array_equal(a.arrays[key], b.arrays[key])
 
 
+def test_output_table_is_saved_and_read(tmp_path):
+    """The float output layer's every score is in the file (readers without torch use these very
+    floats), equal to the model's own float32 BatchNorm, and the reader takes it from the file."""
+    model = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(10, binarize_activations=False))))
+    randomize(model, seed=21)
+    packed = export_packed(model)
+    output = packed.layers[-1]
+    table = output.arrays["table"]
+    assert table.shape == (64 + 1, 10) and table.dtype == np.float32
+    popcounts = np.arange(65)
+    z = torch.from_numpy((64 - 2 * popcounts).astype(np.float32)[:, None] + output.arrays["bias"])
+    with torch.no_grad():
+        np.testing.assert_array_equal(table, model.blocks[-1].norm(z).numpy())
+    assert packed.nbytes == sum(a.nbytes for k, a in output.arrays.items() if k != "table") + packed.layers[0].nbytes
+    path = tmp_path / "model.bnnx"
+    output.arrays["table"] = table + np.float32(1000.0)  # a reader that recomputed the scores would not see this
+    output._cache.clear()
+    save_packed(packed, path)
+    x = grid_images(20, seed=22)
+    with torch.no_grad():
+        np.testing.assert_array_equal(load_packed(path).scores(x), model(x).numpy() + np.float32(1000.0))
+
+
 def test_load_rejects_foreign_and_damaged_files(tmp_path):
     model = build_model(ModelConfig(layers=(LayerConfig(32), LayerConfig(10, binarize_activations=False))))
     good = tmp_path / "good.bnnx"

@@ -206,6 +206,11 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
                 else:
                     arrays["weight_bits"] = pack_bits(w_pos)
             layer._cache.clear()
+            if kind == "xnor" and not binarized_out:
+                table = layer.output_table()  # torch's own float32 outputs, saved for readers without torch
+                if table is not None:
+                    arrays["table"] = table.copy()
+                layer._cache.clear()
             layers.append(layer)
             spatial = layer.out_shape
             in_features = layer.out_size

@@ -21,6 +21,7 @@ from .packing import popcount, unpack_bits, words_for
 KINDS = ("xnor", "bitplane", "conv", "pixelconv", "float")
 REAL_ACTIVATIONS = ("hardtanh", "relu", "identity")
 _MAX_TABLE = 1 << 18  # entries of a float-output layer's lookup table (1 MB)
+DERIVED_ARRAYS = ("table",)  # saved for readers without torch, computed from the other arrays
 
 
 class XnorExportError(ValueError):
@@ -40,7 +41,8 @@ class PackedLayer:
     integers) or "float" (float32 fallback, dense or conv). output: "bits" (sign activation) or "float".
     ``arrays`` holds what is saved: ``weight_bits`` (units, words) uint64, ``threshold`` int32, ``flip``
     uint8, and for layers that need float arithmetic ``bias``, ``bn_mean``, ``bn_var``, ``bn_weight``,
-    ``bn_bias`` float32, ``weight`` float32 (real weights, (units, fan-in)) and ``perm`` (bit-plane pixel order).
+    ``bn_bias`` float32, ``weight`` float32 (real weights, (units, fan-in)), ``perm`` (bit-plane pixel order)
+    and ``table`` float32 (K + 1, units): a float-output XNOR layer's every output, by popcount.
     Dense layers: +1 iff popcount <= threshold, rows of units with a folded negative gamma negated
     (``flip``). Convolutions: +1 iff s * d >= threshold with s = -1 where ``flip`` (d the dot product,
     the largest of the pool window). Weight bits are in the order their input is packed: pixels
@@ -80,7 +82,8 @@ class PackedLayer:
 
     @property
     def nbytes(self) -> int:
-        return int(sum(arr.nbytes for arr in self.arrays.values()))
+        """Bytes of the layer's parameters; the saved output ``table`` is derived from them and not counted."""
+        return int(sum(arr.nbytes for key, arr in self.arrays.items() if key not in DERIVED_ARRAYS))
 
     @property
     def words(self) -> int:
@@ -208,11 +211,16 @@ class PackedLayer:
         """For a small XNOR layer with float outputs (the output layer): every possible output,
         ``table[p, u] = activation(BN(float32(K - 2p) + bias[u]))`` for popcount p in 0..K, made
         once with the model's own float32 ops (elementwise, so identical to computing them per
-        call). None when the table would exceed ``_MAX_TABLE`` entries."""
+        call). The export saves it in the file (array ``table``), so readers without torch (the
+        page's engine, the C export) give the very same scores; a file without it gets it made
+        here. None when the table would exceed ``_MAX_TABLE`` entries."""
         if "table" not in self._cache:
             k, units = self.in_features, self.out_features
             table = None
-            if self.kind == "xnor" and self.output == "float" and (k + 1) * units <= _MAX_TABLE:
+            if "table" in self.arrays:  # saved by the export: every reader of the file uses these very floats
+                table = self.arrays["table"]  # its shape and dtype are checked with the model's structure
+                self._cache["columns"] = np.arange(units)
+            elif self.kind == "xnor" and self.output == "float" and (k + 1) * units <= _MAX_TABLE:
                 z = (k - 2 * np.arange(k + 1, dtype=np.int64)).astype(np.float32)[:, None]
                 z = np.ascontiguousarray(np.broadcast_to(z, (k + 1, units)))
                 if "bias" in self.arrays:

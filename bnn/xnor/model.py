@@ -465,6 +465,8 @@ def _validate_structure(packed: PackedModel) -> None:
         for key in ("bias", "bn_mean", "bn_var", "bn_weight", "bn_bias"):
             if key in a:
                 expect[key] = ((units,), "<f4")
+        if "table" in a and layer.kind == "xnor" and layer.output == "float":
+            expect["table"] = ((layer.in_features + 1, units), "<f4")
         needs_float = layer.kind not in ("xnor", "conv") or layer.output == "float"
         if needs_float and ("bn_mean" in a) != ("bn_var" in a):
             raise bad(f"{layer.name}: BatchNorm statistics incomplete")
