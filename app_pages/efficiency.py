@@ -3,7 +3,8 @@
 Courbariaux et al. (2016, arXiv:1602.02830, section 3) note that a BNN's weights need 1 bit instead
 of 32 and that a dot product of ±1 vectors is ``K - 2·popcount(a XOR b)``. This page shows the
 sizes of the network chosen in the run picker (``ui.model_picker``) and of the paper's
-784-4096-4096-4096-10 MLP (from its config, never built), the packed XNOR engine (``bnn.xnor``, MLPs
+784-4096-4096-4096-10 MLP (from its config, never built), its downloads (the packed file, C for a
+microcontroller with the flash and RAM it needs, ONNX: ``ui.exports``), the packed XNOR engine (``bnn.xnor``, MLPs
 and CNNs) against the float model on the MNIST test set and on one image, and one XNOR dot product step
 by step.
 """
@@ -19,7 +20,7 @@ from bnn.summary import format_bytes, model_summary
 from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
-from ui import keys, model_picker, state, widgets
+from ui import access, exports, keys, model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 KIND_WORDS = {
@@ -125,6 +126,23 @@ if packed is not None:
                     else ""
                 )
             )
+
+st.header("Take it anywhere: the packed file, C, ONNX")
+if packed is None:
+    st.info(f"Nothing to export: the packed engine cannot run this model ({refusal}).", icon=":material/info:")
+elif picked.training:
+    st.caption("The downloads come once the run has ended.")
+elif not (access.may_control(picked) or picked.path == state.PRETRAINED_DIR):  # the shipped run is public
+    access.watching_caption(picked)
+else:
+    exports.download_buttons(packed, picked.name, key, "eff_download")
+    st.markdown(
+        "**What a microcontroller needs** for the C file: the packed weights and thresholds as `const` "
+        "arrays (flash) and two activation buffers (RAM); `bnn_predict(pixels, scores)` returns the class "
+        "with the same scores as the engine on this page. `python -m bnn export RUN --to c|onnx|packed` "
+        "writes the same files."
+    )
+    exports.device_table(packed, key)
 
 st.header("XNOR and popcount, step by step")
 st.markdown(

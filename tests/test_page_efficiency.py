@@ -48,12 +48,28 @@ def walkthrough_sentence(at: AppTest) -> str:
 def test_every_section_renders(page):
     assert [h.value for h in page.header] == [
         "Model size: 32 bits vs 1 bit",
+        "Take it anywhere: the packed file, C, ONNX",
         "XNOR and popcount, step by step",
         "One image: float32 vs packed XNOR",
         "The whole test set: do the engines agree?",
     ]
     assert len(page.get("plotly_chart")) == 3  # sizes, walk-through, the test image
     assert not page.error and not page.warning
+
+
+def device_table(at: AppTest):
+    return next(frame.value for frame in at.dataframe if "fits" in frame.value.columns)
+
+
+def test_downloads_and_the_device_table(page):
+    """The shipped run offers its packed file, C and ONNX; the C file's flash and RAM against common parts."""
+    labels = [button.proto.label for button in page.get("download_button")]
+    assert labels == ["Packed model (.bnnx)", "C for a microcontroller (.zip)", "ONNX (.onnx)"]
+    assert not any(button.proto.disabled for button in page.get("download_button"))
+    table = device_table(page)
+    assert list(table["fits"]) == ["no", "yes", "yes"]  # 285 kB of flash: over 256 kB
+    assert set(table["RAM needed"]) == {format_bytes(1156)}  # two 1,024-bit buffers and the pixels' bit-planes
+    assert any("bytes of const data" in c.value and "RAM: 1,156 bytes" in c.value for c in page.caption)
 
 
 def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
@@ -148,6 +164,7 @@ def test_a_cnn_is_packed_and_agrees(monkeypatch):
     assert metrics["Agreement"] == "100.00%" and metrics["Disagreements"] == "0"
     assert float(metrics["speed-up, 1 image"].removesuffix("×")) > 0
     layers = at.dataframe[1].value  # how the packed engine runs each layer
+    assert list(device_table(at)["fits"]) == ["yes", "yes", "yes"]  # the CNN's C file
     assert list(layers["computed as"]) == [
         "8-bit pixels, integer convolution",
         "XNOR + popcount convolution",
