@@ -19,6 +19,7 @@ from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.settings import LayerConfig, ModelConfig, RunConfig
 from bnn.summary import format_bytes, model_summary
+from bnn.xnor import kernels
 from ui import keys, state
 
 pytestmark = [
@@ -36,6 +37,7 @@ def run(at: AppTest) -> AppTest:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
+    kernels.warm_up()  # as the server's warm-up does at its start; else the page runs the numpy engine
     at = app_page("efficiency", 120)
     at.session_state["eff_test_images"] = SUBSET  # the user's choice of a quick first look
     return run(at)
@@ -172,3 +174,16 @@ def test_a_cnn_is_packed_and_agrees(monkeypatch):
     ]
     assert list(layers["output"]) == ["8×14×14", "16×7×7", "10"]
     assert any("zero padding" in c.value for c in at.caption)
+
+
+def test_before_the_kernels_are_ready_the_page_runs_the_numpy_engine(monkeypatch):
+    """On a machine's first start the kernels compile in the server's warm-up (~40 s): the page does not
+    wait for them, it shows the packed numbers from the numpy reference engine and says so."""
+    monkeypatch.setattr(kernels, "is_warm", lambda: False)
+    at = app_page("efficiency", 120)
+    at.session_state["eff_test_images"] = SUBSET
+    run(at)
+    assert any("still being prepared" in i.value for i in at.info)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Agreement"] == "100.00%"
+    assert any("numpy reference engine" in c.value for c in at.caption)
