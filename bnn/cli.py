@@ -319,8 +319,9 @@ def export_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         from .xnor.c_source import c_source, code_bytes, device_rows
 
         source = c_source(packed, written[0].stem)
-        code = code_bytes(source)
-        code_text = f"{code:,} bytes of code" if code is not None else "code (no compiler here to measure it)"
+        measured = code_bytes(source)
+        code = measured[0] if measured else None
+        code_text = f"{code:,} bytes of code ({measured[1]})" if measured else "code (no compiler here to measure it)"
         print(
             f"flash: {source.const_bytes + (code or 0):,} bytes ({source.const_bytes:,} const data + {code_text}); "
             f"RAM: {source.ram_bytes:,} bytes of buffers"

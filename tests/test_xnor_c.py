@@ -18,7 +18,7 @@ from bnn.presets import PRESETS
 from bnn.runs import load_run
 from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.xnor import XnorExportError, export_packed
-from bnn.xnor.c_source import c_source, code_bytes, device_rows
+from bnn.xnor.c_source import CORTEX_M4, c_source, code_bytes, device_rows, object_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -132,8 +132,15 @@ def test_the_source_is_self_contained_and_sized():
     assert source.ram_bytes == 4 * (2 * 32 + 9 * 25)  # two 1,024-bit buffers, 8 bit-planes + a mask of 784 bits
     rows = device_rows(source, 2000)
     assert [row["fits"] for row in rows] == [False, True, True]  # 286 kB of flash: over 256 kB
-    if shutil.which("size"):
-        assert 200 < code_bytes(source) < 20_000
+    measured = code_bytes(source)
+    if measured is not None:
+        assert 200 < measured[0] < 20_000
+    sections = object_sections(source, "clang", CORTEX_M4)  # a Cortex-M4 object holds exactly these bytes
+    if sections is not None:
+        assert sections[".rodata"] == source.const_bytes and sections[".bss"] == source.ram_bytes
+    sections = object_sections(source, "gcc")  # x86-64 aligns large arrays to 32 bytes
+    if sections is not None:
+        assert 0 <= sections[".rodata"] - source.const_bytes < 32 * 8 and 0 <= sections[".bss"] - source.ram_bytes < 64
 
 
 @pytest.fixture(scope="module")

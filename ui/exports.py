@@ -39,11 +39,13 @@ def device_needs(cache_key: str, _packed: PackedModel) -> dict:
         source = c_source(_packed)
     except XnorExportError as exc:
         return {"refused": str(exc)}
-    code = code_bytes(source)
+    measured = code_bytes(source)
+    code = measured[0] if measured else None
     return {
         "refused": None,
         "const": source.const_bytes,
         "code": code,
+        "built": measured[1] if measured else None,
         "ram": source.ram_bytes,
         "rows": device_rows(source, code),
     }
@@ -95,7 +97,7 @@ def device_table(packed: PackedModel, cache_key: str, where=st) -> None:
         ],
         hide_index=True,
     )
-    code = f"{needs['code']:,} bytes of code (gcc -Os on this machine)" if needs["code"] else "code (no compiler here)"
+    code = f"{needs['code']:,} bytes of code ({needs['built']})" if needs["code"] else "code (no compiler here)"
     where.caption(
         f"Flash: {needs['const']:,} bytes of const data (packed weight bits, thresholds, the output layer's "
         f"score table) + {code}. RAM: {needs['ram']:,} bytes of activation buffers, plus a few hundred "

@@ -40,6 +40,7 @@ COMMON_PARTS = (  # (class of microcontroller, flash bytes, RAM bytes)
     ("large MCU: 2 MB flash, 1 MB RAM", 2 << 20, 1 << 20),
 )
 _PER_LINE = 12  # array values per line of the C source
+CORTEX_M4 = ("--target=thumbv7em-none-eabi", "-mcpu=cortex-m4", "-mthumb", "-ffreestanding")  # clang's Arm flags
 COMPILE_SECONDS = 120  # a model's C source compiles in ~1 s; a stuck compiler is given up
 
 
@@ -477,27 +478,42 @@ def compiler() -> str | None:
     return None
 
 
-def code_bytes(source: CSource, cc: str | None = None) -> int | None:
-    """Bytes of machine code of ``source`` compiled here (``cc -std=c99 -Os -c``, ``size -A`` of the object
-    file: its .text), or None without a compiler or ``size``. An x86-64 or Arm build differs a little."""
-    cc = cc or compiler()
-    if cc is None or shutil.which("size") is None:
+def object_sections(source: CSource, cc: str, flags: tuple[str, ...] = ()) -> dict[str, int] | None:
+    """Bytes per section (``.text`` code, ``.rodata`` const data, ``.bss`` buffers) of ``source`` compiled
+    with ``cc -std=c99 -Os -c`` (and ``flags``), read by binutils' ``size -A``; None when it cannot."""
+    if shutil.which(cc) is None or shutil.which("size") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / f"{source.name}.c").write_text(source.source)
         (folder / f"{source.name}.h").write_text(source.header)
         obj = folder / f"{source.name}.o"
-        build = subprocess.run(
-            [cc, "-std=c99", "-Os", "-c", "-o", str(obj), str(folder / f"{source.name}.c")],
-            capture_output=True,
-            timeout=COMPILE_SECONDS,
-        )
+        command = [cc, "-std=c99", "-Os", *flags, "-c", "-o", str(obj), str(folder / f"{source.name}.c")]
+        build = subprocess.run(command, capture_output=True, timeout=COMPILE_SECONDS)
         if build.returncode != 0:
             return None
         sizes = subprocess.run(["size", "-A", str(obj)], capture_output=True, text=True, timeout=COMPILE_SECONDS)
-    text = [line.split() for line in sizes.stdout.splitlines() if line.startswith(".text")]
-    return sum(int(parts[1]) for parts in text) if text else None
+    sections: dict[str, int] = {}
+    for line in sizes.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            name = "." + parts[0].split(".")[1]  # .rodata.L0_W (per-array sections) counts as .rodata
+            sections[name] = sections.get(name, 0) + int(parts[1])
+    return sections
+
+
+def code_bytes(source: CSource) -> tuple[int, str] | None:
+    """(bytes of machine code, how it was built): for a Cortex-M4 with clang's Arm back end when clang is
+    here, else with this machine's compiler (x86-64 code is of the same size); None without a compiler."""
+    if shutil.which("clang"):
+        sections = object_sections(source, "clang", CORTEX_M4)
+        if sections and ".text" in sections:
+            return sections[".text"], "Cortex-M4, clang -Os"
+    cc = compiler()
+    sections = object_sections(source, cc) if cc else None
+    if sections and ".text" in sections:
+        return sections[".text"], f"{cc} -Os on this machine"
+    return None
 
 
 def device_rows(source: CSource, code: int | None) -> list[dict]:
