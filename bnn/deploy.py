@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import sys
 import time
 import zipfile
@@ -19,7 +21,11 @@ from .xnor import PackedModel, XnorExportError, packed_bytes
 
 FORMATS = ("c", "onnx", "packed")
 SUFFIXES = {"c": ".c", "onnx": ".onnx", "packed": ".bnnx"}
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "main.c"  # reads a PGM digit, prints the class
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "main.c"  # reads a PGM digit, prints the class
+KERNEL_CACHE = ROOT / "bnn" / "xnor" / "__pycache__"  # numba's cache of the kernels (when writable)
+COMPILE_NICENESS = 10  # the child process that compiles the kernels yields the CPU to the app
+COMPILE_SECONDS = 900  # ~40 s of CPU; give up (and compile in the process) after this
 
 
 def check_format(fmt: str) -> str:
@@ -90,6 +96,27 @@ def write_export(packed: PackedModel, fmt: str, out: str | os.PathLike) -> list[
     return written
 
 
+def prepare_kernels() -> None:
+    """Make the packed engine's kernels ready in this process without slowing it down much (the app's
+    warm-up thread calls this): with a cold numba cache they are first compiled in a child process at
+    low priority (``nice``), which fills the cache on disk while holding neither this process's GIL nor a
+    core at full priority, then loaded here (~1 s)."""
+    from .xnor import kernels
+
+    if kernels.is_warm():
+        return
+    if not any(KERNEL_CACHE.glob("*.nbi")):
+        command = [sys.executable, "-c", "from bnn.xnor import kernels; kernels.warm_up()"]
+        if shutil.which("nice"):
+            command = ["nice", "-n", str(COMPILE_NICENESS), *command]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        try:
+            subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=COMPILE_SECONDS)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # compiled here below instead
+    kernels.warm_up()
+
+
 def warm_kernels(stream=sys.stderr) -> None:
     """Compile (or load from numba's cache) the packed engine's kernels, saying so on one line with the
     time it took, the first time in a process (a machine's first run compiles for tens of seconds)."""
@@ -108,4 +135,4 @@ def warm_kernels(stream=sys.stderr) -> None:
     print(f"{time.perf_counter() - started:.1f} s", file=stream, flush=True)
 
 
-__all__ = ["FORMATS", "XnorExportError", "download", "export_files", "warm_kernels", "write_export"]
+__all__ = ["FORMATS", "XnorExportError", "download", "export_files", "prepare_kernels", "warm_kernels", "write_export"]

@@ -67,3 +67,22 @@ def test_the_first_pack_says_what_it_compiles_on_one_line():
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if "XNOR kernels" in line]
     assert len(lines) == 1 and lines[0].startswith("Preparing the XNOR kernels (numba") and lines[0].endswith(" s")
+
+
+def test_a_cold_kernel_cache_is_filled_by_a_low_priority_child_process(monkeypatch, tmp_path):
+    """The app's warm-up compiles the kernels in a `nice` child process when numba's cache is empty (the
+    compile then holds neither the server's GIL nor a core at full priority), then loads them."""
+    from bnn import deploy
+    from bnn.xnor import kernels
+
+    calls = []
+    monkeypatch.setattr(kernels, "is_warm", lambda: False)
+    monkeypatch.setattr(kernels, "warm_up", lambda: calls.append("load"))
+    monkeypatch.setattr(deploy.subprocess, "run", lambda command, **kw: calls.append(command))
+    monkeypatch.setattr(deploy, "KERNEL_CACHE", tmp_path)  # empty: a cold cache
+    deploy.prepare_kernels()
+    assert calls[0][:3] == ["nice", "-n", "10"] and "kernels.warm_up()" in calls[0][-1] and calls[1] == "load"
+    calls.clear()
+    (tmp_path / "kernels.run-1.py311.nbi").write_bytes(b"")  # a warm cache: loaded here at once
+    deploy.prepare_kernels()
+    assert calls == ["load"]

@@ -142,10 +142,11 @@ def warm_up() -> list[threading.Thread]:
 
     def xnor_kernels() -> None:
         # the packed engine's compiled kernels (Efficiency, exports): loaded from numba's cache in ~1 s,
-        # compiled in ~40 s on a machine's first start; the Efficiency page uses the numpy engine meanwhile
-        from bnn.xnor import kernels
+        # compiled in ~40 s in a low-priority child process on a machine's first start; the Efficiency
+        # page uses the numpy engine meanwhile
+        from bnn.deploy import prepare_kernels
 
-        kernels.warm_up()
+        prepare_kernels()
 
     # not daemons: torch must not be torn down under them when the process exits within their 2 s
     works = (chart, training, xnor_kernels)
