@@ -29,27 +29,10 @@ from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.runs import load_run
 from bnn.xnor import export_packed
-from bnn.xnor.c_source import c_source, code_bytes, compiler, device_rows
+from bnn.xnor.c_source import BATCH_MAIN, c_source, code_bytes, compiler, device_rows
 from bnn.xnor.onnx_graph import onnx_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = r"""
-#include <stdio.h>
-#include "bnn_model.h"
-int main(void)
-{
-    uint8_t px[BNN_PIXELS];
-    int32_t s[BNN_CLASSES];
-    float f[BNN_CLASSES];
-    while (fread(px, 1, BNN_PIXELS, stdin) == BNN_PIXELS) {
-        int32_t c = bnn_predict(px, s);
-        bnn_float_scores(s, f);
-        fwrite(&c, 4, 1, stdout);
-        fwrite(f, 4, BNN_CLASSES, stdout);
-    }
-    return 0;
-}
-"""
 
 
 def measure_c(packed, levels: np.ndarray, expect: np.ndarray) -> dict:
@@ -61,7 +44,7 @@ def measure_c(packed, levels: np.ndarray, expect: np.ndarray) -> dict:
         folder = Path(tmp)
         (folder / "bnn_model.c").write_text(source.source)
         (folder / "bnn_model.h").write_text(source.header)
-        (folder / "main.c").write_text(HARNESS)
+        (folder / "main.c").write_text(BATCH_MAIN)
         binary = folder / "classify"
         subprocess.run(
             [cc, "-std=c99", "-O2", "-o", str(binary), str(folder / "main.c"), str(folder / "bnn_model.c")], check=True
@@ -70,8 +53,8 @@ def measure_c(packed, levels: np.ndarray, expect: np.ndarray) -> dict:
         out = subprocess.run([str(binary)], input=levels.tobytes(), capture_output=True, check=True).stdout
         seconds = time.perf_counter() - started
     classes = expect.shape[1]
-    rec = np.frombuffer(out, dtype=np.int32).reshape(len(levels), 1 + classes)
-    scores = rec[:, 1:].view(np.float32)
+    rec = np.frombuffer(out, dtype=np.int32).reshape(len(levels), 1 + 2 * classes)
+    scores = rec[:, 1 + classes :].view(np.float32)
     return {
         "c_same_predictions_pct": round(100 * float(np.mean(rec[:, 0] == expect.argmax(1))), 2),
         "c_scores_identical": bool(np.array_equal(scores, expect)),

@@ -255,19 +255,25 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
     return 0
 
 
+def _saved_model(args: argparse.Namespace, parser: argparse.ArgumentParser, verb: str):
+    """The run ``args.run`` names and its model; one line and exit 2 for a bad run or one without weights."""
+    try:
+        run = load_run(_run_folder(args.run, args.runs_dir))
+    except RunFormatError as exc:
+        parser.error(f"cannot {verb} {args.run}: {exc}")
+    model = run.model()
+    if model is None:
+        parser.error(f"cannot {verb} {args.run}: it has no weights")
+    return run, model
+
+
 def eval_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Evaluate a saved run on the test set, next to its own last test evaluation."""
     try:
         device = resolve_device(args.device)
     except DeviceError as exc:
         parser.error(str(exc))
-    try:
-        run = load_run(_run_folder(args.run, args.runs_dir))
-    except RunFormatError as exc:
-        parser.error(f"cannot evaluate {args.run}: {exc}")
-    model = run.model()
-    if model is None:
-        parser.error(f"cannot evaluate {args.run}: it has no weights")
+    run, model = _saved_model(args, parser, "evaluate")
     data = load_mnist_or_report(args.data_dir)
     if data is None:
         return 1
@@ -299,13 +305,7 @@ def export_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     from .deploy import SUFFIXES, check_out, warm_kernels, write_export
     from .xnor import XnorExportError, export_packed
 
-    try:
-        run = load_run(_run_folder(args.run, args.runs_dir))
-    except RunFormatError as exc:
-        parser.error(f"cannot export {args.run}: {exc}")
-    model = run.model()
-    if model is None:
-        parser.error(f"cannot export {args.run}: it has no weights")
+    run, model = _saved_model(args, parser, "export")
     try:
         out = check_out(args.out or slugify(run.name) + SUFFIXES[args.to], args.to)
         warm_kernels()

@@ -18,31 +18,12 @@ from bnn.presets import PRESETS
 from bnn.runs import load_run
 from bnn.settings import InputConfig, LayerConfig, ModelConfig
 from bnn.xnor import XnorExportError, export_packed
-from bnn.xnor.c_source import CORTEX_M4, c_source, code_bytes, device_rows, object_sections
+from bnn.xnor.c_source import BATCH_MAIN, CORTEX_M4, c_source, code_bytes, device_rows, object_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 COMPILERS = [cc for cc in ("gcc", "clang") if shutil.which(cc)]
 pytestmark = pytest.mark.skipif(not COMPILERS, reason="no C compiler (.ci/run installs gcc)")
-
-HARNESS = r"""
-#include <stdio.h>
-#include "bnn_model.h"
-int main(void) /* raw uint8 images on stdin; per image: class, integer scores, float scores */
-{
-    uint8_t px[BNN_PIXELS];
-    int32_t s[BNN_CLASSES];
-    float f[BNN_CLASSES];
-    while (fread(px, 1, BNN_PIXELS, stdin) == BNN_PIXELS) {
-        int32_t c = bnn_predict(px, s);
-        bnn_float_scores(s, f);
-        fwrite(&c, 4, 1, stdout);
-        fwrite(s, 4, BNN_CLASSES, stdout);
-        fwrite(f, 4, BNN_CLASSES, stdout);
-    }
-    return 0;
-}
-"""
 
 
 def build(packed, folder: Path, cc: str = COMPILERS[0] if COMPILERS else "gcc") -> Path:
@@ -50,7 +31,7 @@ def build(packed, folder: Path, cc: str = COMPILERS[0] if COMPILERS else "gcc") 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bnn_model.c").write_text(source.source)
     (folder / "bnn_model.h").write_text(source.header)
-    (folder / "harness.c").write_text(HARNESS)
+    (folder / "harness.c").write_text(BATCH_MAIN)
     binary = folder / f"harness-{cc}"
     done = subprocess.run(
         [cc, *FLAGS, "-o", str(binary), str(folder / "harness.c"), str(folder / "bnn_model.c")],

@@ -110,6 +110,27 @@ class _Writer:
         return self.array("float", name, values, _float_literal, 4)
 
 
+BATCH_MAIN = r"""/* Classify raw images: 8-bit pixels on stdin, BNN_PIXELS bytes per image; per image on stdout
+   the class, the integer scores and the float scores (int32, int32[BNN_CLASSES], float[BNN_CLASSES]).
+   For tests and benchmarks; compile beside the model's .c with its header named bnn_model.h. */
+#include <stdio.h>
+#include "bnn_model.h"
+int main(void)
+{
+    uint8_t px[BNN_PIXELS];
+    int32_t s[BNN_CLASSES];
+    float f[BNN_CLASSES];
+    while (fread(px, 1, BNN_PIXELS, stdin) == BNN_PIXELS) {
+        int32_t c = bnn_predict(px, s);
+        bnn_float_scores(s, f);
+        fwrite(&c, 4, 1, stdout);
+        fwrite(s, 4, BNN_CLASSES, stdout);
+        fwrite(f, 4, BNN_CLASSES, stdout);
+    }
+    return 0;
+}
+"""
+
 _POPCOUNT = """#if defined(__GNUC__) || defined(__clang__)
 #define BNN_POPCOUNT(x) ((int32_t)__builtin_popcountl((unsigned long)(x)))
 #else
