@@ -149,13 +149,13 @@ def test_a_watcher_cannot_rename_delete_resume_or_download_weights(shared_mode, 
     save_run(_run("alpha", 1e-2, 91.0, created=1.0).but(owner=access.id_of(KEY_A)), runs_dir)
     watcher = _compare_page(KEY_B)
     assert watcher.button(key="cmp_delete").disabled and watcher.checkbox(key="cmp_confirm").disabled
-    assert len(watcher.get("download_button")) == 1  # the metrics, not the weights
+    assert len(watcher.get("download_button")) == 1  # the metrics, not the weights nor their exports
     _forge(watcher.checkbox(key="cmp_confirm"), True).run()
     _forge(watcher.button(key="cmp_delete"), True).run()
     assert [run.name for run in list_runs(runs_dir)] == ["alpha"]
 
     owner = _compare_page(KEY_A)
-    assert len(owner.get("download_button")) == 2
+    assert len(owner.get("download_button")) == 5  # metrics, weights, the packed file, C, ONNX
     owner.checkbox(key="cmp_confirm").check().run()
     owner.button(key="cmp_delete").click().run()
     assert not owner.exception and not list_runs(runs_dir)
