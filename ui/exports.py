@@ -7,6 +7,8 @@ run; the packed model is built once per run's weights (``Run.cache_key``).
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from bnn.deploy import download
@@ -15,6 +17,7 @@ from bnn.summary import format_bytes
 from bnn.xnor import PackedModel, XnorExportError, export_packed
 from bnn.xnor.c_source import c_source, code_bytes, device_rows
 
+FILES_KEPT = 8  # downloads kept in memory (at most ~2 MB each for the presets)
 LABELS = {  # format -> (button, what it is)
     "packed": ("Packed model (.bnnx)", "the bits and thresholds as the XNOR engine reads them: bnn.load_packed"),
     "c": ("C for a microcontroller (.zip)", "C99 source + header, stdint only, and an example main.c"),
@@ -51,6 +54,13 @@ def device_needs(cache_key: str, _packed: PackedModel) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=FILES_KEPT)
+def _file(cache_key: str, fmt: str, stem: str, packed: PackedModel) -> bytes:
+    """A download's bytes, made once per run's weights and format (an ONNX graph takes ~1 s of CPU): a
+    click runs outside the page run (no ``st.cache_data`` there), and repeated clicks cost nothing."""
+    return download(packed, fmt, stem)[1]
+
+
 def download_buttons(packed: PackedModel, name: str, cache_key: str, key: str, where=st) -> None:
     """One button per format, side by side; C and ONNX disabled with the reason for a model they cannot hold."""
     needs = device_needs(cache_key, packed)
@@ -62,7 +72,7 @@ def download_buttons(packed: PackedModel, name: str, cache_key: str, key: str, w
         )
 
         def make(fmt: str = fmt) -> bytes:
-            return download(packed, fmt, stem)[1]
+            return _file(cache_key, fmt, stem, packed)
 
         file_name = f"{stem}-c.zip" if fmt == "c" else stem + (".bnnx" if fmt == "packed" else ".onnx")
         column.download_button(
