@@ -27,7 +27,7 @@ from bnn.runs import (
     slugify,
 )
 from bnn.train import describe_edit
-from ui import access, keys, state
+from ui import access, exports, keys, state
 
 
 def collect_runs(saved: list[Run]) -> dict[str, Run]:
@@ -212,6 +212,13 @@ if weights is not None:
     )
 elif mine:
     downloads[1].caption("Weights can be downloaded once the run has ended and been saved.")
+if weights is not None and entry.status == Status.FINISHED:
+    model = entry.model()
+    packed, refusal = exports.packed_of(entry.cache_key, model) if model is not None else (None, "no weights")
+    if packed is not None:
+        exports.download_buttons(packed, entry.name, entry.cache_key, "cmp_download")
+    else:
+        st.caption(f"No packed, C or ONNX download: the packed engine cannot run this model ({refusal}).")
 
 if entry.path is None:
     st.caption("A run can be renamed or deleted once it has ended.")

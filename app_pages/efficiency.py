@@ -3,7 +3,8 @@
 Courbariaux et al. (2016, arXiv:1602.02830, section 3) note that a BNN's weights need 1 bit instead
 of 32 and that a dot product of ±1 vectors is ``K - 2·popcount(a XOR b)``. This page shows the
 sizes of the network chosen in the run picker (``ui.model_picker``) and of the paper's
-784-4096-4096-4096-10 MLP (from its config, never built), the packed XNOR engine (``bnn.xnor``, MLPs
+784-4096-4096-4096-10 MLP (from its config, never built), its downloads (the packed file, C for a
+microcontroller with the flash and RAM it needs, ONNX: ``ui.exports``), the packed XNOR engine (``bnn.xnor``, MLPs
 and CNNs) against the float model on the MNIST test set and on one image, and one XNOR dot product step
 by step.
 """
@@ -17,9 +18,9 @@ from bnn.draw import deployment_copy
 from bnn.presets import PRESETS
 from bnn.summary import format_bytes, model_summary
 from bnn.timing import median_ms
-from bnn.xnor import XnorExportError, export_packed, xnor_dot_example
+from bnn.xnor import XnorExportError, export_packed, kernels, xnor_dot_example
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
-from ui import keys, model_picker, state, widgets
+from ui import access, exports, keys, model_picker, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 KIND_WORDS = {
@@ -33,17 +34,30 @@ TEST_SET_SIZES = (10_000, 1_000)  # all of MNIST's test set, or a quick first lo
 DEFAULT_A, DEFAULT_B = "+1 -1 +1 +1 -1 -1 +1 -1 +1 +1", "+1 +1 +1 +1 -1 +1 +1 -1 -1 +1"
 
 
-@st.cache_resource(
-    show_spinner="Packing the model (on a machine's first run this also compiles the XNOR kernels: some seconds) ...",
-    max_entries=4,
-)
+@st.cache_resource(show_spinner="Packing the model ...", max_entries=4)
 def engines(model_key: str, _model):
-    """(float32 deployment copy with sign(W) stored once, packed model or None, refusal message)."""
+    """(float32 deployment copy with sign(W) stored once, packed model (numpy engine) or None, refusal
+    message). The numpy engine needs no compiled kernels: the page never waits for numba."""
     try:
-        packed, message = export_packed(_model), None
+        packed, message = export_packed(_model, engine="numpy"), None
     except XnorExportError as exc:
         packed, message = None, str(exc)
     return deployment_copy(_model), packed, message
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def fused(model_key: str, _packed):
+    """The packed model on the compiled kernels (arrays shared), once they are compiled or loaded."""
+    return _packed.with_engine("fused")
+
+
+def ready_engine(model_key: str, packed):
+    """The fused engine once the server's warm-up has its kernels (:func:`ui.state.warm_up`, seconds
+    from numba's cache, ~40 s to compile on a machine's first start), else the numpy reference: the
+    same bits and scores, slower; the page says so."""
+    if packed is None or not kernels.is_warm():
+        return packed
+    return fused(model_key, packed)
 
 
 @st.cache_data(show_spinner=False)
@@ -54,7 +68,7 @@ def paper_summary():
 @st.cache_data(
     show_spinner="Running the test set through both engines (a few seconds, once per model) ...", max_entries=4
 )
-def agreement(model_key: str, count: int, _float_model, _packed, _images) -> dict:
+def agreement(model_key: str, count: int, engine: str, _float_model, _packed, _images) -> dict:
     timed = time_test_set(_float_model, _packed, _images[:count])
     differ = np.flatnonzero(timed["packed_pred"] != timed["float_pred"])
     return {"n": count, "differ": differ.tolist(), "float_s": timed["float_s"], "packed_s": timed["packed_s"]}
@@ -64,6 +78,7 @@ st.title("Efficiency: 1 bit instead of 32")
 picked = model_picker.require_picked()
 key = picked.cache_key
 float_model, packed, refusal = engines(key, picked.model())
+packed = ready_engine(key, packed)
 if picked.training:
     st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
 
@@ -126,6 +141,23 @@ if packed is not None:
                 )
             )
 
+st.header("Take it anywhere: the packed file, C, ONNX")
+if packed is None:
+    st.info(f"Nothing to export: the packed engine cannot run this model ({refusal}).", icon=":material/info:")
+elif picked.training:
+    st.caption("The downloads come once the run has ended.")
+elif not (access.may_control(picked) or picked.path == state.PRETRAINED_DIR):  # the shipped run is public
+    access.watching_caption(picked)
+else:
+    exports.download_buttons(packed, picked.name, key, "eff_download")
+    st.markdown(
+        "**What a microcontroller needs** for the C file: the packed weights and thresholds as `const` "
+        "arrays (flash) and two activation buffers (RAM); `bnn_predict(pixels, scores)` returns the class "
+        "with the same scores as the engine on this page. `python -m bnn export RUN --to c|onnx|packed` "
+        "writes the same files."
+    )
+    exports.device_table(packed, key)
+
 st.header("XNOR and popcount, step by step")
 st.markdown(
     "Store +1 as bit 1 and −1 as bit 0. Then `a XOR b` is 1 exactly where the signs differ, and "
@@ -169,6 +201,14 @@ st.header("One image: float32 vs packed XNOR")
 if packed is None:
     st.info(f"The packed engine cannot run this model: {refusal}", icon=":material/info:")
 else:
+    if packed.engine != "fused":
+        st.info(
+            "The compiled XNOR kernels are still being prepared in the background (a machine's first start "
+            "compiles them, ~40 s; later starts load them in about a second). Until then the packed numbers "
+            "come from the numpy reference engine: the same bits and scores, slower. Reload the page in a minute "
+            "for the compiled engine's times.",
+            icon=":material/hourglass_top:",
+        )
     fallback = [layer["name"] for layer in packed.summary() if layer["kind"] == "float"]
     if fallback:
         st.info(
@@ -217,6 +257,7 @@ def latency() -> None:
         return int(packed.predict(x_flat)[0])
 
     ms = median_ms({"float": run_float, "packed": run_packed}, runs=50, block=SINGLE_IMAGE_BLOCK)
+    engine_words = "fused compiled kernels" if packed.engine == "fused" else "the numpy reference engine"
     predicted_float, predicted_packed = run_float(), run_packed()
     image_column, numbers = st.columns([1, 3], gap="medium")
     image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme="streamlit", config=NO_BAR)
@@ -231,9 +272,9 @@ def latency() -> None:
             st.warning(f"The engines disagree: float32 says {predicted_float}, packed says {predicted_packed}.")
         st.caption(
             f"float32: {picked.name} in eval mode with sign(W) stored once (no per-call binarization), "
-            f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: fused compiled XOR + popcount kernels "
-            f"on 64-bit words. The engines take turns, {SINGLE_IMAGE_BLOCK} calls each; the CPU may be shared, so the "
-            "numbers move a little."
+            f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: XOR + popcount on 64-bit "
+            f"words ({engine_words}). The engines take turns, {SINGLE_IMAGE_BLOCK} calls each; the CPU may be "
+            "shared, so the numbers move a little."
         )
 
 
@@ -255,7 +296,7 @@ count = (
     or TEST_SET_SIZES[0]
 )
 count = min(count, len(data.test_labels))
-result = agreement(key, count, float_model, packed, data.test_images)
+result = agreement(key, count, packed.engine, float_model, packed, data.test_images)
 differ = result["differ"]
 metrics = st.columns(5)
 metrics[0].metric(
@@ -265,7 +306,11 @@ metrics[0].metric(
 )
 metrics[1].metric("Disagreements", f"{len(differ):,}")
 metrics[2].metric("float32, all images", f"{result['float_s']:.2f} s", help="in batches of 1,000 images")
-metrics[3].metric("packed XNOR, all images", f"{result['packed_s']:.2f} s", help="one call, fused kernels")
+metrics[3].metric(
+    "packed XNOR, all images",
+    f"{result['packed_s']:.2f} s",
+    help="one call, fused kernels" if packed.engine == "fused" else "numpy reference engine (kernels not ready yet)",
+)
 metrics[4].metric("speed-up, all images", f"{result['float_s'] / result['packed_s']:.1f}×")
 if differ:
     st.warning(

@@ -18,7 +18,7 @@ of the package, which would hide the functions.
 import sys
 import types
 
-PUBLIC = ("train", "load_run", "runs", "compare", "presets", "configure", "mnist", "RunHandle")
+PUBLIC = ("train", "load_run", "runs", "compare", "presets", "configure", "mnist", "load_packed", "RunHandle")
 __all__ = list(PUBLIC)
 
 

@@ -4,7 +4,8 @@ The app's parts one call away, with the app's behaviour and its run folders: :fu
 preset or a config (in the calling thread or in the background, ``live=True`` for a figure that
 updates in Jupyter), change a run while it trains (:meth:`RunHandle.edit`, the Train page's live
 edits), :meth:`RunHandle.diagnose` it, :meth:`RunHandle.predict` with it, :meth:`RunHandle.pack`
-it for the XNOR engine, :func:`compare` runs, and :func:`load_run` / :func:`runs` the saved ones.
+it for the XNOR engine, :meth:`RunHandle.export` it (C, ONNX, the packed file that
+:func:`load_packed` reads), :func:`compare` runs, and :func:`load_run` / :func:`runs` the saved ones.
 
 A :class:`RunHandle` is behaviour only; the data is one :class:`bnn.run.Run` (``handle.run``),
 read afresh from the training job at every access while it trains, else the saved run. Settings
@@ -512,13 +513,33 @@ class RunHandle:
 
         >>> packed = run.pack(); packed.benchmark()      # doctest: +SKIP
         """
+        from .deploy import warm_kernels
         from .xnor import XnorExportError, export_packed
 
         model = self.model()
+        warm_kernels()  # the first time in a process: one line saying what compiles and how long it took
         try:
             return Packed(self.name, model, export_packed(model))
         except XnorExportError as exc:
             raise ValueError(f"{self.name} cannot be packed: {exc}") from None
+
+    def export(self, to: str, out: str | os.PathLike | None = None) -> list[Path]:
+        """Write the run's binarized network as ``to`` = ``"c"`` (a C99 source and header for a
+        microcontroller), ``"onnx"`` (a standard ONNX graph) or ``"packed"`` (the ``.bnnx`` file that
+        :func:`load_packed` reads) to ``out`` (default: the run's name in the current folder); returns the
+        files written. ValueError for a model or a path the format cannot take (``python -m bnn export``).
+
+        >>> run.export("c", "fast.c")                  # doctest: +SKIP
+        [PosixPath('fast.c'), PosixPath('fast.h')]
+        """
+        from .deploy import SUFFIXES, check_format, check_out, write_export
+        from .xnor import XnorExportError
+
+        target = check_out(out if out is not None else slugify(self.name) + SUFFIXES[check_format(to)], to)
+        try:
+            return write_export(self.pack().model, to, target)
+        except XnorExportError as exc:
+            raise ValueError(f"{self.name} cannot be exported to {to}: {exc}") from None
 
     def save(self, runs_dir: str | os.PathLike | None = None) -> RunHandle:
         """Save the ended run (again) in its folder, or into ``runs_dir``; a training run saves
@@ -570,6 +591,24 @@ class RunHandle:
         return self.table()._repr_html_()
 
 
+def load_packed(path: str | os.PathLike):
+    """A packed model file (``.bnnx``: :meth:`RunHandle.export` ``("packed")``, ``python -m bnn export RUN
+    --to packed``, or the app's download) as a :class:`bnn.xnor.PackedModel`: ``predict(images)`` and
+    ``scores(images)`` take pixels in [0, 1], (N, 784) or (N, 1, 28, 28). The file is checked before it is
+    used (no pickle; sizes, types, checksum): :class:`bnn.xnor.PackedFileError` (a ValueError) says why
+    one is refused. The format: bnn/xnor/fileformat.py; the C file and the page's engine read the same bytes.
+
+    >>> packed = bnn.load_packed("fast.bnnx")        # doctest: +SKIP
+    >>> packed.predict(images / 255.0)[:5]          # doctest: +SKIP
+    array([7, 2, 1, 0, 4])
+    """
+    from .deploy import warm_kernels
+    from .xnor import load_packed as read_packed
+
+    warm_kernels()
+    return read_packed(path)
+
+
 def compare(*runs: RunHandle | str) -> Comparison:
     """Runs side by side: ``.figure()`` overlays their test accuracy (or ``"loss"``), the table
     shows their results and the settings that differ. Runs may be given by name.
@@ -590,6 +629,7 @@ __all__ = [
     "RunList",
     "compare",
     "configure",
+    "load_packed",
     "load_run",
     "mnist",
     "presets",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bnn train --preset NAME [options]`` and ``python -m bnn eval RUN``.
+"""Command line: ``python -m bnn train --preset NAME [options]``, ``eval RUN``, ``export RUN --to c|onnx|packed``.
 
 Trains a preset (optionally overriding epochs, lr, optimizer, batch size, seed) on MNIST with a
 tqdm progress bar on the chosen ``--device``, saves the run after every epoch (with a checkpoint,
@@ -9,6 +9,10 @@ gets a one-line error and exit code 2.
 
 ``eval`` loads a saved run (its folder, or its name in the runs directory) exactly as it trained
 and evaluates it on the test set, next to the accuracy the run recorded itself.
+
+``export`` writes a saved run's binarized network as the packed file (``--to packed``, ``.bnnx``), a
+C99 source and header for a microcontroller (``--to c``, with what a device needs) or an ONNX graph
+(``--to onnx``), :mod:`bnn.deploy`.
 
 ``study`` trains, prints or collects a study of variants (:mod:`bnn.study_cli`); ``train --set
 KEY=VALUE`` sets any setting by its link key (:mod:`bnn.links`), so one command line expresses
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 from .data import DataError, MnistData, load_mnist
+from .deploy import FORMATS
 from .devices import DeviceError, resolve_device
 from .distributed import World, init_from_env, shutdown
 from .links import LAYERS_KEY, read_query_params
@@ -77,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
     check.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:N, mps")
     check.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    export = commands.add_parser("export", help="write a saved run's binarized network as C, ONNX or the packed file")
+    export.add_argument("run", metavar="RUN", help="the run's directory, or its name in the runs directory")
+    export.add_argument("--to", required=True, choices=FORMATS, help="c (C99 source + header), onnx, packed (.bnnx)")
+    export.add_argument("--out", help="the file to write (default: the run's name in the current folder)")
+    export.add_argument("--runs-dir", help="where to look for a run named by name (default: the runs dir)")
     from .study_cli import add_study_parser
 
     add_study_parser(commands)
@@ -245,19 +255,25 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
     return 0
 
 
+def _saved_model(args: argparse.Namespace, parser: argparse.ArgumentParser, verb: str):
+    """The run ``args.run`` names and its model; one line and exit 2 for a bad run or one without weights."""
+    try:
+        run = load_run(_run_folder(args.run, args.runs_dir))
+    except RunFormatError as exc:
+        parser.error(f"cannot {verb} {args.run}: {exc}")
+    model = run.model()
+    if model is None:
+        parser.error(f"cannot {verb} {args.run}: it has no weights")
+    return run, model
+
+
 def eval_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Evaluate a saved run on the test set, next to its own last test evaluation."""
     try:
         device = resolve_device(args.device)
     except DeviceError as exc:
         parser.error(str(exc))
-    try:
-        run = load_run(_run_folder(args.run, args.runs_dir))
-    except RunFormatError as exc:
-        parser.error(f"cannot evaluate {args.run}: {exc}")
-    model = run.model()
-    if model is None:
-        parser.error(f"cannot evaluate {args.run}: it has no weights")
+    run, model = _saved_model(args, parser, "evaluate")
     data = load_mnist_or_report(args.data_dir)
     if data is None:
         return 1
@@ -284,12 +300,45 @@ def eval_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 0
 
 
+def export_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Write a saved run's packed network in the format ``--to``; for C, what a device needs."""
+    from .deploy import SUFFIXES, check_out, warm_kernels, write_export
+    from .xnor import XnorExportError, export_packed
+
+    run, model = _saved_model(args, parser, "export")
+    try:
+        out = check_out(args.out or slugify(run.name) + SUFFIXES[args.to], args.to)
+        warm_kernels()
+        packed = export_packed(model.eval())
+        written = write_export(packed, args.to, out)
+    except (XnorExportError, ValueError) as exc:
+        parser.error(f"cannot export {run.name}: {exc}")
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    if args.to == "c":
+        from .xnor.c_source import c_source, code_bytes, device_rows
+
+        source = c_source(packed, written[0].stem)
+        measured = code_bytes(source)
+        code = measured[0] if measured else None
+        code_text = f"{code:,} bytes of code ({measured[1]})" if measured else "code (no compiler here to measure it)"
+        print(
+            f"flash: {source.const_bytes + (code or 0):,} bytes ({source.const_bytes:,} const data + {code_text}); "
+            f"RAM: {source.ram_bytes:,} bytes of buffers"
+        )
+        for row in device_rows(source, code):
+            print(f"  {row['part']}: {'fits' if row['fits'] else 'does not fit'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "eval":
             return eval_command(args, parser)
+        if args.command == "export":
+            return export_command(args, parser)
         if args.command == "study":
             from .study_cli import study_command
 

@@ -149,13 +149,13 @@ def test_a_watcher_cannot_rename_delete_resume_or_download_weights(shared_mode, 
     save_run(_run("alpha", 1e-2, 91.0, created=1.0).but(owner=access.id_of(KEY_A)), runs_dir)
     watcher = _compare_page(KEY_B)
     assert watcher.button(key="cmp_delete").disabled and watcher.checkbox(key="cmp_confirm").disabled
-    assert len(watcher.get("download_button")) == 1  # the metrics, not the weights
+    assert len(watcher.get("download_button")) == 1  # the metrics, not the weights nor their exports
     _forge(watcher.checkbox(key="cmp_confirm"), True).run()
     _forge(watcher.button(key="cmp_delete"), True).run()
     assert [run.name for run in list_runs(runs_dir)] == ["alpha"]
 
     owner = _compare_page(KEY_A)
-    assert len(owner.get("download_button")) == 2
+    assert len(owner.get("download_button")) == 5  # metrics, weights, the packed file, C, ONNX
     owner.checkbox(key="cmp_confirm").check().run()
     owner.button(key="cmp_delete").click().run()
     assert not owner.exception and not list_runs(runs_dir)
@@ -232,3 +232,19 @@ def test_session_slots_take_a_free_slot_of_both_or_of_neither():
     assert not other.try_acquire("c")  # the server's slot is taken: the session's is given back
     slots.release("a")
     assert other.try_acquire("c")
+
+
+def test_efficiency_offers_exports_of_own_runs_and_the_shipped_one_only(shared_mode, runs_dir):
+    """The Efficiency page's packed, C and ONNX downloads follow Compare's rule for weights: the session's
+    own runs (and the shipped pretrained run, public anyway); another owner's run shows as watched."""
+    save_run(_run("alpha", 1e-2, 91.0, created=1.0).but(owner=access.id_of(KEY_A)), runs_dir)
+    (alpha,) = list_runs(runs_dir)
+    for owner_key, downloads in ((KEY_B, 0), (KEY_A, 3)):
+        at = _page("efficiency", owner=owner_key)
+        at.session_state["eff_test_images"] = 1000
+        at.run()
+        assert len(at.get("download_button")) == 3  # the shipped run, picked by default
+        at.session_state[keys.PICKED_RUN] = f"saved:{alpha.path}"
+        at.run()
+        assert not at.exception
+        assert len(at.get("download_button")) == downloads, owner_key

@@ -228,3 +228,66 @@ def test_eval_agrees_with_the_accuracy_the_run_recorded(mnist_dir: Path, tmp_pat
     assert main(["eval", trained["run"], "--data-dir", str(mnist_dir)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("fast-seed0: test accuracy") and line.endswith("; agrees)")
+
+
+PRETRAINED = ROOT / "assets" / "pretrained-fast"
+
+
+@pytest.mark.parametrize("fmt", ["packed", "onnx", "c"])
+def test_export_writes_each_format(fmt, tmp_path: Path, capsys):
+    from bnn import load_packed
+    from bnn.runs import load_run
+
+    pytest.importorskip("onnx") if fmt == "onnx" else None
+    out = tmp_path / f"fast.{'bnnx' if fmt == 'packed' else fmt}"
+    assert main(["export", str(PRETRAINED), "--to", fmt, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and out.stat().st_size > 10_000
+    if fmt == "packed":  # the file round-trips: the same scores as the run's packed model
+        import numpy as np
+
+        from bnn.xnor import export_packed
+
+        x = np.random.default_rng(0).integers(0, 256, (20, 784)) / 255.0
+        expect = export_packed(load_run(PRETRAINED).model().eval()).scores(x)
+        np.testing.assert_array_equal(load_packed(out).scores(x), expect)
+    if fmt == "c":
+        assert (tmp_path / "fast.h").is_file() and '#include "fast.h"' in out.read_text()
+        assert "RAM: 1,156 bytes" in printed and "256 kB flash, 64 kB RAM: does not fit" in printed
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["export", "no-such-run", "--to", "c"], "cannot export no-such-run: "),
+        (["export", str(PRETRAINED), "--to", "tflite"], "invalid choice: 'tflite'"),
+        (["export", str(PRETRAINED)], "the following arguments are required: --to"),
+        (["export", str(PRETRAINED), "--to", "onnx", "--out", "/no/such/folder/m.onnx"], "does not exist"),
+        (["export", str(PRETRAINED), "--to", "packed", "--out", str(ROOT)], "is a folder"),
+    ],
+)
+def test_export_refuses_bad_runs_formats_and_paths_in_one_line(args, fragment, tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("BNN_RUNS_DIR", str(tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0], err
+
+
+def test_export_refuses_a_model_the_format_cannot_hold(tmp_path: Path, capsys, monkeypatch):
+    from bnn.run import Run, Status
+    from bnn.runs import save_run
+    from bnn.settings import LayerConfig, ModelConfig, RunConfig
+
+    config = RunConfig(model=ModelConfig(layers=(LayerConfig(16, binarize_weights=False), LayerConfig(10))))
+    from bnn.models import build_model
+
+    run = save_run(Run(name="real", config=config, status=Status.FINISHED), tmp_path, model=build_model(config.model))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(run.path), "--to", "c", "--out", str(tmp_path / "real.c")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1].startswith("python -m bnn: error: cannot export real: layer") and "cannot be exported to C" in err[-1]
+    )

@@ -137,7 +137,12 @@ def test_default_is_the_newest_and_the_best(runs_dir):
 
 def test_downloads(page):
     buttons = page.get("download_button")
-    assert len(buttons) == 2  # metrics CSV and weights
+    labels = [button.proto.label for button in buttons]
+    assert labels[:2] == ["Metrics (CSV)", "Weights (weights.pt)"]
+    assert labels[2:] == ["Packed model (.bnnx)", "C for a microcontroller (.zip)", "ONNX (.onnx)"]
+    # a one-layer model: its output layer sees the pixels (float arithmetic), so C and ONNX say why not
+    assert [button.proto.disabled for button in buttons[2:]] == [False, True, True]
+    assert "cannot be exported to ONNX: the output layer must be" in buttons[4].proto.help
 
 
 def test_metrics_csv():

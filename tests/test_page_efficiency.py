@@ -19,6 +19,7 @@ from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.settings import LayerConfig, ModelConfig, RunConfig
 from bnn.summary import format_bytes, model_summary
+from bnn.xnor import kernels
 from ui import keys, state
 
 pytestmark = [
@@ -36,6 +37,7 @@ def run(at: AppTest) -> AppTest:
 
 @pytest.fixture(scope="module")
 def page() -> AppTest:
+    kernels.warm_up()  # as the server's warm-up does at its start; else the page runs the numpy engine
     at = app_page("efficiency", 120)
     at.session_state["eff_test_images"] = SUBSET  # the user's choice of a quick first look
     return run(at)
@@ -48,12 +50,28 @@ def walkthrough_sentence(at: AppTest) -> str:
 def test_every_section_renders(page):
     assert [h.value for h in page.header] == [
         "Model size: 32 bits vs 1 bit",
+        "Take it anywhere: the packed file, C, ONNX",
         "XNOR and popcount, step by step",
         "One image: float32 vs packed XNOR",
         "The whole test set: do the engines agree?",
     ]
     assert len(page.get("plotly_chart")) == 3  # sizes, walk-through, the test image
     assert not page.error and not page.warning
+
+
+def device_table(at: AppTest):
+    return next(frame.value for frame in at.dataframe if "fits" in frame.value.columns)
+
+
+def test_downloads_and_the_device_table(page):
+    """The shipped run offers its packed file, C and ONNX; the C file's flash and RAM against common parts."""
+    labels = [button.proto.label for button in page.get("download_button")]
+    assert labels == ["Packed model (.bnnx)", "C for a microcontroller (.zip)", "ONNX (.onnx)"]
+    assert not any(button.proto.disabled for button in page.get("download_button"))
+    table = device_table(page)
+    assert list(table["fits"]) == ["no", "yes", "yes"]  # 285 kB of flash: over 256 kB
+    assert set(table["RAM needed"]) == {format_bytes(1156)}  # two 1,024-bit buffers and the pixels' bit-planes
+    assert any("bytes of const data" in c.value and "RAM: 1,156 bytes" in c.value for c in page.caption)
 
 
 def test_sizes_are_exact_for_the_active_and_the_paper_model(page):
@@ -148,6 +166,7 @@ def test_a_cnn_is_packed_and_agrees(monkeypatch):
     assert metrics["Agreement"] == "100.00%" and metrics["Disagreements"] == "0"
     assert float(metrics["speed-up, 1 image"].removesuffix("×")) > 0
     layers = at.dataframe[1].value  # how the packed engine runs each layer
+    assert list(device_table(at)["fits"]) == ["yes", "yes", "yes"]  # the CNN's C file
     assert list(layers["computed as"]) == [
         "8-bit pixels, integer convolution",
         "XNOR + popcount convolution",
@@ -155,3 +174,16 @@ def test_a_cnn_is_packed_and_agrees(monkeypatch):
     ]
     assert list(layers["output"]) == ["8×14×14", "16×7×7", "10"]
     assert any("zero padding" in c.value for c in at.caption)
+
+
+def test_before_the_kernels_are_ready_the_page_runs_the_numpy_engine(monkeypatch):
+    """On a machine's first start the kernels compile in the server's warm-up (~40 s): the page does not
+    wait for them, it shows the packed numbers from the numpy reference engine and says so."""
+    monkeypatch.setattr(kernels, "is_warm", lambda: False)
+    at = app_page("efficiency", 120)
+    at.session_state["eff_test_images"] = SUBSET
+    run(at)
+    assert any("still being prepared" in i.value for i in at.info)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Agreement"] == "100.00%"
+    assert any("numpy reference engine" in c.value for c in at.caption)

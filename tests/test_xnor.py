@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zlib
 
 import numpy as np
@@ -457,3 +458,84 @@ def test_trained_mlp_agrees_on_all_mnist_test_images(mnist, tmp_path):
     with torch.no_grad():
         for i in list(far) + list(range(0, 10000, 1999)):
             np.testing.assert_array_equal(packed.scores(x[i : i + 1]), model(x[i : i + 1]).numpy())
+
+
+def _with_header(data: bytes, change) -> bytes:
+    """A saved file with its JSON header changed by ``change(header) -> header or text``, payload kept."""
+    header_len = int.from_bytes(data[12:16], "little")
+    start = 16 + header_len
+    payload = data[start + (-start) % 8 :]
+    header = change(json.loads(data[16:start]))
+    text = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
+    pre = MAGIC + (1).to_bytes(4, "little") + len(text).to_bytes(4, "little") + text
+    return pre + b"\x00" * ((-len(pre)) % 8) + payload
+
+
+def _set(path: list, value):
+    def change(header):
+        target = header
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return header
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (_set(["layers", 0, "arrays", 0, "shape"], "12"), "must be a list"),
+        (_set(["layers", 0, "arrays", 0, "shape"], [float("inf")]), "Infinity is not a number"),
+        (_set(["layers", 0, "arrays", 0, "shape"], [1e300]), "must be an integer"),
+        (_set(["layers", 0, "arrays", 0, "offset"], 2**80), "must be an integer"),
+        (_set(["layers", 0, "pool"], "false"), "must be true or false"),
+        (_set(["input_binarize"], 0), "must be true or false"),
+        (_set(["layers", 0, "in_features"], True), "must be an integer"),
+        (_set(["layers", 0, "in_features"], 784.0), "must be an integer"),
+        (_set(["layers", 0, "name"], ["x"]), "must be a text"),
+        (_set(["layers", 0, "eps"], float("nan")), "NaN is not a number"),
+        (_set(["layers", 0, "eps"], -1), "eps must be"),
+        (_set(["layers"], {"0": 1}), "must be a list"),
+        (_set(["image_shape"], [1, 28, 28, 1]), "must have 3 sizes"),
+        (lambda header: b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+        (lambda header: json.dumps({"a": [[[[1]]]] * 3}).encode(), "does not name the format"),
+    ],
+)
+def test_load_rejects_crafted_headers_with_its_own_error(tmp_path, change, reason):
+    """Issue 30, point 10: whatever the header holds, the reader raises PackedFileError naming why
+    (OverflowError, RecursionError and truthy strings were let through)."""
+    model = build_model(ModelConfig(layers=(LayerConfig(32), LayerConfig(10, binarize_activations=False))))
+    data = _with_header(open_saved(tmp_path, model), lambda h: h)
+    assert load_packed(tmp_path / "good.bnnx").nbytes > 0
+    (tmp_path / "crafted.bnnx").write_bytes(_with_header(data, change))
+    with pytest.raises(PackedFileError, match=reason):
+        load_packed(tmp_path / "crafted.bnnx")
+
+
+def open_saved(tmp_path, model) -> bytes:
+    save_packed(export_packed(model), tmp_path / "good.bnnx")
+    return (tmp_path / "good.bnnx").read_bytes()
+
+
+def test_load_refuses_large_files_directories_and_devices(tmp_path, monkeypatch):
+    from bnn.xnor import fileformat
+
+    model = build_model(ModelConfig(layers=(LayerConfig(32), LayerConfig(10, binarize_activations=False))))
+    data = open_saved(tmp_path, model)
+    monkeypatch.setattr(fileformat, "MAX_FILE_BYTES", len(data) - 1)
+    with pytest.raises(PackedFileError, match="larger than"):
+        load_packed(tmp_path / "good.bnnx")
+    monkeypatch.setattr(fileformat, "MAX_FILE_BYTES", 256 << 20)
+    huge_header = data[:12] + (fileformat.MAX_HEADER_BYTES + 1).to_bytes(4, "little") + data[16:]
+    (tmp_path / "huge_header.bnnx").write_bytes(huge_header)
+    with pytest.raises(PackedFileError, match="header is"):
+        load_packed(tmp_path / "huge_header.bnnx")
+    with pytest.raises(PackedFileError, match="not a regular file|cannot read"):
+        load_packed(tmp_path)
+    with pytest.raises(PackedFileError, match="cannot read"):
+        load_packed(tmp_path / "missing.bnnx")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(PackedFileError, match="not a regular file"):
+            load_packed("/dev/zero")
+    assert fileformat.packed_from_bytes(data).nbytes == export_packed(model).nbytes

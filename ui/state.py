@@ -108,16 +108,20 @@ WARM_UP_PRESETS = ("fast", "best")  # the Train page's default and the CNN: thei
 
 @st.cache_resource(show_spinner=False)
 def warm_up() -> list[threading.Thread]:
-    """Once per server, in two background threads: import what the first live chart needs; read
+    """Once per server, in three background threads: import what the first live chart needs; read
     MNIST into memory (2 s here) and take one thrown-away training step of :data:`WARM_UP_PRESETS`
     (torch's one-time setup, ~0.5 s) and build their live charts' layout (0.1 s of the page run
-    after Start otherwise). The first Start's first chart point then waits for none of them. A
-    problem with the files is reported when a page needs them."""
+    after Start otherwise); compile or load the packed engine's kernels. The first Start's first
+    chart point then waits for none of them. A problem with the files is reported when a page needs them."""
+
+    # pandas here, not in a thread: plotly looks it up in sys.modules without importing it, so a figure
+    # built by the page while a thread is halfway through importing pandas fails ("partially initialized
+    # module 'pandas' has no attribute 'Series'"), as the first Efficiency page did now and then
+    import pandas  # noqa: F401
 
     def chart() -> None:
-        # Streamlit imports pandas and pyarrow the first time a component gets data (the live chart
-        # after Start: 0.7 s here), and plotly builds its first figure slowly (0.2 s)
-        import pandas  # noqa: F401
+        # Streamlit imports pyarrow the first time a component gets data (the live chart after Start:
+        # 0.7 s here with pandas), and plotly builds its first figure slowly (0.2 s)
         import pyarrow  # noqa: F401
 
         from bnn.plots import live_training_figure
@@ -136,8 +140,17 @@ def warm_up() -> list[threading.Thread]:
             if data is not None:
                 warm_live_chart(trainer)  # the layout of its live chart, for its first Start
 
+    def xnor_kernels() -> None:
+        # the packed engine's compiled kernels (Efficiency, exports): loaded from numba's cache in ~1 s,
+        # compiled in ~40 s in a low-priority child process on a machine's first start; the Efficiency
+        # page uses the numpy engine meanwhile
+        from bnn.deploy import prepare_kernels
+
+        prepare_kernels()
+
     # not daemons: torch must not be torn down under them when the process exits within their 2 s
-    threads = [threading.Thread(target=work, name=f"bnn-warm-up-{work.__name__}") for work in (chart, training)]
+    works = (chart, training, xnor_kernels)
+    threads = [threading.Thread(target=work, name=f"bnn-warm-up-{work.__name__}") for work in works]
     for thread in threads:
         thread.start()
     return threads

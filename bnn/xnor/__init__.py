@@ -12,12 +12,12 @@ engine was measured (``python -m benchmarks.xnor``).
   :mod:`bnn.xnor.reference`: the numpy reference.
 * :mod:`bnn.xnor.layer`: :class:`PackedLayer`; :mod:`bnn.xnor.model`: :class:`PackedModel` (the forward pass).
 * :mod:`bnn.xnor.export`: threshold folding, :func:`export_packed`.
-* :mod:`bnn.xnor.fileformat`: :func:`save_packed` / :func:`load_packed`.
+* :mod:`bnn.xnor.fileformat`: :func:`save_packed` / :func:`load_packed` (the ``.bnnx`` file, read strictly).
 * :mod:`bnn.xnor.timing`: the packed engine against the float model, measured.
 """
 
 from .export import export_packed, float_nbytes
-from .fileformat import FORMAT_VERSION, MAGIC, load_packed, save_packed
+from .fileformat import FORMAT_VERSION, MAGIC, load_packed, packed_bytes, packed_from_bytes, save_packed
 from .layer import PackedFileError, PackedLayer, XnorExportError
 from .model import ENGINES, GRID_TOL, PackedModel
 from .packing import pack_bits, pack_signs, popcount, unpack_bits, xnor_dot, xnor_dot_example
@@ -36,6 +36,8 @@ __all__ = [
     "load_packed",
     "pack_bits",
     "pack_signs",
+    "packed_bytes",
+    "packed_from_bytes",
     "popcount",
     "save_packed",
     "unpack_bits",

@@ -425,6 +425,13 @@ def xnor_counts(a: np.ndarray, w: np.ndarray, threads: int) -> np.ndarray:
 
 
 _warm = False  # set by warm_up
+
+
+def is_warm() -> bool:
+    """Whether :func:`warm_up` has run in this process."""
+    return _warm
+
+
 _parallel_min_words = PARALLEL_MIN_WORDS  # set by warm_up, once a parallel region has run
 
 
