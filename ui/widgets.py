@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -110,13 +111,16 @@ def png_data_url_to_array(url: str, size: int | None = None) -> np.ndarray:
         raise DrawingError("the drawing is not a PNG data URL")
     try:
         raw = base64.b64decode(url[len(PNG_PREFIX) :], validate=True)
-        image = Image.open(io.BytesIO(raw), formats=["PNG"])  # reads the header only
-    except (ValueError, OSError) as exc:
-        raise DrawingError(f"the drawing is not a readable PNG ({exc})") from None
-    if size is not None and image.size != (size, size):
-        raise DrawingError(f"the drawing is {image.size[0]}x{image.size[1]} pixels; the canvas is {size}x{size}")
+    except ValueError as exc:
+        raise DrawingError(f"the drawing is not base64 ({exc})") from None
+    # the PNG signature, then the IHDR chunk: length, b"IHDR", width and height (big-endian)
+    if len(raw) < 24 or raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
+        raise DrawingError("the drawing is not a PNG")
+    width, height = struct.unpack(">II", raw[16:24])
+    if size is not None and (width, height) != (size, size):
+        raise DrawingError(f"the drawing is {width}x{height} pixels; the canvas is {size}x{size}")
     try:
-        return np.asarray(image.convert("RGBA"))
+        return np.asarray(Image.open(io.BytesIO(raw), formats=["PNG"]).convert("RGBA"))
     except (ValueError, OSError) as exc:
         raise DrawingError(f"the drawing is not a readable PNG ({exc})") from None
 
@@ -124,15 +128,17 @@ def png_data_url_to_array(url: str, size: int | None = None) -> np.ndarray:
 _DECODED = "_bnn_drawing_decoded"  # session-state key: the last decoded drawing, by its URL's hash
 
 
-def decoded_drawing(url: str | None, size: int) -> np.ndarray | None:
-    """The drawing of ``url`` decoded once per tab (a page that refreshes every 2 s while a run
-    trains reuses it); :class:`DrawingError` for a refused one."""
-    import streamlit as st
+def decoded_drawing(url: str | None, size: int, store=None) -> np.ndarray | None:
+    """The drawing of ``url`` decoded once per tab (``store``: this tab's session state; a page
+    that refreshes every 2 s while a run trains reuses it); :class:`DrawingError` for a refused one."""
+    if store is None:
+        import streamlit as st
 
+        store = st.session_state
     if not url:
         return None
     digest = hashlib.sha256(url.encode("utf-8", "replace")).hexdigest()
-    kept = st.session_state.get(_DECODED)
+    kept = store.get(_DECODED)
     if kept is not None and kept[0] == digest:
         if isinstance(kept[1], DrawingError):
             raise kept[1]
@@ -140,9 +146,9 @@ def decoded_drawing(url: str | None, size: int) -> np.ndarray | None:
     try:
         image = png_data_url_to_array(url, size)
     except DrawingError as exc:
-        st.session_state[_DECODED] = (digest, exc)
+        store[_DECODED] = (digest, exc)
         raise
-    st.session_state[_DECODED] = (digest, image)
+    store[_DECODED] = (digest, image)
     return image
 
 
