@@ -130,6 +130,38 @@ def test_mouse_drawn_digits_are_read():
     assert seen == {1: "1", 0: "0", 7: "7"}
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
+def test_the_page_shows_the_reading_as_it_is_drawn():
+    """Mid-stroke the prediction is already there; the aria-live region, the layers' ±1 views with their
+    changed units counted, and a unit's hover details."""
+    with streamlit_server(env=server_env()) as url, chromium_page() as page:
+        open_draw_page(page, url)
+        box = page.locator(CANVAS).first.bounding_box()
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=6)
+        page.wait_for_function(READ, timeout=30_000)
+        assert page.locator(PREDICTION).first.inner_text().strip().isdigit()  # read before the pen is lifted
+        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.85 * box["height"], steps=8)
+        page.mouse.up()
+        page.wait_for_function(READ, timeout=30_000)
+        status = page.get_by_role("status", name="Prediction")
+        assert status.get_attribute("aria-live") == "polite"
+        assert page.locator(PREDICTION).first.inner_text().strip() == "7"
+        captions = page.locator(".bnn-layer figcaption").all_inner_texts()
+        assert len(captions) == 2 and all(re.search(r"of 1024 at \+1 · [1-9]\d* changed", c) for c in captions), (
+            captions
+        )
+        layer = page.locator(".bnn-layer canvas").first
+        cell = layer.bounding_box()
+        page.mouse.move(cell["x"] + 66, cell["y"] + 3)  # the first cell, right of the group labels
+        assert re.match(r"dense1 unit \d+ · favours \d: [+−]1", layer.get_attribute("title") or ""), (
+            layer.get_attribute("title")
+        )
+        assert_no_exception(page)
+
+
 # Polled in the page: the Draw page's readings of a training run, (step, prediction, probability),
 # each kept when it differs from the one before; done at 3 different steps and 2 different readings.
 READINGS = r"""() => {
