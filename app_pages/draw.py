@@ -27,6 +27,10 @@ from bnn import plots
 from bnn.analysis import unit_class_profiles, unit_order
 from bnn.draw import (
     CANVAS_SIZE,
+    FLAT,
+    FULL,
+    LOW_CONFIDENCE,
+    TINY,
     deployment_copy,
     ink_agreement,
     preview_image,
@@ -102,7 +106,11 @@ def drawing_view() -> None:
         st.rerun()  # the run ended: the whole page again, without the timed refresh
     model = deployed_model(picked.cache_key, picked.model())
     in_page = page_model.page_model(picked.cache_key, picked.model())
-    page = {"model": in_page.as_data(), "label": picked.name + (f" at {picked.read_at()}" if picked.training else "")}
+    page = {
+        "model": in_page.as_data(),
+        "label": picked.name + (f" at {picked.read_at()}" if picked.training else ""),
+        "doubts": {"low": LOW_CONFIDENCE, "full": FULL, "tiny": TINY, "flat": FLAT},  # bnn.draw's limits
+    }
     if data is not None:
         images, labels = data.test_images[:PROFILE_IMAGES], data.test_labels[:PROFILE_IMAGES]
         page["orders"] = page_orders(order_key(picked), model, images, labels)

@@ -421,18 +421,21 @@ export function canvasInk(rgba, width, height) {
 }
 
 // The 28x28 levels of bnn.preprocess.preprocess_levels, or null for an (almost) empty canvas.
-export function preprocess(rgba, width, height, minInk = PRE.minInk) {
+// info (optional): filled with the ink's box and the count of inked pixels (level > noiseLevel).
+export function preprocess(rgba, width, height, minInk = PRE.minInk, info = null) {
   const ink = canvasInk(rgba, width, height);
   let total = 0;
   let top = height;
   let bottom = -1;
   let left = width;
   let right = -1;
+  let inked = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const v = ink[y * width + x];
       total += v;
       if (v > PRE.noiseLevel) {
+        inked += 1;
         if (y < top) top = y;
         if (y > bottom) bottom = y;
         if (x < left) left = x;
@@ -440,6 +443,7 @@ export function preprocess(rgba, width, height, minInk = PRE.minInk) {
       }
     }
   }
+  if (info) Object.assign(info, { top, bottom, left, right, inked, width, height });
   if (ink.length === 0 || total < minInk * 255 * ink.length || bottom < 0) return null;
   const h = bottom - top + 1;
   const w = right - left + 1;

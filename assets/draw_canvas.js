@@ -11,7 +11,6 @@
 
 const PLUS_RGB = [0x21, 0x66, 0xac]; // blue +1, as bnn.plots
 const MINUS_RGB = [0xb2, 0x18, 0x2b]; // red −1
-const LOW_CONFIDENCE = 0.6; // as bnn.draw.LOW_CONFIDENCE
 const MODELS_KEPT = 4;
 
 function b64bytes(text) {
@@ -159,7 +158,9 @@ function read(s) {
     return;
   }
   const tPre = performance.now();
-  const levels = s.levels || preprocess(s.ctx.getImageData(0, 0, s.canvas.width, s.canvas.height).data, s.canvas.width, s.canvas.height);
+  const info = {};
+  const { width, height } = s.canvas;
+  const levels = s.levels || preprocess(s.ctx.getImageData(0, 0, width, height).data, width, height, undefined, info);
   if (!s.levels) s.preMs.push(performance.now() - tPre);
   if (s.preMs.length > 2000) s.preMs.splice(0, 1000);
   if (!levels) {
@@ -175,7 +176,19 @@ function read(s) {
   const key = levels.join();
   if (s.current && s.current.key !== key) s.previous = s.current;
   s.current = { key, hidden };
-  render(s, levels, out, hidden);
+  render(s, levels, out, hidden, s.levels ? [] : shapeDoubts(info, s.data.doubts));
+}
+
+// bnn.draw.shape_doubts: why the ink may not be a digit (limits from the server: bnn.draw's FULL, TINY, FLAT)
+function shapeDoubts(info, limits) {
+  if (!limits || info.bottom === undefined || info.bottom < 0) return [];
+  const share = info.inked / (info.width * info.height);
+  if (share > limits.full) return [`ink covers ${Math.round(share * 100)}% of the canvas: a digit is a few strokes, not a filled area`];
+  const h = info.bottom - info.top + 1;
+  const w = info.right - info.left + 1;
+  if (Math.max(h, w) < limits.tiny * Math.max(info.width, info.height)) return ["the drawing is tiny (a dot or a speck) and was scaled up a lot"];
+  if (h < limits.flat * w) return ["the drawing is much wider than it is tall, unlike any digit"];
+  return [];
 }
 
 function showEmpty(s, message) {
@@ -187,15 +200,16 @@ function showEmpty(s, message) {
   s.digit.textContent = "";
 }
 
-function render(s, levels, out, hidden) {
+function render(s, levels, out, hidden, doubts) {
   const probabilities = softmax(out.scores);
+  const LOW_CONFIDENCE = s.data.doubts ? s.data.doubts.low : 0.6;
   const top = out.predicted;
   s.readout.hidden = false;
   s.digit.textContent = String(top);
   s.probability.textContent = `${Math.round(probabilities[top] * 100)}% probability`;
-  s.status.textContent = probabilities[top] < LOW_CONFIDENCE
-    ? `Low confidence: the top probability is only ${Math.round(probabilities[top] * 100)}%. Draw one digit, 0 to 9, filling most of the box.`
-    : "";
+  const low = probabilities[top] < LOW_CONFIDENCE ? [`the top probability is only ${Math.round(probabilities[top] * 100)}%`] : [];
+  const reasons = low.concat(doubts);
+  s.status.textContent = reasons.length ? `Low confidence: ${reasons.join("; ")}. Draw one digit, 0 to 9, filling most of the box.` : "";
   s.truth.textContent = s.testLabel === null ? "" : `Test digit, true label ${s.testLabel}: ${s.testLabel === top ? "right" : "wrong"}.`;
   // the model input, 28x28
   const pctx = s.preview.getContext("2d");

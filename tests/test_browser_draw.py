@@ -143,12 +143,14 @@ def test_the_page_shows_the_reading_as_it_is_drawn():
         page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=6)
         page.wait_for_function(READ, timeout=30_000)
         assert page.locator(PREDICTION).first.inner_text().strip().isdigit()  # read before the pen is lifted
+        assert "wider than it is tall" in page.locator(".bnn-status").first.inner_text()  # a dash is no digit
         page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.85 * box["height"], steps=8)
         page.mouse.up()
         page.wait_for_function(READ, timeout=30_000)
         status = page.get_by_role("status", name="Prediction")
         assert status.get_attribute("aria-live") == "polite"
         assert page.locator(PREDICTION).first.inner_text().strip() == "7"
+        assert "wider" not in page.locator(".bnn-status").first.inner_text()
         captions = page.locator(".bnn-layer figcaption").all_inner_texts()
         assert len(captions) == 2 and all(re.search(r"of 1024 at \+1 · [1-9]\d* changed", c) for c in captions), (
             captions
