@@ -1,16 +1,22 @@
-"""Draw a digit and watch a binarized network read it, also while it is still learning.
+"""Draw a digit and watch a binarized network read it, at every stroke, also while it is still learning.
 
-The drawing is prepared the way MNIST's digits were (``bnn.preprocess``: crop, fit in 20x20,
-centre of mass at the centre of 28x28), then read by the network chosen in the run picker
-(``ui.model_picker``): the prediction, the class probabilities, every hidden layer's ±1 outputs
-(Courbariaux et al. 2016, arXiv:1602.02830) with its units grouped by the digit they favour
-(``bnn.analysis.unit_order``), a first-layer unit's weights beside the drawing, and a few units
-per layer that carry the drawing to the prediction.
+The network runs in the page: the canvas component (``ui.widgets.drawing_canvas``, made of
+``assets/bnn_engine.js`` and ``assets/draw_canvas.js``) fetches the picked run's packed weights
+(``ui.page_model``: the bytes of ``bnn.xnor.save_packed`` at a content-addressed URL), prepares the
+drawing the way MNIST's digits were (``bnn.preprocess``'s integer steps: crop, fit in 20x20, centre
+of mass at the centre of 28x28) and computes exactly what ``bnn.xnor`` computes, at every pen move:
+the prediction, the class probabilities and every hidden layer's ±1 outputs (Courbariaux et al.
+2016, arXiv:1602.02830), its units grouped by the digit they favour (``bnn.analysis.unit_order``,
+computed here once per model). No Streamlit rerun per stroke: the server reads a drawing only when
+it is sent ("Send to the server"), for its deeper views (a first-layer unit's weights, a few units
+per layer that carry the drawing to the prediction) and the Efficiency page. A model with a layer
+the page cannot run (real weights or activations) is read here, at the end of each stroke.
 
-Only the drawing part re-runs on a stroke (``st.fragment``); while the chosen run trains, it also
-re-runs every ``model_picker.REFRESH_S`` seconds with the run's newest weights.
+While the chosen run trains, the drawing part re-runs every ``model_picker.REFRESH_S`` seconds: the
+page gets the run's newest packed weights and reads the drawing again with them.
 """
 
+import base64
 import time
 
 import numpy as np
@@ -21,18 +27,22 @@ from bnn import plots
 from bnn.analysis import unit_class_profiles, unit_order
 from bnn.draw import (
     CANVAS_SIZE,
+    FLAT,
+    FULL,
+    LOW_CONFIDENCE,
+    TINY,
     deployment_copy,
-    digit_to_canvas,
     ink_agreement,
     preview_image,
     read_drawing,
     trace_path,
 )
 from bnn.run import Run
-from ui import keys, model_picker, state, widgets
+from ui import model_picker, page_model, state, widgets
 
 NO_BAR = {"displayModeBar": False}
 PROFILE_IMAGES = 500  # test images that define each unit's favoured digit
+PAGE_TEST_DIGITS = 200  # test digits sent to the page once, for "Random test digit"
 TRAINING_ORDER_EVERY_S = 15  # a training run's unit order is recomputed at most this often
 MEMORY = "draw_memory"  # the current and the previous drawing's hidden outputs
 
@@ -47,6 +57,22 @@ def deployed_model(model_key: str, _model):
 def unit_orders(order_key: str, _model, _images, _labels) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per hidden layer, the display order of its units and the digit each favours (-1: none)."""
     return [unit_order(profile) for profile in unit_class_profiles(_model, _images, _labels)]
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def page_orders(order_key: str, _model, _images, _labels) -> list[dict]:
+    """:func:`unit_orders` as the canvas component reads them (lists)."""
+    return [
+        {"order": order.tolist(), "favoured": favoured.tolist()}
+        for order, favoured in unit_orders(order_key, _model, _images, _labels)
+    ]
+
+
+@st.cache_resource(show_spinner=False)
+def page_test_digits(_images, _labels) -> dict:
+    """The first test digits as 8-bit levels (base64) and their labels, for the page's "Random test digit"."""
+    levels = np.rint(_images[:PAGE_TEST_DIGITS].reshape(-1, 28 * 28).numpy() * 255).clip(0, 255).astype(np.uint8)
+    return {"levels": base64.b64encode(levels.tobytes()).decode("ascii"), "labels": _labels[:PAGE_TEST_DIGITS].tolist()}
 
 
 def order_key(picked: Run) -> str:
@@ -66,15 +92,11 @@ def remembered(image28: torch.Tensor, hidden) -> dict | None:
 
 
 st.title("Draw a digit")
-top = st.columns([2, 1], vertical_alignment="bottom")
-choice = model_picker.pick_run(top[0])
-source = top[1].radio("Input", ["Draw", "Random test digit"], horizontal=True, key="draw_source")
+choice = model_picker.pick_run()
 first = model_picker.load(choice)
 if first is None:
     model_picker.no_weights_yet(choice)
-data = state.get_data() if source != "Draw" or state.data_on_disk() else None
-if source != "Draw" and data is None:
-    st.stop()
+data = state.get_data() if state.data_on_disk() else None
 
 
 @st.fragment(run_every=model_picker.REFRESH_S if first.training else None)
@@ -83,68 +105,61 @@ def drawing_view() -> None:
     if first.training and not picked.training:
         st.rerun()  # the run ended: the whole page again, without the timed refresh
     model = deployed_model(picked.cache_key, picked.model())
-    canvas_column, result_column = st.columns([1, 1], gap="medium")
-    true_label = None
-    with canvas_column:
-        if source == "Draw":
-            st.session_state.setdefault("canvas_version", 0)
-
-            def clear_canvas() -> None:
-                st.session_state.canvas_version += 1
-
-            image = widgets.drawing_canvas(
-                st.session_state.get("stroke_width", 20),
-                key=f"digit_canvas_{st.session_state.canvas_version}",
-                size=CANVAS_SIZE,
-            )
-        else:
-
-            def new_test_digit() -> None:
-                st.session_state[keys.TEST_INDEX] = int(np.random.default_rng().integers(len(data.test_labels)))
-
-            if keys.TEST_INDEX not in st.session_state:
-                new_test_digit()
-            index = st.session_state[keys.TEST_INDEX]
-            true_label = int(data.test_labels[index])
-            image = digit_to_canvas(data.test_images[index])
-            st.image(image, caption=f"Test image #{index}, true label {true_label}", width=CANVAS_SIZE)
+    in_page = page_model.page_model(picked.cache_key, picked.model())
+    page = {
+        "model": in_page.as_data(),
+        "label": picked.name + (f" at {picked.read_at()}" if picked.training else ""),
+        "doubts": {"low": LOW_CONFIDENCE, "full": FULL, "tiny": TINY, "flat": FLAT},  # bnn.draw's limits
+    }
+    if data is not None:
+        images, labels = data.test_images[:PROFILE_IMAGES], data.test_labels[:PROFILE_IMAGES]
+        page["orders"] = page_orders(order_key(picked), model, images, labels)
+        page["digits"] = page_test_digits(data.test_images, data.test_labels)
+    st.session_state.setdefault("canvas_version", 0)
+    try:
+        image = widgets.drawing_canvas(
+            st.session_state.get("stroke_width", 20),
+            key=f"digit_canvas_{st.session_state.canvas_version}",
+            size=CANVAS_SIZE,
+            page=page,
+        )
+    except widgets.DrawingError as exc:
+        st.warning(f"The drawing sent was refused: {exc}.", icon=":material/block:")
+        image = None
+    controls = st.columns([2, 3], vertical_alignment="bottom")
+    controls[0].slider("Stroke width", 8, 40, 20, key="stroke_width")
+    controls[1].caption("Cropped, scaled to 20×20 and centred by its centre of mass in 28×28, as MNIST's digits were.")
+    if picked.training:
+        st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
 
     reading = read_drawing(model, image)
-    state.remember_drawing(reading.image28 if source == "Draw" and reading is not None else None)
-    with result_column:
+    state.remember_drawing(reading.image28 if reading is not None else None)
+    if in_page.server_only is None:
         if reading is None:
-            st.info(
-                "Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:"
+            st.caption(
+                "The drawing is read in this page. **Send to the server** for the deeper views below "
+                "(a first-layer unit's weights, the path to the prediction) and the Efficiency page."
             )
-        else:
-            metric, preview = st.columns([1, 1])
-            metric.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
-            time.sleep(0.01)  # release the GIL: the server sends the prediction before the views are built
-            metric.caption(f"{reading.confidence:.0%} probability")
-            preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
-            if picked.training:
-                st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
-            if true_label is not None:
-                st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
-            if reading.low_confidence:
-                st.warning(
-                    f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
-                    icon=":material/help:",
-                )
-            st.plotly_chart(
-                plots.probability_bars(reading.probabilities, reading.predicted, true_label=true_label, height=200),
-                theme="streamlit",
-                config=NO_BAR,
-            )
-    with canvas_column:
-        if source == "Draw":
-            st.slider("Stroke width", 8, 40, 20, key="stroke_width")
-            st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
-            st.caption("Cropped, scaled to 20×20 and centred by its centre of mass in 28×28, as MNIST's digits were.")
-        else:
-            st.button("Another random digit", on_click=new_test_digit, icon=":material/casino:")
-    if reading is not None:
-        inside(picked, model, reading)
+            return
+        st.subheader("The drawing sent to the server")
+    elif reading is None:
+        st.info("Draw a digit on the black canvas: one digit, 0 to 9, filling most of the box.", icon=":material/draw:")
+        return
+    metric, preview, bars = st.columns([1, 1, 3])
+    metric.metric("Prediction", reading.predicted, help=f"{reading.confidence:.1%} probability")
+    metric.caption(f"{reading.confidence:.0%} probability")
+    preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
+    if reading.low_confidence:
+        st.warning(
+            f"Low confidence: {'; '.join(reading.doubts)}. Draw one digit, 0 to 9, filling most of the box.",
+            icon=":material/help:",
+        )
+    bars.plotly_chart(
+        plots.probability_bars(reading.probabilities, reading.predicted, height=200),
+        theme="streamlit",
+        config=NO_BAR,
+    )
+    inside(picked, model, reading)
 
 
 def memo(name: str, key, build):

@@ -237,7 +237,7 @@ def latency() -> None:
         st.session_state[keys.EFFICIENCY_TEST_INDEX] = int(np.random.default_rng().integers(len(data.test_labels)))
         st.session_state[keys.EFFICIENCY_SOURCE] = "Test image"
 
-    st.session_state.setdefault(keys.EFFICIENCY_TEST_INDEX, int(st.session_state.get(keys.TEST_INDEX, 0)))
+    st.session_state.setdefault(keys.EFFICIENCY_TEST_INDEX, 0)
     controls[1].button("Another test image", on_click=another_test_image, icon=":material/casino:", key="eff_another")
     controls[2].button("Measure again", icon=":material/timer:", key="eff_measure")
     if source == "Your drawing":

@@ -158,3 +158,16 @@ def wait_for_text(page, pattern: str, timeout_ms: int = 120_000, screenshot: Pat
             page.screenshot(path=str(screenshot), full_page=True)
         raise AssertionError(f"{pattern!r} never appeared within {timeout_ms / 1000:.0f} s ({screenshot})") from None
     return found.json_value()
+
+
+ENGINE_JS = ROOT / "assets" / "bnn_engine.js"  # the very module the Draw page's canvas component runs
+
+
+def load_engine(page) -> None:
+    """Load ``assets/bnn_engine.js`` into ``page`` (a blank page) as a module; its exports become
+    ``window.bnn``."""
+    page.set_content("<!doctype html><html><body></body></html>")
+    source = ENGINE_JS.read_text(encoding="utf-8")
+    exports = "parsePacked, forward, unitBits, preprocess, softmax, crc32"
+    page.add_script_tag(content=f"{source}\nwindow.bnn = {{ {exports} }};", type="module")
+    page.wait_for_function("() => window.bnn !== undefined")

@@ -24,7 +24,6 @@ from tests.browser import (  # noqa: E402
     chromium_page,
     streamlit_server,
     wait_for_app,
-    wait_until_idle,
 )
 from ui.widgets import CANVAS_CLASS  # noqa: E402
 
@@ -57,17 +56,13 @@ DIGIT_STROKES: dict[int, list[list[Point]]] = {
     9: [_arc(0.48, 0.3, 0.24, 0.2, 0.0, -2 * math.pi, 24) + [(0.7, 0.6), (0.66, 0.92)]],
 }
 BOX = 0.72  # share of the canvas side the unit box takes, centred
-# The address of the Draw page's "Model input, 28×28" image (null before the first stroke): a new
-# address once the app has read a stroke that changed the drawing.
-MODEL_INPUT = """() => {
-  const images = [...document.querySelectorAll('[data-testid="stImage"]')];
-  const image = images.find(figure => figure.innerText.includes("Model input"));
-  return image && image.querySelector("img") ? image.querySelector("img").src : null;
-}"""
+PREDICTION = '[data-testid="prediction"]'  # the digit the page's engine reads (assets/draw_canvas.js)
+# True once the canvas component has read everything drawn so far (no animation frame pending).
+READ = "() => { const s = window.__bnnDraw; return Boolean(s && s.model && !s.pending); }"
 
 
 def draw_digit(page, digit: int) -> None:
-    """Mouse-draw ``digit`` on the canvas (one press-move-release per stroke)."""
+    """Mouse-draw ``digit`` on the canvas (one press-move-release per stroke); the page reads it as it goes."""
     canvas = page.locator(CANVAS).first
     box = canvas.bounding_box()
     side = min(box["width"], box["height"])
@@ -75,35 +70,33 @@ def draw_digit(page, digit: int) -> None:
     top = box["y"] + (box["height"] - side * BOX) / 2
     for stroke in DIGIT_STROKES[digit]:
         points = [(left + x * side * BOX, top + y * side * BOX) for x, y in stroke]
-        before = page.evaluate(MODEL_INPUT)
         page.mouse.move(*points[0])
         page.mouse.down()
         for point in points[1:]:
             page.mouse.move(*point, steps=4)
-        page.mouse.up()  # the app hears of the stroke now
-        page.wait_for_function(f"before => ({MODEL_INPUT})() !== before", arg=before, timeout=30_000)
+        page.mouse.up()
+    page.wait_for_function(READ, timeout=30_000)
 
 
 def predicted_digit(page) -> str:
-    """The "Prediction" metric's value for the strokes drawn (shown before the model input's image)."""
-    value = page.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    """The digit the page shows for the strokes drawn (read in the page, no server round trip)."""
+    page.wait_for_function(READ, timeout=30_000)
+    value = page.locator(PREDICTION).first
     value.wait_for(timeout=30_000)
-    wait_until_idle(page)
     return value.inner_text().strip()
 
 
 def clear(page) -> None:
     page.get_by_role("button", name="Clear").click()
-    page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=30_000)
-    wait_until_idle(page)
-    page.locator(CANVAS).first.wait_for(timeout=30_000)
+    page.wait_for_function(READ, timeout=30_000)
+    assert page.locator(PREDICTION).first.inner_text().strip() == ""
 
 
 def open_draw_page(page, url: str) -> None:
     page.goto(f"{url}/Draw")
     wait_for_app(page)
     page.locator(CANVAS).first.wait_for(timeout=60_000)
-    page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)
+    page.wait_for_function(READ, timeout=60_000)  # the packed network is loaded in the page
 
 
 def read_digits(page, url: str, digits: list[int], screenshots: Path | None = None) -> dict[int, str]:
@@ -137,18 +130,51 @@ def test_mouse_drawn_digits_are_read():
     assert seen == {1: "1", 0: "0", 7: "7"}
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_available(), reason="Chromium or Playwright is missing")
+def test_the_page_shows_the_reading_as_it_is_drawn():
+    """Mid-stroke the prediction is already there; the aria-live region, the layers' ±1 views with their
+    changed units counted, and a unit's hover details."""
+    with streamlit_server(env=server_env()) as url, chromium_page() as page:
+        open_draw_page(page, url)
+        box = page.locator(CANVAS).first.bounding_box()
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=6)
+        page.wait_for_function(READ, timeout=30_000)
+        assert page.locator(PREDICTION).first.inner_text().strip().isdigit()  # read before the pen is lifted
+        assert "wider than it is tall" in page.locator(".bnn-status").first.inner_text()  # a dash is no digit
+        page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.85 * box["height"], steps=8)
+        page.mouse.up()
+        page.wait_for_function(READ, timeout=30_000)
+        status = page.get_by_role("status", name="Prediction")
+        assert status.get_attribute("aria-live") == "polite"
+        assert page.locator(PREDICTION).first.inner_text().strip() == "7"
+        assert "wider" not in page.locator(".bnn-status").first.inner_text()
+        captions = page.locator(".bnn-layer figcaption").all_inner_texts()
+        assert len(captions) == 2 and all(re.search(r"of 1024 at \+1 · [1-9]\d* changed", c) for c in captions), (
+            captions
+        )
+        layer = page.locator(".bnn-layer canvas").first
+        cell = layer.bounding_box()
+        page.mouse.move(cell["x"] + 66, cell["y"] + 3)  # the first cell, right of the group labels
+        assert re.match(r"dense1 unit \d+ · favours \d: [+−]1", layer.get_attribute("title") or ""), (
+            layer.get_attribute("title")
+        )
+        assert_no_exception(page)
+
+
 # Polled in the page: the Draw page's readings of a training run, (step, prediction, probability),
 # each kept when it differs from the one before; done at 3 different steps and 2 different readings.
 READINGS = r"""() => {
   const seen = (window.bnnReadings ||= []);
-  const body = document.body.innerText;
-  const step = body.match(/at step ([\d,]+) of/);
-  const probability = body.match(/(\d+)% probability/);
-  const metrics = [...document.querySelectorAll('[data-testid="stMetric"]')];
-  const metric = metrics.find(m => m.innerText.includes("Prediction"));
-  const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+  const s = window.__bnnDraw;
+  const note = s ? s.note.textContent : "";
+  const step = note.match(/at step ([\d,]+) of/);
+  const probability = s && s.probability.textContent.match(/(\d+)% probability/);
+  const value = s && s.digit.textContent;
   if (step && probability && value) {
-    const reading = [Number(step[1].replaceAll(",", "")), value.innerText.trim(), probability[1]];
+    const reading = [Number(step[1].replaceAll(",", "")), value.trim(), probability[1]];
     if (!seen.length || seen[seen.length - 1].join() !== reading.join()) seen.push(reading);
   }
   const steps = new Set(seen.map(r => r[0]));

@@ -6,6 +6,7 @@ The ``mnist`` fixture (tests/conftest.py) skips the tests that need MNIST when i
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import numpy as np
 import plotly.io as pio
@@ -39,17 +40,78 @@ def drawn(draw) -> np.ndarray:
     return np.array(image)
 
 
-@pytest.mark.parametrize("canvas", [None, drawn(lambda d: None)], ids=["no-stroke-yet", "black-canvas"])
-def test_empty_canvas_asks_for_a_digit_and_predicts_nothing(monkeypatch, canvas):
+READ_IN_PAGE = "The drawing is read in this page"
+
+
+@pytest.mark.parametrize("canvas", [None, drawn(lambda d: None)], ids=["nothing-sent", "black-canvas"])
+def test_nothing_sent_reads_nothing_on_the_server(monkeypatch, canvas):
     at = run_page(monkeypatch, canvas)
     assert prediction(at) is None
-    assert any("Draw a digit" in info.value for info in at.info)
+    assert any(READ_IN_PAGE in caption.value for caption in at.caption)
 
 
 def test_the_real_canvas_renders_and_starts_empty():
-    at = app_page("draw", TIMEOUT).run()  # the real st_canvas, nothing drawn
+    at = app_page("draw", TIMEOUT).run()  # the real canvas component, nothing sent
     assert not at.exception
     assert prediction(at) is None
+    assert any(READ_IN_PAGE in caption.value for caption in at.caption)
+
+
+def capture_page_data(monkeypatch) -> dict:
+    """Stub the canvas and keep what the page gives the component (``page=``)."""
+    seen: dict = {}
+
+    def canvas(*args, page=None, **kwargs):
+        seen.update(page or {})
+        return None
+
+    monkeypatch.setattr(widgets, "drawing_canvas", canvas)
+    return seen
+
+
+def test_the_component_gets_the_packed_model_unit_orders_and_test_digits(monkeypatch, mnist):
+    """The page's engine reads the bytes bnn.xnor writes, at a content-addressed URL under static/."""
+    from bnn.xnor import load_packed
+    from ui import page_model
+
+    seen = capture_page_data(monkeypatch)
+    at = app_page("draw", TIMEOUT).run()
+    assert not at.exception
+    model = seen["model"]
+    assert model["url"] == f"{page_model.URL_PREFIX}{model['sha256']}.bnnx"
+    path = page_model.PACKED_DIR / f"{model['sha256']}.bnnx"
+    data = path.read_bytes()
+    assert len(data) == model["nbytes"] and hashlib.sha256(data).hexdigest() == model["sha256"]
+    packed = load_packed(path)
+    assert [layer.kind for layer in packed.layers] == ["bitplane", "xnor", "xnor"]
+    assert [len(order["order"]) for order in seen["orders"]] == [1024, 1024]
+    assert sorted(seen["orders"][0]["order"]) == list(range(1024))
+    levels = np.frombuffer(base64.b64decode(seen["digits"]["levels"]), np.uint8).reshape(-1, 28, 28)
+    assert len(levels) == len(seen["digits"]["labels"]) >= 100
+    np.testing.assert_array_equal(levels[0], np.rint(mnist.test_images[0, 0].numpy() * 255))
+    assert seen["digits"]["labels"][:3] == mnist.test_labels[:3].tolist()
+
+
+def test_a_model_the_page_cannot_run_is_read_on_the_server(monkeypatch):
+    """Real first-layer weights (a study's ablation): the page is told why, the server reads each stroke."""
+    import dataclasses
+
+    from bnn.models import build_model
+    from bnn.presets import PRESETS
+    from ui import page_model, state
+
+    config = PRESETS["fast"].model
+    real = dataclasses.replace(config.layers[0], binarize_weights=False)
+    model = build_model(dataclasses.replace(config, layers=(real, *config.layers[1:]))).eval()
+    assert "cannot be packed" in page_model.page_model("ablation-test", model).server_only
+    pretrained = state.pretrained()
+    ablation = pretrained.but(name="ablation-of-fast", weights=lambda: model)
+    monkeypatch.setattr(state, "pretrained", lambda: ablation)
+    monkeypatch.setattr(state, "activated", lambda: None)
+    seen = capture_page_data(monkeypatch)
+    at = app_page("draw", TIMEOUT).run()
+    assert not at.exception
+    assert "cannot be packed" in seen["model"]["server_only"] and "url" not in seen["model"]
     assert any("Draw a digit" in info.value for info in at.info)
 
 
@@ -71,18 +133,6 @@ def test_a_stray_line_gets_a_prediction_with_a_warning(monkeypatch):
     at = run_page(monkeypatch, drawn(lambda d: d.line([(50, 140), (230, 150)], fill=(255, 255, 255, 255), width=20)))
     assert prediction(at) is not None
     assert any("Low confidence" in warning.value for warning in at.warning)
-
-
-def test_random_test_digit_goes_through_the_same_pipeline(monkeypatch, mnist):
-    monkeypatch.setattr(widgets, "drawing_canvas", lambda *args, **kwargs: None)
-    at = app_page("draw", TIMEOUT)
-    at.session_state[keys.TEST_INDEX] = 0
-    at.run()
-    at.radio(key="draw_source").set_value("Random test digit").run()
-    assert not at.exception
-    label = int(mnist.test_labels[0])
-    assert prediction(at) == str(label)
-    assert any(f"True label {label}" in caption.value for caption in at.caption)
 
 
 def charts(at: AppTest) -> dict[str, object]:

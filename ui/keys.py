@@ -24,10 +24,6 @@ weights in memory); elsewhere the active run is the server's. Written by Train (
 ``ui.state.activate``); read through ``ui.state.activated`` by every page's sidebar and the run
 picker of Draw, Inspect and Efficiency."""
 
-TEST_INDEX = "test_index"
-"""The MNIST test image shown as "Random test digit". Written by Draw; read by Draw and by
-Efficiency (its first timed test image)."""
-
 LAST_DRAWING = "last_drawing28"
 """The Draw page's current drawing as the model saw it, a (28, 28) tensor. Written by Draw
 (``ui.state.remember_drawing``); read by Efficiency (``ui.state.last_drawing``)."""
@@ -37,7 +33,7 @@ EFFICIENCY_SOURCE = "eff_source"
 drawing from Draw is gone). Written and read by Efficiency."""
 
 EFFICIENCY_TEST_INDEX = "eff_test_index"
-"""The test image Efficiency times; starts at :data:`TEST_INDEX`. Written and read by Efficiency."""
+"""The test image Efficiency times; starts at the first. Written and read by Efficiency."""
 
 TRAIN_CONFIG = "tr_cfg"
 """The Train page's settings for the next run, a ``bnn.settings.RunConfig`` (its controls' values
