@@ -144,6 +144,8 @@ def _read_json(path: Path) -> dict:
         raise RunFormatError(f"{path.name} is missing") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise RunFormatError(f"{path.name} is not readable JSON ({exc})") from None
+    except RecursionError:  # e.g. 100,000 nested [: json.loads gives up in the middle
+        raise RunFormatError(f"{path.name} is nested too deeply to be a run's JSON") from None
     if not isinstance(data, dict):
         raise RunFormatError(f"{path.name} does not hold a JSON object")
     return data
@@ -398,7 +400,7 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], li
                     unreadable += bad
                     continue
                 runs.append(load_run(child, with_model=False))
-            except (RunFormatError, OSError) as exc:
+            except (RunFormatError, OSError, RecursionError) as exc:  # one bad folder hides only itself
                 unreadable.append(UnreadableRun(child, str(exc)))
     return sorted(runs, key=lambda r: r.created, reverse=True), unreadable
 

@@ -44,6 +44,7 @@ from .links import LAYERS_KEY, read_query_params, to_query_params
 from .presets import PRESETS, preset
 from .run import Run, Status
 from .runs import STUDY_FILE, scan_runs
+from .safe_io import read_bytes
 from .settings import (
     LAYER_SETTINGS,
     SETTINGS,
@@ -60,6 +61,7 @@ FORMAT_VERSION = 1
 KINDS = ("ablation", "sweep")
 MAX_RUNS = 64  # variants x seeds: at 1 epoch of `fast` on 2 cores, 64 runs are already about an hour
 MAX_SEEDS = 10
+MAX_STUDY_BYTES = 1024**2  # a study.json of 64 runs' grid is a few kB; anything bigger is not read
 LAYER_WORDS = {"binarize_weights": "binary weights", "binarize_activations": "binary activations"}
 KEPT_STATUSES = (Status.FINISHED, Status.DIVERGED)  # ended with a result; the others train again
 
@@ -146,6 +148,8 @@ class Study:
             data = json.loads(text)
         except ValueError as exc:
             raise StudyError(f"{STUDY_FILE} is not readable JSON ({exc})") from None
+        except RecursionError:  # e.g. 100,000 nested [
+            raise StudyError(f"{STUDY_FILE} is nested too deeply to be a study") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise StudyError(f"{STUDY_FILE} does not say format {FORMAT!r}")
         if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
@@ -386,12 +390,12 @@ def open_study(folder: str | os.PathLike) -> Study:
     if not file.is_file():
         raise StudyError(f"{folder} is not a study folder: it has no {STUDY_FILE}")
     try:
-        text = file.read_text()
+        text = read_bytes(file, MAX_STUDY_BYTES).decode()
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(f"{file} cannot be read ({exc})") from None
+        raise StudyError(f"{file.name} cannot be read ({exc})") from None
     try:
         return Study.from_json(text)
-    except StudyError as exc:
+    except (StudyError, RecursionError) as exc:
         raise StudyError(f"{folder} is not a study folder that can be read: {exc}") from None
 
 
