@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas  # noqa: F401  (before the app's warm-up thread imports it: Streamlit reads a half-imported pandas)
 import pytest
 import torch
 from conftest import app_page
