@@ -30,6 +30,7 @@ from bnn.draw import (
 )
 from bnn.run import Run
 from ui import keys, model_picker, state, widgets
+from ui.names import shown
 
 NO_BAR = {"displayModeBar": False}
 PROFILE_IMAGES = 500  # test images that define each unit's favoured digit
@@ -123,7 +124,7 @@ def drawing_view() -> None:
             metric.caption(f"{reading.confidence:.0%} probability")
             preview.image(preview_image(reading.image28, 112), caption="Model input, 28×28", width=112)
             if picked.training:
-                st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
+                st.caption(f"Read by **{shown(picked.name)}** at {picked.read_at()}.")
             if true_label is not None:
                 st.caption(f"True label {true_label}: {'right' if true_label == reading.predicted else 'wrong'}.")
             if reading.low_confidence:

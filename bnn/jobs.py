@@ -118,6 +118,7 @@ class TrainingJob:
         runs_dir: str | os.PathLike | None = None,
         resume_from: Run | None = None,
         slots: RunSlots | None = None,
+        replaces: str | os.PathLike | None = None,
     ) -> None:
         self.name = name
         self._run = Run(
@@ -135,6 +136,7 @@ class TrainingJob:
             step=resume_from.step if resume_from else 0,
         )
         self._runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self._replaces = Path(replaces) if replaces is not None else None  # bnn.runs.save_run's, at its first save
         self._checkpointed_at = 0.0
         self._resume_from = resume_from
         self._slots = slots
@@ -158,6 +160,11 @@ class TrainingJob:
         self._ended_at = 0.0
         self._done = False  # the thread has nothing more to do
         self._parked = False  # the thread waits for resume or stop, between two steps
+
+    @property
+    def owner(self) -> str | None:
+        """Who started it (:attr:`bnn.run.Run.owner`): :class:`RunSlots` takes turns by owner."""
+        return self._run.owner
 
     @property
     def config(self) -> RunConfig:
@@ -448,7 +455,8 @@ class TrainingJob:
         """Save ``run`` (a snapshot) with the trainer's weights into the runs folder; None, and a
         message saying why, if it could not."""
         try:
-            return save_run(run, self._runs_dir, model=trainer.model, checkpoint=checkpoint)
+            replaces = self._replaces if run.path is None else None
+            return save_run(run, self._runs_dir, model=trainer.model, checkpoint=checkpoint, replaces=replaces)
         except OSError as exc:
             self._set(message=f"could not save the run in {self._runs_dir}: {exc}")
             return None

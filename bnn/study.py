@@ -104,6 +104,8 @@ class Study:
     grid: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep: setting key -> values as typed
     seeds: int = 1  # runs per variant, seeds base.seed, base.seed + 1, ...
     preset: str | None = None  # the preset the base started from
+    # who may stop and resume it on a shared server (as bnn.run.Run.owner); not part of what it studies
+    owner: str | None = field(default=None, compare=False)
 
     def variants(self) -> tuple[Variant, ...]:
         """The variants, base first; a variant whose settings equal an earlier one's is left out."""
@@ -137,6 +139,7 @@ class Study:
                 "seeds": self.seeds,
                 "grid": {key: list(values) for key, values in self.grid.items()},
                 "base": self.base.to_dict(),
+                "owner": self.owner,
             },
             indent=2,
         )
@@ -168,7 +171,10 @@ class Study:
             raise StudyError(f"{STUDY_FILE}: name must be text")
         if preset_name is not None and not isinstance(preset_name, str):
             raise StudyError(f"{STUDY_FILE}: preset must be text or null")
-        return make_study(
+        owner = data.get("owner")
+        if owner is not None and not isinstance(owner, str):
+            raise StudyError(f"{STUDY_FILE}: owner must be text or null")
+        study = make_study(
             name,
             base,
             kind=kind,
@@ -176,6 +182,7 @@ class Study:
             seeds=seeds,
             preset=preset_name,
         )
+        return replace(study, owner=owner)
 
 
 def _words(value) -> str:
@@ -550,15 +557,19 @@ class StudyJob:
         self.folder = Path(folder)
         save_study(study, self.folder)
         self.jobs: dict[str, TrainingJob] = {}
+        saved = saved_runs(self.folder)
         for name, config, resume in pending_runs(study, self.folder):
             self.jobs[name] = TrainingJob(
                 config,
                 data,
                 name=name,
                 preset=study.preset,
+                owner=study.owner,
                 runs_dir=self.folder,
                 resume_from=resume,
                 slots=slots,
+                # a stopped or failed run of the study trains again in its place
+                replaces=saved[name].path if resume is None and name in saved else None,
                 **job_options,
             )
 

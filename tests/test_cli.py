@@ -228,3 +228,17 @@ def test_eval_agrees_with_the_accuracy_the_run_recorded(mnist_dir: Path, tmp_pat
     assert main(["eval", trained["run"], "--data-dir", str(mnist_dir)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("fast-seed0: test accuracy") and line.endswith("; agrees)")
+
+
+def test_the_default_run_name_is_new_in_the_runs_folder(tmp_path: Path, monkeypatch, capsys):
+    import bnn.cli
+
+    (tmp_path / "fast-seed0").mkdir()  # an earlier run of the same preset and seed, unfinished or not
+    names = []
+    monkeypatch.setattr(bnn.cli, "load_mnist_or_report", lambda data_dir: object())
+    monkeypatch.setattr(bnn.cli, "_train", lambda args, run, *rest: names.append(run.name) or 0)
+    assert main(["train", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    assert names == ["fast-seed0-2"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path), "--device", "cpu", "--name", "two\nlines"])
+    assert exit_info.value.code == 2 and "control characters" in capsys.readouterr().err

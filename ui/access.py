@@ -34,8 +34,11 @@ import streamlit as st
 
 from bnn.jobs import RunSlots
 from bnn.run import Run, Status
+from bnn.runs import scan_runs
 from bnn.settings import RunConfig
+from bnn.study import Study
 from bnn.summary import model_summary
+from ui.names import shown
 
 log = logging.getLogger("bnn.access")
 
@@ -138,22 +141,22 @@ def keep_in_url() -> None:
             st.query_params[name] = value
 
 
-def may_control(run: Run | None) -> bool:
-    """This session may pause, stop, test, edit, rename, delete or resume ``run``: always outside
-    shared mode; in shared mode only the session that started it (a run without an owner, e.g. one
-    trained before the server was shared, is nobody's to change)."""
+def may_control(run: Run | Study | None) -> bool:
+    """This session may pause, stop, test, edit, rename, delete or resume ``run`` (or stop and
+    resume a study): always outside shared mode; in shared mode only the session that started it
+    (a run without an owner, e.g. one trained before the server was shared, is nobody's to change)."""
     if not shared():
         return True
     return run is not None and run.owner is not None and run.owner == owner_id()
 
 
-def require_owner(run: Run | None, action: str) -> bool:
+def require_owner(run: Run | Study | None, action: str) -> bool:
     """:func:`may_control`, and when not: a message for this session and a log line. Every callback
     for a run calls this first and changes nothing when it is False."""
     if may_control(run):
         return True
     name = run.name if run is not None else "?"
-    notice = f"Not allowed: **{name}** belongs to another session: you can watch it, not {action} it."
+    notice = f"Not allowed: **{shown(name)}** belongs to another session: you can watch it, not {action} it."
     log.warning("refused: %s of run %r by a session that does not own it (session %s)", action, name, owner_id())
     st.session_state[NOTICE_KEY] = notice
     return False
@@ -182,8 +185,10 @@ def show_notice() -> None:
         st.warning(st.session_state.pop(NOTICE_KEY), icon=":material/lock:")
 
 
-def watching_caption(run: Run) -> None:
-    st.caption(f":material/visibility: Watching **{run.name}**: it belongs to another session of this shared server.")
+def watching_caption(run: Run | Study) -> None:
+    st.caption(
+        f":material/visibility: Watching **{shown(run.name)}**: it belongs to another session of this shared server."
+    )
 
 
 def folder_bytes(directory: Path) -> int:
@@ -224,6 +229,7 @@ def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path
         for name, value in sizes.items():
             if value > limit(name):
                 problems.append(f"{value:,} {LIMITS[name].what}; this shared server allows at most {limit(name):,}")
+    scan_runs(runs_dir)  # removes what saves cut short left behind: it is not counted
     used_mb = folder_bytes(runs_dir) / 1024**2 if runs_dir.is_dir() else 0.0
     if used_mb >= limit("max_disk_mb"):
         problems.append(
