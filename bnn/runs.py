@@ -518,12 +518,13 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], li
     if parent.is_dir():
         _recover_replaced_runs(parent)
         remove_stale_temporaries(parent)
+        in_study = (parent / STUDY_FILE).is_file()
         for child in sorted(parent.iterdir()):
-            if child.name.startswith("."):
-                continue
+            if child.name.startswith(".") or (in_study and child.name == STUDY_FILE):
+                continue  # runs being written; a study's own definition (bnn.study)
             try:
                 check_folder(child, parent)
-                if (child / STUDY_FILE).is_file() and not (parent / STUDY_FILE).is_file():
+                if (child / STUDY_FILE).is_file() and not in_study:
                     inside, bad = scan_runs(child)
                     runs += inside
                     unreadable += bad

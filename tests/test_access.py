@@ -305,3 +305,15 @@ def test_a_shared_server_shows_no_traceback_to_the_browser(shared_mode, monkeypa
         assert "/srv/secret" not in error.message and not error.stack_trace
     finally:
         st.set_option("client.showErrorDetails", "full")  # this process runs other tests next
+
+
+def test_the_servers_queue_is_bounded(shared_mode, monkeypatch):
+    monkeypatch.setenv("BNN_MAX_QUEUED", "1")
+    monkeypatch.setenv("BNN_MAX_RUNS", "1")
+    _started_and_paused(KEY_A)  # holds the server's one training slot
+    waiting = _start(_train_page(owner=KEY_B, **TINY))
+    second = state.app_state().jobs[waiting.session_state[keys.TRAIN_RUN]]
+    assert second.wait_until(lambda run: run.status == Status.QUEUED, 30)
+    refused = _start(_train_page(owner="c" * 22, **TINY))  # a third session (a new tab of a script)
+    assert any("the server's queue is full (1 runs wait" in error.value for error in refused.error)
+    assert len(state.app_state().jobs) == 2

@@ -60,6 +60,7 @@ class Limit:
 LIMITS = {
     "session_runs": Limit("--session-runs", "BNN_SESSION_RUNS", 1, "runs training per session"),
     "session_queued": Limit("--session-queued", "BNN_SESSION_QUEUED", 1, "waiting in the queue"),
+    "max_queued": Limit("--max-queued", "BNN_MAX_QUEUED", 16, "runs waiting for a slot of the server"),
     "max_units": Limit("--max-units", "BNN_MAX_UNITS", 1024, "units (or channels) in a layer"),
     "max_layers": Limit("--max-layers", "BNN_MAX_LAYERS", 6, "layers"),
     "max_params": Limit("--max-params", "BNN_MAX_PARAMS", 3_000_000, "parameters"),
@@ -203,10 +204,11 @@ def folder_bytes(directory: Path) -> int:
     return total
 
 
-def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path) -> list[str]:
+def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path, server_waiting: int = 0) -> list[str]:
     """Why this session may not start a run of ``config`` now (None: resume a saved run, whose
     network was allowed when it started), one sentence per limit hit; none outside shared mode.
-    ``runs``: the runs of this server's jobs."""
+    ``runs``: the runs of this server's jobs; ``server_waiting``: runs waiting for a slot of the
+    server (each session's further runs wait in its own queue first)."""
     if not shared():
         return []
     problems = []
@@ -217,6 +219,11 @@ def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path
             f"this session has {len(mine) - queued} run(s) training and {queued} waiting, and a session may have "
             f"{limit('session_runs')} {LIMITS['session_runs'].what} and {limit('session_queued')} more "
             f"{LIMITS['session_queued'].what}: stop one first"
+        )
+    if server_waiting >= limit("max_queued"):
+        problems.append(
+            f"the server's queue is full ({server_waiting} runs wait for a training slot, at most "
+            f"{limit('max_queued')}): try again when one has started"
         )
     if config is not None:
         widest = max(layer.units for layer in config.model.layers)

@@ -220,7 +220,8 @@ def start_problems(config: RunConfig | None) -> list[str]:
     """Why this session may not start a run of ``config`` now (None: resume a saved run), by
     the limits of a shared server (:func:`ui.access.start_problems`) counted over every job of
     this server, the studies' included; none outside shared mode."""
-    return access.start_problems(config, [job.snapshot() for job in live_jobs()], runs_dir())
+    runs = [job.snapshot() for job in live_jobs()]
+    return access.start_problems(config, runs, runs_dir(), server_waiting=app_state().slots.waiting)
 
 
 def new_job_name(prefix: str) -> str:
