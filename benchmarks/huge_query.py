@@ -51,6 +51,26 @@ async def _page_run(url: str, query: str, page: str, timeout: float = 120.0) -> 
             return None, f"refused by the server ({exc.rcvd.code if exc.rcvd else 'closed'})"
 
 
+async def replies_to_rerun(url: str, query: str, page: str, timeout: float = 120.0) -> list[int] | None:
+    """The sizes (bytes) of the messages a new session gets for one rerun with ``query``, up to its
+    script_finished; None when the server closed the socket instead."""
+    async with websockets.connect(
+        url.replace("http", "ws") + "/_stcore/stream", subprotocols=["streamlit"], max_size=None
+    ) as socket:
+        sizes = []
+        try:
+            await socket.send(_rerun(query, page))
+            while True:
+                data = await asyncio.wait_for(socket.recv(), timeout)
+                sizes.append(len(data))
+                reply = ForwardMsg()
+                reply.ParseFromString(data)
+                if reply.WhichOneof("type") == "script_finished":
+                    return sizes
+        except websockets.ConnectionClosed:
+            return None
+
+
 class _PeakRss(threading.Thread):
     """The peak resident memory of ``process`` (and its children), sampled every 10 ms."""
 

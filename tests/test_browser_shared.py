@@ -93,3 +93,22 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             assert_no_exception(watcher)
         finally:
             browser.close()
+
+
+def test_a_huge_query_in_a_forged_rerun_is_refused_or_dropped_unechoed(tmp_path, mnist_dir):
+    """What a browser cannot send but a script can: rerun messages with a huge query string on the
+    app's websocket. Over ``server.maxMessageSize`` the server closes the socket unread; under it,
+    the huge link value is ignored and nothing the server sends back quotes it."""
+    import asyncio
+
+    from benchmarks.huge_query import replies_to_rerun
+    from tests.browser import streamlit_process
+
+    env = {"BNN_SHARED": "1", "BNN_RUNS_DIR": str(tmp_path / "runs"), "BNN_DATA_DIR": str(mnist_dir)}
+    with streamlit_process(env) as (url, _):
+        over = asyncio.run(replies_to_rerun(url, "lr=" + "9" * 9_000_000, "Train"))
+        under = asyncio.run(replies_to_rerun(url, "lr=" + "9" * 1_000_000, "Train"))
+        after = asyncio.run(replies_to_rerun(url, "", "Train"))  # the server still serves everyone
+    assert over is None  # refused: the socket was closed
+    assert under is not None and after is not None
+    assert sum(under) - sum(after) < 10_000, (sum(under), sum(after))  # the same page: nothing of it echoed
