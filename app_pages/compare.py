@@ -27,6 +27,7 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
+from bnn.summary import training_memory_problems
 from bnn.train import describe_edit
 from ui import access, keys, state
 from ui.names import as_code, capped, shown
@@ -229,7 +230,7 @@ if entry.status == Status.INTERRUPTED:
     )
     resume = st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume", disabled=not mine)
     if resume and access.require_owner(entry, "resume"):
-        problems = state.start_problems(None)
+        problems = training_memory_problems(entry.config) + state.start_problems(None)
         for problem in problems:
             st.error(f"Not resumed: {problem}", icon=":material/block:")
         data = state.get_data() if not problems else None

@@ -19,7 +19,6 @@ import tempfile
 import threading
 import time
 
-import psutil
 import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -71,19 +70,22 @@ async def replies_to_rerun(url: str, query: str, page: str, timeout: float = 120
             return None
 
 
+def _rss(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes (VmRSS, Linux)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
 class _PeakRss(threading.Thread):
-    """The peak resident memory of ``process`` (and its children), sampled every 10 ms."""
+    """The peak resident memory of process ``pid``, sampled every 10 ms."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.process, self.peak, self.running = psutil.Process(pid), 0, True
-
-    def rss(self) -> int:
-        return self.process.memory_info().rss
+        self.pid, self.peak, self.running = pid, 0, True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, self.rss())
+            self.peak = max(self.peak, _rss(self.pid))
             time.sleep(0.01)
 
 
@@ -92,17 +94,18 @@ async def _warm(url: str, pid: int, page: str) -> None:
     memory stays within 2 MB for 3 s."""
     await _page_run(url, "", "home")
     await _page_run(url, "", page)
-    process, last, steady_since = psutil.Process(pid), 0, time.monotonic()
+    last, steady_since = 0, time.monotonic()
     while time.monotonic() - steady_since < 3.0:
         await asyncio.sleep(0.25)
-        rss = process.memory_info().rss
+        rss = _rss(pid)
         if abs(rss - last) > 2e6:
             last, steady_since = rss, time.monotonic()
 
 
 async def measure(url: str, pid: int, size_mb: float, page: str, key: str) -> dict:
     query = f"{key}=" + "1" * int(size_mb * 1e6)
-    before = psutil.Process(pid).memory_info().rss
+    plain, _ = await _page_run(url, "", page)  # the same page without the query, just before
+    before = _rss(pid)
     sampler = _PeakRss(pid)
     sampler.start()
     attack = asyncio.create_task(_page_run(url, query, page))
@@ -117,6 +120,7 @@ async def measure(url: str, pid: int, size_mb: float, page: str, key: str) -> di
         "seconds": seconds,
         "rss_growth_mb": (sampler.peak - before) / 1e6,
         "other_home_s": home,
+        "plain_s": plain,
     }
 
 
@@ -136,7 +140,8 @@ def main() -> None:
             seconds = "–" if result["seconds"] is None else f"{result['seconds']:.2f} s"
             home = "–" if result["other_home_s"] is None else f"{result['other_home_s']:.2f} s"
             print(
-                f"{size:6.1f} MB query on {args.page}: {result['what']}, page run {seconds}, "
+                f"{size:6.1f} MB query on {args.page}: {result['what']}, page run {seconds} "
+                f"(without it {result['plain_s']:.2f} s), "
                 f"server memory +{result['rss_growth_mb']:.0f} MB (peak), another session's Home {home}"
             )
 
