@@ -5,9 +5,10 @@ crafted; Streamlit renders Markdown in ``st.markdown``, captions, notices, toast
 widget labels, so a name like ``![b](http://host/beacon.png)`` would make every other viewer's
 browser fetch an image or show a link. :func:`shown` is the one way a page puts such a name
 into Markdown: every ASCII punctuation mark but ``-`` is backslash-escaped (CommonMark lets any
-of them be escaped; this also covers Streamlit's ``:color[...]`` and ``$math$``), control and
-format characters become spaces, and the length is capped. Options of a selectbox or multiselect and
-cells of a dataframe are plain text already and need only :func:`capped`.
+of them be escaped; this also covers Streamlit's ``:color[...]`` and ``$math$``), a bare URL or
+e-mail address is kept from becoming a link, control and format characters become spaces, and
+the length is capped. Options of a selectbox or multiselect and cells of a dataframe are plain
+text already and need only :func:`capped`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def as_code(name: object, limit: int = MAX_SHOWN_CHARS) -> str:
     return "`" + capped(name, limit).replace("`", "'") + "`"
 
 
+# GitHub-flavoured Markdown turns a bare "http://...", "www...." or "a@b.c" into a link even when
+# its punctuation is escaped: a zero-width space after "://", "www." and "@" keeps it text
+_AUTOLINK = re.compile(r"(://|(?i:www)\.|@)")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
 def shown(name: object, limit: int = MAX_SHOWN_CHARS) -> str:
     """``name`` ready to put into Markdown as literal text (see the module docstring)."""
-    return _PUNCTUATION.sub(r"\\\1", capped(name, limit))
+    text = _AUTOLINK.sub(lambda match: match.group(1) + _ZERO_WIDTH_SPACE, capped(name, limit))
+    return _PUNCTUATION.sub(r"\\\1", text)
