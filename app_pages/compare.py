@@ -38,10 +38,11 @@ def collect_runs(saved: list[Run]) -> dict[str, Run]:
     saved run. Labels are names as plain text, with the folder when two runs share a name."""
     entries: dict[str, Run] = {}
     live = set()
+    train_jobs = {id(job) for job in state.app_state().jobs.values()}
     for job in reversed(state.live_jobs()):
         run = job.snapshot()
-        if run.ended and run.path is not None:
-            continue  # saved when it ended: listed with the saved runs
+        if run.ended and (run.path is not None or id(job) not in train_jobs):
+            continue  # saved when it ended: listed with the saved runs (a study's unsaved ones: not at all)
         live.add(run.path)
         label = f"{capped(run.name)} ({run.status})"
         entries[label if label not in entries else f"{label} ({id(job):x})"] = run

@@ -28,7 +28,7 @@ def shared_mode(runs_dir, mnist_dir, monkeypatch):
     monkeypatch.setenv(access.SHARED_ENV, "1")
     st.cache_resource.clear()  # a fresh AppState and fresh session slots
     yield
-    for job in state.app_state().jobs.values():
+    for job in state.live_jobs():  # the studies' runs too
         job.stop()
         job.join(30)
     st.cache_resource.clear()
