@@ -13,7 +13,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st
 
-from ui import frame
+from ui import access, frame
+
+if access.shared():
+    # a stranger's browser sees "an error has been logged", not the traceback's server paths and code
+    # ("stacktrace", and the legacy false, still show the traceback); the server's log keeps it all
+    st.set_option("client.showErrorDetails", "none")
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True),

@@ -18,6 +18,7 @@ from bnn.descriptions import describe_layers, settings_in_words
 from bnn.run import Run, Status
 from bnn.runs import (
     RunFormatError,
+    RunNameError,
     delete_run,
     load_run,
     metrics_csv,
@@ -26,25 +27,30 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
+from bnn.summary import training_memory_problems
 from bnn.train import describe_edit
 from ui import access, exports, keys, state
+from ui.names import as_code, capped, shown
 
 
 def collect_runs(saved: list[Run]) -> dict[str, Run]:
-    """Label -> run: this server's runs still training (newest first), then every saved run."""
+    """Label -> run: this server's runs still training (newest first; studies' too), then every
+    saved run. Labels are names as plain text, with the folder when two runs share a name."""
     entries: dict[str, Run] = {}
     live = set()
-    for name, job in reversed(list(state.app_state().jobs.items())):
+    train_jobs = {id(job) for job in state.app_state().jobs.values()}
+    for job in reversed(state.live_jobs()):
         run = job.snapshot()
-        if run.ended and run.path is not None:
-            continue  # saved when it ended: listed with the saved runs
+        if run.ended and (run.path is not None or id(job) not in train_jobs):
+            continue  # saved when it ended: listed with the saved runs (a study's unsaved ones: not at all)
         live.add(run.path)
-        entries[f"{name} ({run.status})"] = run
+        label = f"{capped(run.name)} ({run.status})"
+        entries[label if label not in entries else f"{label} ({id(job):x})"] = run
     for run in saved:
         if run.path in live:
-            continue  # its checkpoint, while it trains here
-        label = run.name if run.name not in entries else f"{run.name} ({run.path.name})"
-        entries[label] = run
+            continue  # its checkpoint, while it trains here: not to be resumed, renamed or deleted
+        label = capped(run.name)
+        entries[label if label not in entries else f"{label} ({state.job_key(run.path)})"] = run
     return entries
 
 
@@ -106,7 +112,7 @@ st.title("Compare runs")
 saved_runs, unreadable = scan_runs(state.runs_dir())
 if unreadable:
     with st.expander(f"{len(unreadable)} folder(s) in the runs directory could not be read", icon=":material/warning:"):
-        st.markdown("\n".join(f"- `{item.path.name}`: {item.reason}" for item in unreadable))
+        st.markdown("\n".join(f"- {as_code(item.path.name)}: {shown(item.reason, 300)}" for item in unreadable))
 runs = collect_runs(saved_runs)
 if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
@@ -220,20 +226,19 @@ if weights is not None and entry.status == Status.FINISHED:
     else:
         st.caption(f"No packed, C or ONNX download: the packed engine cannot run this model ({refusal}).")
 
-if entry.path is None:
+if entry.path is None or entry.training:
     st.caption("A run can be renamed or deleted once it has ended.")
     st.stop()
 if entry.status == Status.INTERRUPTED:
     step = entry.records[-1]["step"] if entry.records else 0
     st.info(
-        f"**{entry.name}** was training when its server stopped; it was saved at step {step:,}. Resume it to "
+        f"**{shown(entry.name)}** was training when its server stopped; it was saved at step {step:,}. Resume it to "
         "finish the run: it continues exactly where the checkpoint left off.",
         icon=":material/restart_alt:",
     )
     resume = st.button("Resume training", icon=":material/play_arrow:", key="cmp_resume", disabled=not mine)
     if resume and access.require_owner(entry, "resume"):
-        runs_now = [job.snapshot() for job in state.app_state().jobs.values()]
-        problems = access.start_problems(None, runs_now, state.runs_dir())
+        problems = training_memory_problems(entry.config) + state.start_problems(None)
         for problem in problems:
             st.error(f"Not resumed: {problem}", icon=":material/block:")
         data = state.get_data() if not problems else None
@@ -243,27 +248,34 @@ if entry.status == Status.INTERRUPTED:
             except RunFormatError as exc:
                 st.error(f"Could not resume: {exc}")
             else:
-                state.start_job(interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted)
-                st.session_state[keys.TRAIN_RUN] = interrupted.name  # the Train page shows this tab's run
-                st.switch_page("app_pages/train.py")
+                try:
+                    key = state.start_job(
+                        interrupted.config, interrupted.name, data, interrupted.preset, resume_from=interrupted
+                    )
+                except state.JobConflict as exc:
+                    st.error(f"Not resumed: {exc}", icon=":material/block:")
+                else:
+                    st.session_state[keys.TRAIN_RUN] = key  # the Train page shows this tab's run
+                    st.switch_page("app_pages/train.py")
 rename, delete = st.columns(2)
 with rename.form("cmp_rename_form", border=False):
     new_name = st.text_input("New name", value=entry.name, key=f"cmp_new_name_{entry.path.name}", disabled=not mine)
     if st.form_submit_button("Rename", icon=":material/edit:", disabled=not mine) and access.require_owner(
         entry, "rename"
     ):
-        if not new_name.strip():
-            st.error("A run needs a name.")
+        new_name = new_name.strip()
+        if new_name != entry.name and new_name in state.names_in_use():
+            st.error(f"Not renamed: another run is called {shown(new_name)}; choose another name.")
         else:
             try:
-                rename_run(entry.path, new_name.strip())
-            except (OSError, RunFormatError) as exc:
+                rename_run(entry.path, new_name)
+            except (OSError, RunFormatError, RunNameError) as exc:
                 st.error(f"Could not rename: {exc}")
             else:
                 st.session_state.pop("cmp_runs", None)
                 st.rerun()
 with delete:
-    sure = st.checkbox(f"Yes, delete {entry.name} and its weights", key="cmp_confirm", disabled=not mine)
+    sure = st.checkbox(f"Yes, delete {shown(entry.name)} and its weights", key="cmp_confirm", disabled=not mine)
     if st.button("Delete", icon=":material/delete:", disabled=not sure, key="cmp_delete") and access.require_owner(
         entry, "delete"
     ):
@@ -274,8 +286,9 @@ with delete:
         else:
             app = state.app_state()
             with app.lock:
-                if entry.name in app.jobs and app.jobs[entry.name].snapshot().ended:
-                    del app.jobs[entry.name]
+                key = state.job_key(entry.path)
+                if key in app.jobs and app.jobs[key].snapshot().ended:
+                    del app.jobs[key]
             st.session_state.pop("cmp_runs", None)
             st.session_state.pop("cmp_confirm", None)
             st.rerun()

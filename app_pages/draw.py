@@ -39,6 +39,7 @@ from bnn.draw import (
 )
 from bnn.run import Run
 from ui import model_picker, page_model, state, widgets
+from ui.names import shown
 
 NO_BAR = {"displayModeBar": False}
 PROFILE_IMAGES = 500  # test images that define each unit's favoured digit
@@ -130,7 +131,7 @@ def drawing_view() -> None:
     controls[0].slider("Stroke width", 8, 40, 20, key="stroke_width")
     controls[1].caption("Cropped, scaled to 20×20 and centred by its centre of mass in 28×28, as MNIST's digits were.")
     if picked.training:
-        st.caption(f"Read by **{picked.name}** at {picked.read_at()}.")
+        st.caption(f"Read by **{shown(picked.name)}** at {picked.read_at()}.")
 
     reading = read_drawing(model, image)
     state.remember_drawing(reading.image28 if reading is not None else None)

@@ -21,6 +21,7 @@ from bnn.timing import median_ms
 from bnn.xnor import XnorExportError, export_packed, kernels, xnor_dot_example
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
 from ui import access, exports, keys, model_picker, state, widgets
+from ui.names import shown
 
 NO_BAR = {"displayModeBar": False}
 KIND_WORDS = {
@@ -80,7 +81,7 @@ key = picked.cache_key
 float_model, packed, refusal = engines(key, picked.model())
 packed = ready_engine(key, packed)
 if picked.training:
-    st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
+    st.caption(f"Weights of **{shown(picked.name)}** read at {picked.read_at()}; reload the page for newer ones.")
 
 st.header("Model size: 32 bits vs 1 bit")
 mine, paper = model_summary(picked.model()), paper_summary()
@@ -109,7 +110,7 @@ with table_column:
     )
     if packed is not None:
         st.caption(
-            f"The packed engine's arrays for {picked.name} take **{format_bytes(packed.nbytes)}**: the "
+            f"The packed engine's arrays for {shown(picked.name)} take **{format_bytes(packed.nbytes)}**: the "
             "weight bits plus one folded integer threshold per unit or channel (BatchNorm, bias and sign in "
             "one comparison; for a convolution also its 2×2 max-pool)."
         )
@@ -271,7 +272,7 @@ def latency() -> None:
         else:
             st.warning(f"The engines disagree: float32 says {predicted_float}, packed says {predicted_packed}.")
         st.caption(
-            f"float32: {picked.name} in eval mode with sign(W) stored once (no per-call binarization), "
+            f"float32: {shown(picked.name)} in eval mode with sign(W) stored once (no per-call binarization), "
             f"torch.no_grad, {torch.get_num_threads()} thread(s). Packed: XOR + popcount on 64-bit "
             f"words ({engine_words}). The engines take turns, {SINGLE_IMAGE_BLOCK} calls each; the CPU may be "
             "shared, so the numbers move a little."

@@ -14,6 +14,7 @@ from bnn import plots
 from bnn.analysis import activation_stats, confusion_matrix, evaluate_predictions, misclassified, weight_stats
 from bnn.summary import format_bytes, model_summary, summary_rows
 from ui import model_picker, state
+from ui.names import shown
 
 NO_BAR = {"displayModeBar": False}
 
@@ -22,7 +23,7 @@ picked = model_picker.require_picked()
 key = picked.cache_key
 model = picked.model()
 if picked.training:
-    st.caption(f"Weights of **{picked.name}** read at {picked.read_at()}; reload the page for newer ones.")
+    st.caption(f"Weights of **{shown(picked.name)}** read at {picked.read_at()}; reload the page for newer ones.")
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

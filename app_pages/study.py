@@ -9,6 +9,7 @@ variant is a run that Compare shows. The chart puts test accuracy against cost, 
 share of binary MACs (:func:`bnn.plots.study_chart`), with the Pareto front and seed spreads.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -16,7 +17,7 @@ import streamlit as st
 from bnn import plots
 from bnn.descriptions import describe
 from bnn.presets import PRESETS, preset
-from bnn.runs import slugify
+from bnn.runs import slugify, unique_name
 from bnn.study import (
     KINDS,
     MAX_RUNS,
@@ -30,8 +31,9 @@ from bnn.study import (
     results_csv,
     study_name,
 )
-from ui import keys, state
-from ui.studies import start_study, study_jobs
+from ui import access, keys, state
+from ui.names import shown
+from ui.studies import start_study, stop_study, study_jobs
 
 REFRESH_S = 2.0
 COSTS = {"bits stored": "bits", "share of binary MACs": "binary_mac_share"}
@@ -104,9 +106,10 @@ def new_study_form() -> None:
             width="stretch",
         )
         if st.button("Train the study", type="primary", icon=":material/play_arrow:", key="st_start"):
+            study = replace(study, name=unique_name(study.name, runs_dir))  # a new folder: never another's study
             folder = runs_dir / slugify(study.name)
             try:
-                job = start_study(study, folder)
+                job = start_study(study, folder, new=True)
             except (StudyError, OSError) as exc:
                 st.error(f"Could not start the study: {exc}")
                 return
@@ -140,6 +143,9 @@ def show_study(folder: Path, polled: bool = False) -> None:
         return
     job = study_jobs().get(str(folder))
     training = job is not None and job.training
+    mine = access.may_control(study)
+    if not mine:
+        access.watching_caption(study)
     if polled and not training:
         st.rerun()  # the study ended: the page again, without the timed refresh
     results = job.results() if job is not None else collect(study, folder)
@@ -148,12 +154,20 @@ def show_study(folder: Path, polled: bool = False) -> None:
     waiting = sum(1 for run in runs if run is not None and run.status == "queued")
     header = st.columns([4, 1], vertical_alignment="center")
     header[0].markdown(
-        f"**{study.name}** · {study.kind} of {study.preset or 'the Train settings'} · "
+        f"**{shown(study.name)}** · {study.kind} of {study.preset or 'the Train settings'} · "
         f"{study.base.train.epochs} epoch(s) · {study.seeds} seed(s) · **{done} of {len(runs)} runs done**"
         + (f" · {waiting} waiting for a training slot" if waiting else "")
     )
     if training:
-        header[1].button("Stop the study", icon=":material/stop:", on_click=job.stop, width="stretch")
+        header[1].button(
+            "Stop the study",
+            icon=":material/stop:",
+            on_click=stop_study,
+            args=(str(folder),),
+            width="stretch",
+            disabled=not mine,
+            key="st_stop",
+        )
         st.progress(sum(r.progress for r in results) / len(results))
     elif pending := pending_runs(study, folder):
         resumable = sum(1 for _, _, run in pending if run is not None)
@@ -162,8 +176,15 @@ def show_study(folder: Path, polled: bool = False) -> None:
             "again): the server stopped, or the study was stopped. Finished runs are kept.",
             icon=":material/restart_alt:",
         )
-        if header[1].button("Resume the study", icon=":material/play_arrow:", type="primary", width="stretch"):
-            start_study(study, folder)
+        resume = header[1].button(
+            "Resume the study",
+            icon=":material/play_arrow:",
+            type="primary",
+            width="stretch",
+            disabled=not mine,
+            key="st_resume",
+        )
+        if resume and start_study(study, folder, new=False) is not None:
             st.rerun()
 
     rows = [result.to_dict() for result in results]

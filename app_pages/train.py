@@ -65,6 +65,6 @@ elif snapshot is not None:
     after_the_run(job, snapshot, settings)
 
 settings_panel(state, settings, folded=trains and snapshot.status != Status.PAUSED)
-wanted = settings.link_params(job.name if job is not None else None)
+wanted = settings.link_params(state[keys.TRAIN_RUN] if job is not None else None)
 if link != wanted:
     st.query_params.from_dict({**wanted, **access.url_params()})

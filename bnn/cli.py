@@ -34,7 +34,16 @@ from .distributed import World, init_from_env, shutdown
 from .links import LAYERS_KEY, read_query_params
 from .presets import PRESETS, preset
 from .run import Run, Status
-from .runs import RunFormatError, default_runs_dir, load_checkpoint, load_run, save_run, slugify
+from .runs import (
+    RunFormatError,
+    default_runs_dir,
+    load_checkpoint,
+    load_run,
+    name_problem,
+    save_run,
+    slugify,
+    unique_name,
+)
 from .settings import OPTIMIZERS, SETTINGS_BY_KEY, ConfigError, validate
 from .train import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
 
@@ -65,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any setting by its link key, e.g. inb=1 or layers=d1024-ab-0_d10-wb-0 (repeatable; see bnn.links)",
     )
-    train.add_argument("--name", help="the run's name (default: PRESET-seedN)")
+    train.add_argument("--name", help="the run's name (default: PRESET-seedN, -2, -3 ... when taken)")
     train.add_argument("--data-dir", help="MNIST directory (default: $BNN_DATA_DIR or a per-user cache)")
     train.add_argument(
         "--out", help="save the run (config, metrics, weights, a checkpoint every epoch) here (default: the runs dir)"
@@ -164,7 +173,11 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         problems = validate(config)
         if problems:
             parser.error("; ".join(problems))
-        name = args.name or f"{args.preset or 'fast'}-seed{config.train.seed}"
+        if args.name is not None and (problem := name_problem(args.name)):
+            parser.error(f"--name: {problem}")
+        # the default name is new in the runs folder: an earlier run of the same preset and seed is kept
+        out = Path(args.out) if args.out else default_runs_dir()
+        name = args.name or unique_name(f"{args.preset or 'fast'}-seed{config.train.seed}", out)
         run, checkpoint = Run(name=name, config=config, preset=args.preset or "fast"), None
     data = load_mnist_or_report(args.data_dir)
     if data is None:

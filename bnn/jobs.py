@@ -49,35 +49,56 @@ CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long e
 
 
 class RunSlots:
-    """A limit on runs training at once, shared by the jobs of a server; the others wait, first
-    come first served."""
+    """A limit on runs training at once, shared by the jobs of a server; the others wait, and
+    take turns by owner (:attr:`TrainingJob.owner`): a free slot goes to the waiting run of the
+    owner served longest ago (never served first), first come first served among one owner's runs
+    and among owners served equally long ago. So a session (or a script) with many runs waiting
+    gets one turn as each other session does, not all the turns before them."""
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = max(1, limit or default_slots())
         self._changed = threading.Condition()
         self._training: set[TrainingJob] = set()
         self._waiting: deque[TrainingJob] = deque()
+        self._turns = 0  # slots given so far
+        self._last_turn: dict[object, int] = {}  # owner -> the turn its last run got
+
+    @property
+    def waiting(self) -> int:
+        """Runs waiting for a slot now."""
+        with self._changed:
+            return len(self._waiting)
+
+    def _next(self) -> TrainingJob:
+        """The waiting run whose turn it is (see the class docstring); call with the lock held."""
+        return _in_turn(self._waiting, self._last_turn)
+
+    def _take(self, job: TrainingJob) -> None:
+        self._turns += 1
+        self._last_turn[_owner(job)] = self._turns
+        self._training.add(job)
 
     def try_acquire(self, job: TrainingJob) -> bool:
         """Take a slot if one is free and nobody waits for it; False (and no wait) otherwise."""
         with self._changed:
             if len(self._training) >= self.limit or self._waiting:
                 return False
-            self._training.add(job)
+            self._take(job)
             return True
 
     def acquire(self, job: TrainingJob, cancelled: threading.Event) -> bool:
         """Wait for a slot; False when ``cancelled`` is set first."""
         with self._changed:
             self._waiting.append(job)
-            while len(self._training) >= self.limit or self._waiting[0] is not job:
+            while len(self._training) >= self.limit or self._next() is not job:
                 if cancelled.is_set():
                     self._waiting.remove(job)
                     self._changed.notify_all()
                     return False
                 self._changed.wait(0.2)
-            self._waiting.popleft()
-            self._training.add(job)
+            self._waiting.remove(job)
+            self._take(job)
+            self._changed.notify_all()  # the next in turn may be another run
             return True
 
     def release(self, job: TrainingJob) -> None:
@@ -86,8 +107,28 @@ class RunSlots:
             self._changed.notify_all()
 
     def position(self, job: TrainingJob) -> int | None:
+        """1 for the run that takes the next free slot, 2 for the one after it, ... (None: not waiting)."""
         with self._changed:
-            return self._waiting.index(job) + 1 if job in self._waiting else None
+            if job not in self._waiting:
+                return None
+            turns, order = dict(self._last_turn), []
+            waiting = list(self._waiting)
+            while waiting:  # the order the slots will go in, if nobody else comes
+                nxt = _in_turn(waiting, turns)
+                order.append(nxt)
+                waiting.remove(nxt)
+                turns[_owner(nxt)] = max(turns.values(), default=0) + 1
+            return order.index(job) + 1
+
+
+def _owner(job) -> object:
+    """Whose turn a waiting ``job`` takes: its owner (None outside a shared server: one queue)."""
+    return getattr(job, "owner", None)
+
+
+def _in_turn(waiting, last_turn: dict) -> TrainingJob:
+    """Of the runs ``waiting`` (in order of arrival), the one of the owner served longest ago."""
+    return min(enumerate(waiting), key=lambda item: (last_turn.get(_owner(item[1]), -1), item[0]))[1]
 
 
 def default_slots() -> int:
@@ -118,6 +159,7 @@ class TrainingJob:
         runs_dir: str | os.PathLike | None = None,
         resume_from: Run | None = None,
         slots: RunSlots | None = None,
+        replaces: str | os.PathLike | None = None,
     ) -> None:
         self.name = name
         self._run = Run(
@@ -135,6 +177,7 @@ class TrainingJob:
             step=resume_from.step if resume_from else 0,
         )
         self._runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self._replaces = Path(replaces) if replaces is not None else None  # bnn.runs.save_run's, at its first save
         self._checkpointed_at = 0.0
         self._resume_from = resume_from
         self._slots = slots
@@ -158,6 +201,11 @@ class TrainingJob:
         self._ended_at = 0.0
         self._done = False  # the thread has nothing more to do
         self._parked = False  # the thread waits for resume or stop, between two steps
+
+    @property
+    def owner(self) -> str | None:
+        """Who started it (:attr:`bnn.run.Run.owner`): :class:`RunSlots` takes turns by owner."""
+        return self._run.owner
 
     @property
     def config(self) -> RunConfig:
@@ -448,7 +496,8 @@ class TrainingJob:
         """Save ``run`` (a snapshot) with the trainer's weights into the runs folder; None, and a
         message saying why, if it could not."""
         try:
-            return save_run(run, self._runs_dir, model=trainer.model, checkpoint=checkpoint)
+            replaces = self._replaces if run.path is None else None
+            return save_run(run, self._runs_dir, model=trainer.model, checkpoint=checkpoint, replaces=replaces)
         except OSError as exc:
             self._set(message=f"could not save the run in {self._runs_dir}: {exc}")
             return None

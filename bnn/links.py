@@ -8,7 +8,8 @@ size, ``p`` a 2x2 max-pool), flags from ``w`` (binarize weights), ``a`` (binariz
 ``b`` (BatchNorm); e.g. ``d1024-wab-0`` or ``c32k3p-wab-0.1``.
 
 A link is untrusted input: :func:`read_query_params` checks every value with its field's rules
-and names each one it refuses.
+and names each one it refuses, quoting at most :data:`ECHO_CHARS` of it; a value longer than
+:data:`MAX_PARAM_CHARS` is refused unread (a link of every setting is ~400 characters).
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ from .settings import (
 )
 
 LAYERS_KEY = "layers"  # URL key of the layer tokens
+# the longest value a real link holds: 12 layer tokens of at most ~25 characters ("c1024k7p-wab-0.125")
+MAX_PARAM_CHARS = 400
+ECHO_CHARS = 40  # a refused value is quoted up to this many characters in its message
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a refusal quotes it: its repr, cut to :data:`ECHO_CHARS` characters."""
+    return f"{text[:ECHO_CHARS]!r}" + ("…" if len(text) > ECHO_CHARS else "")
+
+
+def too_long(key: str, text: str) -> str | None:
+    """The refusal of a link value longer than :data:`MAX_PARAM_CHARS`, else None."""
+    if len(text) <= MAX_PARAM_CHARS:
+        return None
+    return f"{key}: {len(text):,} characters, more than a link's {MAX_PARAM_CHARS}: ignored"
 
 
 def _format_value(value: Any) -> str:
@@ -88,7 +104,7 @@ def parse_layer_token(token: str) -> LayerConfig:
             dropout=float(dropout),
         )
     except (ValueError, KeyError, IndexError):
-        raise ConfigError(f"layer {token!r} is not of the form d1024-wab-0 or c32k3p-wab-0") from None
+        raise ConfigError(f"layer {_quoted(token)} is not of the form d1024-wab-0 or c32k3p-wab-0") from None
 
 
 def to_query_params(config: RunConfig) -> dict[str, str]:
@@ -111,18 +127,23 @@ def read_query_params(params: Mapping[str, Any], base: RunConfig | None = None) 
         if key not in params:
             continue
         text = str(params[key])
+        if refused := too_long(key, text):
+            problems.append(refused)
+            continue
         try:
             value = _parse_value(text, setting)
         except ValueError:
-            problems.append(f"{key}={text!r}: {setting.label} must be {setting.kind_words}")
+            problems.append(f"{key}={_quoted(text)}: {setting.label} must be {setting.kind_words}")
             continue
         problem = setting.problem(value)
-        if problem:
-            problems.append(f"{key}={text!r}: {problem}")
+        if problem:  # it quotes the value too: cut short
+            problems.append(f"{key}={_quoted(text)}: {problem[: 3 * ECHO_CHARS]}")
         else:
             values[setting.name] = value
     config = with_settings(base, values)
-    if params.get(LAYERS_KEY):
+    if params.get(LAYERS_KEY) and (refused := too_long(LAYERS_KEY, str(params[LAYERS_KEY]))):
+        problems.append(refused)
+    elif params.get(LAYERS_KEY):
         layers, layer_problems = _read_layers(str(params[LAYERS_KEY]))
         problems += layer_problems
         if not layer_problems:

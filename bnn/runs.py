@@ -36,7 +36,10 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
+import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +59,18 @@ RUNS_ENV_VAR = "BNN_RUNS_DIR"
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 STUDY_FILE = "study.json"  # marks a study folder (bnn.study): its variants' run folders are inside
-MAX_JSON_BYTES = 256 * 1024**2  # metrics of a 1000-epoch run are a few MB
+MAX_JSON_BYTES = 256 * 1024**2  # no JSON file of a run is read beyond this, whatever its settings
+# What a real run can write into metrics.json, from its own settings (metrics_limit): at most one
+# record per optimizer step (the app and the CLI write one per 20; a notebook may ask for every
+# step) plus one at each epoch's end and the early ones of a young run (bnn.train.YOUNG_RUN_S of
+# records every >= 0.1 s), each record at most RECORD_BYTES (8 numbers, and a flip rate and a
+# saturation for each of up to 12 layers: ~1 kB); two evaluations per epoch; and SLACK_BYTES for
+# "Test now" evaluations and live edits.
+MNIST_TRAIN_IMAGES = 60_000
+YOUNG_RECORDS = 100
+RECORD_BYTES = 2048
+EVAL_BYTES = 1024
+SLACK_BYTES = 4 * 1024**2
 
 
 class RunFormatError(ValueError):
@@ -68,6 +82,56 @@ def default_runs_dir() -> Path:
         return Path(os.environ[RUNS_ENV_VAR]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "bnn-playground" / "runs"
+
+
+MAX_NAME_CHARS = 120  # a name someone types (Rename, the CLI's --name); the app's own are shorter
+MAX_STORED_NAME_CHARS = 1000  # a meta.json name longer than this is not a run's (crafted): refused
+
+
+class RunNameError(ValueError):
+    """A name a run cannot take; the message says why, in one sentence."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run (None when it can): empty, longer than
+    :data:`MAX_NAME_CHARS`, or holding control or format characters (newlines, bidi overrides)."""
+    if not name.strip():
+        return "a run needs a name"
+    if len(name) > MAX_NAME_CHARS:
+        return f"a run's name has at most {MAX_NAME_CHARS} characters, this one {len(name):,}"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return "a run's name cannot hold control characters (newlines, tabs, direction marks)"
+    return None
+
+
+def unique_name(name: str, directory: str | os.PathLike, taken: Collection[str] = ()) -> str:
+    """``name``, or ``name-2``, ``name-3`` ...: the first that is not in ``taken`` (names of runs
+    training or saved) and whose folder :func:`slugify` gives is free in ``directory``."""
+    parent, candidate, count = Path(directory), name, 1
+    while candidate in taken or slugify(candidate) in taken or os.path.lexists(parent / slugify(candidate)):
+        count += 1
+        candidate = f"{name}-{count}"
+    return candidate
+
+
+def _free_folder(parent: Path, slug: str) -> Path:
+    """``parent / slug``, or ``slug-2``, ``slug-3`` ...: the first that does not exist."""
+    target, count = parent / slug, 1
+    while os.path.lexists(target):
+        count += 1
+        target = parent / f"{slug}-{count}"
+    return target
+
+
+def _is_own_folder(path: Path, run: Run) -> bool:
+    """``path`` holds nothing, or an earlier save of ``run`` itself (same ``created`` time, which a
+    run keeps from its first save): the only folders a save may replace."""
+    if not os.path.lexists(path):
+        return True
+    try:
+        return bool(run.created) and _meta(path).get("created") == run.created
+    except (RunFormatError, OSError, RecursionError):
+        return False
 
 
 def slugify(name: str) -> str:
@@ -92,16 +156,25 @@ def save_run(
     *,
     model: BinaryNet | None = None,
     checkpoint: dict | None = None,
+    replaces: Path | None = None,
 ) -> Run:
-    """Write ``run`` to ``directory / slug(name)`` (its own folder when it is saved there
-    already) atomically, with ``model``'s weights (default: :meth:`Run.model`) and, for an
-    unfinished run, ``checkpoint``; returns the run with its ``path`` and ``created`` time."""
+    """Write ``run`` atomically into its own folder when it is saved in ``directory`` already,
+    else into ``replaces`` (a folder of ``directory`` the caller means it to take the place of,
+    e.g. a study's stopped run trained again), else into a new folder ``directory / slug(name)``
+    (``-2``, ``-3`` ... when that exists: a save never replaces a folder that is not the run's
+    own, another owner's especially); with ``model``'s weights (default: :meth:`Run.model`) and,
+    for an unfinished run, ``checkpoint``. Returns the run with its ``path`` and ``created`` time."""
     parent = Path(directory) if directory is not None else default_runs_dir()
     parent.mkdir(parents=True, exist_ok=True)
-    target = run.path if run.path is not None and run.path.parent == parent else parent / slugify(run.name)
+    if run.path is not None and run.path.parent == parent and _is_own_folder(run.path, run):
+        target = run.path
+    elif replaces is not None and Path(replaces).parent == parent:
+        target = Path(replaces)
+    else:
+        target = _free_folder(parent, slugify(run.name))
     model = model if model is not None else run.model()
     status = Status.INTERRUPTED if checkpoint is not None else run.status
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
     try:
         created = run.created or time.time()
         meta = {
@@ -137,13 +210,26 @@ def save_run(
     return run.but(path=target, created=created, status=status, weights=_weights_reader(target, run.config))
 
 
-def _read_json(path: Path) -> dict:
+def metrics_limit(config: RunConfig) -> int:
+    """The most bytes a run of ``config`` can write into its ``metrics.json`` (see RECORD_BYTES):
+    e.g. ``fast`` (3 epochs of 300 steps) 6.3 MB, ``best`` (12 epochs of 600) 19 MB; a larger
+    file is not a run's, and is not read."""
+    images = min(config.train.train_subset or MNIST_TRAIN_IMAGES, MNIST_TRAIN_IMAGES)
+    steps = -(-images // config.train.batch_size) * config.train.epochs
+    records = steps + config.train.epochs + YOUNG_RECORDS
+    evals = 2 * config.train.epochs
+    return min(records * RECORD_BYTES + evals * EVAL_BYTES + SLACK_BYTES, MAX_JSON_BYTES)
+
+
+def _read_json(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
     try:
-        data = json.loads(read_bytes(path, MAX_JSON_BYTES))
+        data = json.loads(read_bytes(path, limit))
     except FileNotFoundError:
         raise RunFormatError(f"{path.name} is missing") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise RunFormatError(f"{path.name} is not readable JSON ({exc})") from None
+    except RecursionError:  # e.g. 100,000 nested [: json.loads gives up in the middle
+        raise RunFormatError(f"{path.name} is nested too deeply to be a run's JSON") from None
     if not isinstance(data, dict):
         raise RunFormatError(f"{path.name} does not hold a JSON object")
     return data
@@ -239,6 +325,8 @@ def _meta(path: Path) -> dict:
         value = meta.get(key)
         if key in meta and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise RunFormatError(f"{META_FILE}: {key} must be {label}, got {value!r:.40}")
+    if len(meta.get("name", "")) > MAX_STORED_NAME_CHARS:
+        raise RunFormatError(f"{META_FILE}: name has more than {MAX_STORED_NAME_CHARS:,} characters")
     if "status" in meta and meta["status"] not in Status.__members__.values():
         raise RunFormatError(f"{META_FILE}: status must be one of {', '.join(Status)}, got {meta['status']!r:.40}")
     return meta
@@ -247,10 +335,10 @@ def _meta(path: Path) -> dict:
 SUMMARY_NUMBERS = ("test_accuracy", "train_accuracy", "final_loss", "test_loss", "train_seconds", "seconds", "epochs")
 
 
-def _metrics(path: Path) -> dict:
+def _metrics(path: Path, config: RunConfig) -> dict:
     if not (path / METRICS_FILE).exists():
         return {}
-    metrics = _read_json(path / METRICS_FILE)
+    metrics = _read_json(path / METRICS_FILE, metrics_limit(config))
     for key, kind in (("records", StepRecord), ("evals", EvalRecord)):
         items = metrics.get(key, [])
         if not isinstance(items, list):
@@ -328,7 +416,7 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
         raise RunFormatError(f"{CONFIG_FILE}: {exc}") from None
     if problems := validate(config):
         raise RunFormatError(f"{CONFIG_FILE}: {problems[0]}")
-    metrics = _metrics(path)
+    metrics = _metrics(path, config)
     summary = metrics.get("summary", {})
     records = metrics.get("records", [])
     unfinished = is_regular_file(path / CHECKPOINT_FILE)
@@ -373,6 +461,48 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
     )
 
 
+MAX_LISTED = 4096  # run folders whose reading is kept (a Run without weights: its metrics, ~1 MB at most)
+_listed_runs: dict[str, tuple[tuple, Run | str]] = {}  # folder -> (its signature, the run or why unreadable)
+_listed_lock = threading.Lock()
+
+
+def _signature(path: Path) -> tuple:
+    """What changes when anything :func:`load_run` reads in ``path`` changes: inode, modification
+    time, size and kind of the folder and of each of its files (a save replaces the folder, a
+    rename replaces ``meta.json``; both give new inodes)."""
+    stats = []
+    for name in ("", META_FILE, CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE):
+        try:
+            info = os.lstat(path / name if name else path)
+        except OSError:
+            stats.append(None)
+            continue
+        stats.append((info.st_ino, info.st_mtime_ns, info.st_size, info.st_mode))
+    return tuple(stats)
+
+
+def _listed(path: Path) -> Run:
+    """``load_run(path, with_model=False)``, read again only when the folder's :func:`_signature`
+    changed (a refusal is kept too): a page that lists the runs checks each folder once, not at
+    every page run (checking a run's metrics takes ~20 µs per record)."""
+    key, signature = str(path), _signature(path)
+    with _listed_lock:
+        known = _listed_runs.get(key)
+    if known is None or known[0] != signature:
+        try:
+            known = (signature, load_run(path, with_model=False))
+        except (RunFormatError, RecursionError) as exc:
+            known = (signature, str(exc) if isinstance(exc, RunFormatError) else f"{path.name}: nested too deeply")
+        with _listed_lock:
+            _listed_runs.pop(key, None)
+            _listed_runs[key] = known
+            while len(_listed_runs) > MAX_LISTED:
+                _listed_runs.pop(next(iter(_listed_runs)))
+    if isinstance(known[1], str):
+        raise RunFormatError(known[1])
+    return known[1]
+
+
 @dataclass(frozen=True)
 class UnreadableRun:
     path: Path
@@ -387,18 +517,20 @@ def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], li
     runs, unreadable = [], []
     if parent.is_dir():
         _recover_replaced_runs(parent)
+        remove_stale_temporaries(parent)
+        in_study = (parent / STUDY_FILE).is_file()
         for child in sorted(parent.iterdir()):
-            if child.name.startswith("."):
-                continue
+            if child.name.startswith(".") or (in_study and child.name == STUDY_FILE):
+                continue  # runs being written; a study's own definition (bnn.study)
             try:
                 check_folder(child, parent)
-                if (child / STUDY_FILE).is_file() and not (parent / STUDY_FILE).is_file():
+                if (child / STUDY_FILE).is_file() and not in_study:
                     inside, bad = scan_runs(child)
                     runs += inside
                     unreadable += bad
                     continue
-                runs.append(load_run(child, with_model=False))
-            except (RunFormatError, OSError) as exc:
+                runs.append(_listed(child))
+            except (RunFormatError, OSError, RecursionError) as exc:  # one bad folder hides only itself
                 unreadable.append(UnreadableRun(child, str(exc)))
     return sorted(runs, key=lambda r: r.created, reverse=True), unreadable
 
@@ -415,6 +547,45 @@ def _recover_replaced_runs(parent: Path) -> None:
                 continue
 
 
+STALE_TEMPORARY_S = 600.0  # a save takes seconds (the paper's 150 MB of weights: ~2 s); 10 min untouched is dead
+_TEMPORARY = re.compile(r"\..+\.(?:tmp-(?P<tmp_pid>\d+)-[^/]*|old-(?P<old_pid>\d+)-\d+|[A-Za-z0-9_]{8})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def remove_stale_temporaries(parent: Path) -> list[str]:
+    """Remove the hidden folders that saves cut short left in ``parent`` (a kill during
+    :func:`save_run`): its temporary folders ``.NAME.tmp-PID-XXXX`` (``.NAME.XXXXXXXX`` before),
+    and old copies ``.NAME.old-PID-NS`` whose run is back in place (:func:`_recover_replaced_runs`
+    runs first). One is stale when the process that wrote it is gone, or when nothing touched it
+    for :data:`STALE_TEMPORARY_S`; a save in progress is neither. Returns the names removed."""
+    removed = []
+    now = time.time()
+    for child in parent.iterdir() if parent.is_dir() else ():
+        match = _TEMPORARY.fullmatch(child.name)
+        if match is None:
+            continue
+        try:
+            info = os.lstat(child)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        pid = match["tmp_pid"] or match["old_pid"]
+        if (pid is not None and not _alive(int(pid))) or now - info.st_mtime > STALE_TEMPORARY_S:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child.name)
+    return removed
+
+
 def list_runs(directory: str | os.PathLike | None = None) -> list[Run]:
     """Every readable run under ``directory`` (without weights), newest first."""
     return scan_runs(directory)[0]
@@ -429,6 +600,10 @@ def _own_run_folder(path: Path) -> None:
 
 
 def rename_run(path: str | os.PathLike, new_name: str) -> None:
+    """Give the run saved at ``path`` the name ``new_name`` (:class:`RunNameError` when
+    :func:`name_problem` refuses it; that no other run has it is the caller's to check)."""
+    if problem := name_problem(new_name):
+        raise RunNameError(problem)
     path = Path(path)
     _own_run_folder(path)
     meta = _meta(path)

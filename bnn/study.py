@@ -44,6 +44,7 @@ from .links import LAYERS_KEY, read_query_params, to_query_params
 from .presets import PRESETS, preset
 from .run import Run, Status
 from .runs import STUDY_FILE, scan_runs
+from .safe_io import read_bytes
 from .settings import (
     LAYER_SETTINGS,
     SETTINGS,
@@ -60,6 +61,7 @@ FORMAT_VERSION = 1
 KINDS = ("ablation", "sweep")
 MAX_RUNS = 64  # variants x seeds: at 1 epoch of `fast` on 2 cores, 64 runs are already about an hour
 MAX_SEEDS = 10
+MAX_STUDY_BYTES = 1024**2  # a study.json of 64 runs' grid is a few kB; anything bigger is not read
 LAYER_WORDS = {"binarize_weights": "binary weights", "binarize_activations": "binary activations"}
 KEPT_STATUSES = (Status.FINISHED, Status.DIVERGED)  # ended with a result; the others train again
 
@@ -102,6 +104,8 @@ class Study:
     grid: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep: setting key -> values as typed
     seeds: int = 1  # runs per variant, seeds base.seed, base.seed + 1, ...
     preset: str | None = None  # the preset the base started from
+    # who may stop and resume it on a shared server (as bnn.run.Run.owner); not part of what it studies
+    owner: str | None = field(default=None, compare=False)
 
     def variants(self) -> tuple[Variant, ...]:
         """The variants, base first; a variant whose settings equal an earlier one's is left out."""
@@ -135,6 +139,7 @@ class Study:
                 "seeds": self.seeds,
                 "grid": {key: list(values) for key, values in self.grid.items()},
                 "base": self.base.to_dict(),
+                "owner": self.owner,
             },
             indent=2,
         )
@@ -146,6 +151,8 @@ class Study:
             data = json.loads(text)
         except ValueError as exc:
             raise StudyError(f"{STUDY_FILE} is not readable JSON ({exc})") from None
+        except RecursionError:  # e.g. 100,000 nested [
+            raise StudyError(f"{STUDY_FILE} is nested too deeply to be a study") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise StudyError(f"{STUDY_FILE} does not say format {FORMAT!r}")
         if not isinstance(data.get("version"), int) or data["version"] > FORMAT_VERSION:
@@ -164,7 +171,10 @@ class Study:
             raise StudyError(f"{STUDY_FILE}: name must be text")
         if preset_name is not None and not isinstance(preset_name, str):
             raise StudyError(f"{STUDY_FILE}: preset must be text or null")
-        return make_study(
+        owner = data.get("owner")
+        if owner is not None and not isinstance(owner, str):
+            raise StudyError(f"{STUDY_FILE}: owner must be text or null")
+        study = make_study(
             name,
             base,
             kind=kind,
@@ -172,6 +182,7 @@ class Study:
             seeds=seeds,
             preset=preset_name,
         )
+        return replace(study, owner=owner)
 
 
 def _words(value) -> str:
@@ -386,12 +397,12 @@ def open_study(folder: str | os.PathLike) -> Study:
     if not file.is_file():
         raise StudyError(f"{folder} is not a study folder: it has no {STUDY_FILE}")
     try:
-        text = file.read_text()
+        text = read_bytes(file, MAX_STUDY_BYTES).decode()
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(f"{file} cannot be read ({exc})") from None
+        raise StudyError(f"{file.name} cannot be read ({exc})") from None
     try:
         return Study.from_json(text)
-    except StudyError as exc:
+    except (StudyError, RecursionError) as exc:
         raise StudyError(f"{folder} is not a study folder that can be read: {exc}") from None
 
 
@@ -546,15 +557,19 @@ class StudyJob:
         self.folder = Path(folder)
         save_study(study, self.folder)
         self.jobs: dict[str, TrainingJob] = {}
+        saved = saved_runs(self.folder)
         for name, config, resume in pending_runs(study, self.folder):
             self.jobs[name] = TrainingJob(
                 config,
                 data,
                 name=name,
                 preset=study.preset,
+                owner=study.owner,
                 runs_dir=self.folder,
                 resume_from=resume,
                 slots=slots,
+                # a stopped or failed run of the study trains again in its place
+                replaces=saved[name].path if resume is None and name in saved else None,
                 **job_options,
             )
 

@@ -15,6 +15,7 @@ from test_page_compare import _run
 from bnn.run import Status
 from bnn.runs import list_runs, save_run
 from ui import access, keys, state
+from ui.studies import study_jobs
 from ui.train_panels.live_knobs import knob_key
 
 TINY = {"preset": "fast", "layers": "d32-wab-0_d10-wb-0", "sub": "60000", "ep": "1", "bs": "50"}  # 1,200 steps
@@ -27,7 +28,7 @@ def shared_mode(runs_dir, mnist_dir, monkeypatch):
     monkeypatch.setenv(access.SHARED_ENV, "1")
     st.cache_resource.clear()  # a fresh AppState and fresh session slots
     yield
-    for job in state.app_state().jobs.values():
+    for job in state.live_jobs():  # the studies' runs too
         job.stop()
         job.join(30)
     st.cache_resource.clear()
@@ -248,3 +249,87 @@ def test_efficiency_offers_exports_of_own_runs_and_the_shipped_one_only(shared_m
         at.run()
         assert not at.exception
         assert len(at.get("download_button")) == downloads, owner_key
+
+
+def _new_study(owner_key: str, **values) -> AppTest:
+    """Session ``owner_key`` on the Study page, pressing "Train the study" for an ablation of
+    ``fast`` with the form's ``values`` (by widget key)."""
+    at = _page("study", owner=owner_key)
+    at.selectbox(key="st_base").set_value("fast").run()
+    for key, value in values.items():
+        at.number_input(key=key).set_value(value).run()
+    at.button(key="st_start").click().run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def test_a_study_is_held_to_the_limits_of_a_train_run(shared_mode, monkeypatch, runs_dir):
+    for env in ("BNN_MAX_UNITS=256", "BNN_MAX_EPOCHS=1", "BNN_MAX_DISK_MB=0"):
+        monkeypatch.setenv(*env.split("="))
+    at = _new_study(KEY_A, st_epochs=3)
+    errors = " ".join(error.value for error in at.error)
+    for named in ("1,024 units (or channels) in a layer", "3 epochs", "the runs folder is full"):
+        assert named in errors, errors
+    assert not study_jobs() and not any(runs_dir.iterdir())
+
+
+def test_only_its_session_stops_or_resumes_a_study_and_it_counts_as_that_sessions_start(shared_mode, runs_dir):
+    _new_study(KEY_A, st_subset=1000)
+    ((folder, job),) = study_jobs().items()
+    owner = access.id_of(KEY_A)
+    assert job.study.owner == owner and {run.owner for run in job.live().values()} == {owner}
+    train = _start(_train_page(owner=KEY_A, **TINY))  # the study is this session's start
+    assert any("this session has" in error.value for error in train.error) and not state.app_state().jobs
+    first = next(iter(job.jobs.values()))
+    first.wait_until(lambda run: run.records, 120)
+
+    watcher = _page("study", owner=KEY_B)
+    assert watcher.button(key="st_stop").disabled
+    _forge(watcher.button(key="st_stop"), True).run()
+    forged = AppTest.from_function(_stop_the_study_of_another_session, args=(folder,), default_timeout=60)
+    forged.query_params[access.OWNER_PARAM] = KEY_B
+    forged.run()
+    assert job.training and "belongs to another session" in forged.session_state[access.NOTICE_KEY]
+
+    _page("study", owner=KEY_A).button(key="st_stop").click().run()
+    assert job.join(120)
+    assert {run.owner for run in list_runs(runs_dir)} == {owner}  # saved with its owner
+    watcher = _page("study", owner=KEY_B)
+    assert watcher.button(key="st_resume").disabled
+    _forge(watcher.button(key="st_resume"), True).run()
+    assert study_jobs()[folder] is job and not job.training  # not resumed by another session
+
+
+def _stop_the_study_of_another_session(folder: str):
+    from ui.studies import stop_study
+
+    stop_study(folder)
+
+
+def test_a_shared_server_shows_no_traceback_to_the_browser(shared_mode, monkeypatch):
+    import sys
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/srv/secret/path/of/the/server")
+
+    monkeypatch.setattr(sys.modules["bnn.runs"], "scan_runs", broken)  # an uncaught error on Compare
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        at.switch_page("app_pages/compare.py").run()
+        (error,) = at.exception
+        assert "/srv/secret" not in error.message and not error.stack_trace
+    finally:
+        st.set_option("client.showErrorDetails", "full")  # this process runs other tests next
+
+
+def test_the_servers_queue_is_bounded(shared_mode, monkeypatch):
+    monkeypatch.setenv("BNN_MAX_QUEUED", "1")
+    monkeypatch.setenv("BNN_MAX_RUNS", "1")
+    _started_and_paused(KEY_A)  # holds the server's one training slot
+    waiting = _start(_train_page(owner=KEY_B, **TINY))
+    second = state.app_state().jobs[waiting.session_state[keys.TRAIN_RUN]]
+    assert second.wait_until(lambda run: run.status == Status.QUEUED, 30)
+    refused = _start(_train_page(owner="c" * 22, **TINY))  # a third session (a new tab of a script)
+    assert any("the server's queue is full (1 runs wait" in error.value for error in refused.error)
+    assert len(state.app_state().jobs) == 2

@@ -93,3 +93,52 @@ def test_a_watcher_gets_no_control_and_a_forged_click_stops_nothing(tmp_path, mn
             assert_no_exception(watcher)
         finally:
             browser.close()
+
+
+def test_a_huge_query_in_a_forged_rerun_is_refused_or_dropped_unechoed(tmp_path, mnist_dir):
+    """What a browser cannot send but a script can: rerun messages with a huge query string on the
+    app's websocket. Over ``server.maxMessageSize`` the server closes the socket unread; under it,
+    the huge link value is ignored and nothing the server sends back quotes it."""
+    import asyncio
+
+    from benchmarks.huge_query import replies_to_rerun
+    from tests.browser import streamlit_process
+
+    env = {"BNN_SHARED": "1", "BNN_RUNS_DIR": str(tmp_path / "runs"), "BNN_DATA_DIR": str(mnist_dir)}
+    with streamlit_process(env) as (url, _):
+        over = asyncio.run(replies_to_rerun(url, "lr=" + "9" * 9_000_000, "Train"))
+        under = asyncio.run(replies_to_rerun(url, "lr=" + "9" * 1_000_000, "Train"))
+        after = asyncio.run(replies_to_rerun(url, "", "Train"))  # the server still serves everyone
+    assert over is None  # refused: the socket was closed
+    assert under is not None and after is not None
+    assert sum(under) - sum(after) < 10_000, (sum(under), sum(after))  # the same page: nothing of it echoed
+
+
+def test_a_run_name_full_of_markdown_fetches_nothing_and_links_nowhere(tmp_path, mnist_dir):
+    """Every other tab that opens Compare sees a crafted run name as text: no image fetched, no link."""
+    from playwright.sync_api import sync_playwright
+    from test_page_compare import _run
+
+    from bnn.runs import save_run
+
+    runs = tmp_path / "runs"
+    name = '![b](http://127.0.0.1:9/beacon.png) [phish](http://127.0.0.1:9/) <a href="http://127.0.0.1:9/">x</a>'
+    save_run(_run(name, 1e-2, 91.0, created=1.0).but(owner="x" * 32), runs)
+    env = {"BNN_SHARED": "1", "BNN_RUNS_DIR": str(runs), "BNN_DATA_DIR": str(mnist_dir)}
+    with streamlit_server(env=env) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            fetched = []
+            page.on("request", lambda request: fetched.append(request.url) if "127.0.0.1:9" in request.url else None)
+            page.goto(f"{url}/Compare")
+            page.get_by_text("Manage a run").wait_for(timeout=60_000)
+            wait_for_app(page)
+            page.get_by_text("Watching").wait_for(timeout=30_000)  # the caption with the name
+            links = page.evaluate("() => [...document.querySelectorAll('a[href], img[src]')].map(e => e.href || e.src)")
+            assert not [link for link in links if "127.0.0.1:9" in link] and not fetched
+            text = page.inner_text("body").replace("\u200b", "")  # a zero-width space keeps a URL from linking
+            assert "[phish](http://127.0.0.1:9/)" in text  # shown as the text it is
+            assert_no_exception(page)
+        finally:
+            browser.close()

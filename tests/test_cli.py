@@ -291,3 +291,17 @@ def test_export_refuses_a_model_the_format_cannot_hold(tmp_path: Path, capsys, m
     assert (
         err[-1].startswith("python -m bnn: error: cannot export real: layer") and "cannot be exported to C" in err[-1]
     )
+
+
+def test_the_default_run_name_is_new_in_the_runs_folder(tmp_path: Path, monkeypatch, capsys):
+    import bnn.cli
+
+    (tmp_path / "fast-seed0").mkdir()  # an earlier run of the same preset and seed, unfinished or not
+    names = []
+    monkeypatch.setattr(bnn.cli, "load_mnist_or_report", lambda data_dir: object())
+    monkeypatch.setattr(bnn.cli, "_train", lambda args, run, *rest: names.append(run.name) or 0)
+    assert main(["train", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    assert names == ["fast-seed0-2"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path), "--device", "cpu", "--name", "two\nlines"])
+    assert exit_info.value.code == 2 and "control characters" in capsys.readouterr().err

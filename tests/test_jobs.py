@@ -12,7 +12,7 @@ from conftest import shrink
 
 from bnn import jobs
 from bnn.data import DataUnavailableError, MnistData
-from bnn.jobs import TrainingJob
+from bnn.jobs import RunSlots, TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
 from bnn.runs import load_run
@@ -321,3 +321,40 @@ def test_wait_until_gives_up_when_the_job_ends_without_it(long_config, thread_er
     job = TrainingJob(long_config, data_loader=lambda: 1 / 0, device="cpu").start()
     with pytest.raises(TimeoutError, match="failed"):
         job.wait_until(lambda run: run.step >= 1, WAIT)
+
+
+class _Waiter:
+    """Stands in for a job waiting for a slot: RunSlots needs only its owner."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+
+
+def test_waiting_runs_take_turns_by_owner_so_a_script_does_not_starve_the_class():
+    import queue
+
+    slots = RunSlots(1)
+    holder = _Waiter("teacher")
+    assert slots.try_acquire(holder)
+    script = [_Waiter("script") for _ in range(4)]  # one owner queued 4 runs first ...
+    students = [_Waiter("student 1"), _Waiter("student 2")]  # ... then two others one each
+    started: queue.Queue = queue.Queue()
+    threads = []
+    for job in script + students:
+        thread = threading.Thread(
+            target=lambda job=job: slots.acquire(job, threading.Event()) and started.put(job), daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+        while slots.position(job) is None:  # it waits: the next one arrives after it
+            time.sleep(0.001)
+    assert slots.waiting == 6 and [slots.position(job) for job in script + students] == [1, 4, 5, 6, 2, 3]
+    order, running = [], holder
+    for _ in range(6):
+        slots.release(running)
+        running = started.get(timeout=30)
+        order.append(running.owner)
+    assert order == ["script", "student 1", "student 2", "script", "script", "script"]
+    slots.release(running)
+    for thread in threads:
+        thread.join(30)

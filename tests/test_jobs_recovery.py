@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ CONFIG = RunConfig(
 
 
 WAIT = 60.0  # seconds: an upper bound on waiting for an event, never a measurement
+
+
+@pytest.fixture(autouse=True)
+def _no_warm_up_training():
+    """The app's warm-up (``ui.state.warm_up``, started by the page tests that ran before) takes a
+    training step in background threads, drawing from torch's global random generator: these tests
+    compare runs bit for bit, so they start once it is done."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("bnn-warm-up"):
+            thread.join(WAIT)
 
 
 def _weights_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:

@@ -114,7 +114,8 @@ def test_query_params_garbage_gives_config_error(params, fragment):
         ("lr", "0", "Learning rate must be in (0, 10], got 0.0"),
         ("opt", "rmsprop", "Optimizer must be one of sgd, adam, adamax, bop"),
         ("indo", "1", "Input dropout must be in [0, 1), got 1.0"),
-        ("layers", "_".join(["d10-wab-0"] * 1000), "1000 layers, at most 12"),
+        ("layers", "_".join(["d10-wab-0"] * 1000), "9,999 characters, more than a link's 400: ignored"),
+        ("layers", "_".join(["d10-wab-0"] * 20), "20 layers, at most 12"),
         ("layers", "d0-wab-0_d10--0", "layer 1: width must be in [1, 8192], got 0"),
         ("layers", "d16-wab-0_c4-wab-0_d10--0", "conv layers must come before dense layers"),
     ],
@@ -138,3 +139,20 @@ def test_every_bad_value_of_a_link_is_named_in_one_notice():
     config, problems = read_query_params(params)
     assert [problem.split("=")[0] for problem in problems] == ["bnmom", "init", "mom", "seed"]
     assert config == RunConfig().replace_train(batch_size=64)
+
+
+def test_a_huge_value_is_refused_unread_and_a_refused_value_is_quoted_short():
+    params = {"lr": "1" * 1_000_000, "layers": "d10-wab-0_" * 100_000, "opt": "x" * 300}
+    config, problems = read_query_params(params, PRESETS["fast"])
+    assert config == PRESETS["fast"]
+    assert len(problems) == 3 and all(len(problem) < 200 for problem in problems), problems
+    assert any("lr: 1,000,000 characters" in problem and "ignored" in problem for problem in problems)
+    assert any("opt='xxxxxxxx" in problem and "…" in problem for problem in problems)  # quoted, cut short
+
+
+def test_the_server_takes_no_message_of_more_than_a_few_mb():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxMessageSize"] <= 8  # MB: benchmarks/huge_query.py times a query this big

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pandas  # noqa: F401  (before the app's warm-up thread imports it: Streamlit reads a half-imported pandas)
 import pytest
 import streamlit as st
 import torch
@@ -14,9 +15,10 @@ from streamlit.testing.v1 import AppTest
 from bnn.models import build_model
 from bnn.presets import PRESETS
 from bnn.run import Run, Status
-from bnn.runs import list_runs, metrics_csv, save_run
+from bnn.runs import list_runs, metrics_csv, rename_run, save_run
 from bnn.train import Trainer
 from ui import keys, state
+from ui.names import shown
 
 SMALL = PRESETS["fast"].replace_model(layers=PRESETS["fast"].model.layers[-1:])  # 784-10
 
@@ -225,25 +227,14 @@ def test_hostile_run_folders_are_named_and_the_others_still_work(runs_dir, tmp_p
         ("linked", "a symbolic link"),
         ("stray.txt", "not a folder"),
     ]:
-        assert f"`{name}`: " in listed and reason in listed, (name, listed)
+        assert f"`{name}`: " in listed and shown(reason) in listed, (name, listed)
     assert (tmp_path / "outside" / "outside" / "meta.json").read_text().count("outside")  # untouched
 
 
 @pytest.mark.slow  # resumes a run on MNIST
 def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     st.cache_resource.clear()
-    run = _run("cut", 1e-2, 60.0, created=1.0)
-    run = run.but(config=run.config.replace_train(train_subset=1000, epochs=2, batch_size=100))
-    trainer = Trainer(run.config, mnist, "cpu")
-
-    def checkpoint(trainer: Trainer) -> None:  # what the app's job saves at an epoch's end
-        nonlocal run
-        run = run.but(records=list(trainer.records), evals=list(trainer.evals))
-        save_run(run, runs_dir, model=copy.deepcopy(trainer.model), checkpoint=trainer.state_dict())
-
-    for step in trainer.steps(on_epoch_end=checkpoint):
-        if step == 11:  # one epoch of 1,000 images, then the server dies
-            break
+    run = _interrupted(runs_dir, mnist, "cut")
     at = app_page("compare")
     at.run()
     table = at.dataframe[0].value
@@ -253,3 +244,74 @@ def test_an_interrupted_run_is_listed_and_resumes(runs_dir, mnist):
     (job,) = state.app_state().jobs.values()
     assert job.join(120) and job.snapshot().status == Status.FINISHED
     assert job.snapshot().step == 20 and job.snapshot().records[0] == run.records[0]
+
+
+def _interrupted(runs_dir, mnist, name: str) -> Run:
+    """A run saved with a checkpoint after its first epoch (of two, on 1,000 images), as a server
+    that died would leave it."""
+    run = _run(name, 1e-2, 60.0, created=1.0)
+    run = run.but(config=run.config.replace_train(train_subset=1000, epochs=2, batch_size=100))
+    trainer = Trainer(run.config, mnist, "cpu")
+    saved = []
+
+    def checkpoint(trainer: Trainer) -> None:  # what the app's job saves at an epoch's end
+        records, evals = list(trainer.records), list(trainer.evals)
+        model = copy.deepcopy(trainer.model)
+        saved.append(
+            save_run(run.but(records=records, evals=evals), runs_dir, model=model, checkpoint=trainer.state_dict())
+        )
+
+    for step in trainer.steps(on_epoch_end=checkpoint):
+        if step == 11:  # one epoch of 1,000 images, then the server dies
+            break
+    return saved[0]
+
+
+def test_resume_never_replaces_a_live_job_and_rename_refuses_a_name_in_use(runs_dir, mnist):
+    st.cache_resource.clear()
+    _interrupted(runs_dir, mnist, "cut")
+    long_run = SMALL.replace_train(train_subset=60_000, epochs=1, batch_size=50)
+    victim_key = state.start_job(long_run, "victim", mnist)  # another tab's run, training
+    victim = state.app_state().jobs[victim_key]
+    victim.pause()
+    try:
+        at = app_page("compare")
+        at.run()
+        at.multiselect(key="cmp_runs").set_value(["cut"]).run()
+        at.text_input(key="cmp_new_name_cut").input("victim")
+        at.button[[b.label for b in at.button].index("Rename")].click().run()
+        assert any("another run is called victim" in error.value for error in at.error)
+        assert [run.name for run in list_runs(runs_dir)] == ["cut"]
+
+        rename_run(runs_dir / "cut", "victim")  # the same name anyway (an older version, a crafted folder)
+        at.run()
+        at.multiselect(key="cmp_runs").set_value(["victim"]).run()
+        at.button(key="cmp_resume").click().run()
+        assert not at.exception
+        jobs = state.app_state().jobs
+        assert set(jobs) == {victim_key, "cut"} and jobs[victim_key] is victim  # side by side, by folder
+        assert not victim.status.ended and at.session_state[keys.TRAIN_RUN] == "cut"
+        assert jobs["cut"].snapshot().path == runs_dir / "cut"  # it continues in its own folder
+    finally:
+        for job in state.app_state().jobs.values():
+            job.stop()
+            assert job.join(60)
+
+
+def test_a_run_name_is_shown_as_text_and_a_rename_refuses_control_characters(runs_dir):
+    st.cache_resource.clear()
+    name = "![b](http://127.0.0.1:9/beacon.png) [phish](http://127.0.0.1:9/) :red[x] $x$"
+    save_run(_run(name, 1e-2, 91.0, created=1.0), runs_dir)
+    at = app_page("compare")
+    at.run()
+    assert not at.exception
+    shown_text = [e.value for e in (*at.markdown, *at.caption, *at.info, *at.warning, *at.error)]
+    shown_text += [c.label for c in at.checkbox]
+    assert not any("![b](" in text or "[phish](" in text for text in shown_text)
+    assert any(shown(name) in label for label in (c.label for c in at.checkbox))  # the delete confirmation
+    (path,) = [run.path for run in list_runs(runs_dir)]
+    for bad, why in [("two\nlines", "control characters"), ("x" * 500, "at most 120 characters")]:
+        at.text_input(key=f"cmp_new_name_{path.name}").input(bad)
+        at.button[[b.label for b in at.button].index("Rename")].click().run()
+        assert any(why in error.value for error in at.error), [e.value for e in at.error]
+    assert [run.name for run in list_runs(runs_dir)] == [name]

@@ -274,8 +274,8 @@ def test_settings_fold_while_the_shown_run_trains(page):
 
 def test_a_link_with_a_thousand_layers_is_refused_before_drawing_them(page):
     at = _open(page, layers="_".join(["d10-wab-0"] * 1000), lr="0.002")
-    (notice,) = [i.value for i in at.info if "could not be used" in i.value]
-    assert "1000 layers, at most 12" in notice
+    notices = [element.value for element in (*at.info, *at.warning)]  # 9,999 characters: not even read
+    assert any("longer than 400 characters were ignored" in notice and "layers" in notice for notice in notices)
     assert _control(at, "lr") == 0.002  # the link's other values are kept
     assert [_control(at, "units", i) for i in range(2)] == [1024, 1024]  # the preset's layers
 
@@ -286,9 +286,11 @@ def test_a_reloaded_tab_shows_its_own_run(page):
     _finish(_start(at))
     own = at.session_state[keys.TRAIN_RUN]
     assert at.query_params[keys.RUN_PARAM] in (own, [own])
-    other = state.start_job(
-        PRESETS["fast"].replace_train(train_subset=1000, epochs=1, batch_size=50), "other", state.get_data()
-    )
+    other = state.app_state().jobs[
+        state.start_job(
+            PRESETS["fast"].replace_train(train_subset=1000, epochs=1, batch_size=50), "other", state.get_data()
+        )
+    ]
     assert other.join(60)
     reloaded = app_page("train")  # a new session, as after a reload, with the tab's link
     reloaded.query_params.update({k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()})
@@ -357,3 +359,12 @@ def test_a_run_finds_its_live_chart_layout_built_by_the_servers_warm_up(tiny_con
     assert live_view._run_chart_spec.cache_info().hits == 1
     assert spec["layout"]["uirevision"] == "warmed" and spec["layout"]["xaxis"]["range"] == [0, snap.total_steps]
     assert job.join(60)
+
+
+def test_a_huge_link_value_is_ignored_and_not_echoed(page):
+    at = _open(page, preset="fast", lr="9" * 100_000, zz="z" * 100_000, ep="x" * 300)
+    notices = [element.value for element in (*at.info, *at.warning)]
+    assert notices and all(len(notice) < 1000 for notice in notices), [len(notice) for notice in notices]
+    assert any("ignored" in notice for notice in notices)
+    assert all(len(value) < 1000 for value in at.query_params.values() for value in value)  # dropped from the URL
+    assert _control(at, "lr") == PRESETS["fast"].train.lr

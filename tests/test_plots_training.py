@@ -96,3 +96,10 @@ def test_live_figure_without_records_shows_its_note_and_no_flip_message():
     no_flips.pop("flip_rate")
     labels = [a.text for a in plots.live_training_figure([no_flips], []).layout.annotations]
     assert "no binarized weights: nothing to flip" in labels
+
+
+def test_a_run_name_in_a_legend_is_text_not_html():
+    from bnn.plots import run_overlay
+
+    figure = run_overlay({'<a href="http://x/">phish</a>': ([0.0, 1.0], [1.0, 2.0])}, "t", "y")
+    assert figure.data[0].name == '&lt;a href="http://x/"&gt;phish&lt;/a&gt;'

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -17,20 +18,25 @@ from bnn.runs import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     FORMAT,
+    MAX_NAME_CHARS,
     META_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
     RunFormatError,
+    RunNameError,
     default_runs_dir,
     delete_run,
     list_runs,
     load_checkpoint,
     load_run,
     load_weights,
+    metrics_limit,
+    name_problem,
     rename_run,
     save_run,
     scan_runs,
     slugify,
+    unique_name,
 )
 from bnn.settings import LayerConfig, ModelConfig, RunConfig
 
@@ -115,10 +121,12 @@ def test_load_without_model_and_without_weights(runs_dir: Path):
 def test_atomic_overwrite(runs_dir: Path):
     first = make_run("same name")
     path = save_run(first, runs_dir).path
-    second = make_run("same name").but(summary={"test_accuracy": 99.0})
+    saved = load_run(path)
+    model = saved.model()
     with torch.no_grad():
-        second.model().blocks[0].linear.weight.zero_()
-    assert save_run(second, runs_dir).path == path
+        model.blocks[0].linear.weight.zero_()
+    second = saved.but(summary={"test_accuracy": 99.0}, weights=lambda: model)
+    assert save_run(second, runs_dir).path == path  # its own folder: replaced, atomically
     assert [p.name for p in runs_dir.iterdir()] == ["same-name"]  # no temporary or old copies left
     loaded = load_run(path)
     assert loaded.summary == {"test_accuracy": 99.0}
@@ -289,7 +297,7 @@ def test_checkpoint_written_with_the_run_and_gone_once_it_finishes(runs_dir: Pat
     assert checkpoint["optimizer"]["state"]  # Adam's moments, loaded without pickle code (weights_only)
     assert load_run(path).records == load_run(path, with_model=False).records  # load_run ignores it
     assert load_checkpoint(saved)["step"] == checkpoint["step"]  # a Run or its folder
-    assert save_run(run).status == Status.FINISHED
+    assert save_run(saved.but(status=Status.FINISHED)).status == Status.FINISHED  # into its own folder
     assert not (path / CHECKPOINT_FILE).exists()
     with pytest.raises(RunFormatError, match="has no checkpoint.pt: the run has finished"):
         load_checkpoint(path)
@@ -342,3 +350,65 @@ def test_a_format_1_folder_with_a_bad_summary_is_refused_not_raised(runs_dir: Pa
     (path / METRICS_FILE).write_text(json.dumps(metrics))
     runs, unreadable = scan_runs(runs_dir)
     assert not runs and "summary.epochs must be a number" in unreadable[0].reason
+
+
+def test_a_save_never_replaces_a_folder_that_is_not_its_own(runs_dir: Path):
+    theirs = save_run(make_run("shared name", owner="b" * 32), runs_dir)
+    mine = save_run(make_run("shared name", owner="a" * 32), runs_dir)  # e.g. after a restart, or the CLI
+    assert mine.path == runs_dir / "shared-name-2"
+    assert load_run(theirs.path).owner == "b" * 32  # the other owner's run is as it was
+    assert save_run(mine.but(summary={"test_accuracy": 1.0}), runs_dir).path == mine.path  # its own: in place
+    pointed = save_run(mine.but(path=theirs.path), runs_dir)  # a run whose path names another run's folder
+    assert pointed.path not in (theirs.path, mine.path) and load_run(theirs.path).owner == "b" * 32
+    assert unique_name("shared name", runs_dir) == "shared name-4"  # its folder is new
+    assert unique_name("new", runs_dir, taken={"new", "new-2"}) == "new-3"  # names in use are taken too
+    assert name_problem("ok name") is None
+    for bad in ("", "  ", "a\nb", "tab\there", "rtl\u202eevil", "x" * (MAX_NAME_CHARS + 1)):
+        assert name_problem(bad), repr(bad)
+    with pytest.raises(RunNameError, match="control characters"):
+        rename_run(mine.path, "two\nlines")
+
+
+def test_a_scan_removes_what_crashed_saves_left_and_keeps_a_save_in_progress(runs_dir: Path):
+    save_run(make_run("kept"), runs_dir)
+    dead = 2**22 + 12345  # above any pid this machine hands out (pid_max is at most 2**22)
+    leftovers = [f".kept.tmp-{dead}-abcd1234", f".kept.old-{dead}-5", ".legacy.k3j_x9zq"]
+    in_progress = f".fresh.tmp-{os.getpid()}-zzzz9999"
+    for name in (*leftovers, in_progress):
+        (runs_dir / name).mkdir()
+        (runs_dir / name / WEIGHTS_FILE).write_bytes(b"0" * 1024)
+    old = time.time() - 3600
+    os.utime(runs_dir / ".legacy.k3j_x9zq", (old, old))  # a save of an older version, an hour ago
+    runs, unreadable = scan_runs(runs_dir)
+    assert [run.name for run in runs] == ["kept"] and not unreadable
+    assert sorted(p.name for p in runs_dir.iterdir()) == [in_progress, "kept"]
+
+
+def test_a_listed_folder_is_read_again_only_when_it_changed(runs_dir: Path, monkeypatch):
+    import sys
+
+    module = sys.modules["bnn.runs"]
+    reads = []
+    real = module.load_run
+    monkeypatch.setattr(module, "load_run", lambda path, **options: reads.append(path.name) or real(path, **options))
+    save_run(make_run("one"), runs_dir)
+    save_run(make_run("two"), runs_dir)
+    (runs_dir / "bad").mkdir()
+    (runs_dir / "bad" / META_FILE).write_text("{")
+    first = scan_runs(runs_dir)
+    assert sorted(reads) == ["bad", "one", "two"]
+    assert scan_runs(runs_dir) == first and len(reads) == 3  # nothing changed: nothing read again
+    rename_run(runs_dir / "one", "one renamed")
+    runs, unreadable = scan_runs(runs_dir)
+    assert reads[3:] == ["one"] and "one renamed" in [run.name for run in runs] and len(unreadable) == 1
+
+
+def test_a_metrics_file_larger_than_its_run_can_write_is_not_read(runs_dir: Path):
+    path = save_run(make_run("padded"), runs_dir).path
+    limit = metrics_limit(CONFIG)
+    assert limit < 20 * 1024**2  # a few MB for a small run, far below the 256 MB of any JSON file
+    metrics = json.loads((path / METRICS_FILE).read_text())
+    metrics["padding"] = "x" * limit
+    (path / METRICS_FILE).write_text(json.dumps(metrics))
+    runs, (unreadable,) = scan_runs(runs_dir)
+    assert not runs and f"more than {limit:,}" in unreadable.reason

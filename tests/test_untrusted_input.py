@@ -8,7 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas  # noqa: F401  (before the app's warm-up thread imports it: Streamlit reads a half-imported pandas)
+import pytest
 import torch
+from conftest import app_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,3 +101,39 @@ def _means(kind: type, text: str) -> object:
         ](text)
     except ValueError:
         return None
+
+
+DEEP = "[" * 100_000  # json.loads gives up with RecursionError
+
+
+def test_a_deeply_nested_json_file_hides_only_its_own_folder(tmp_path):
+    runs = _with_file(CONFIG_FILE, {})
+    (runs / "run" / CONFIG_FILE).write_text(DEEP)
+    shutil.copytree(TEMPLATE / "template", runs / "good")
+    (runs / "study").mkdir()
+    (runs / "study" / "study.json").write_text(DEEP)
+    readable, unreadable = scan_runs(runs)
+    assert [run.path.name for run in readable] == ["good"]
+    assert any("nested too deeply" in item.reason for item in unreadable)
+    assert [item.path.name for item in unreadable] == ["run"]  # a study's own study.json is not a run
+    from bnn.study import StudyError, open_study
+
+    try:
+        open_study(runs / "study")
+    except StudyError as exc:
+        assert "nested too deeply" in str(exc)
+    else:
+        raise AssertionError("a crafted study.json was read")
+    shutil.rmtree(runs)
+
+
+# Efficiency lists runs with the same picker as Draw and Inspect (and takes a minute here)
+@pytest.mark.parametrize("page", ["compare", "study", "draw", "inspect_model"])
+def test_every_page_that_lists_runs_survives_a_crafted_folder(runs_dir, page):
+    shutil.copytree(TEMPLATE / "template", runs_dir / "good")
+    shutil.copytree(TEMPLATE / "template", runs_dir / "crafted")
+    (runs_dir / "crafted" / CONFIG_FILE).write_text(DEEP)
+    (runs_dir / "crafted-study").mkdir()
+    (runs_dir / "crafted-study" / "study.json").write_text(DEEP)
+    at = app_page(page).run()
+    assert not at.exception, at.exception[0].value

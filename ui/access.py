@@ -34,8 +34,11 @@ import streamlit as st
 
 from bnn.jobs import RunSlots
 from bnn.run import Run, Status
+from bnn.runs import scan_runs
 from bnn.settings import RunConfig
+from bnn.study import Study
 from bnn.summary import model_summary
+from ui.names import shown
 
 log = logging.getLogger("bnn.access")
 
@@ -57,6 +60,7 @@ class Limit:
 LIMITS = {
     "session_runs": Limit("--session-runs", "BNN_SESSION_RUNS", 1, "runs training per session"),
     "session_queued": Limit("--session-queued", "BNN_SESSION_QUEUED", 1, "waiting in the queue"),
+    "max_queued": Limit("--max-queued", "BNN_MAX_QUEUED", 16, "runs waiting for a slot of the server"),
     "max_units": Limit("--max-units", "BNN_MAX_UNITS", 1024, "units (or channels) in a layer"),
     "max_layers": Limit("--max-layers", "BNN_MAX_LAYERS", 6, "layers"),
     "max_params": Limit("--max-params", "BNN_MAX_PARAMS", 3_000_000, "parameters"),
@@ -138,22 +142,22 @@ def keep_in_url() -> None:
             st.query_params[name] = value
 
 
-def may_control(run: Run | None) -> bool:
-    """This session may pause, stop, test, edit, rename, delete or resume ``run``: always outside
-    shared mode; in shared mode only the session that started it (a run without an owner, e.g. one
-    trained before the server was shared, is nobody's to change)."""
+def may_control(run: Run | Study | None) -> bool:
+    """This session may pause, stop, test, edit, rename, delete or resume ``run`` (or stop and
+    resume a study): always outside shared mode; in shared mode only the session that started it
+    (a run without an owner, e.g. one trained before the server was shared, is nobody's to change)."""
     if not shared():
         return True
     return run is not None and run.owner is not None and run.owner == owner_id()
 
 
-def require_owner(run: Run | None, action: str) -> bool:
+def require_owner(run: Run | Study | None, action: str) -> bool:
     """:func:`may_control`, and when not: a message for this session and a log line. Every callback
     for a run calls this first and changes nothing when it is False."""
     if may_control(run):
         return True
     name = run.name if run is not None else "?"
-    notice = f"Not allowed: **{name}** belongs to another session: you can watch it, not {action} it."
+    notice = f"Not allowed: **{shown(name)}** belongs to another session: you can watch it, not {action} it."
     log.warning("refused: %s of run %r by a session that does not own it (session %s)", action, name, owner_id())
     st.session_state[NOTICE_KEY] = notice
     return False
@@ -182,8 +186,10 @@ def show_notice() -> None:
         st.warning(st.session_state.pop(NOTICE_KEY), icon=":material/lock:")
 
 
-def watching_caption(run: Run) -> None:
-    st.caption(f":material/visibility: Watching **{run.name}**: it belongs to another session of this shared server.")
+def watching_caption(run: Run | Study) -> None:
+    st.caption(
+        f":material/visibility: Watching **{shown(run.name)}**: it belongs to another session of this shared server."
+    )
 
 
 def folder_bytes(directory: Path) -> int:
@@ -198,10 +204,11 @@ def folder_bytes(directory: Path) -> int:
     return total
 
 
-def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path) -> list[str]:
+def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path, server_waiting: int = 0) -> list[str]:
     """Why this session may not start a run of ``config`` now (None: resume a saved run, whose
     network was allowed when it started), one sentence per limit hit; none outside shared mode.
-    ``runs``: the runs of this server's jobs."""
+    ``runs``: the runs of this server's jobs; ``server_waiting``: runs waiting for a slot of the
+    server (each session's further runs wait in its own queue first)."""
     if not shared():
         return []
     problems = []
@@ -212,6 +219,11 @@ def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path
             f"this session has {len(mine) - queued} run(s) training and {queued} waiting, and a session may have "
             f"{limit('session_runs')} {LIMITS['session_runs'].what} and {limit('session_queued')} more "
             f"{LIMITS['session_queued'].what}: stop one first"
+        )
+    if server_waiting >= limit("max_queued"):
+        problems.append(
+            f"the server's queue is full ({server_waiting} runs wait for a training slot, at most "
+            f"{limit('max_queued')}): try again when one has started"
         )
     if config is not None:
         widest = max(layer.units for layer in config.model.layers)
@@ -224,6 +236,7 @@ def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path
         for name, value in sizes.items():
             if value > limit(name):
                 problems.append(f"{value:,} {LIMITS[name].what}; this shared server allows at most {limit(name):,}")
+    scan_runs(runs_dir)  # removes what saves cut short left behind: it is not counted
     used_mb = folder_bytes(runs_dir) / 1024**2 if runs_dir.is_dir() else 0.0
     if used_mb >= limit("max_disk_mb"):
         problems.append(

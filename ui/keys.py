@@ -9,7 +9,8 @@ The run's own settings are URL params too: their names are the settings registry
 """
 
 TRAIN_RUN = "tr_run"
-"""The name of the run this tab started or shows (a key of ``ui.state.app_state().jobs``).
+"""The run this tab started or shows: its key in ``ui.state.app_state().jobs`` (its folder in the
+runs folder, ``ui.state.job_key``; for a new run the same text as its name).
 Written by Train (Start, its run picker, a link's :data:`RUN_PARAM`) and Compare (Resume
 training); read by Train and by the run picker of Draw, Inspect and Efficiency
 (``ui.model_picker``: the default while that run trains)."""
@@ -76,8 +77,8 @@ PRESET_PARAM = "preset"
 replay) and Train; read by Train."""
 
 RUN_PARAM = "run"
-"""URL param: the run the Train page shows, so that a reload shows the same run. Written and
-read by Train."""
+"""URL param: the run the Train page shows (its :data:`TRAIN_RUN` key), so that a reload shows the
+same run. Written and read by Train."""
 
 STUDY_BASE = "study_base"
 """The base of the next study, ``(label, RunConfig)``: the Train page's settings. Written by Train's

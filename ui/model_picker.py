@@ -24,6 +24,7 @@ import streamlit as st
 from bnn.run import Run
 from bnn.runs import RunFormatError, list_runs, load_run
 from ui import keys, state
+from ui.names import capped
 
 SNAPSHOT_EVERY_S = 1.5  # a training run's weights are copied at most this often (shared by all tabs)
 REFRESH_S = 2.0  # a page showing a training run re-reads it this often
@@ -42,11 +43,11 @@ class _Snapshots:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.by_job: dict[str, _Snapshot] = {}
+        self.by_job: dict[object, _Snapshot] = {}  # by job: two jobs may have one name
 
     def get(self, job) -> _Snapshot | None:
         with self.lock:
-            current = self.by_job.get(job.name)
+            current = self.by_job.get(job)
             ended = job.snapshot().ended
             fresh = current is not None and (time.monotonic() - current.taken < SNAPSHOT_EVERY_S)
             if current is not None and (fresh or (ended and current.step >= job.snapshot().step)):
@@ -56,7 +57,7 @@ class _Snapshots:
             if model is None:
                 return None
             current = _Snapshot(model, step, time.monotonic())
-            self.by_job[job.name] = current
+            self.by_job[job] = current
             return current
 
 
@@ -82,18 +83,18 @@ def options() -> dict[str, str]:
     found: dict[str, str] = {}
     active = state.activated()
     if active is not None:
-        found[ACTIVE] = f"Active model: {active.name}"
+        found[ACTIVE] = f"Active model: {capped(active.name)}"
     if state.pretrained() is not None:
         found[PRETRAINED] = "Pretrained fast model (shipped)"
-    for name, job in reversed(state.app_state().jobs.items()):
+    jobs = state.app_state().jobs
+    for key, job in reversed(jobs.items()):
         snap = job.snapshot()
         what = "training" if not snap.ended else snap.status
-        found[f"job:{name}"] = f"Run {name} ({what})"
-    jobs = state.app_state().jobs
+        found[f"job:{key}"] = f"Run {capped(job.name)} ({what})"
     for key, run in _saved_runs().items():
-        if run.name not in jobs:  # a run of this server is also saved once it ends: list it once
+        if state.job_key(run.path) not in jobs:  # a run of this server is also saved once it ends: list it once
             accuracy = run.summary.get("test_accuracy")
-            found[key] = f"Saved run {run.name}" + (f" ({accuracy:.2f}%)" if accuracy is not None else "")
+            found[key] = f"Saved run {capped(run.name)}" + (f" ({accuracy:.2f}%)" if accuracy is not None else "")
     return found
 
 

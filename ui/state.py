@@ -29,7 +29,7 @@ from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_da
 from bnn.jobs import RunSlots, TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run
-from bnn.runs import RunFormatError, default_runs_dir, load_run
+from bnn.runs import RunFormatError, default_runs_dir, list_runs, load_run, slugify, unique_name
 from bnn.settings import RunConfig
 from bnn.train import warm_up as warm_up_training
 from ui import access, keys
@@ -66,9 +66,15 @@ def max_runs() -> int | None:
     return int(chosen) if chosen else None
 
 
+class JobConflict(RuntimeError):
+    """A run cannot start: another job of this server trains its folder."""
+
+
 @dataclass
 class AppState:
-    jobs: dict[str, TrainingJob] = field(default_factory=dict)  # insertion order = start order
+    # key (job_key: its folder, relative to the runs folder) -> job; insertion order = start order
+    jobs: dict[str, TrainingJob] = field(default_factory=dict)
+    studies: dict[str, object] = field(default_factory=dict)  # study folder -> its bnn.study.StudyJob (ui.studies)
     active: Run | None = None  # the model the Draw, Inspect and Efficiency pages use by default
     lock: threading.Lock = field(default_factory=threading.Lock)
     slots: RunSlots = field(default_factory=lambda: RunSlots(max_runs()))
@@ -203,8 +209,39 @@ def activate(run: Run) -> bool:
     return True
 
 
+def job_key(folder: Path) -> str:
+    """The key of the job training into ``folder``: the folder relative to the runs folder (a
+    run's name can be given to another run; its folder is its own)."""
+    try:
+        return folder.relative_to(runs_dir()).as_posix()
+    except ValueError:
+        return str(folder)
+
+
+def live_jobs() -> list[TrainingJob]:
+    """Every job of this server: the Train page's and the studies' (ended ones too)."""
+    state = app_state()
+    return list(state.jobs.values()) + [job for study in list(state.studies.values()) for job in study.jobs.values()]
+
+
+def names_in_use() -> set[str]:
+    """Names no new or renamed run may take: those of this server's jobs and of every saved run."""
+    return {job.name for job in live_jobs()} | {run.name for run in list_runs(runs_dir())}
+
+
+def start_problems(config: RunConfig | None) -> list[str]:
+    """Why this session may not start a run of ``config`` now (None: resume a saved run), by
+    the limits of a shared server (:func:`ui.access.start_problems`) counted over every job of
+    this server, the studies' included; none outside shared mode."""
+    runs = [job.snapshot() for job in live_jobs()]
+    return access.start_problems(config, runs, runs_dir(), server_waiting=app_state().slots.waiting)
+
+
 def new_job_name(prefix: str) -> str:
-    return f"{prefix}-{time.strftime('%H%M%S')}"
+    """``prefix-HHMMSS``, unique against this server's jobs and the runs folder's runs and folders
+    (``-2``, ``-3`` ... when taken), so that its folder is new."""
+    state = app_state()
+    return unique_name(f"{prefix}-{time.strftime('%H%M%S')}", runs_dir(), names_in_use() | set(state.jobs))
 
 
 def start_job(
@@ -215,27 +252,38 @@ def start_job(
     *,
     fixes: str | None = None,
     resume_from: Run | None = None,
-) -> TrainingJob:
-    """Train ``config`` in the background (or continue the unfinished run ``resume_from``),
-    saving into the runs folder, once a training slot is free. ``fixes``: the run whose
-    diagnosis gave these settings."""
+) -> str:
+    """Train ``config`` in the background (or continue the unfinished run ``resume_from`` in its
+    own folder), saving into the runs folder, once a training slot is free; the job's key in
+    ``app_state().jobs``. ``name``: new ones from :func:`new_job_name`. ``fixes``: the run whose
+    diagnosis gave these settings. :class:`JobConflict` when a job of this server trains that
+    folder already: a start never replaces another job."""
     state = app_state()
-    job = TrainingJob(
-        config,
-        data,
-        name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
-        preset=preset,
-        fixes=fixes,
-        owner=access.owner_id(),  # a resumed run keeps its own
-        runs_dir=runs_dir(),
-        resume_from=resume_from,
-        slots=access.slots_for(state.slots),
-        early_record_s=EARLY_RECORD_S,
+    folder = (
+        resume_from.path if resume_from is not None and resume_from.path is not None else runs_dir() / slugify(name)
     )
+    key = job_key(folder)
     with state.lock:
-        state.jobs.pop(name, None)  # a resumed run takes its old place at the end
-        state.jobs[name] = job
-    return job.start()
+        if any(not job.status.ended and job.snapshot().path == folder for job in live_jobs()):
+            raise JobConflict(f"{name} is training already")
+        if key in state.jobs and not state.jobs[key].status.ended:
+            raise JobConflict(f"another run of this server trains into the folder {key}")
+        job = TrainingJob(
+            config,
+            data,
+            name=name,  # without stop_on_nonfinite: a diverged run keeps recording, its NaN steps show
+            preset=preset,
+            fixes=fixes,
+            owner=access.owner_id(),  # a resumed run keeps its own
+            runs_dir=folder.parent,
+            resume_from=resume_from,
+            slots=access.slots_for(state.slots),
+            early_record_s=EARLY_RECORD_S,
+        )
+        state.jobs.pop(key, None)  # a resumed run takes its old place (an ended job of its folder) at the end
+        state.jobs[key] = job
+    job.start()
+    return key
 
 
 def remember_drawing(image28) -> None:

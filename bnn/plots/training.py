@@ -8,6 +8,7 @@ the NaN steps)."""
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -116,6 +117,9 @@ def run_overlay(
     dotted vertical lines in the run's colour with the label on hover and at the top."""
     fig = metric_lines(series, title, yaxis_title, log_y, xaxis_title=xaxis_title, height=height)
     for trace, (xs, _) in zip(fig.data, series.values()):
+        trace.name = html.escape(
+            trace.name, quote=False
+        )  # Plotly renders <a href>, <b> ... in a legend: a name is text
         if len(xs) <= 30:
             trace.update(mode="lines+markers", marker=dict(size=6))
     for i, name in enumerate(series):

@@ -12,6 +12,7 @@ from bnn.reference import GAP_POINTS, reference_for
 from bnn.run import Run, Status
 from bnn.settings import RunConfig
 from ui import state as shared
+from ui.names import shown
 from ui.train_panels.next_run import NextRun
 
 ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
@@ -39,7 +40,7 @@ def after_the_run(job, snapshot: Run, settings: NextRun) -> None:
         help=f"Not offered: {refused}" if refused else "Use this model on the Draw, Inspect and Efficiency pages",
     ):
         if shared.activate(job.snapshot()):
-            st.toast(f"{job.name} is now the active model")
+            st.toast(f"{shown(job.name)} is now the active model")
             st.rerun()
     actions[1].button(
         "Load its settings",

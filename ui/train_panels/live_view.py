@@ -18,6 +18,7 @@ from bnn import plots
 from bnn.run import Status
 from bnn.train import YOUNG_RUN_S
 from ui import live_chart
+from ui.names import shown
 
 LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
@@ -121,7 +122,7 @@ def _empty_spec(note: str) -> dict:
 
 def progress_text(name: str, snap, training_slots: int) -> str:
     test = snap.last_eval("test")
-    parts = [f"**{name}**", status_text(snap, training_slots)]
+    parts = [f"**{shown(name)}**", status_text(snap, training_slots)]
     if snap.nonfinite_step is not None:
         parts.append(f"loss NaN since step {snap.nonfinite_step:,} (marked ✕ on the chart)")
     parts += [f"epoch {snap.epoch:.2f} / {snap.epochs}", f"step {snap.step:,} / {snap.total_steps:,}"]

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 
 from bnn.diagnosis import apply_fixes
-from bnn.links import read_query_params, to_query_params
+from bnn.links import ECHO_CHARS, read_query_params, to_query_params
 from bnn.presets import PRESETS
 from bnn.settings import LayerConfig, RunConfig
 from ui import keys
 from ui import settings_form as form
+from ui.names import as_code, capped
+
+MAX_NOTE_CHARS = 200  # a refusal is one short sentence; a link's value is quoted in it up to links.ECHO_CHARS
 
 ARCHITECTURES = ("MLP", "small CNN")
 CNN_STEM = PRESETS["best"].model.layers[:2]
@@ -50,14 +53,14 @@ class NextRun:
         name = params.get(keys.PRESET_PARAM, DEFAULT_PRESET)
         notes = []
         if name not in PRESETS:
-            notes.append(f"unknown preset {name!r}, showing `{DEFAULT_PRESET}`")
+            notes.append(f"unknown preset {capped(name, ECHO_CHARS)!r}, showing {DEFAULT_PRESET}")
             name = DEFAULT_PRESET
         config, problems = read_query_params(params, PRESETS[name])
         notes += problems
         if notes:
             self.notify(
                 "Some of the link's settings could not be used and were left as they were: "
-                + "; ".join(f"`{note}`" for note in notes)
+                + "; ".join(as_code(note, MAX_NOTE_CHARS) for note in notes)
             )
         return name, config
 

@@ -14,6 +14,7 @@ from bnn.settings import validate
 from bnn.summary import training_memory_problems
 from ui import access, keys
 from ui import state as shared
+from ui.names import capped
 from ui.train_panels.live_view import format_seconds
 from ui.train_panels.next_run import NextRun
 
@@ -67,7 +68,7 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Calla
         help="Evaluate on the test set between two steps",
     )
     if job is not None:
-        state[PICK_KEY] = job.name
+        state[PICK_KEY] = state[keys.TRAIN_RUN]
     else:
         state.pop(PICK_KEY, None)
     if jobs:
@@ -75,6 +76,7 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Calla
             "Run shown",
             list(reversed(jobs)),
             index=None,
+            format_func=lambda key: capped(jobs[key].name) if key in jobs else key,
             key=PICK_KEY,
             on_change=lambda: state.update({keys.TRAIN_RUN: state[PICK_KEY]}),
             placeholder="show a run of another tab …",
@@ -104,7 +106,8 @@ def press_start(settings: NextRun, jobs: Mapping) -> None:
     if data is None:
         state[keys.TRAIN_START_IN_PAGE] = True
         return
-    state[keys.TRAIN_RUN] = launch(settings, jobs, data)
+    if (key := launch(settings, jobs, data)) is not None:
+        state[keys.TRAIN_RUN] = key
 
 
 def start_in_page(settings: NextRun, jobs: Mapping) -> str | None:
@@ -129,21 +132,25 @@ def start_problems(settings: NextRun, jobs: Mapping) -> list[str]:
     if config.model.num_classes != 10:
         problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
     problems = problems or training_memory_problems(config)
-    return problems or access.start_problems(config, [job.snapshot() for job in jobs.values()], shared.runs_dir())
+    return problems or shared.start_problems(config)
 
 
-def launch(settings: NextRun, jobs: Mapping, data) -> str:
-    """Start a run of the settings on ``data``, named after their preset; its name."""
+def launch(settings: NextRun, jobs: Mapping, data) -> str | None:
+    """Start a run of the settings on ``data``, named after their preset; its key in ``jobs``
+    (None, and the reason shown, when another job trains its folder)."""
     config = settings.config()
     preset = settings.preset
     edited = config != PRESETS[preset]
     fixes_of = settings.take_fixes_of() if edited else None
     name = shared.new_job_name(f"{preset}-fixed" if fixes_of else f"{preset}-edited" if edited else preset)
-    while name in jobs:
-        name = f"{name}-{len(jobs)}"
-    job = shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
+    try:
+        key = shared.start_job(config, name, data, None if edited else preset, fixes=fixes_of)
+    except shared.JobConflict as exc:
+        settings.state[keys.TRAIN_START_PROBLEMS] = [str(exc)]
+        return None
+    job = jobs[key]
     try:  # the page shows the run's first point at once (its first step is a record), if it comes soon
         job.wait_until(lambda run: run.records or run.ended or run.status == Status.QUEUED, FIRST_POINT_WAIT_S)
     except TimeoutError:
         pass  # the live view shows it when it comes
-    return name
+    return key
