@@ -6,6 +6,12 @@ from bnn import plots
 from tests.plot_checks import check_figure
 
 
+def test_size_bars_show_a_name_as_text():
+    """Plotly renders <a href> and <img>-like markup in tick labels: a run's name stays text."""
+    fig = plots.size_bars([('<a href="http://x">phish</a>', 1000, 40)])
+    assert all("<a " not in str(label) and "&lt;a" in str(label) for label in fig.data[0].x)
+
+
 def test_size_bars():
     rows = [("paper MLP", 147_226_624, 4_600_832), ("CNN", 1_688_440, 56_800)]
     fig = plots.size_bars(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
@@ -24,7 +25,8 @@ def size_bars(
     full = [float(r[1]) for r in rows]
     packed = [float(r[2]) for r in rows]
     ratio = [f / p if p else float("nan") for f, p in zip(full, packed)]
-    labels = [f"{r[0]}<br><b>{q:.1f}× smaller</b>" if math.isfinite(q) else str(r[0]) for r, q in zip(rows, ratio)]
+    names = [html.escape(str(r[0]), quote=False) for r in rows]  # Plotly renders <a href> in ticks: text only
+    labels = [f"{n}<br><b>{q:.1f}× smaller</b>" if math.isfinite(q) else n for n, q in zip(names, ratio)]
     fig = _figure(title, height)
     for name, values, color in (("32-bit float", full, FLOAT_COLOR), ("1-bit packed", packed, PLUS_COLOR)):
         fig.add_trace(
