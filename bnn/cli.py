@@ -46,7 +46,8 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="python -m bnn", description="Binarized Neural Networks on MNIST")
+    prog = "bnn" if Path(sys.argv[0]).name == "bnn" else "python -m bnn"  # the installed command, or the module
+    parser = _ArgumentParser(prog=prog, description="Binarized Neural Networks on MNIST")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     train = commands.add_parser("train", help="train a preset on MNIST")
     train.add_argument("--preset", choices=list(PRESETS), help="default: fast")
