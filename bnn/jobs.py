@@ -215,6 +215,12 @@ class TrainingJob:
             raise ConfigError("the run is not training")
         trainer.request_edit(setting, value, layer)
 
+    def pending_edits(self) -> list[str]:
+        """The edits requested and not yet applied, in words (see :meth:`Trainer.pending_edits`)."""
+        with self._lock:
+            trainer = self._trainer
+        return trainer.pending_edits() if trainer is not None else []
+
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
         self._eval_requested.set()

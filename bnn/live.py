@@ -7,6 +7,8 @@ so, as the Train page: building the series takes milliseconds of the GIL the tra
 needs, and the browser redraws at most once per interval (``benchmarks/notebook_live.py``
 measures the training speed with and without it). A new line (the first test evaluation, a
 NaN loss) or a live edit (dotted line, labelled as on the Train page) rebuilds the figure.
+The run's card (its table: status, epoch, test accuracy, edits) is drawn under the figure and
+updated with it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ INTERVAL_S = 1.0  # at most one update per second
 class LiveFigure:
     def __init__(self, handle: RunHandle, interval: float = INTERVAL_S) -> None:
         try:
+            import ipywidgets
             import plotly.graph_objects as go
 
             self.widget = go.FigureWidget(handle.figure())
+            self.card = ipywidgets.HTML(handle._repr_html_())
+            self.view = ipywidgets.VBox([self.widget, self.card], layout=ipywidgets.Layout(width="100%"))
         except ImportError as exc:
             raise ImportError(f"live=True needs ipywidgets and anywidget in the kernel ({exc})") from None
         self.handle = handle
@@ -39,7 +44,7 @@ class LiveFigure:
     def show(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        display(self.view)
 
     def _state(self, run) -> tuple:
         return (len(run.records), len(run.evals), len(run.edits), run.status)
@@ -66,6 +71,7 @@ class LiveFigure:
                 with self.widget.batch_update():
                     for trace, (xs, ys) in zip(self.widget.data, series.values()):
                         trace.x, trace.y = xs, ys
+            self.card.value = self.handle._repr_html_()
             self._shown = state
             self.updates += 1
             return True

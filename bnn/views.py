@@ -27,6 +27,12 @@ def as_images(images: Any) -> torch.Tensor:
         array = images.detach().cpu().numpy()
     else:
         array = np.asarray(images)
+    if array.dtype == object or array.dtype.kind in "US":
+        raise ValueError("images must be numbers: nested lists of equal length, an array or a tensor")
+    if array.dtype.kind in "iu" and array.dtype != np.uint8:  # whole numbers, e.g. nested lists of ints
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ValueError(f"whole-number images must be in 0..255, got values in [{array.min()}, {array.max()}]")
+        array = array.astype(np.uint8)
     if array.dtype == np.uint8:
         x = array.astype(np.float32) / 255.0
     elif np.issubdtype(array.dtype, np.floating):
