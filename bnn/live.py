@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .api import RunHandle
 
 INTERVAL_S = 1.0  # at most one update per second
+FIT_UPDATES = 3  # updates after a (re)drawing that ask the page to fit the chart to its cell
 
 
 class LiveFigure:
@@ -29,6 +30,8 @@ class LiveFigure:
             import plotly.graph_objects as go
 
             self.widget = go.FigureWidget(handle.figure())
+            self.widget.layout.autosize = True  # as wide as the cell, as a static figure (see _fit_width)
+            self.widget._config = {**self.widget._config, "responsive": True}
             self.card = ipywidgets.HTML(handle._repr_html_())
             self.view = ipywidgets.VBox([self.widget, self.card], layout=ipywidgets.Layout(width="100%"))
         except ImportError as exc:
@@ -39,6 +42,8 @@ class LiveFigure:
         self.updates = 0
         self._shown: tuple | None = None
         self._shape: tuple | None = None
+        self._lines: list = []  # the traces drawn as lines (not those with markers)
+        self._fitted = 0  # width fits asked since the figure was last drawn anew
         self._lock = threading.Lock()
 
     def show(self) -> None:
@@ -66,15 +71,29 @@ class LiveFigure:
                     self.widget.data = ()
                     self.widget.add_traces(figure.data)  # in the order of the series (the widget sets its own uids)
                     self.widget.layout = figure.layout
-                self._shape = shape
+                    self.widget.layout.autosize = True
+                self._lines = [trace for trace in self.widget.data if trace.mode == "lines"]
+                self._shape, self._fitted = shape, 0
             else:
                 with self.widget.batch_update():
                     for trace, (xs, ys) in zip(self.widget.data, series.values()):
                         trace.x, trace.y = xs, ys
+            with self.widget.batch_update():  # a line of one point shows nothing: a marker until it has two
+                for trace in self._lines:
+                    trace.mode = "lines" if len(trace.x) > 1 else "lines+markers"
+            self._fit_width()
             self.card.value = self.handle._repr_html_()
             self._shown = state
             self.updates += 1
             return True
+
+    def _fit_width(self) -> None:
+        """Ask the page to size the chart to its cell (Plotly's autosize), at the first updates
+        after it was drawn: the widget draws it before its cell is on the page, at Plotly's
+        default 700 px, and Plotly resizes it only when the window is resized."""
+        if self._fitted < FIT_UPDATES:
+            self._fitted += 1
+            self.widget._send_relayout_msg({"autosize": True})  # the height stays: its element keeps it
 
     def follow(self, timeout: float | None = None) -> None:
         """Refresh until the run has ended (in this thread)."""

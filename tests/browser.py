@@ -158,3 +158,35 @@ def wait_for_text(page, pattern: str, timeout_ms: int = 120_000, screenshot: Pat
             page.screenshot(path=str(screenshot), full_page=True)
         raise AssertionError(f"{pattern!r} never appeared within {timeout_ms / 1000:.0f} s ({screenshot})") from None
     return found.json_value()
+
+
+@contextlib.contextmanager
+def jupyterlab_server(root: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """Run this environment's JupyterLab on localhost with ``root`` as its folder; yields the base
+    URL with its token (``<url>/lab?token=...``) and stops it afterwards. Its kernels run in this
+    environment (its ``python3`` kernel), with ``env`` added to theirs."""
+    port, token = free_port(), "bnn-test"
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
+    command += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    command += ["--allow-root", "--LabApp.extension_manager=readonly", "--LabApp.news_url="]  # CI runs as root, offline
+    command += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    log = open(Path(full_env.get("BNN_JUPYTER_LOG", os.devnull)), "w")
+    process = subprocess.Popen(
+        command, cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    listening = threading.Event()
+    pump = threading.Thread(target=_pump_output, args=(process, log, f":{port}/lab", listening), daemon=True)
+    pump.start()
+    try:
+        if not listening.wait(timeout) or process.poll() is not None:
+            raise RuntimeError(f"jupyter lab did not start within {timeout} s (exit code {process.poll()})")
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -40,7 +40,7 @@ def pins(lines: list[str]) -> dict[str, str]:
 def test_the_package_pins_what_requirements_txt_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     required = pins((ROOT / "requirements.txt").read_text().splitlines())
-    for name, version in pins(project["dependencies"]).items():
+    for name, version in pins(project["dependencies"] + project["optional-dependencies"]["notebook"]).items():
         assert required.get(name) == version, (
             f"pyproject.toml pins {name}=={version}, requirements.txt {required.get(name)}"
         )
