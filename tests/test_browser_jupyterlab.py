@@ -6,6 +6,7 @@ server's autosave never writes outputs into examples/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -42,12 +43,13 @@ STATE = """() => {
 # every Plotly output: drawn means an SVG whose plot area holds data (lines, markers or images)
 PLOTLY = "application/vnd.plotly.v1+json"
 DRAWN = """(mime) => [...document.querySelectorAll('.jp-OutputArea-output')]
-  .filter((output) => output.querySelector('.js-plotly-plot') || output.dataset.mimeType === mime)
+  .filter((output) => output.matches('.js-plotly-plot, :has(.js-plotly-plot)') || output.dataset.mimeType === mime)
   .map((output) => {
     const cell = output.closest('.jp-Cell');
     const prompt = cell.querySelector('.jp-InputArea-prompt').textContent.trim();
     const key = `${prompt} ${[...cell.querySelectorAll('.jp-OutputArea-output')].indexOf(output)}`;
-    const graph = output.querySelector('.js-plotly-plot');
+    // a Plotly output is the graph itself; a widget's holds it
+    const graph = output.matches('.js-plotly-plot') ? output : output.querySelector('.js-plotly-plot');
     const svg = graph && graph.querySelector('svg.main-svg');
     const marks = svg ? svg.querySelectorAll('path.js-line, path.point, g.hm image').length : 0;
     const withData = graph && graph._fullData ? graph._fullData.filter((t) => t._length || t.z).length : 0;
@@ -70,27 +72,23 @@ def run_all_cells(page) -> None:
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
 
 
-SCROLL = """() => {
-  const scroller = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer');
-  scroller.scrollBy(0, scroller.clientHeight * 0.7);
-  return scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 2;
-}"""
+CELLS_AT_MOST = 60  # the tour has 29
+SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+}
 
 
 def every_plot_as_scrolled_to(page) -> list[dict]:
-    """Every Plotly output of the notebook, read as a user scrolls from its top to its bottom
-    (JupyterLab keeps only the cells near the view in the page)."""
-    page.evaluate(
-        "() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer').scrollTo(0, 0)"
-    )
+    """Every Plotly output of the notebook, read as a user walks from its last cell to its first
+    (JupyterLab keeps only the cells near the view in the page; the active cell is scrolled to)."""
+    page.click(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputPrompt")
+    page.keyboard.press("Escape")  # command mode: "k" selects the cell above
     seen: dict[str, dict] = {}
-    for _ in range(200):
-        page.wait_for_timeout(400)  # drawn once in view
+    for _ in range(CELLS_AT_MOST):
+        page.wait_for_timeout(300)  # drawn once in view
         seen.update((plot["key"], plot) for plot in page.evaluate(DRAWN, PLOTLY))
-        if page.evaluate(SCROLL):
-            page.wait_for_timeout(400)
-            seen.update((plot["key"], plot) for plot in page.evaluate(DRAWN, PLOTLY))
-            break
+        page.keyboard.press("k")
     return list(seen.values())
 
 
@@ -100,6 +98,13 @@ def test_the_tour_runs_in_jupyterlab_through_its_ui(mnist_dir, tmp_path):
     root.mkdir()
     shutil.copy(TOUR, root / TOUR.name)
     env = {"BNN_RUNS_DIR": str(tmp_path / "runs"), "BNN_DATA_DIR": str(mnist_dir), "PYTHONPATH": str(ROOT)}
+    # every cell kept in the page (JupyterLab's default keeps those near the view only), so that
+    # the live figure can be watched while "Run All" runs further down; no news pop-up
+    settings = tmp_path / "settings"
+    for name, values in SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(values))
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
     page_errors: list[str] = []
     with jupyterlab_server(root, env) as (url, token), chromium_page(1400, 1000) as page:
         page.on("pageerror", lambda error: page_errors.append(str(error)))
