@@ -15,6 +15,7 @@ import pytest
 import bnn
 from bnn.api import RunHandle
 from bnn.settings import SETTINGS
+from bnn.views import Comparison, Diagnosis, Packed, RunList
 
 SPHINX_OR_DOCTEST = re.compile(r":(class|meth|func|data|mod|attr):`|doctest:|^\s*>>>", re.M)
 
@@ -23,9 +24,13 @@ def public_docstrings():
     for name in bnn.PUBLIC:
         obj = getattr(bnn, name)
         yield name, inspect.getdoc(obj)
-    for name, member in inspect.getmembers(RunHandle):
-        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
-            yield f"RunHandle.{name}", inspect.getdoc(member)
+    for cls in (RunHandle, Comparison, Diagnosis, Packed, RunList):  # and what its methods return
+        for name, member in inspect.getmembers(cls):
+            if name in dir(list) or name.startswith("_"):
+                continue
+            if inspect.isfunction(member) or isinstance(member, property):
+                yield f"{cls.__name__}.{name}", inspect.getdoc(member)
+        yield cls.__name__, inspect.getdoc(cls)
 
 
 @pytest.mark.parametrize("name,doc", list(public_docstrings()), ids=lambda value: str(value)[:30])
