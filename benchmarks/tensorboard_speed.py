@@ -1,13 +1,13 @@
 """Training speed with TensorBoard event files written as the run trains (:mod:`bnn.tensorboard_log`)
 against the same run without them: the budget is >= 0.97 of the speed without.
 
-Runs of ``--preset`` (``--train-subset`` images, ``--epochs`` epochs, saved into a temporary runs
+Runs of ``--preset`` (``--train-subset`` images, default all, ``--epochs`` epochs, saved into a temporary runs
 folder as the app saves them) alternate with and without event files, ``--pairs`` pairs, in one
 process; a run's speed is the samples it trained per second of its whole life as a job (start to
 saved end: steps, evaluations, saves and event files all count). The ratio is the median speed with
 over the median speed without, and the median of each pair's ratio (alternation gives both the
 same machine load; the machine this was measured on is shared with other jobs).
-Run: ``python -m benchmarks.tensorboard_speed [--pairs 5] [--epochs 2] [--json]``.
+Run: ``python -m benchmarks.tensorboard_speed [--pairs 5] [--epochs 1] [--train-subset 0] [--json]``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--pairs", type=int, default=5, help="runs with and without event files, alternating")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--train-subset", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-subset", type=int, default=0, help="0: all 60,000 images, as a run trains")
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args()
 

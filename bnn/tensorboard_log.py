@@ -27,6 +27,7 @@ so far. A run that cannot write (tensorboardX missing, a full disk) trains on wi
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import struct
@@ -191,26 +192,33 @@ def _text(tag: str, text: str):
 
 
 def _latent_histograms(model) -> Any:
-    """One histogram per layer of its latent (real) weights."""
-    import numpy as np
+    """One histogram per layer of its latent (real) weights, counted by torch where they are
+    (``torch.histc``, one pass for min and max: ~20 ms for `fast`'s 1.9 M weights on a busy CPU)."""
+    import torch
     from tensorboardX.proto.summary_pb2 import HistogramProto, Summary
 
     values = []
-    for block in model.blocks:
-        weights = block.linear.weight.detach().float().cpu().numpy().ravel()
-        if not weights.size or not np.isfinite(weights).all():
-            continue
-        counts, limits = np.histogram(weights, bins=HISTOGRAM_BINS)
-        histogram = HistogramProto(
-            min=float(weights.min()),
-            max=float(weights.max()),
-            num=float(weights.size),
-            sum=float(weights.sum(dtype=np.float64)),
-            sum_squares=float(np.dot(weights.astype(np.float64), weights)),
-            bucket_limit=limits[1:].tolist(),
-            bucket=counts.astype(float).tolist(),
-        )
-        values.append(Summary.Value(tag=f"latent weights/{block.name}", histo=histogram))
+    with torch.no_grad():
+        for block in model.blocks:
+            weights = block.linear.weight.detach().float().flatten()
+            if not weights.numel():
+                continue
+            low, high = (value.item() for value in torch.aminmax(weights))
+            if not (math.isfinite(low) and math.isfinite(high)):  # NaN/inf weights (a diverged run): none
+                continue
+            high = max(high, low + 1e-12)  # all equal: one bucket's width
+            counts = torch.histc(weights, bins=HISTOGRAM_BINS, min=low, max=high)
+            limits = torch.linspace(low, high, HISTOGRAM_BINS + 1, dtype=torch.float64)[1:]
+            histogram = HistogramProto(
+                min=low,
+                max=high,
+                num=float(weights.numel()),
+                sum=weights.sum().item(),  # float32 sums: TensorBoard shows them, nothing computes with them
+                sum_squares=torch.dot(weights, weights).item(),
+                bucket_limit=limits.tolist(),
+                bucket=counts.double().cpu().tolist(),
+            )
+            values.append(Summary.Value(tag=f"latent weights/{block.name}", histo=histogram))
     return Summary(value=values)
 
 
