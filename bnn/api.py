@@ -1,26 +1,27 @@
 """The playground from Python: the public API that ``import bnn`` exports.
 
-The app's parts one call away, with the app's behaviour and its run folders: :func:`train` a
-preset or a config (in the calling thread or in the background, ``live=True`` for a figure that
-updates in Jupyter), change a run while it trains (:meth:`RunHandle.edit`, the Train page's live
-edits), :meth:`RunHandle.diagnose` it, :meth:`RunHandle.predict` with it, :meth:`RunHandle.pack`
-it for the XNOR engine, :meth:`RunHandle.export` it (C, ONNX, the packed file that
-:func:`load_packed` reads), :func:`compare` runs, and :func:`load_run` / :func:`runs` the saved ones.
+The app's parts one call away, with the app's behaviour and its run folders: train() a preset
+or a config (in the calling thread or in the background, live=True for a figure that updates in
+Jupyter), change a run while it trains (RunHandle.edit, the Train page's live edits), diagnose
+it, predict with it, pack it for the XNOR engine, export it (C, ONNX, or the packed file that
+load_packed() reads), compare() runs, and load_run() / runs() the saved ones.
 
-A :class:`RunHandle` is behaviour only; the data is one :class:`bnn.run.Run` (``handle.run``),
-read afresh from the training job at every access while it trains, else the saved run. Settings
-given as keywords are the app's settings (:data:`bnn.settings.SETTINGS`, by field name, e.g.
-``lr=1e-3, optimizer="sgd", train_subset=5000``), checked by the same rules as the Train page; a
-bad name or value raises :class:`ValueError` naming it. Runs are saved where the app saves them
-(``$BNN_RUNS_DIR``, else a per-user cache) unless ``runs_dir`` says otherwise; MNIST is read from
-``$BNN_DATA_DIR`` (else downloaded once into a per-user cache).
+A RunHandle is behaviour only; its data is one bnn.run.Run (handle.run), read afresh from the
+training job at every access while it trains, else the saved run. Settings given as keywords are
+the app's settings by name (bnn.settings() lists them: lr=1e-3, optimizer="sgd",
+train_subset=5000 ...), checked by the same rules as the Train page; a bad name or value raises
+ValueError naming it. Runs are saved where the app saves them ($BNN_RUNS_DIR, else a per-user
+cache) unless runs_dir says otherwise; MNIST is read from $BNN_DATA_DIR (else downloaded once
+into a per-user cache).
 
 Binarized Neural Networks: Courbariaux, Hubara, Soudry, El-Yaniv, Bengio 2016, arXiv:1602.02830.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,13 +37,24 @@ from .presets import PRESET_DESCRIPTIONS, PRESETS
 from .run import Run, Status
 from .runs import RunFormatError, default_runs_dir, save_run, scan_runs, slugify
 from .runs import load_run as read_run
-from .settings import LAYER_SETTINGS, SETTINGS_BY_NAME, ConfigError, RunConfig, validate, with_settings
+from .settings import (
+    LAYER_SETTINGS,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    ConfigError,
+    RunConfig,
+    setting_value,
+    validate,
+    with_settings,
+)
 from .tables import Table
 from .views import Comparison, Diagnosis, Packed, RunList, as_images
 
 LIVE_SETTINGS = ("lr", "optimizer")  # RunHandle.edit's settings of the whole run; per layer: LIVE_LAYER_SETTINGS
 LIVE_LAYER_SETTINGS = ("binarize_weights", "binarize_activations")
 FIGURE_HEIGHT = 500  # the Train page's chart
+EARLY_RECORD_S = 0.15  # a live figure's young run records at least this often (as the Train page's)
+EDIT_WAIT_S = 2.0  # edit() waits this long at most for a running run to take the edit
 _slots: RunSlots | None = None  # the training slots of this process, as the app's (one run per two cores)
 _names_given: set[str] = set()
 _names_lock = threading.Lock()
@@ -51,19 +63,83 @@ _names_lock = threading.Lock()
 def presets() -> dict[str, str]:
     """The presets by name, each with what it is.
 
-    >>> import bnn
-    >>> sorted(bnn.presets())[:3]
-    ['best', 'fast', 'float']
+    Returns:
+        A dict: preset name -> one line about it ("fast", "paper", "seed", ...).
+
+    Example:
+        bnn.presets()["seed"]
     """
     return dict(PRESET_DESCRIPTIONS)
 
 
-def mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """MNIST's ``"test"`` or ``"train"`` images as uint8 (N, 28, 28) and their labels (int64),
-    read from ``$BNN_DATA_DIR`` (else downloaded once into a per-user cache).
+def settings() -> Table:
+    """The settings that train() and configure() take by name: what each means, the values it
+    accepts, and its default.
 
-    >>> images, labels = bnn.mnist()                 # doctest: +SKIP
-    >>> run.predict(images[:5]), labels[:5]          # doctest: +SKIP
+    Returns:
+        A table (shown as HTML in Jupyter, as text by print): name, meaning, values, default.
+        Defaults are the settings' own; each preset changes some of them. The per-layer
+        switches that edit() changes (binarize_weights, binarize_activations) follow.
+
+    Example:
+        print(bnn.settings())
+        bnn.train("fast", lr=1e-3, optimizer="sgd", train_subset=5000)
+    """
+    defaults = RunConfig()
+    rows = [_setting_row(s, setting_value(defaults, s)) for s in SETTINGS]
+    layer = defaults.model.layers[0]
+    rows += [_setting_row(s, getattr(layer, s.name), "per layer, edit(layer=...): ") for s in LAYER_SETTINGS.values()]
+    return Table(rows, "Settings of bnn.train() and bnn.configure()", "bnn.presets() lists the presets.")
+
+
+def _setting_row(setting, default: Any, prefix: str = "") -> dict[str, Any]:
+    if setting.kind is bool:
+        values = "True or False"
+    elif setting.choices:
+        values = "one of " + ", ".join(setting.choices)
+    elif setting.low is not None or setting.high is not None:
+        values = f"{setting.kind_words} {setting.range_text()}"
+    else:
+        values = setting.kind_words
+    meaning = f"{setting.label}: {setting.help}" if setting.help else setting.label
+    return {"name": setting.name, "meaning": prefix + meaning, "values": values, "default": repr(default)}
+
+
+def did_you_mean(name: str) -> str:
+    """ " (did you mean 'lr'?)" for a setting name close to ``name`` (its name or its label), else ""."""
+    candidates = {s.name: s.name for s in SETTINGS}
+    candidates.update({re.sub(r"[^a-z0-9]+", "_", s.label.lower()).strip("_"): s.name for s in SETTINGS})
+    candidates.update(SETTING_ALIASES)
+    close = difflib.get_close_matches(name.lower(), list(candidates), n=1, cutoff=0.75)
+    return f" (did you mean {candidates[close[0]]!r}?)" if close else ""
+
+
+# names other libraries give the same settings
+SETTING_ALIASES = {
+    "learning_rate": "lr",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "optim": "optimizer",
+    "random_seed": "seed",
+    "subset": "train_subset",
+}
+
+
+def mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's images and labels, read from $BNN_DATA_DIR (else downloaded once into a per-user
+    cache).
+
+    Args:
+        split: "test" (10,000 images) or "train" (60,000).
+
+    Returns:
+        (images, labels): images as uint8 0..255 of shape (N, 28, 28), labels as int64.
+
+    Example:
+        images, labels = bnn.mnist()
+        run.predict(images[:5]), labels[:5]
     """
     from .data import load_mnist
 
@@ -92,19 +168,29 @@ def _config_of(preset_or_config: Any) -> tuple[RunConfig, str | None]:
 
 
 def configure(preset_or_config: Any = "fast", **settings: Any) -> RunConfig:
-    """The settings of ``preset_or_config`` (a preset's name, a config, its dict, or a run) with
-    ``settings`` (the app's setting names) changed; a bad name or value raises ValueError naming it.
+    """A run's settings: a preset's (or a config's, or a run's) with some changed.
 
-    >>> import bnn
-    >>> bnn.configure("fast", lr=1e-3).train.lr
-    0.001
+    Args:
+        preset_or_config: a preset's name (see bnn.presets()), a RunConfig, its dict, or a run.
+        **settings: settings to change, by name (bnn.settings() lists them with their values).
+
+    Returns:
+        The RunConfig (frozen; train() takes it).
+
+    Raises:
+        ValueError naming a bad name (with the closest one) or value.
+
+    Example:
+        config = bnn.configure("fast", lr=1e-3)
+        config.train.lr                            # 0.001
     """
     config, _ = _config_of(preset_or_config)
     unknown = [name for name in settings if name not in SETTINGS_BY_NAME]
     if unknown:
         raise ConfigError(
-            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"the settings are {', '.join(SETTINGS_BY_NAME)}"
+            f"unknown setting{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(name) + did_you_mean(name) for name in unknown)}; "
+            f"the settings are {', '.join(SETTINGS_BY_NAME)} (bnn.settings() says what each is)"
         )
     values = {}
     for name, value in settings.items():
@@ -142,24 +228,34 @@ def train(
     fixes: Any = None,
     **settings: Any,
 ) -> RunHandle:
-    """Train a preset (``"fast"``, ``"seed"`` ... see :func:`presets`) or a config on MNIST and
-    save it like the app; returns its :class:`RunHandle`.
+    """Train a preset or a config on MNIST and save it like the app (the Compare page lists it).
 
-    ``settings``: the app's settings by name (``lr=1e-3``, ``optimizer="sgd"``,
-    ``train_subset=5000``, ``batch_size=100``, ``seed=1`` ...), checked like the Train page's
-    (ValueError naming a bad name or value). ``background=True`` returns at once while the run
-    trains in a thread (``.wait()`` for its end); ``live=True`` shows its chart in Jupyter,
-    updated as it trains. As in the app, at most one run per two cores trains at once; a further
-    run waits for its turn (status ``queued``). ``fixes``: the run whose diagnosis gave these settings (shown by
-    Compare). ``name``: default the preset's (``<fixes>-fixed`` for the settings of a diagnosis),
-    made unique in ``runs_dir``.
+    Args:
+        preset_or_config: a preset's name ("fast", "seed", ... see bnn.presets()), a config
+            (bnn.configure(...), or a diagnosis' .apply()), its dict, or a run to train again.
+        epochs: passes over the training images (default: the preset's).
+        background: return at once while the run trains in a thread (run.wait() waits for it).
+        runs_dir: the folder to save into (default: $BNN_RUNS_DIR, else the app's runs folder).
+        live: in Jupyter, show the Train page's chart and the run's card, updated as it trains.
+        name: the run's name (default: the preset's, or "<fixes>-fixed"), made unique in runs_dir.
+        fixes: the run whose diagnosis gave these settings (Compare shows it).
+        **settings: any setting by name: lr=1e-3, optimizer="sgd", batch_size=100,
+            train_subset=5000, seed=1 ... (bnn.settings() lists every one, its values and default).
 
-    >>> import bnn
-    >>> run = bnn.train("fast", epochs=1, train_subset=2000)       # doctest: +SKIP
-    >>> run.test_accuracy                                          # doctest: +SKIP
-    89.5
-    >>> run = bnn.train("fast", background=True, live=True)        # doctest: +SKIP
-    >>> run.edit(lr=1e-3)                                          # doctest: +SKIP
+    Returns:
+        A RunHandle: the run, ended (or training, with background=True).
+
+    Raises:
+        ValueError naming a bad setting name (with the closest one) or value.
+
+    As in the app, at most one run per two cores trains at once; a further run waits for its
+    turn (status "queued"). Every run also writes TensorBoard event files into its folder.
+
+    Example:
+        run = bnn.train("fast", epochs=1, train_subset=2000)
+        run.test_accuracy
+        run = bnn.train("fast", background=True, live=True)
+        run.edit(lr=1e-3)
     """
     if epochs is not None:
         settings["epochs"] = epochs
@@ -177,6 +273,7 @@ def train(
         fixes=fixes,
         runs_dir=directory,
         slots=_slots,
+        early_record_s=EARLY_RECORD_S if live else 0.0,  # a live chart moves from the first second
     )
     handle = RunHandle(job)
     if live:
@@ -191,11 +288,18 @@ def train(
 
 
 def load_run(name_or_path: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> RunHandle:
-    """A saved run: its folder, or its name in ``runs_dir`` (default: the app's runs folder).
+    """A saved run, read back from its folder.
 
-    >>> import bnn
-    >>> run = bnn.load_run("fast")           # doctest: +SKIP
-    >>> run.predict(images)                  # doctest: +SKIP
+    Args:
+        name_or_path: the run's folder, or its name in runs_dir.
+        runs_dir: where to look for a name (default: $BNN_RUNS_DIR, else the app's runs folder).
+
+    Returns:
+        Its RunHandle (ValueError if there is no such run).
+
+    Example:
+        run = bnn.load_run("fast")
+        run.predict(images)
     """
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
@@ -207,10 +311,18 @@ def load_run(name_or_path: str | os.PathLike, runs_dir: str | os.PathLike | None
 
 
 def runs(runs_dir: str | os.PathLike | None = None) -> RunList:
-    """The saved runs, newest first (a list of :class:`RunHandle` that displays as a table).
+    """The saved runs, newest first.
 
-    >>> import bnn
-    >>> bnn.runs()                           # doctest: +SKIP
+    Args:
+        runs_dir: the folder (default: $BNN_RUNS_DIR, else the app's runs folder).
+
+    Returns:
+        A list of RunHandle that shows as a table; .unreadable lists the folders that are not
+        readable runs, with the reason.
+
+    Example:
+        bnn.runs()
+        bnn.runs()[0].figure()
     """
     directory = Path(runs_dir).expanduser() if runs_dir is not None else default_runs_dir()
     saved, unreadable = scan_runs(directory)
@@ -221,13 +333,15 @@ def runs(runs_dir: str | os.PathLike | None = None) -> RunList:
 class RunHandle:
     """One run, training or saved: what the app does with it, as methods.
 
-    Its data is :attr:`run` (a :class:`bnn.run.Run`); ``name``, ``path``, ``status``,
-    ``test_accuracy``, ``records``, ``evals``, ``edits`` and ``config`` read it.
+    Its data is .run (a bnn.run.Run); .name, .path, .status, .test_accuracy, .records, .evals,
+    .edits and .config read it. Methods: wait, edit, pause, resume, stop (while it trains);
+    figure, weights_figure, activations_figure; diagnose, model_summary; predict,
+    probabilities, pack, model, save. It shows as the run's card (a table).
 
-    >>> import bnn
-    >>> run = bnn.train("seed", epochs=1, train_subset=5000)        # doctest: +SKIP
-    >>> run.status, run.test_accuracy                              # doctest: +SKIP
-    ('finished', 9.8)
+    Example:
+        run = bnn.train("seed", epochs=1, train_subset=5000)
+        run.status, run.test_accuracy              # ('finished', 9.8)
+        run.diagnose()
     """
 
     def __init__(self, source: TrainingJob | Run) -> None:
@@ -243,6 +357,7 @@ class RunHandle:
     # --- what it is ---------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """Its name (its folder's name in the runs folder, made unique)."""
         return self.run.name
 
     @property
@@ -252,6 +367,8 @@ class RunHandle:
 
     @property
     def status(self) -> Status:
+        """created, queued, loading, running, paused, stopping, evaluating; then finished,
+        stopped, diverged, failed or interrupted (compares equal to those words)."""
         return self.run.status
 
     @property
@@ -261,11 +378,13 @@ class RunHandle:
 
     @property
     def records(self) -> list[dict]:
-        """Its metric records, one every 20 steps (:class:`bnn.metrics.StepRecord`)."""
+        """Its metric records (dicts, see bnn.metrics.StepRecord), one every 20 steps."""
         return self.run.records
 
     @property
     def evals(self) -> list[dict]:
+        """Its evaluations (dicts, see bnn.metrics.EvalRecord): the test set after every epoch,
+        the training set at the end; each with step, split, accuracy, loss, prediction_histogram."""
         return self.run.evals
 
     @property
@@ -301,13 +420,27 @@ class RunHandle:
         binarize_activations: bool | None = None,
     ) -> RunHandle:
         """Change the run while it trains, at its next optimizer step (the Train page's live
-        edits, marked on :meth:`figure`): the learning rate, the optimizer, and with ``layer``
-        (a name such as ``"dense1"`` or ``"output"``, or an index) that layer's binarization.
-        A run still queued or loading MNIST is waited for; ValueError once it has ended.
+        edits, marked on figure() as dotted lines).
 
-        >>> run = bnn.train("fast", background=True)                          # doctest: +SKIP
-        >>> run.edit(lr=1e-3, optimizer="sgd")                                # doctest: +SKIP
-        >>> run.edit(layer="dense2", binarize_activations=False)              # doctest: +SKIP
+        Args:
+            lr: the learning rate from now on.
+            optimizer: "sgd", "adam", "adamax" or "bop".
+            layer: a layer's name ("dense1", "output", ...) or index, for the two switches below.
+            binarize_weights: that layer's weights binary (True) or real (False).
+            binarize_activations: that layer's activations binary (True) or real (False).
+
+        Returns:
+            The run, its card listing the edit: applied (a running run takes it within a step;
+            this waits up to 2 s for it), or pending (a paused run takes it when resumed).
+
+        Raises:
+            ValueError for a bad value, or once the run has ended. A run still queued or
+            loading MNIST is waited for.
+
+        Example:
+            run = bnn.train("fast", background=True)
+            run.wait(step=25).edit(lr=1e-3, optimizer="sgd")
+            run.edit(layer="dense2", binarize_activations=False)
         """
         job = self._training_job()
         job.wait_until(lambda run: run.status in (Status.RUNNING, Status.PAUSED) or run.ended)  # its trainer exists
@@ -336,6 +469,10 @@ class RunHandle:
                 if problem:
                     raise ValueError(f"{setting}={value!r}: {problem}")
             job.edit(setting, float(value) if setting == "lr" else value, index)
+        try:  # a running run takes it at its next step: the card then lists it as applied
+            job.wait_until(lambda run: not job.pending_edits() or run.ended or job.parked, EDIT_WAIT_S)
+        except TimeoutError:
+            pass  # still pending: the card says so
         return self
 
     def _layer_index(self, layer: str | int) -> int:
@@ -347,29 +484,38 @@ class RunHandle:
         raise ValueError(f"layer={layer!r}: no such layer; the layers are {', '.join(names)}")
 
     def pause(self) -> RunHandle:
-        """Pause between two optimizer steps; returns once it is paused."""
+        """Pause between two optimizer steps; returns the run once it is paused (resume() goes on)."""
         job = self._training_job()
         job.pause()
         job.wait_until(lambda run: job.parked or run.ended)
         return self
 
     def resume(self) -> RunHandle:
+        """Go on training after pause(); returns the run."""
         self._training_job().resume()
         return self
 
     def stop(self) -> RunHandle:
         """Stop after the current step and evaluate what was trained (kept and saved); returns
-        once it has ended."""
+        the run once it has ended."""
         if self._job is not None and not self._job.status.ended:
             self._job.stop()
         return self.wait()
 
     def wait(self, timeout: float | None = None, *, step: int | None = None) -> RunHandle:
-        """Return once the run has ended, or with ``step`` once it has made that many optimizer
-        steps (TimeoutError after ``timeout`` seconds); an interrupt (Ctrl-C, Jupyter's stop
-        button) stops the run and keeps what was trained.
+        """Wait for the run to end, or to reach a step.
 
-        >>> run.wait(step=25).edit(lr=1e-3)          # doctest: +SKIP
+        Args:
+            timeout: seconds to wait at most (TimeoutError after them).
+            step: return once the run has made this many optimizer steps.
+
+        Returns:
+            The run. An interrupt (Ctrl-C, Jupyter's stop button) stops the run and keeps what
+            was trained.
+
+        Example:
+            run.wait(step=25).edit(lr=1e-3)
+            run.wait().figure()
         """
         if self._job is None:
             return self
@@ -390,22 +536,31 @@ class RunHandle:
 
     # --- figures --------------------------------------------------------------------------
     def figure(self, height: int = FIGURE_HEIGHT):
-        """The Train page's chart: loss, accuracy, learning rate and weight sign flips, live
-        edits as dotted lines (a ``plotly.graph_objects.Figure``).
+        """The Train page's chart of the run: loss, accuracy, learning rate and weight sign flips,
+        live edits as dotted lines.
 
-        >>> bnn.load_run("fast").figure()              # doctest: +SKIP
+        Args:
+            height: in pixels (it fills the width it is given).
+
+        Returns:
+            A plotly Figure (shown in Jupyter; .show() or .write_html(path) elsewhere).
+
+        Example:
+            bnn.load_run("fast").figure()
         """
         from . import plots
 
         run = self.run
         if run.ended:
-            return plots.live_training_figure(
-                run.records, run.evals, height=height, total_steps=run.step or None, edits=run.edits
+            return plots.SelectorSafeFigure(
+                plots.live_training_figure(
+                    run.records, run.evals, height=height, total_steps=run.step or None, edits=run.edits
+                )
             )
         train = run.config.train
         lrs = [train.lr, train.lr if train.schedule == "constant" else train.lr_end]
-        lrs += [edit["new"] for edit in run.edits if edit["setting"] == "lr"]
-        return plots.live_training_figure(
+        lrs += [edit[key] for edit in run.edits if edit["setting"] == "lr" for key in ("old", "new")]  # before, after
+        figure = plots.live_training_figure(
             run.records,
             run.evals,
             height=height,
@@ -413,12 +568,21 @@ class RunHandle:
             lr_range=(min(lrs), max(lrs)),
             edits=run.edits,
         )
+        return plots.SelectorSafeFigure(figure)
 
     def weights_figure(self, layer: str | int = 0, *, units: int = 64, binary: bool = True):
-        """The incoming weights of a layer's first ``units`` units as images: sign(W) (``binary``)
-        or the latent real weights.
+        """The incoming weights of a layer's first units, one image per unit.
 
-        >>> run.weights_figure("dense1")              # doctest: +SKIP
+        Args:
+            layer: the layer's name ("dense1", ...) or index.
+            units: how many units to show.
+            binary: sign(W) as the forward pass uses it (True), or the latent real weights.
+
+        Returns:
+            A plotly Figure.
+
+        Example:
+            run.weights_figure("dense1", units=32)
         """
         from . import plots
 
@@ -432,9 +596,17 @@ class RunHandle:
 
     def activations_figure(self, image: Any):
         """One image through the network: the digit, then every layer's activations (±1 where
-        binarized), as one figure per layer in a vertical stack.
+        binarized), side by side.
 
-        >>> run.activations_figure(images[0])          # doctest: +SKIP
+        Args:
+            image: one 28x28 digit, as predict() takes it.
+
+        Returns:
+            A plotly Figure.
+
+        Example:
+            images, labels = bnn.mnist()
+            run.activations_figure(images[0])
         """
         from plotly.subplots import make_subplots
 
@@ -459,11 +631,15 @@ class RunHandle:
 
     # --- what it says ---------------------------------------------------------------------
     def diagnose(self) -> Diagnosis:
-        """Why is my BNN not learning? The Train page's diagnosis of this run: findings with
-        evidence and a fix each; ``.apply()`` gives the settings with every fix applied.
+        """Why is my BNN not learning? The Train page's diagnosis of this run.
 
-        >>> seed = bnn.train("seed", epochs=1)                        # doctest: +SKIP
-        >>> fixed = bnn.train(seed.diagnose().apply(), fixes=seed)    # doctest: +SKIP
+        Returns:
+            A Diagnosis: its findings with evidence and a fix each, shown as a table;
+            .apply() gives the run's settings with every fix applied.
+
+        Example:
+            seed = bnn.train("seed", epochs=1)
+            fixed = bnn.train(seed.diagnose().apply(), fixes=seed)
         """
         from .data import DataError, load_mnist
         from .diagnosis import diagnose
@@ -482,7 +658,8 @@ class RunHandle:
         return Diagnosis(run, diagnose(run, run_probe, latent, reference))
 
     def model_summary(self) -> Table:
-        """Per layer: shapes, 1-bit and 32-bit parameters, memory, MACs (the Inspect page's table)."""
+        """The Inspect page's table: per layer its shapes, 1-bit and 32-bit parameters, memory and
+        multiply-adds (a table)."""
         from .summary import model_summary, summary_rows
 
         model = self.run.model()
@@ -494,24 +671,37 @@ class RunHandle:
             return self.model()(as_images(images))
 
     def predict(self, images: Any) -> np.ndarray:
-        """The digit of each image (numpy int64): 28x28 images as uint8 0..255 or floats in
-        [0, 1], a batch (N, 28, 28) / (N, 1, 28, 28) / (N, 784) or one image; ties (a binarized
-        output) go to the lowest class, as in Keras.
+        """The digit the network sees in each image.
 
-        >>> run.predict(images[:5])                   # doctest: +SKIP
-        array([7, 2, 1, 0, 4])
+        Args:
+            images: 28x28 digits: one image (28, 28) or a batch (N, 28, 28), (N, 1, 28, 28) or
+                (N, 784); a numpy array, a torch tensor or nested lists; whole numbers 0..255
+                (uint8 or ints) or floats in [0, 1].
+
+        Returns:
+            A numpy int64 array of N digits. Ties (a binarized output) go to the lowest class,
+            as in Keras.
+
+        Example:
+            images, labels = bnn.mnist()
+            run.predict(images[:5])                  # array([7, 2, 1, 0, 4])
         """
         return self._scores(images).argmax(dim=1).numpy().astype(np.int64)
 
     def probabilities(self, images: Any) -> np.ndarray:
-        """Softmax of the class scores, (N, 10) float32, for images as :meth:`predict` takes them."""
+        """Softmax of the class scores: a (N, 10) float32 array, for images as predict() takes them."""
         return torch.softmax(self._scores(images).float(), dim=1).numpy()
 
     def pack(self) -> Packed:
-        """The network for the XNOR-popcount engine (bits packed in 64-bit words); its
-        ``.benchmark()`` times it against the float model (ValueError for a model it cannot run).
+        """The network for the XNOR-popcount engine, its bits packed 64 to a machine word.
 
-        >>> packed = run.pack(); packed.benchmark()      # doctest: +SKIP
+        Returns:
+            A Packed model: .predict(images), and .benchmark() timing it against the float
+            model (ValueError for a network the engine cannot run).
+
+        Example:
+            packed = run.pack()
+            packed.benchmark(count=2000)
         """
         from .deploy import warm_kernels
         from .xnor import XnorExportError, export_packed
@@ -524,13 +714,19 @@ class RunHandle:
             raise ValueError(f"{self.name} cannot be packed: {exc}") from None
 
     def export(self, to: str, out: str | os.PathLike | None = None) -> list[Path]:
-        """Write the run's binarized network as ``to`` = ``"c"`` (a C99 source and header for a
-        microcontroller), ``"onnx"`` (a standard ONNX graph) or ``"packed"`` (the ``.bnnx`` file that
-        :func:`load_packed` reads) to ``out`` (default: the run's name in the current folder); returns the
-        files written. ValueError for a model or a path the format cannot take (``python -m bnn export``).
+        """Write the run's binarized network to files another program or device runs.
 
-        >>> run.export("c", "fast.c")                  # doctest: +SKIP
-        [PosixPath('fast.c'), PosixPath('fast.h')]
+        Args:
+            to: "c" (a C99 source and header for a microcontroller), "onnx" (a standard ONNX
+                graph) or "packed" (the .bnnx file that bnn.load_packed() reads).
+            out: the file to write (default: the run's name in the current folder).
+
+        Returns:
+            The files written. ValueError for a model or a path the format cannot take (the same
+            as python -m bnn export RUN --to FORMAT).
+
+        Example:
+            run.export("c", "fast.c")  # [PosixPath('fast.c'), PosixPath('fast.h')]
         """
         from .deploy import SUFFIXES, check_format, check_out, write_export
         from .xnor import XnorExportError
@@ -542,8 +738,8 @@ class RunHandle:
             raise ValueError(f"{self.name} cannot be exported to {to}: {exc}") from None
 
     def save(self, runs_dir: str | os.PathLike | None = None) -> RunHandle:
-        """Save the ended run (again) in its folder, or into ``runs_dir``; a training run saves
-        itself at every epoch's end and when it ends."""
+        """Save the ended run (again) in its folder, or into runs_dir; returns the run. A training
+        run saves itself at every epoch's end and when it ends."""
         run = self.run
         if run.training:
             raise ValueError(f"{run.name} is still training: it saves itself at every epoch's end and when it ends")
@@ -569,6 +765,8 @@ class RunHandle:
         return row
 
     def table(self) -> Table:
+        """The run's card: name, status, preset, test accuracy, epoch, edits (applied, and pending
+        ones), settings, folder."""
         run = self.run
         rows = [{"": key, "value": value} for key, value in self._row().items()]
         if run.message and run.message != str(run.status):
@@ -576,6 +774,8 @@ class RunHandle:
         from .train import describe_edit
 
         rows += [{"": f"edit at step {e['step']:,}", "value": describe_edit(e)} for e in run.edits]
+        pending = self._job.pending_edits() if self._job is not None and not run.ended else []
+        rows += [{"": "edit pending", "value": f"{text} (at its next step)"} for text in pending]
         return Table(rows, f"Run {run.name}")
 
     def __repr__(self) -> str:
@@ -592,15 +792,22 @@ class RunHandle:
 
 
 def load_packed(path: str | os.PathLike):
-    """A packed model file (``.bnnx``: :meth:`RunHandle.export` ``("packed")``, ``python -m bnn export RUN
-    --to packed``, or the app's download) as a :class:`bnn.xnor.PackedModel`: ``predict(images)`` and
-    ``scores(images)`` take pixels in [0, 1], (N, 784) or (N, 1, 28, 28). The file is checked before it is
-    used (no pickle; sizes, types, checksum): :class:`bnn.xnor.PackedFileError` (a ValueError) says why
-    one is refused. The format: bnn/xnor/fileformat.py; the C file and the page's engine read the same bytes.
+    """A packed model file (.bnnx) as a bnn.xnor.PackedModel.
 
-    >>> packed = bnn.load_packed("fast.bnnx")        # doctest: +SKIP
-    >>> packed.predict(images / 255.0)[:5]          # doctest: +SKIP
-    array([7, 2, 1, 0, 4])
+    The file comes from RunHandle.export("packed"), python -m bnn export RUN --to packed, or the
+    app's download. It is checked before it is used (no pickle; sizes, types, checksum); the C file
+    and the page's engine read the same bytes (the format: bnn/xnor/fileformat.py).
+
+    Args:
+        path: the .bnnx file.
+
+    Returns:
+        A PackedModel: predict(images) and scores(images) take pixels in [0, 1], (N, 784) or
+        (N, 1, 28, 28). bnn.xnor.PackedFileError (a ValueError) says why a file is refused.
+
+    Example:
+        packed = bnn.load_packed("fast.bnnx")
+        packed.predict(images / 255.0)[:5]  # array([7, 2, 1, 0, 4])
     """
     from .deploy import warm_kernels
     from .xnor import load_packed as read_packed
@@ -610,10 +817,17 @@ def load_packed(path: str | os.PathLike):
 
 
 def compare(*runs: RunHandle | str) -> Comparison:
-    """Runs side by side: ``.figure()`` overlays their test accuracy (or ``"loss"``), the table
-    shows their results and the settings that differ. Runs may be given by name.
+    """Runs side by side.
 
-    >>> bnn.compare(seed, fixed).figure()               # doctest: +SKIP
+    Args:
+        *runs: RunHandles, or saved runs' names or folders.
+
+    Returns:
+        A Comparison, shown as a table of their results and the settings that differ;
+        .figure() overlays their test accuracy (.figure("loss"): their loss).
+
+    Example:
+        bnn.compare(seed, fixed).figure()
     """
     if not runs:
         raise ValueError("compare() needs at least one run")
@@ -634,5 +848,6 @@ __all__ = [
     "mnist",
     "presets",
     "runs",
+    "settings",
     "train",
 ]

@@ -2,7 +2,8 @@
 
 Trains a preset (optionally overriding epochs, lr, optimizer, batch size, seed) on MNIST with a
 tqdm progress bar on the chosen ``--device``, saves the run after every epoch (with a checkpoint,
-so ``--resume RUN`` continues it after a crash or a stop) and with ``--json`` prints one JSON
+so ``--resume RUN`` continues it after a crash or a stop; TensorBoard event files too, see
+:mod:`bnn.tensorboard_log`) and with ``--json`` prints one JSON
 object on the last line of stdout. Started by ``torchrun`` as several processes, it trains one
 run with all of them (:mod:`bnn.distributed`); only rank 0 prints and saves. A bad argument
 gets a one-line error and exit code 2.
@@ -45,6 +46,7 @@ from .runs import (
     unique_name,
 )
 from .settings import OPTIMIZERS, SETTINGS_BY_KEY, ConfigError, validate
+from .tensorboard_log import EventLog
 from .train import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
 
 AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points
@@ -58,7 +60,8 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(prog="python -m bnn", description="Binarized Neural Networks on MNIST")
+    prog = "bnn" if Path(sys.argv[0]).name == "bnn" else "python -m bnn"  # the installed command, or the module
+    parser = _ArgumentParser(prog=prog, description="Binarized Neural Networks on MNIST")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     train = commands.add_parser("train", help="train a preset on MNIST")
     train.add_argument("--preset", choices=list(PRESETS), help="default: fast")
@@ -197,8 +200,11 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
     started = time.perf_counter()
     use_cpu_threads_for(config, device)
     trainer = Trainer(config, data, device, train_eval=args.train_eval)
+    events = EventLog() if world.is_main else None  # TensorBoard files in the run folder
     if checkpoint is not None:
         trainer.restore(run.model().state_dict(), checkpoint, run.records, run.evals, run.edits)
+        if events is not None:
+            events.continue_from(trainer, run.path)
 
     def save(trainer: Trainer, status: Status, checkpoint: dict | None) -> None:
         nonlocal run
@@ -213,6 +219,7 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
                 nonfinite_step=trainer.first_nonfinite_step,
             )
             run = save_run(run, out, model=trainer.model, checkpoint=checkpoint)
+            events.update(trainer, run.path)
 
     def save_checkpoint(trainer: Trainer) -> None:
         if not trainer.finished:  # the last epoch is saved below, without a checkpoint
@@ -229,6 +236,8 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
             bar.update(1)
             if trainer.records and trainer.records[-1]["step"] == step:
                 record = trainer.records[-1]
+                if events is not None:
+                    events.update(trainer, run.path)
                 bar.set_postfix(
                     loss=f"{record['loss']:.4f}",
                     acc=f"{record['batch_accuracy']:.1f}%",
@@ -236,7 +245,10 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
                 )
     summary = trainer.summary()
     seconds = time.perf_counter() - started
-    save(trainer, Status.DIVERGED if trainer.first_nonfinite_step is not None else Status.FINISHED, None)
+    status = Status.DIVERGED if trainer.first_nonfinite_step is not None else Status.FINISHED
+    save(trainer, status, None)
+    if events is not None:
+        events.close(trainer, run.path, preset=run.preset, status=str(status))
     if not world.is_main:
         return 0
     result = {

@@ -19,7 +19,9 @@ training, atomically (:func:`bnn.runs.save_run`), so a crash loses at most that 
 more when it ends, finished, stopped or diverged, after which it lets its model and optimizer go
 (its weights then reload from the folder). ``resume_from`` a saved unfinished run continues it
 exactly, from weights, metrics and checkpoint of one save (the latest, if the run was saved again
-after it was read: see ``_resume_state``). Load: jobs sharing one :class:`RunSlots` train at most
+after it was read: see ``_resume_state``). With ``runs_dir`` it also writes
+TensorBoard event files into its folder as it trains (:mod:`bnn.tensorboard_log`; ``tensorboard=False``:
+none). Load: jobs sharing one :class:`RunSlots` train at most
 ``limit`` at a time, the others wait in order (status ``queued``).
 """
 
@@ -43,6 +45,7 @@ from .models import BinaryNet
 from .run import Run, Status
 from .runs import RunFormatError, load_checkpoint, load_run, save_run
 from .settings import ConfigError, RunConfig
+from .tensorboard_log import EventLog
 from .train import Trainer, use_cpu_threads_for
 
 CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
@@ -160,6 +163,7 @@ class TrainingJob:
         resume_from: Run | None = None,
         slots: RunSlots | None = None,
         replaces: str | os.PathLike | None = None,
+        tensorboard: bool = True,
     ) -> None:
         self.name = name
         self._run = Run(
@@ -181,6 +185,7 @@ class TrainingJob:
         self._checkpointed_at = 0.0
         self._resume_from = resume_from
         self._slots = slots
+        self._events = EventLog() if tensorboard and runs_dir is not None else None  # TensorBoard files in its folder
         self._data = data
         self._data_loader = data_loader or (lambda: load_mnist(data_dir, device="cpu"))
         self._device = resolve_device(device)
@@ -257,6 +262,12 @@ class TrainingJob:
         if trainer is None or status.ended or status in (Status.STOPPING, Status.EVALUATING):
             raise ConfigError("the run is not training")
         trainer.request_edit(setting, value, layer)
+
+    def pending_edits(self) -> list[str]:
+        """The edits requested and not yet applied, in words (see :meth:`Trainer.pending_edits`)."""
+        with self._lock:
+            trainer = self._trainer
+        return trainer.pending_edits() if trainer is not None else []
 
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
@@ -416,6 +427,8 @@ class TrainingJob:
             )
             if self._resume_from is not None:
                 trainer.restore(*_resume_state(self._resume_from))
+                if self._events is not None:
+                    self._events.continue_from(trainer, self._resume_from.path)
             self._checkpointed_at = time.monotonic()
             with self._lock:
                 self._trainer = trainer
@@ -483,6 +496,8 @@ class TrainingJob:
         summary = {**trainer.summary(), "status": str(status)}
         ended = self.snapshot().but(status=status, message=message, summary=summary)
         saved = self._save(trainer, ended, None) if self._runs_dir is not None else None
+        if self._events is not None:
+            self._events.close(trainer, saved.path if saved else None, preset=ended.preset, status=str(status))
         with self._changed:
             if saved is not None:
                 self._trainer = None
@@ -510,6 +525,8 @@ class TrainingJob:
         saved = self._save(trainer, self.snapshot(), trainer.state_dict())
         if saved is not None:
             self._set(path=saved.path, created=saved.created)
+            if self._events is not None:
+                self._events.update(trainer, saved.path)
         self._checkpointed_at = time.monotonic()
 
     def _publish(self, trainer: Trainer) -> None:
@@ -522,6 +539,9 @@ class TrainingJob:
                     evals=run.evals + trainer.evals[len(run.evals) :],
                 )
             self._changed.notify_all()
+            path = self._run.path
+        if self._events is not None:
+            self._events.update(trainer, path)
 
 
 RESUME_READS = 5  # tries at reading one whole save of a run that is being saved again

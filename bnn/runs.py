@@ -2,7 +2,8 @@
 ``meta.json`` (name, preset, status, the run its settings fix, its owner on a shared server),
 ``config.json`` (the settings **as trained**, live edits applied, so the folder describes exactly
 the network that trained),
-``metrics.json`` (records, evaluations, summary, live edits), ``weights.pt``, and while it is
+``metrics.json`` (records, evaluations, summary, live edits), ``weights.pt``, TensorBoard event files
+(:mod:`bnn.tensorboard_log`, carried over at every save), and while it is
 unfinished ``checkpoint.pt`` (optimizer and random states to continue it, see
 :meth:`bnn.train.Trainer.state_dict`).
 
@@ -51,6 +52,7 @@ from .models import BinaryNet, build_model
 from .run import Run, Status, final_status
 from .safe_io import check_folder, is_regular_file, read_bytes
 from .settings import ConfigError, RunConfig, validate
+from .tensorboard_log import is_event_file
 from .train import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
 
 FORMAT = "bnn-playground-run"
@@ -175,6 +177,7 @@ def save_run(
     model = model if model is not None else run.model()
     status = Status.INTERRUPTED if checkpoint is not None else run.status
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
+    carried: list[str] = []
     try:
         created = run.created or time.time()
         meta = {
@@ -197,6 +200,7 @@ def save_run(
             torch.save(state, tmp / WEIGHTS_FILE)
         if checkpoint is not None:
             torch.save(checkpoint, tmp / CHECKPOINT_FILE)
+        carried = _carry_event_files(target, tmp) if target.exists() else []
         if target.exists():
             old = parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
             os.replace(target, old)
@@ -205,6 +209,8 @@ def save_run(
         else:
             os.replace(tmp, target)
     except BaseException:
+        if tmp.exists() and target.exists():
+            _carry_event_files(tmp, target, carried)  # back where the run's writer left them
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return run.but(path=target, created=created, status=status, weights=_weights_reader(target, run.config))
@@ -219,6 +225,21 @@ def metrics_limit(config: RunConfig) -> int:
     records = steps + config.train.epochs + YOUNG_RECORDS
     evals = 2 * config.train.epochs
     return min(records * RECORD_BYTES + evals * EVAL_BYTES + SLACK_BYTES, MAX_JSON_BYTES)
+
+
+def _carry_event_files(source: Path, target: Path, names: list[str] | None = None) -> list[str]:
+    """Move the TensorBoard event files (:mod:`bnn.tensorboard_log`) of the run folder ``source``
+    into ``target`` (regular files only, never followed): a save replaces the folder, and a
+    writer's open file follows its file. Returns their names."""
+    if names is None:
+        names = [
+            entry.name
+            for entry in os.scandir(source)
+            if is_event_file(entry.name) and entry.is_file(follow_symlinks=False)
+        ]
+    for name in names:
+        os.replace(source / name, target / name)
+    return names
 
 
 def _read_json(path: Path, limit: int = MAX_JSON_BYTES) -> dict:

@@ -395,6 +395,17 @@ class Trainer:
                 raise ConfigError("; ".join(problems))
             self._edit_requests.append((setting, layer, value))
 
+    def pending_edits(self) -> list[str]:
+        """The edits requested and not yet applied (they are, before the next step), in words."""
+        with self._edit_lock:
+            requests = list(self._edit_requests)
+        names = [block.name for block in self.model.blocks]
+        words = []
+        for setting, layer, value in requests:
+            where = f"{names[layer]} " if layer is not None else ""
+            words.append(f"{where}{setting} → {value:.0e}" if setting == "lr" else f"{where}{setting} → {value}")
+        return words
+
     def _apply_edits(self) -> None:
         with self._edit_lock:
             requests, self._edit_requests = self._edit_requests, []

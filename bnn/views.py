@@ -27,6 +27,12 @@ def as_images(images: Any) -> torch.Tensor:
         array = images.detach().cpu().numpy()
     else:
         array = np.asarray(images)
+    if array.dtype == object or array.dtype.kind in "US":
+        raise ValueError("images must be numbers: nested lists of equal length, an array or a tensor")
+    if array.dtype.kind in "iu" and array.dtype != np.uint8:  # whole numbers, e.g. nested lists of ints
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ValueError(f"whole-number images must be in 0..255, got values in [{array.min()}, {array.max()}]")
+        array = array.astype(np.uint8)
     if array.dtype == np.uint8:
         x = array.astype(np.float32) / 255.0
     elif np.issubdtype(array.dtype, np.floating):
@@ -52,7 +58,7 @@ def as_images(images: Any) -> torch.Tensor:
 
 
 class RunList(list):
-    """The saved runs (a list of :class:`bnn.api.RunHandle`), newest first, shown as a table; the
+    """The saved runs (a list of RunHandle), newest first, shown as a table; the
     folders that could not be read are in ``unreadable`` (path and reason)."""
 
     def __init__(self, handles: Iterable, unreadable: list, directory: Path) -> None:
@@ -61,6 +67,7 @@ class RunList(list):
         self.directory = directory
 
     def table(self) -> Table:
+        """What it shows as: a table (HTML in Jupyter, text by print)."""
         note = "; ".join(f"{item.path.name} could not be read: {item.reason}" for item in self.unreadable)
         rows = [handle._row(with_path=False) for handle in self]
         return Table(rows, f"{len(self)} saved run(s) in {self.directory}", note)
@@ -75,17 +82,29 @@ class RunList(list):
 
 
 class Diagnosis:
-    """The findings of :meth:`RunHandle.diagnose`, most severe first; ``apply()`` gives the run's
-    settings with every fix applied (``apply(findings)`` only those)."""
+    """The findings of run.diagnose(), most severe first, shown as a table; apply() gives the
+    run's settings with every fix applied (apply(findings): only those).
+
+    Example:
+        diagnosis = seed.diagnose()
+        fixed = bnn.train(diagnosis.apply(), fixes=seed)
+    """
 
     def __init__(self, run: Run, findings: list) -> None:
         self.run = run
         self.findings = findings
 
     def apply(self, findings: Iterable | None = None) -> RunConfig:
-        """The run's settings (as trained) with the fixes of ``findings`` (default: all) applied.
+        """The run's settings (as trained) with fixes applied.
 
-        >>> bnn.train(seed.diagnose().apply(), fixes=seed)     # doctest: +SKIP
+        Args:
+            findings: the findings whose fixes to apply (default: all of them).
+
+        Returns:
+            A RunConfig, for bnn.train().
+
+        Example:
+            bnn.train(seed.diagnose().apply(), fixes=seed)
         """
         from .diagnosis import apply_fixes
 
@@ -101,6 +120,7 @@ class Diagnosis:
         return self.findings[index]
 
     def table(self) -> Table:
+        """What it shows as: a table (HTML in Jupyter, text by print)."""
         rows = [
             {"severity": f.severity, "finding": f.title, "evidence": f.evidence.replace("**", ""), "fix": f.fix_label}
             for f in self.findings
@@ -118,8 +138,14 @@ class Diagnosis:
 
 
 class Packed:
-    """A run's network packed for the XNOR engine (``.model``, a :class:`bnn.xnor.PackedModel`),
-    next to its float32 copy with sign(W) stored once; ``.predict(images)`` runs the packed one."""
+    """A run's network packed for the XNOR engine (.model, a bnn.xnor.PackedModel), next to its
+    float32 copy with sign(W) stored once; .predict(images) runs the packed one, .benchmark()
+    times both.
+
+    Example:
+        packed = run.pack()
+        packed.benchmark(count=2000)
+    """
 
     def __init__(self, name: str, float_model: torch.nn.Module, packed) -> None:
         from .draw import deployment_copy
@@ -129,6 +155,7 @@ class Packed:
         self.float_model = deployment_copy(float_model)
 
     def predict(self, images: Any) -> np.ndarray:
+        """The digits the packed engine sees in the images (as RunHandle.predict takes them)."""
         return self.model.predict(as_images(images).reshape(-1, 784).numpy())
 
     def benchmark(self, images: Any = None, *, count: int = 10_000, repeats: int = 3) -> Table:
@@ -156,6 +183,7 @@ class Packed:
         return table
 
     def table(self) -> Table:
+        """What it shows as: a table (HTML in Jupyter, text by print)."""
         rows = [
             {k: layer[k] for k in ("name", "kind", "in_features", "out_features", "output", "bytes") if k in layer}
             for layer in self.model.summary()
@@ -170,8 +198,8 @@ class Packed:
 
 
 class Comparison:
-    """Several runs side by side (:func:`compare`): ``figure(metric)`` overlays their curves,
-    the table lists their results and the settings in which they differ."""
+    """Several runs side by side (bnn.compare()): figure(metric) overlays their curves, the
+    table lists their results and the settings in which they differ."""
 
     METRICS = ("test accuracy", "loss", "batch accuracy")
 
@@ -188,7 +216,15 @@ class Comparison:
     def figure(self, metric: str = "test accuracy", height: int = 360):
         """Their curves over epochs on one chart (the Compare page's), live edits dotted.
 
-        >>> bnn.compare(seed, fixed).figure()           # doctest: +SKIP
+        Args:
+            metric: "test accuracy", "loss" or "batch accuracy".
+            height: in pixels.
+
+        Returns:
+            A plotly Figure.
+
+        Example:
+            bnn.compare(seed, fixed).figure("loss")
         """
         from . import plots
         from .train import describe_edit
@@ -214,6 +250,7 @@ class Comparison:
         )
 
     def table(self) -> Table:
+        """What it shows as: a table (HTML in Jupyter, text by print)."""
         from .descriptions import settings_in_words
 
         words = [settings_in_words(handle.config) for handle in self.handles]

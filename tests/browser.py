@@ -64,26 +64,35 @@ def streamlit_process(
     command.append(f"--server.port={port}")
     if address is not None:
         command += [f"--server.address={address}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"]
-    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    log = open(Path(full_env.get("BNN_STREAMLIT_LOG", os.devnull)), "w")
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
     url = f"http://{address or 'localhost'}:{port}"
-    listening = threading.Event()
-    pump = threading.Thread(target=_pump_output, args=(process, log, f":{port}", listening), daemon=True)
-    pump.start()
-    try:
-        # Streamlit prints its URL once the server listens
-        if not listening.wait(timeout) or process.poll() is not None:
-            raise RuntimeError(f"streamlit did not start within {timeout} s (exit code {process.poll()})")
+    with _server(command, ROOT, env, "BNN_STREAMLIT_LOG", f":{port}", "streamlit", timeout) as process:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout) as response:
             assert response.status == 200, f"streamlit's health check answered {response.status}"
         yield url, process
+
+
+@contextlib.contextmanager
+def _server(
+    command: list[str], cwd: Path, env: dict[str, str] | None, log_var: str, marker: str, what: str, timeout: float
+) -> Iterator[subprocess.Popen]:
+    """Run a server; yield its process once its output shows ``marker`` (it listens), and stop it
+    afterwards. Its output goes to the file named by the environment variable ``log_var``."""
+    full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    log = open(Path(full_env.get(log_var, os.devnull)), "w")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    listening = threading.Event()
+    pump = threading.Thread(target=_pump_output, args=(process, log, marker, listening), daemon=True)
+    pump.start()
+    try:
+        if not listening.wait(timeout) or process.poll() is not None:
+            raise RuntimeError(f"{what} did not start within {timeout} s (exit code {process.poll()})")
+        yield process
     finally:
         process.terminate()
         try:
-            process.wait(10)
+            process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
         pump.join(10)
@@ -171,3 +180,17 @@ def load_engine(page) -> None:
     exports = "parsePacked, forward, unitBits, preprocess, softmax, crc32"
     page.add_script_tag(content=f"{source}\nwindow.bnn = {{ {exports} }};", type="module")
     page.wait_for_function("() => window.bnn !== undefined")
+
+
+@contextlib.contextmanager
+def jupyterlab_server(root: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """Run this environment's JupyterLab on localhost with ``root`` as its folder; yields the base
+    URL and its token (``<url>/lab?token=<token>``) and stops it afterwards. Its kernels run in this
+    environment (its ``python3`` kernel), with ``env`` added to theirs."""
+    port, token = free_port(), "bnn-test"
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
+    command += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    command += ["--allow-root", "--LabApp.extension_manager=readonly", "--LabApp.news_url="]  # CI runs as root, offline
+    command += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with _server(command, root, env, "BNN_JUPYTER_LOG", f":{port}/lab", "jupyter lab", timeout):
+        yield f"http://127.0.0.1:{port}", token

@@ -30,18 +30,21 @@ from .efficiency import size_bars
 from .images import activation_grid, activation_groups, digit_image, image_gallery, network_path, weight_grid
 from .study import study_chart
 from .training import (
+    SelectorSafeFigure,
     flip_rate_lines,
     flip_rate_series,
     live_training_figure,
     live_training_series,
     metric_lines,
     run_overlay,
+    selector_safe,
     thin_records,
     training_curve_series,
 )
 
 __all__ = [
     "BINARY",
+    "SelectorSafeFigure",
     "DIVERGING",
     "FLOAT_COLOR",
     "HIGHLIGHT_COLOR",
@@ -70,6 +73,7 @@ __all__ = [
     "network_path",
     "probability_bars",
     "run_overlay",
+    "selector_safe",
     "size_bars",
     "study_chart",
     "ste_figure",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -184,6 +185,26 @@ def _centred_note(
     )
 
 
+def selector_safe(uid: str) -> str:
+    """``uid`` with every character that a CSS class selector cannot hold written as ``_<hex>_``
+    ("loss/test set" -> "loss_2f_test_20_set"), as assets/live_chart.js writes them: Plotly.js
+    selects a trace's parts by ``.cb<uid>``, and a "/" or a space there throws in the browser."""
+    return re.sub(r"[^A-Za-z0-9-]", lambda match: f"_{ord(match.group()):x}_", uid)
+
+
+class SelectorSafeFigure(go.Figure):
+    """A figure whose trace uids reach the browser selector-safe (:func:`selector_safe`) however
+    it is drawn (Jupyter, ``show``, ``write_html``, JSON), while its traces keep the uids of
+    :func:`live_training_series` in Python."""
+
+    def to_dict(self) -> dict:
+        figure = super().to_dict()
+        for trace in figure.get("data", ()):
+            if isinstance(trace.get("uid"), str):
+                trace["uid"] = selector_safe(trace["uid"])
+        return figure
+
+
 _LIVE_PANELS = {"loss": (1, 1), "accuracy": (1, 2), "lr": (2, 1), "flips": (2, 2)}
 _LIVE_COLORS = {"train batches": PALETTE[0], "test set": PALETTE[1], "train set": PALETTE[2]}
 
@@ -266,6 +287,7 @@ def live_training_figure(
             marked = name in ("test set", "train set")
             style = dict(
                 mode="lines+markers" if marked else "lines",
+                cliponaxis=not marked,  # a marker at the last step or at 100% is drawn whole
                 line=dict(color=color, width=2),
                 marker=dict(size=7),
                 connectgaps=False,
