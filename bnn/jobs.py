@@ -93,6 +93,7 @@ class RunSlots:
         """Wait for a slot; False when ``cancelled`` is set first."""
         with self._changed:
             self._waiting.append(job)
+            self._changed.notify_all()  # the queue changed: its watchers (positions) may look again
             while len(self._training) >= self.limit or self._next() is not job:
                 if cancelled.is_set():
                     self._waiting.remove(job)

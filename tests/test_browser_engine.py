@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from bnn.preprocess import preprocess_levels
-from bnn.xnor import export_packed, load_packed, save_packed
+from bnn.xnor import export_packed, load_packed, packed_bytes, save_packed
 from tests.browser import ROOT, browser_available, chromium_page, load_engine
 
 pytestmark = [
@@ -88,26 +88,17 @@ def _file(model_bytes: bytes) -> Path:
     return path
 
 
-def packed_bytes(packed) -> bytes:
-    path = Path(_tmp) / "model.bnnx"
-    save_packed(packed, path)
-    return path.read_bytes()
-
-
-def test_levels(mnist) -> np.ndarray:
+def mnist_levels(mnist) -> np.ndarray:
     levels = np.rint(mnist.test_images.reshape(len(mnist.test_images), -1).numpy() * 255)
     assert np.abs(mnist.test_images.reshape(len(levels), -1).numpy() * 255 - levels).max() < 1e-4  # the 8-bit grid
     return levels.astype(np.uint8)
-
-
-test_levels.__test__ = False  # a helper, not a test
 
 
 def assert_agrees(page, model, mnist, model_bytes: bytes, label: str, count: int | None = None) -> float:
     """The page's engine on all 10,000 test images (or the first ``count``) equals bnn.xnor (scores bit
     for bit, every hidden sign) and the float model (predictions, hidden signs); returns the engine's
     ms per image."""
-    levels = test_levels(mnist)[:count]
+    levels = mnist_levels(mnist)[:count]
     scores, hidden, ms = run_in_page(page, model_bytes, levels)
     packed = load_packed(_file(model_bytes))
     x = torch.from_numpy(levels.astype(np.float32) / np.float32(255)).reshape((-1, *mnist.test_images.shape[1:]))

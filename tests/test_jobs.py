@@ -346,8 +346,8 @@ def test_waiting_runs_take_turns_by_owner_so_a_script_does_not_starve_the_class(
         )
         thread.start()
         threads.append(thread)
-        while slots.position(job) is None:  # it waits: the next one arrives after it
-            time.sleep(0.001)
+        with slots._changed:  # it waits: the next one arrives after it
+            assert slots._changed.wait_for(lambda job=job: slots.position(job) is not None, timeout=30)
     assert slots.waiting == 6 and [slots.position(job) for job in script + students] == [1, 4, 5, 6, 2, 3]
     order, running = [], holder
     for _ in range(6):

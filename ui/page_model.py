@@ -16,14 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from bnn.xnor import XnorExportError, export_packed, save_packed
+from bnn.xnor import XnorExportError, export_packed, packed_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKED_DIR = ROOT / "static" / "packed"  # served by Streamlit at URL_PREFIX
@@ -60,19 +59,14 @@ def page_kinds_only(packed) -> str | None:
     return None
 
 
-def packed_bytes(model) -> tuple[bytes | None, str | None]:
+def page_bytes(model) -> tuple[bytes | None, str | None]:
     """(the .bnnx bytes, None) or (None, why the page cannot run ``model``)."""
     try:
         packed = export_packed(model, engine="numpy")
     except XnorExportError as exc:
         return None, f"This model cannot be packed ({exc}): read on the server."
     reason = page_kinds_only(packed)
-    if reason is not None:
-        return None, reason
-    with tempfile.TemporaryDirectory(prefix="bnn-pack-") as folder:
-        path = Path(folder) / "model.bnnx"
-        save_packed(packed, path)
-        return path.read_bytes(), None
+    return (None, reason) if reason is not None else (packed_bytes(packed), None)
 
 
 def _publish(data: bytes, digest: str) -> str | None:
@@ -113,7 +107,7 @@ def _prune() -> None:
 def page_model(cache_key: str, _model) -> PageModel:
     """The page's view of the model with weights ``cache_key`` (packed and hashed once per weights)."""
     started = time.perf_counter()
-    data, reason = packed_bytes(_model)
+    data, reason = page_bytes(_model)
     if data is None:
         return PageModel(server_only=reason)
     digest = hashlib.sha256(data).hexdigest()
