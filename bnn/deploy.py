@@ -16,8 +16,10 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .xnor import PackedModel, XnorExportError, packed_bytes
+if TYPE_CHECKING:  # bnn.xnor (numba, LLVM) is imported where a format is made: `python -m bnn train` needs none of it
+    from .xnor import PackedModel
 
 FORMATS = ("c", "onnx", "packed")
 SUFFIXES = {"c": ".c", "onnx": ".onnx", "packed": ".bnnx"}
@@ -40,6 +42,8 @@ def export_files(packed: PackedModel, fmt: str, stem: str) -> dict[str, bytes]:
     with real weights or activations)."""
     check_format(fmt)
     if fmt == "packed":
+        from .xnor import packed_bytes
+
         return {stem + ".bnnx": packed_bytes(packed)}
     if fmt == "c":
         from .xnor.c_source import c_source
@@ -135,4 +139,4 @@ def warm_kernels(stream=sys.stderr) -> None:
     print(f"{time.perf_counter() - started:.1f} s", file=stream, flush=True)
 
 
-__all__ = ["FORMATS", "XnorExportError", "download", "export_files", "prepare_kernels", "warm_kernels", "write_export"]
+__all__ = ["FORMATS", "download", "export_files", "prepare_kernels", "warm_kernels", "write_export"]

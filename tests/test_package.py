@@ -24,6 +24,14 @@ def test_core_imports_without_streamlit():
     assert fresh_python(code) == "ok"
 
 
+@pytest.mark.slow  # a fresh process imports torch
+def test_training_from_the_command_line_imports_no_compiler():
+    """`python -m bnn train` (every torchrun process too) loads neither numba nor LLVM: only an export or a
+    pack does. (Each process that imports bnn.xnor also checks the kernel cache's sources.)"""
+    code = "import bnn.cli, sys; print(sorted(m for m in ('numba', 'llvmlite', 'bnn.xnor') if m in sys.modules))"
+    assert fresh_python(code) == "[]"
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
