@@ -1,11 +1,11 @@
 """Compare runs: which setting mattered? Their curves step by step, the settings that differ, their status.
 
-Runs (:class:`bnn.run.Run`) are the training jobs of this app that are still training and every
+Runs (:class:`bnn.jobs.run.Run`) are the training jobs of this app that are still training and every
 run saved under the runs directory (``bnn.runs``; a job saves itself when it ends). The curves are
 overlaid per step (training loss, batch accuracy, weight sign-flip rate) and at every test
 evaluation, over epochs so runs with other batch sizes line up; each run's live edits
-(``bnn.train.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
-values differ where they apply (``bnn.descriptions.settings_in_words``). By default the best and the
+(``bnn.training.loop.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
+values differ where they apply (``bnn.config.descriptions.settings_in_words``). By default the best and the
 newest runs are chosen, or the newest and the run its settings fix (Train's "Apply fixes").
 """
 
@@ -14,9 +14,9 @@ import math
 import streamlit as st
 
 from bnn import plots
-from bnn.descriptions import describe_layers, settings_in_words
-from bnn.run import Run, Status
-from bnn.runs import (
+from bnn.config.descriptions import describe_layers, settings_in_words
+from bnn.jobs.run import Run, Status
+from bnn.jobs.run_folders import (
     RunFormatError,
     RunNameError,
     delete_run,
@@ -27,8 +27,8 @@ from bnn.runs import (
     scan_runs,
     slugify,
 )
-from bnn.summary import training_memory_problems
-from bnn.train import describe_edit
+from bnn.network.summary import training_memory_problems
+from bnn.training.live_edits import describe_edit
 from ui import access, exports, keys, state
 from ui.names import as_code, capped, shown
 

@@ -3,10 +3,10 @@
 The network runs in the page: the canvas component (``ui.widgets.drawing_canvas``, made of
 ``assets/bnn_engine.js`` and ``assets/draw_canvas.js``) fetches the picked run's packed weights
 (``ui.page_model``: the bytes of ``bnn.xnor.save_packed`` at a content-addressed URL), prepares the
-drawing the way MNIST's digits were (``bnn.preprocess``'s integer steps: crop, fit in 20x20, centre
+drawing the way MNIST's digits were (``bnn.analysis.preprocess``'s integer steps: crop, fit in 20x20, centre
 of mass at the centre of 28x28) and computes exactly what ``bnn.xnor`` computes, at every pen move:
 the prediction, the class probabilities and every hidden layer's ±1 outputs (Courbariaux et al.
-2016, arXiv:1602.02830), its units grouped by the digit they favour (``bnn.analysis.unit_order``,
+2016, arXiv:1602.02830), its units grouped by the digit they favour (``bnn.analysis.inspection.unit_order``,
 computed here once per model). No Streamlit rerun per stroke: the server reads a drawing only when
 it is sent ("Send to the server"), for its deeper views (a first-layer unit's weights, a few units
 per layer that carry the drawing to the prediction) and the Efficiency page. A model with a layer
@@ -24,8 +24,7 @@ import streamlit as st
 import torch
 
 from bnn import plots
-from bnn.analysis import unit_class_profiles, unit_order
-from bnn.draw import (
+from bnn.analysis.drawing import (
     CANVAS_SIZE,
     FLAT,
     FULL,
@@ -37,7 +36,8 @@ from bnn.draw import (
     read_drawing,
     trace_path,
 )
-from bnn.run import Run
+from bnn.analysis.inspection import unit_class_profiles, unit_order
+from bnn.jobs.run import Run
 from ui import model_picker, page_model, state, widgets
 from ui.names import shown
 
@@ -110,7 +110,7 @@ def drawing_view() -> None:
     page = {
         "model": in_page.as_data(),
         "label": picked.name + (f" at {picked.read_at()}" if picked.training else ""),
-        "doubts": {"low": LOW_CONFIDENCE, "full": FULL, "tiny": TINY, "flat": FLAT},  # bnn.draw's limits
+        "doubts": {"low": LOW_CONFIDENCE, "full": FULL, "tiny": TINY, "flat": FLAT},  # bnn.analysis.drawing's limits
     }
     if data is not None:
         images, labels = data.test_images[:PROFILE_IMAGES], data.test_labels[:PROFILE_IMAGES]

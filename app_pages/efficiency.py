@@ -14,10 +14,10 @@ import streamlit as st
 import torch
 
 from bnn import plots
-from bnn.draw import deployment_copy
-from bnn.presets import PRESETS
-from bnn.summary import format_bytes, model_summary
-from bnn.timing import median_ms
+from bnn.analysis.drawing import deployment_copy
+from bnn.analysis.stopwatch import median_ms
+from bnn.config.presets import PRESETS
+from bnn.network.summary import format_bytes, model_summary
 from bnn.xnor import XnorExportError, export_packed, kernels, xnor_dot_example
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, time_test_set
 from ui import access, exports, keys, model_picker, state, widgets

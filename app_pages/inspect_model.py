@@ -11,8 +11,14 @@ import streamlit as st
 import torch
 
 from bnn import plots
-from bnn.analysis import activation_stats, confusion_matrix, evaluate_predictions, misclassified, weight_stats
-from bnn.summary import format_bytes, model_summary, summary_rows
+from bnn.analysis.inspection import (
+    activation_stats,
+    confusion_matrix,
+    evaluate_predictions,
+    misclassified,
+    weight_stats,
+)
+from bnn.network.summary import format_bytes, model_summary, summary_rows
 from ui import model_picker, state
 from ui.names import shown
 

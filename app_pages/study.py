@@ -1,9 +1,9 @@
 """Studies: what does each binarization cost? One click trains the variants, one chart answers.
 
-A study (:mod:`bnn.study`) is a base configuration plus variants: an ablation (each layer's weight
+A study (:mod:`bnn.jobs.studies`) is a base configuration plus variants: an ablation (each layer's weight
 and activation binarization, one at a time; all full precision; all binarized) or a sweep (a grid
 of settings typed as text, checked as a Train-page link), optionally over several seeds. Its runs
-train as ordinary runs through the server's training slots (:class:`bnn.study.StudyJob`), saved in
+train as ordinary runs through the server's training slots (:class:`bnn.jobs.studies.StudyJob`), saved in
 a study folder inside the runs folder, so the study survives a server restart (Resume) and every
 variant is a run that Compare shows. The chart puts test accuracy against cost, bits stored or
 share of binary MACs (:func:`bnn.plots.study_chart`), with the Pareto front and seed spreads.
@@ -15,10 +15,10 @@ from pathlib import Path
 import streamlit as st
 
 from bnn import plots
-from bnn.descriptions import describe
-from bnn.presets import PRESETS, preset
-from bnn.runs import slugify, unique_name
-from bnn.study import (
+from bnn.config.descriptions import describe
+from bnn.config.presets import PRESETS, preset
+from bnn.jobs.run_folders import slugify, unique_name
+from bnn.jobs.studies import (
     KINDS,
     MAX_RUNS,
     MAX_SEEDS,
@@ -33,7 +33,7 @@ from bnn.study import (
 )
 from ui import access, keys, state
 from ui.names import shown
-from ui.studies import start_study, stop_study, study_jobs
+from ui.study_jobs import start_study, stop_study, study_jobs
 
 REFRESH_S = 2.0
 COSTS = {"bits stored": "bits", "share of binary MACs": "binary_mac_share"}

@@ -4,10 +4,10 @@ Every setting of a run (Courbariaux et al. 2016, arXiv:1602.02830: which layers 
 and activations, BatchNorm, the straight-through estimator, latent-weight clipping, optimizer)
 is a control here and a URL query param, so a copied link reproduces the configuration; the
 ``run`` param names the run this tab shows, so a reload shows the same run. Training runs in a
-process-wide background job (``bnn.jobs.TrainingJob``): clicks, page switches and reloads never
+process-wide background job (``bnn.jobs.training_job.TrainingJob``): clicks, page switches and reloads never
 stop it; the live view polls it once a second. While it trains, its learning rate, optimizer and
 per-layer binarization can be changed (``TrainingJob.edit``, applied at the next optimizer step
-and marked on the chart). When a run ends, ``bnn.diagnosis`` checks its numbers, compares it
+and marked on the chart). When a run ends, ``bnn.analysis.diagnosis`` checks its numbers, compares it
 with a reference at the same epoch, and offers a fix for each problem it finds.
 
 The page is its panels, top to bottom (``ui.train_panels``): the run bar, the live view with the
@@ -16,15 +16,15 @@ live knobs beside it, the diagnosis once the run ends, and the settings for the 
 
 import streamlit as st
 
-from bnn.run import Status
+from bnn.jobs.run import Status
 from ui import access, frame, keys, live_chart
 from ui import state as shared
-from ui.train_panels.diagnosis import after_the_run
+from ui.train_panels.diagnosis_panel import after_the_run
 from ui.train_panels.live_knobs import live_knobs
 from ui.train_panels.live_view import LIVE_HEIGHT, live_view
 from ui.train_panels.next_run import NextRun
 from ui.train_panels.run_bar import press_start, run_bar, start_in_page
-from ui.train_panels.settings import settings_panel
+from ui.train_panels.settings_panel import settings_panel
 
 with st.sidebar:
     live_chart.preload_live_chart()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from bnn.data import load_mnist
-from bnn.presets import PRESETS
-from bnn.train import Trainer
+from bnn.config.presets import PRESETS
+from bnn.training.data import load_mnist
+from bnn.training.loop import Trainer
 
 
 def main() -> None:

@@ -3,9 +3,9 @@
     python benchmarks/draw_latency.py [--run assets/pretrained-fast] [--count 300] [--data-dir DIR]
     python benchmarks/draw_latency.py --browser [--drawings 20] [--data-dir DIR]
 
-Server side: times :func:`bnn.draw.read_drawing` on :func:`bnn.draw.deployment_copy` of the
+Server side: times :func:`bnn.analysis.drawing.read_drawing` on :func:`bnn.analysis.drawing.deployment_copy` of the
 model (sign(W) stored once), exactly what the page runs per stroke, on 280x280 RGBA canvases made
-from MNIST test digits (:func:`bnn.draw.digit_to_canvas`, not timed), one at a time on the CPU,
+from MNIST test digits (:func:`bnn.analysis.drawing.digit_to_canvas`, not timed), one at a time on the CPU,
 after a warm-up; budget p95 <= 20 ms.
 
 ``--browser``: starts ``streamlit run app.py`` and drives Debian Chromium (``tests/browser.py``):
@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from bnn.data import DataError, load_mnist, resolve_data_dir  # noqa: E402
-from bnn.draw import deployment_copy, digit_to_canvas, read_drawing  # noqa: E402
-from bnn.runs import RunFormatError, load_run  # noqa: E402
+from bnn.analysis.drawing import deployment_copy, digit_to_canvas, read_drawing  # noqa: E402
+from bnn.jobs.run_folders import RunFormatError, load_run  # noqa: E402
+from bnn.training.data import DataError, load_mnist, resolve_data_dir  # noqa: E402
 
 BUDGET_P95_MS = 20.0
 BROWSER_BUDGET_MS = 16.0  # one frame at 60 Hz: pointer event -> new prediction painted, p95
@@ -129,10 +129,10 @@ def load_note() -> str:
 
 def save_best(runs: str) -> str:
     """A ``best`` network (untrained: the engine's time does not depend on the weights) saved as a run."""
-    from bnn.models import build_model
-    from bnn.presets import PRESETS
-    from bnn.run import Run, Status
-    from bnn.runs import save_run
+    from bnn.config.presets import PRESETS
+    from bnn.jobs.run import Run, Status
+    from bnn.jobs.run_folders import save_run
+    from bnn.network.models import build_model
 
     config = PRESETS["best"]
     model = build_model(config.model).eval()

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bnn.data import load_mnist
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.runs import load_run
+from bnn.config.presets import PRESETS
+from bnn.deploy.c_source import BATCH_MAIN, c_source, code_bytes, compiler, device_rows
+from bnn.deploy.onnx_graph import onnx_bytes
+from bnn.jobs.run_folders import load_run
+from bnn.network.models import build_model
+from bnn.training.data import load_mnist
 from bnn.xnor import export_packed
-from bnn.xnor.c_source import BATCH_MAIN, c_source, code_bytes, compiler, device_rows
-from bnn.xnor.onnx_graph import onnx_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 import io, base64
 from ui import widgets
-from bnn.draw import CANVAS_SIZE
+from bnn.analysis.drawing import CANVAS_SIZE
 url = sys.stdin.read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()

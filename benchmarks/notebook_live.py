@@ -3,7 +3,7 @@ updates, against the same run with no figure: the budget is >= 0.8 of the speed 
 
 One kernel (nbclient, as a notebook runs) trains ``fast`` in the background; the kernel's main
 thread then spends alternate turns of ``--phase`` seconds refreshing the live figure once per
-interval exactly as ``live=True`` does (:meth:`bnn.live.LiveFigure.refresh`) and doing nothing.
+interval exactly as ``live=True`` does (:meth:`bnn.api.live_figure.LiveFigure.refresh`) and doing nothing.
 Each turn's training speed is the steps the run made in it per second; the ratios are the median
 speed of the live turns over that of the idle turns, and the median of each live turn's speed over
 the mean of its two idle neighbours (turns without a step, the evaluation at the
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CELL = """
 import json, statistics, time
 import bnn
-from bnn.live import LiveFigure
+from bnn.api.live_figure import LiveFigure
 
 run = bnn.train("fast", background=True, epochs={epochs}, runs_dir={runs_dir!r})
 figure = LiveFigure(run)

@@ -46,7 +46,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from benchmarks.draw_latency import DIGITS, percentile  # noqa: E402
 from benchmarks.load import rss_mb  # noqa: E402
-from bnn.data import resolve_data_dir  # noqa: E402
+from bnn.training.data import resolve_data_dir  # noqa: E402
 from tests.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,

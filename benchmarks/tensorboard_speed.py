@@ -1,4 +1,4 @@
-"""Training speed with TensorBoard event files written as the run trains (:mod:`bnn.tensorboard_log`)
+"""Training speed with TensorBoard event files written as the run trains (:mod:`bnn.training.tensorboard_log`)
 against the same run without them: the budget is >= 0.97 of the speed without.
 
 Runs of ``--preset`` (``--train-subset`` images, default all, ``--epochs`` epochs, saved into a temporary runs
@@ -35,7 +35,7 @@ def timed(method):
 
 def one_run(config, data, runs_dir: str, tensorboard: bool) -> tuple[float, float]:
     """Samples per second of one run as a job, start to saved end, and its seconds."""
-    from bnn.jobs import TrainingJob
+    from bnn.jobs.training_job import TrainingJob
 
     job = TrainingJob(config, data, name="tb" if tensorboard else "plain", runs_dir=runs_dir, tensorboard=tensorboard)
     started = time.perf_counter()
@@ -55,10 +55,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     args = parser.parse_args()
 
-    from bnn.data import load_mnist
-    from bnn.presets import PRESETS
-    from bnn.tensorboard_log import EventLog
-    from bnn.train import use_cpu_threads_for
+    from bnn.config.presets import PRESETS
+    from bnn.training.data import load_mnist
+    from bnn.training.loop import use_cpu_threads_for
+    from bnn.training.tensorboard_log import EventLog
 
     EventLog.update, EventLog.close = timed(EventLog.update), timed(EventLog.close)
 

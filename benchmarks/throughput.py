@@ -20,11 +20,11 @@ from unittest import mock
 
 import torch
 
-import bnn.binarize
-from bnn.data import load_mnist, resolve_data_dir
-from bnn.metrics import last_eval
-from bnn.presets import PRESETS
-from bnn.train import Trainer
+import bnn.network.binarize
+from bnn.config.presets import PRESETS
+from bnn.training.data import load_mnist, resolve_data_dir
+from bnn.training.loop import Trainer
+from bnn.training.metrics import last_eval
 
 EPOCH_VARIANTS = {  # name -> (legacy sign, Trainer options)
     "before: stats every 20 steps, train-set eval": (
@@ -38,14 +38,14 @@ EPOCH_VARIANTS = {  # name -> (legacy sign, Trainer options)
 
 
 def legacy_sign(x: torch.Tensor) -> torch.Tensor:
-    """bnn.binarize.sign before the leaner step (same values, ~5x slower on a CPU)."""
+    """bnn.network.binarize.sign before the leaner step (same values, ~5x slower on a CPU)."""
     return torch.where(x >= 0, 1.0, torch.where(x < 0, -1.0, x)).to(x.dtype)
 
 
 @contextmanager
 def sign_as(legacy: bool):
     if legacy:
-        with mock.patch.object(bnn.binarize, "sign", legacy_sign):
+        with mock.patch.object(bnn.network.binarize, "sign", legacy_sign):
             yield
     else:
         yield

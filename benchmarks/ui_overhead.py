@@ -12,7 +12,7 @@ Two measurements (speed = training samples per second):
   opening the page and the switch itself); the ratio is the median speed with the page open
   over the median with it closed. The two conditions share the run, the process and the
   minutes, so the machine's drift (20% between two identical headless runs here) cancels.
-* **Whole runs**: the preset's run as a :class:`bnn.jobs.TrainingJob` in this process
+* **Whole runs**: the preset's run as a :class:`bnn.jobs.training_job.TrainingJob` in this process
   (headless), then the same run started with the Start button with the page open throughout
   (page load, plotly.js and evaluations included), then headless again; speed over the whole
   run (evaluations excluded) and as the median of its 20-step records.
@@ -35,10 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnn.data import load_mnist  # noqa: E402
-from bnn.jobs import TrainingJob  # noqa: E402
-from bnn.presets import PRESETS  # noqa: E402
-from bnn.train import cpu_threads_for  # noqa: E402
+from bnn.config.presets import PRESETS  # noqa: E402
+from bnn.jobs.training_job import TrainingJob  # noqa: E402
+from bnn.training.data import load_mnist  # noqa: E402
+from bnn.training.loop import cpu_threads_for  # noqa: E402
 from tests.browser import chromium_page, streamlit_server, wait_for_app  # noqa: E402
 
 BUDGET = 0.8

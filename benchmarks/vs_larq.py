@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bnn.data import resolve_data_dir
+from bnn.training.data import resolve_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LARQ_SCRIPT = ROOT / "benchmarks" / "larq_fast.py"

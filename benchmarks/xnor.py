@@ -4,7 +4,7 @@
                               [--model RUN_DIR] [--fast-model RUN_DIR] [--cnn-model RUN_DIR] [--cnn-only]
                               [--save-runs DIR] [--latency-images N] [--batches N] [--data-dir D]
 
-Three models are trained with ``bnn.train.Trainer`` (Adam, lr 1e-2 -> 1e-4 exponential, batch 100,
+Three models are trained with ``bnn.training.loop.Trainer`` (Adam, lr 1e-2 -> 1e-4 exponential, batch 100,
 cross-entropy, latent weights clipped after every step) for ``--epochs`` epochs (default 1), or
 for ``--steps`` steps with ``--quick`` (a training subset of steps * 100 images, so the lr
 schedule still runs to its end); ``--model`` / ``--fast-model`` / ``--cnn-model`` load saved runs
@@ -44,11 +44,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bnn.binarize import sign
-from bnn.data import iterate_batches, load_mnist
-from bnn.models import BinaryNet, build_model
-from bnn.presets import PRESETS
-from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.presets import PRESETS
+from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.network.binarize import sign
+from bnn.network.models import BinaryNet, build_model
+from bnn.training.data import iterate_batches, load_mnist
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
 from bnn.xnor.timing import SINGLE_IMAGE_BLOCK, float_predict, time_test_set, xnor_words_per_second
 
@@ -86,7 +86,7 @@ def train_model(
     config = RunConfig(model=model_cfg, train=train_cfg)
     started = time.perf_counter()
     try:
-        from bnn.train import Trainer
+        from bnn.training.loop import Trainer
     except ImportError:  # the lead's trainer is not there: a plain loop with the same recipe
         Trainer = None
     if Trainer is not None:
@@ -106,7 +106,7 @@ def train_model(
 
 
 def _simple_train(config: RunConfig, data, label: str) -> tuple[BinaryNet, int]:
-    from bnn.layers import clip_latent_weights
+    from bnn.network.layers import clip_latent_weights
 
     torch.manual_seed(config.train.seed)
     model = build_model(config.model)
@@ -136,7 +136,7 @@ def _simple_train(config: RunConfig, data, label: str) -> tuple[BinaryNet, int]:
 
 
 def load_model(path: str) -> BinaryNet:
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
 
     model = load_run(path).model()
     if model is None:
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="train for --steps steps only, fewer timings")
     parser.add_argument("--steps", type=int, default=None, help="training steps with --quick (default 60)")
     parser.add_argument("--threads", type=int, default=None, help="torch and packed threads (default: torch's)")
-    parser.add_argument("--model", help="a saved run (bnn.runs) to use as the 3x4096 model instead of training")
+    parser.add_argument("--model", help="a saved run folder to use as the 3x4096 model instead of training")
     parser.add_argument("--fast-model", help="a saved run to use as the fast model instead of training")
     parser.add_argument("--cnn-model", help="a saved run to use as the CNN (the best preset's) instead of training")
     parser.add_argument("--cnn-only", action="store_true", help="measure the CNN only (its keys in the JSON)")
@@ -496,8 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: training {f'{steps} steps' if steps else f'{args.epochs} epoch(s)'} ...")
             model, train_info, run_cfg = train_model(cfg, data, args.epochs, steps, name)
             if args.save_runs:
-                from bnn.run import Run, Status
-                from bnn.runs import save_run
+                from bnn.jobs.run import Run, Status
+                from bnn.jobs.run_folders import save_run
 
                 run = Run(name=f"xnor-bench-{name}", config=run_cfg, status=Status.FINISHED)
                 train_info["saved"] = str(save_run(run, args.save_runs, model=model).path)

@@ -21,16 +21,15 @@ values, default), bnn.presets() the presets. Runs are saved into $BNN_RUNS_DIR (
 
 Courbariaux, Hubara, Soudry, El-Yaniv, Bengio 2016, "Binarized Neural Networks",
 arXiv:1602.02830. Command line: bnn --help (or python -m bnn --help).
+
+The package's folders are its layers, each importing only from the ones listed before it:
+config (the settings), network (the model), training (the loop), jobs (runs and their
+folders), analysis (diagnosis, summaries), xnor (the packed engine), deploy (its files),
+plots, api (the names above) and cli (the command line). docs/architecture.md tells more.
 """
 
-# The names above are imported on first use, so that `import bnn` stays light. bnn.train and
-# bnn.runs are the API's functions; the modules of the same names (the training loop, the run
-# folders) import as usual (from bnn.train import Trainer) but are not kept as attributes of the
-# package, which would hide the functions: Python's import sets each submodule on its package,
-# and only a module type of our own can refuse that (it is named `module`, which is what it is).
-
-import sys
-import types
+# The public names are the API's (bnn/api), imported on first use so that `import bnn` stays light:
+# the settings (bnn.config) and the command line load without PyTorch's or the API's imports.
 
 PUBLIC = (
     "train",
@@ -47,21 +46,13 @@ PUBLIC = (
 __all__ = list(PUBLIC)
 
 
-class module(types.ModuleType):  # noqa: N801 - shown as the package's type ("Type: module" in IPython)
-    def __getattr__(self, name: str):
-        if name in PUBLIC:
-            from . import api
+def __getattr__(name: str):
+    if name in PUBLIC:
+        from . import api
 
-            return getattr(api, name)
-        raise AttributeError(f"module 'bnn' has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in PUBLIC and isinstance(value, types.ModuleType):
-            return  # a submodule named like a public function (bnn.train, bnn.runs): sys.modules keeps it
-        super().__setattr__(name, value)
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(PUBLIC))
+        return getattr(api, name)
+    raise AttributeError(f"module 'bnn' has no attribute {name!r}")
 
 
-sys.modules[__name__].__class__ = module
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(PUBLIC))

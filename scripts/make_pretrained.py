@@ -6,7 +6,7 @@ The Draw and Inspect pages use this model until the user trains and activates on
 own, so the app is useful on its very first launch. Training is reproducible: the preset's
 seed fixes the initial weights and the data order (same seed, same run on the CPU; float sums may
 differ in the last bits across CPUs and thread counts). The run is written with
-:func:`bnn.runs.save_run` (config, metrics, weights) and the test accuracy printed.
+:func:`bnn.jobs.run_folders.save_run` (config, metrics, weights) and the test accuracy printed.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bnn.cli import load_mnist_or_report  # noqa: E402
-from bnn.presets import PRESETS  # noqa: E402
-from bnn.run import Run, Status  # noqa: E402
-from bnn.runs import save_run  # noqa: E402
-from bnn.train import Trainer  # noqa: E402
+from bnn.cli.commands import load_mnist_or_report  # noqa: E402
+from bnn.config.presets import PRESETS  # noqa: E402
+from bnn.jobs.run import Run, Status  # noqa: E402
+from bnn.jobs.run_folders import save_run  # noqa: E402
+from bnn.training.loop import Trainer  # noqa: E402
 
 PRESET = "fast"
 DEFAULT_OUT = ROOT / "assets" / "pretrained-fast"

@@ -1,7 +1,7 @@
 """Shared fixtures for the core tests (bnn.settings ... bnn.cli).
 
 * ``mnist``: the real MNIST, loaded once per session from ``$BNN_DATA_DIR`` (skips when absent).
-* ``tiny_data``: a synthetic :class:`~bnn.data.MnistData` of random tensors (no files needed).
+* ``tiny_data``: a synthetic :class:`~bnn.training.data.MnistData` of random tensors (no files needed).
 * ``runs_dir``: an empty runs directory under ``tmp_path`` (also exported as ``$BNN_RUNS_DIR``).
 * ``tiny_config`` / ``shrink``: small versions of the presets so that training tests take
   fractions of a second.
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 import pytest
 import torch
 
-from bnn.data import ENV_VAR, DataError, MnistData, load_mnist
-from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.training.data import ENV_VAR, DataError, MnistData, load_mnist
 
 torch.set_num_threads(1)
 

@@ -1,9 +1,9 @@
-"""Runs made of hand-written records, shared by the tests of bnn.diagnosis and bnn.reference."""
+"""Runs made of hand-written records, shared by the tests of bnn.analysis.diagnosis and bnn.analysis.reference."""
 
 from __future__ import annotations
 
-from bnn.run import Run, Status
-from bnn.settings import RunConfig
+from bnn.config.schema import RunConfig
+from bnn.jobs.run import Run, Status
 
 
 def recorded_run(config: RunConfig, recorded: dict) -> Run:

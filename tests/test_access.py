@@ -12,10 +12,10 @@ from conftest import APP
 from streamlit.testing.v1 import AppTest
 from test_page_compare import _run
 
-from bnn.run import Status
-from bnn.runs import list_runs, save_run
+from bnn.jobs.run import Status
+from bnn.jobs.run_folders import list_runs, save_run
 from ui import access, keys, state
-from ui.studies import study_jobs
+from ui.study_jobs import study_jobs
 from ui.train_panels.live_knobs import knob_key
 
 TINY = {"preset": "fast", "layers": "d32-wab-0_d10-wb-0", "sub": "60000", "ep": "1", "bs": "50"}  # 1,200 steps
@@ -223,7 +223,7 @@ def test_an_unusable_limit_is_named_instead_of_a_traceback(shared_mode, monkeypa
 
 
 def test_session_slots_take_a_free_slot_of_both_or_of_neither():
-    from bnn.jobs import RunSlots
+    from bnn.jobs.training_job import RunSlots
 
     session, server = RunSlots(1), RunSlots(1)
     slots = access.SessionSlots(session, server)
@@ -301,7 +301,7 @@ def test_only_its_session_stops_or_resumes_a_study_and_it_counts_as_that_session
 
 
 def _stop_the_study_of_another_session(folder: str):
-    from ui.studies import stop_study
+    from ui.study_jobs import stop_study
 
     stop_study(folder)
 
@@ -312,7 +312,7 @@ def test_a_shared_server_shows_no_traceback_to_the_browser(shared_mode, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("/srv/secret/path/of/the/server")
 
-    monkeypatch.setattr(sys.modules["bnn.runs"], "scan_runs", broken)  # an uncaught error on Compare
+    monkeypatch.setattr(sys.modules["bnn.jobs.run_folders"], "scan_runs", broken)  # an uncaught error on Compare
     try:
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()

@@ -14,8 +14,8 @@ import pytest
 
 import bnn
 from bnn.api import RunHandle
-from bnn.settings import SETTINGS
-from bnn.views import Comparison, Diagnosis, Packed, RunList
+from bnn.api.results import Comparison, Diagnosis, Packed, RunList
+from bnn.config.schema import SETTINGS
 
 SPHINX_OR_DOCTEST = re.compile(r":(class|meth|func|data|mod|attr):`|doctest:|^\s*>>>", re.M)
 
@@ -76,7 +76,7 @@ def test_an_unknown_setting_name_gets_the_closest_one(tmp_path):
 
 
 def test_images_as_nested_lists_of_whole_numbers():
-    from bnn.views import as_images
+    from bnn.api.results import as_images
 
     digit = np.random.default_rng(0).integers(0, 256, size=(28, 28))
     assert np.array_equal(as_images(digit.tolist()), as_images(digit.astype(np.uint8)))
@@ -91,7 +91,7 @@ def valid_selector_class(uid: str) -> bool:
 
 
 def test_the_figure_reaches_the_browser_with_uids_a_css_selector_holds(tiny_config, tiny_data, tmp_path):
-    from bnn.jobs import TrainingJob
+    from bnn.jobs.training_job import TrainingJob
 
     job = TrainingJob(tiny_config, tiny_data, name="uids", runs_dir=tmp_path, record_every=2)
     job.start().join()

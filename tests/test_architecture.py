@@ -1,14 +1,14 @@
-"""bnn.architecture: the plan's names, shapes, counts and MACs are the built model's."""
+"""bnn.config.architecture: the plan's names, shapes, counts and MACs are the built model's."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bnn.architecture import layer_names, plan
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.architecture import layer_names, plan
+from bnn.config.presets import PRESETS
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.models import build_model
 
 CNN = ModelConfig(
     layers=(

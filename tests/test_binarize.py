@@ -1,4 +1,4 @@
-"""bnn.binarize: sign, the straight-through estimator, stochastic sign (paper eqs. 1, 2, 4)."""
+"""bnn.network.binarize: sign, the straight-through estimator, stochastic sign (paper eqs. 1, 2, 4)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bnn.binarize import binarize, hard_sigmoid, sign, ste_sign, stochastic_ste_sign
-from bnn.models import build_model
-from bnn.settings import LayerConfig, ModelConfig
+from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.network.binarize import binarize, hard_sigmoid, sign, ste_sign, stochastic_ste_sign
+from bnn.network.models import build_model
 
 POINTS = torch.tensor([-3.0, -1.5, -1.0, -0.999, -0.5, -1e-8, 0.0, 1e-8, 0.5, 0.999, 1.0, 1.5, 3.0])
 

@@ -5,7 +5,7 @@ of ``save_packed`` and the MNIST test images: on all 10,000, for ``fast`` (the s
 run) and ``best`` (a short run of its architecture trained here), the predictions, the scores
 (bit for bit) and every hidden layer's signs equal ``bnn.xnor``'s and the float model's. One packed
 bit or one threshold changed in the file, and they do not. Bad bytes get a clear message. The page's
-preprocessing gives the very bytes of ``bnn.preprocess`` for random drawings.
+preprocessing gives the very bytes of ``bnn.analysis.preprocess`` for random drawings.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnn.preprocess import preprocess_levels
+from bnn.analysis.preprocess import preprocess_levels
 from bnn.xnor import export_packed, load_packed, packed_bytes, save_packed
 from tests.browser import ROOT, browser_available, chromium_page, load_engine
 
@@ -162,7 +162,7 @@ def page():
 
 
 def test_fast_agrees_on_all_test_images(page, mnist):
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
 
     model = load_run(ROOT / "assets" / "pretrained-fast").model().eval()
     model_bytes = packed_bytes(export_packed(model))
@@ -174,9 +174,9 @@ def test_fast_agrees_on_all_test_images(page, mnist):
 
 def _train_best(mnist, steps: int = 200):
     """The ``best`` architecture, trained briefly, BatchNorm statistics recomputed (as the preset does)."""
-    from bnn.data import iterate_batches
-    from bnn.presets import PRESETS
-    from bnn.train import Trainer, recalibrate_batch_norm
+    from bnn.config.presets import PRESETS
+    from bnn.training.data import iterate_batches
+    from bnn.training.loop import Trainer, recalibrate_batch_norm
 
     config = PRESETS["best"]
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1, train_subset=steps * 100))
@@ -204,8 +204,8 @@ PARSE = """(b64) => {
 
 
 def test_bad_bytes_get_a_clear_message(page):
-    from bnn.models import build_model
-    from bnn.presets import PRESETS
+    from bnn.config.presets import PRESETS
+    from bnn.network.models import build_model
 
     good = packed_bytes(export_packed(build_model(PRESETS["fast"].model).eval()))
     assert page.evaluate(PARSE, _b64(good)) == "ok"

@@ -31,7 +31,7 @@ DOWNLOADS = ("Packed model (.bnnx)", "C for a microcontroller (.zip)", "ONNX (.o
 
 
 def test_the_three_downloads_of_the_efficiency_page(tmp_path):
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
     from bnn.xnor import export_packed, packed_from_bytes
 
     saved = {}

@@ -119,7 +119,7 @@ def test_a_run_name_full_of_markdown_fetches_nothing_and_links_nowhere(tmp_path,
     from playwright.sync_api import sync_playwright
     from test_page_compare import _run
 
-    from bnn.runs import save_run
+    from bnn.jobs.run_folders import save_run
 
     runs = tmp_path / "runs"
     name = '![b](http://127.0.0.1:9/beacon.png) [phish](http://127.0.0.1:9/) <a href="http://127.0.0.1:9/">x</a>'

@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser import assert_no_exception, browser_available, chromium_page, streamlit_server, wait_for_app
 from tests.conftest import make_tiny_data
-from tests.test_study import _finished_study
+from tests.test_studies import _finished_study
 
 pytestmark = [
     pytest.mark.browser,

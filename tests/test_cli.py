@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bnn.cli import _config_from_args, _parser, main
-from bnn.presets import PRESETS
+from bnn.cli.commands import _config_from_args, _parser, main
+from bnn.config.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_NETWORK = {  # any download goes to a closed local port and fails at once
@@ -68,7 +68,7 @@ def test_train_json(mnist_dir: Path, tmp_path: Path):
     assert result["final_loss"] > 0 and result["seconds"] > 0
     assert result["first_nonfinite_step"] is None and result["device"] == "cpu"
     # --out saved the run, loadable
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
 
     (saved,) = list(out.iterdir())
     run = load_run(saved)
@@ -183,7 +183,7 @@ def test_device_cuda_without_cuda_is_one_line(capsys, monkeypatch):
 def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp_path: Path, monkeypatch, capsys):
     import torch
 
-    import bnn.cli
+    import bnn.cli.commands
 
     argv = ["train", "--preset", "seed-fixed", "--epochs", "2", "--train-subset", "300", "--device", "cpu"]
     argv += ["--data-dir", str(mnist_dir), "--json"]
@@ -191,18 +191,18 @@ def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp
     whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
     saves = []
-    real_save = bnn.cli.save_run
+    real_save = bnn.cli.commands.save_run
 
     def crash_after_the_first_checkpoint(run, directory, **files):
         path = real_save(run, directory, **files).path
         saves.append(sorted(p.name for p in path.iterdir()))
         raise KeyboardInterrupt  # the process dies right after writing epoch 1
 
-    monkeypatch.setattr(bnn.cli, "save_run", crash_after_the_first_checkpoint)
+    monkeypatch.setattr(bnn.cli.commands, "save_run", crash_after_the_first_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         main([*argv, "--out", str(tmp_path / "crashed")])
     assert saves == [["checkpoint.pt", "config.json", "meta.json", "metrics.json", "weights.pt"]]
-    monkeypatch.setattr(bnn.cli, "save_run", real_save)
+    monkeypatch.setattr(bnn.cli.commands, "save_run", real_save)
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "crashed" / "seed-fixed-seed0"), "--json"]) == 0
     resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -236,7 +236,7 @@ PRETRAINED = ROOT / "assets" / "pretrained-fast"
 @pytest.mark.parametrize("fmt", ["packed", "onnx", "c"])
 def test_export_writes_each_format(fmt, tmp_path: Path, capsys):
     from bnn import load_packed
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
 
     pytest.importorskip("onnx") if fmt == "onnx" else None
     out = tmp_path / f"fast.{'bnnx' if fmt == 'packed' else fmt}"
@@ -276,12 +276,12 @@ def test_export_refuses_bad_runs_formats_and_paths_in_one_line(args, fragment, t
 
 
 def test_export_refuses_a_model_the_format_cannot_hold(tmp_path: Path, capsys, monkeypatch):
-    from bnn.run import Run, Status
-    from bnn.runs import save_run
-    from bnn.settings import LayerConfig, ModelConfig, RunConfig
+    from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
+    from bnn.jobs.run import Run, Status
+    from bnn.jobs.run_folders import save_run
 
     config = RunConfig(model=ModelConfig(layers=(LayerConfig(16, binarize_weights=False), LayerConfig(10))))
-    from bnn.models import build_model
+    from bnn.network.models import build_model
 
     run = save_run(Run(name="real", config=config, status=Status.FINISHED), tmp_path, model=build_model(config.model))
     with pytest.raises(SystemExit) as exit_info:
@@ -294,12 +294,12 @@ def test_export_refuses_a_model_the_format_cannot_hold(tmp_path: Path, capsys, m
 
 
 def test_the_default_run_name_is_new_in_the_runs_folder(tmp_path: Path, monkeypatch, capsys):
-    import bnn.cli
+    import bnn.cli.commands
 
     (tmp_path / "fast-seed0").mkdir()  # an earlier run of the same preset and seed, unfinished or not
     names = []
-    monkeypatch.setattr(bnn.cli, "load_mnist_or_report", lambda data_dir: object())
-    monkeypatch.setattr(bnn.cli, "_train", lambda args, run, *rest: names.append(run.name) or 0)
+    monkeypatch.setattr(bnn.cli.commands, "load_mnist_or_report", lambda data_dir: object())
+    monkeypatch.setattr(bnn.cli.commands, "_train", lambda args, run, *rest: names.append(run.name) or 0)
     assert main(["train", "--out", str(tmp_path), "--device", "cpu"]) == 0
     assert names == ["fast-seed0-2"]
     with pytest.raises(SystemExit) as exit_info:

@@ -1,4 +1,4 @@
-"""bnn.data: loading MNIST, clear errors for missing/corrupt files, batching, directories."""
+"""bnn.training.data: loading MNIST, clear errors for missing/corrupt files, batching, directories."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import bnn.data as data_mod
-from bnn.data import (
+import bnn.training.data as data_mod
+from bnn.training.data import (
     ENV_VAR,
     RAW_FILES,
     DataCorruptError,

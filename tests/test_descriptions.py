@@ -1,9 +1,9 @@
-"""bnn.descriptions: a run's settings in one line and as label -> value, as people read them."""
+"""bnn.config.descriptions: a run's settings in one line and as label -> value, as people read them."""
 
 from __future__ import annotations
 
-from bnn.descriptions import describe, settings_in_words
-from bnn.presets import PRESETS
+from bnn.config.descriptions import describe, settings_in_words
+from bnn.config.presets import PRESETS
 
 
 def test_describe_in_one_line():

@@ -1,4 +1,4 @@
-"""bnn.devices: device names checked against what the machine has, one clear sentence otherwise."""
+"""bnn.training.devices: device names checked against what the machine has, one clear sentence otherwise."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from bnn.devices import DeviceError, available_devices, describe_device, keep_freed_memory, resolve_device
+from bnn.training.devices import DeviceError, available_devices, describe_device, keep_freed_memory, resolve_device
 
 
 @pytest.fixture

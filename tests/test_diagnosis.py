@@ -1,16 +1,16 @@
-"""bnn.diagnosis: the seed run's 9.87% is diagnosed, the fixes make it learn, healthy runs pass."""
+"""bnn.analysis.diagnosis: the seed run's 9.87% is diagnosed, the fixes make it learn, healthy runs pass."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bnn.diagnosis import apply_fixes, diagnose
-from bnn.jobs import TrainingJob
-from bnn.metrics import last_eval
-from bnn.presets import PRESETS
-from bnn.probe import probe
-from bnn.train import train
+from bnn.analysis.diagnosis import apply_fixes, diagnose
+from bnn.analysis.probe import probe
+from bnn.config.presets import PRESETS
+from bnn.jobs.training_job import TrainingJob
+from bnn.training.loop import train
+from bnn.training.metrics import last_eval
 from tests.recorded_runs import healthy_records, one_test_eval, recorded_run
 
 SEED = PRESETS["seed"]

@@ -1,4 +1,4 @@
-"""bnn.distributed + the Trainer in a process group: 2 gloo processes on the CPU train the same
+"""bnn.training.distributed + the Trainer in a process group: 2 gloo processes on the CPU train the same
 run as one process; the synchronized BatchNorm; torchrun end to end; checkpoints resume exactly."""
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import torch.multiprocessing as mp
 from conftest import ROOT, make_tiny_data, shrink
 from torch import nn
 
-from bnn.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.run import Run
-from bnn.runs import load_checkpoint, load_run, save_run
-from bnn.settings import InputConfig, RunConfig
-from bnn.train import Trainer, train
+from bnn.config.presets import PRESETS
+from bnn.config.schema import InputConfig, RunConfig
+from bnn.jobs.run import Run
+from bnn.jobs.run_folders import load_checkpoint, load_run, save_run
+from bnn.network.models import build_model
+from bnn.training.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
+from bnn.training.loop import Trainer, train
 
 # 251 images in batches of 64: 4 steps an epoch, the last batch of 59 splits 30 + 29 over 2 ranks.
 # No biases: a bias before BatchNorm has a zero gradient up to rounding, which Adam scales up to

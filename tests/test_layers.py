@@ -1,4 +1,4 @@
-"""bnn.layers: BinaryLinear / BinaryConv2d use sign(W) forward and train the latent W."""
+"""bnn.network.layers: BinaryLinear / BinaryConv2d use sign(W) forward and train the latent W."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnn.binarize import sign
-from bnn.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights, sign_product
+from bnn.network.binarize import sign
+from bnn.network.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights, sign_product
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,12 @@
-"""bnn.links: query-param round trips, layer tokens, and every refused value of a link named."""
+"""bnn.config.links: query-param round trips, layer tokens, and every refused value of a link named."""
 
 from __future__ import annotations
 
 import pytest
 
-from bnn.links import from_query_params, layer_token, parse_layer_token, read_query_params, to_query_params
-from bnn.presets import PRESETS
-from bnn.settings import ConfigError, InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig, validate
+from bnn.config.links import from_query_params, layer_token, parse_layer_token, read_query_params, to_query_params
+from bnn.config.presets import PRESETS
+from bnn.config.schema import ConfigError, InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig, validate
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

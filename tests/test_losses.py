@@ -1,4 +1,4 @@
-"""bnn.losses: squared hinge and Keras' cross-entropy on raw outputs, by hand."""
+"""bnn.network.losses: squared hinge and Keras' cross-entropy on raw outputs, by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bnn.losses import (
+from bnn.network.losses import (
     KERAS_EPSILON,
     LOSS_FUNCTIONS,
     keras_categorical_crossentropy,

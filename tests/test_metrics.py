@@ -1,8 +1,8 @@
-"""bnn.metrics: the latest evaluation of a split."""
+"""bnn.training.metrics: the latest evaluation of a split."""
 
 from __future__ import annotations
 
-from bnn.metrics import last_eval
+from bnn.training.metrics import last_eval
 
 
 def test_last_eval_is_the_latest_of_its_split():

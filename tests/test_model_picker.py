@@ -45,8 +45,8 @@ def test_a_training_run_is_copied_at_most_every_interval(monkeypatch):
 
 
 def test_read_at_names_the_step_and_accuracies():
-    from bnn.presets import PRESETS
-    from bnn.run import Run, Status
+    from bnn.config.presets import PRESETS
+    from bnn.jobs.run import Run, Status
 
     training = Run(
         "fast-1",
@@ -62,8 +62,8 @@ def test_read_at_names_the_step_and_accuracies():
 
 
 def test_an_ended_run_without_weights_in_memory_is_read_from_its_saved_folder(monkeypatch, tmp_path):
-    from bnn.run import Status
-    from bnn.runs import load_run, save_run
+    from bnn.jobs.run import Status
+    from bnn.jobs.run_folders import load_run, save_run
     from ui import state
     from ui.state import PRETRAINED_DIR
 

@@ -1,14 +1,14 @@
-"""bnn.models: shapes, trace(), binarized outputs, any input size."""
+"""bnn.network.models: shapes, trace(), binarized outputs, any input size."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from bnn.binarize import sign
-from bnn.models import BinaryNet, build_model
-from bnn.presets import PRESETS
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.presets import PRESETS
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.binarize import sign
+from bnn.network.models import BinaryNet, build_model
 
 MLP = ModelConfig(layers=(LayerConfig(32), LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 CNN = ModelConfig(

@@ -1,4 +1,4 @@
-"""bnn.optim: schedules, Glorot lr scale, optimizer groups, Bop."""
+"""bnn.network.optim: schedules, Glorot lr scale, optimizer groups, Bop."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from bnn.layers import clip_latent_weights
-from bnn.models import build_model
-from bnn.optim import Bop, CombinedOptimizer, glorot_lr_scale, make_optimizer, scheduled_lr, set_lr
-from bnn.settings import LayerConfig, ModelConfig, TrainConfig
+from bnn.config.schema import LayerConfig, ModelConfig, TrainConfig
+from bnn.network.layers import clip_latent_weights
+from bnn.network.models import build_model
+from bnn.network.optim import Bop, CombinedOptimizer, glorot_lr_scale, make_optimizer, scheduled_lr, set_lr
 
 SMALL = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 

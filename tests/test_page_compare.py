@@ -12,11 +12,11 @@ import torch
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.run import Run, Status
-from bnn.runs import list_runs, metrics_csv, rename_run, save_run
-from bnn.train import Trainer
+from bnn.config.presets import PRESETS
+from bnn.jobs.run import Run, Status
+from bnn.jobs.run_folders import list_runs, metrics_csv, rename_run, save_run
+from bnn.network.models import build_model
+from bnn.training.loop import Trainer
 from ui import keys, state
 from ui.names import shown
 

@@ -15,7 +15,7 @@ from conftest import app_page
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from bnn.draw import CANVAS_SIZE, digit_to_canvas
+from bnn.analysis.drawing import CANVAS_SIZE, digit_to_canvas
 from ui import keys, widgets
 
 TIMEOUT = 60
@@ -96,8 +96,8 @@ def test_a_model_the_page_cannot_run_is_read_on_the_server(monkeypatch):
     """Real first-layer weights (a study's ablation): the page is told why, the server reads each stroke."""
     import dataclasses
 
-    from bnn.models import build_model
-    from bnn.presets import PRESETS
+    from bnn.config.presets import PRESETS
+    from bnn.network.models import build_model
     from ui import page_model, state
 
     config = PRESETS["fast"].model

@@ -13,12 +13,12 @@ import torch
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-from bnn.data import missing_files, resolve_data_dir
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.run import Run, Status
-from bnn.settings import LayerConfig, ModelConfig, RunConfig
-from bnn.summary import format_bytes, model_summary
+from bnn.config.presets import PRESETS
+from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
+from bnn.jobs.run import Run, Status
+from bnn.network.models import build_model
+from bnn.network.summary import format_bytes, model_summary
+from bnn.training.data import missing_files, resolve_data_dir
 from bnn.xnor import kernels
 from ui import keys, state
 

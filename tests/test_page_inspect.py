@@ -6,7 +6,7 @@ import pytest
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-from bnn.data import missing_files, resolve_data_dir
+from bnn.training.data import missing_files, resolve_data_dir
 from ui import keys
 
 pytestmark = pytest.mark.skipif(bool(missing_files(resolve_data_dir())), reason="MNIST is not on disk")
@@ -60,7 +60,7 @@ def test_weight_views_and_unit_count_can_be_changed(page):
 
 @pytest.mark.slow  # a second full render of the page
 def test_the_run_picker_offers_saved_runs_and_shows_the_chosen_one(runs_dir):
-    from bnn.runs import load_run, save_run
+    from bnn.jobs.run_folders import load_run, save_run
     from ui.state import PRETRAINED_DIR
 
     shipped = load_run(PRETRAINED_DIR)

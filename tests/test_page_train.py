@@ -8,9 +8,9 @@ import streamlit as st
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
-from bnn.presets import PRESETS
-from bnn.run import Status
-from bnn.runs import load_run
+from bnn.config.presets import PRESETS
+from bnn.jobs.run import Status
+from bnn.jobs.run_folders import load_run
 from ui import frame, keys, settings_form, state
 from ui.train_panels.live_knobs import knob_key
 
@@ -173,16 +173,16 @@ def test_seed_run_is_diagnosed_and_fixed(page):
 
 
 def test_offline_without_mnist_says_where_to_put_it(page, tmp_path, monkeypatch):
-    import bnn.data
+    import bnn.training.data
 
     empty = tmp_path / "no-mnist"
     monkeypatch.setenv("BNN_DATA_DIR", str(empty))
 
     def offline(data_dir=None, download=True):
-        root = bnn.data.resolve_data_dir(data_dir)
-        raise bnn.data.DataUnavailableError(bnn.data._unavailable_message(root, "no network"))
+        root = bnn.training.data.resolve_data_dir(data_dir)
+        raise bnn.training.data.DataUnavailableError(bnn.training.data._unavailable_message(root, "no network"))
 
-    monkeypatch.setattr(bnn.data, "ensure_mnist", offline)
+    monkeypatch.setattr(bnn.training.data, "ensure_mnist", offline)
     at = _open(page, preset="fast", **TINY)
     assert any(str(empty) in i.value and "first Start downloads it" in i.value for i in at.info)
     _start(at)
@@ -197,7 +197,7 @@ def test_odd_links_never_raise(page, params):
     at = _open(page, preset="fast", **params)
     if "layers" in params:
         _start(at)
-        assert "must have 10 units" in _errors(at)
+        assert "the output layer must have 10 units, one per digit (got 5)" in _errors(at)  # as bnn.train and the CLI
     else:
         (key,) = params
         assert any("could not be used" in i.value and f"{key}=" in i.value for i in at.info)
@@ -346,8 +346,8 @@ def test_a_run_finds_its_live_chart_layout_built_by_the_servers_warm_up(tiny_con
     """The server builds a preset's live chart layout when it starts (``ui.state.warm_up``), so the
     page run after Start does not spend ~0.1 s on it (issue 22)."""
     from bnn import plots
-    from bnn.jobs import TrainingJob
-    from bnn.train import warm_up
+    from bnn.jobs.training_job import TrainingJob
+    from bnn.training.loop import warm_up
     from ui.train_panels import live_view
 
     live_view._run_chart_spec.cache_clear()

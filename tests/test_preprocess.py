@@ -1,4 +1,4 @@
-"""MNIST-style preprocessing of canvas drawings (bnn/preprocess.py).
+"""MNIST-style preprocessing of canvas drawings (bnn/analysis/preprocess.py).
 
 Centre convention (same as ``center_of_mass``): pixel ``i`` sits at coordinate ``i``, so a
 centred MNIST digit has its centre of mass at (14, 14).
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from bnn.preprocess import canvas_to_gray, center_of_mass, preprocess_digit, whole_pixel_shift
+from bnn.analysis.preprocess import canvas_to_gray, center_of_mass, preprocess_digit, whole_pixel_shift
 
 CANVAS = 280
 
@@ -149,7 +149,7 @@ def test_center_of_mass_convention():
 
 @pytest.fixture(scope="module")
 def mnist_digits():
-    from bnn.data import DataError, load_mnist
+    from bnn.training.data import DataError, load_mnist
 
     try:
         data = load_mnist(download=False)

@@ -1,12 +1,12 @@
-"""bnn.presets: exact names and the settings each one promises."""
+"""bnn.config.presets: exact names and the settings each one promises."""
 
 from __future__ import annotations
 
 import pytest
 
-from bnn.presets import PRESET_DESCRIPTIONS, PRESETS, preset
-from bnn.settings import LayerConfig, RunConfig, validate
-from bnn.summary import model_summary
+from bnn.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset
+from bnn.config.schema import LayerConfig, RunConfig, validate
+from bnn.network.summary import model_summary
 
 
 def test_exact_names():

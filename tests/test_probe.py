@@ -1,13 +1,13 @@
-"""bnn.probe: the seed's network at initialization shows its ties, zero sums and tiny steps; the
+"""bnn.analysis.probe: the seed's network at initialization shows its ties, zero sums and tiny steps; the
 probe leaves the global random state alone."""
 
 from __future__ import annotations
 
 import torch
 
-from bnn.presets import PRESETS
-from bnn.probe import probe
-from bnn.settings import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.analysis.probe import probe
+from bnn.config.presets import PRESETS
+from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
 
 
 def test_seed_probe_numbers(mnist):

@@ -1,14 +1,14 @@
-"""bnn.reference: a run is compared with the measured preset of its architecture at the same
+"""bnn.analysis.reference: a run is compared with the measured preset of its architecture at the same
 epoch; when it is behind, the finding names the settings that explain the gap and fixes them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from bnn.diagnosis import diagnose
-from bnn.presets import PRESETS
-from bnn.reference import reference_for
-from bnn.settings import RunConfig
+from bnn.analysis.diagnosis import diagnose
+from bnn.analysis.reference import reference_for
+from bnn.config.presets import PRESETS
+from bnn.config.schema import RunConfig
 from tests.recorded_runs import healthy_records, one_test_eval, recorded_run
 
 

@@ -1,8 +1,8 @@
-"""bnn.run: one Run type; a saved run is exactly the network that trained.
+"""bnn.jobs.run: one Run type; a saved run is exactly the network that trained.
 
 The network that trained is rebuilt here by replaying the run in this process: training is
 deterministic on the CPU for a seed, and the run's live edits name the step at which each took
-effect, so a :class:`~bnn.train.Trainer` given the same edits at the same steps ends with the
+effect, so a :class:`~bnn.training.loop.Trainer` given the same edits at the same steps ends with the
 same weights and the same switches. Its logits on 1,000 test images must equal, bit for bit,
 those of the run read back from its folder in a fresh process.
 """
@@ -19,12 +19,12 @@ import pytest
 import torch
 from conftest import ROOT, shrink
 
-from bnn.data import MnistData
-from bnn.jobs import TrainingJob
-from bnn.presets import PRESETS
-from bnn.run import Run, Status
-from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, load_run
-from bnn.train import Trainer, use_cpu_threads_for
+from bnn.config.presets import PRESETS
+from bnn.jobs.run import Run, Status
+from bnn.jobs.run_folders import CONFIG_FILE, META_FILE, METRICS_FILE, load_run
+from bnn.jobs.training_job import TrainingJob
+from bnn.training.data import MnistData
+from bnn.training.loop import Trainer, use_cpu_threads_for
 
 WAIT = 120.0  # seconds: an upper bound on waiting for an event, never a measurement
 # 20 steps an epoch; Adam at 1e-2 to start, then SGD, a lower lr, dense1 real in weights and activations
@@ -68,7 +68,7 @@ def replay(run: Run, data: MnistData) -> torch.nn.Module:
 def logits_in_a_fresh_process(run_folder: Path, images: torch.Tensor, tmp_path: Path) -> torch.Tensor:
     torch.save(images, tmp_path / "images.pt")
     script = (
-        "import sys, torch; from bnn.runs import load_run; "
+        "import sys, torch; from bnn.jobs.run_folders import load_run; "
         f"model = load_run({str(run_folder)!r}).model(); images = torch.load({str(tmp_path / 'images.pt')!r}); "
         f"torch.save(model(images), {str(tmp_path / 'logits.pt')!r})"
     )

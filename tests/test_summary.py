@@ -1,4 +1,4 @@
-"""bnn.summary: parameter counts, memory, MACs and their formatting."""
+"""bnn.network.summary: parameter counts, memory, MACs and their formatting."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ except ImportError:  # pytest run without the repo root on sys.path
 import pytest
 import torch
 
-from bnn.models import build_model
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
-from bnn.summary import format_bytes, model_summary, summary_rows
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.models import build_model
+from bnn.network.summary import format_bytes, model_summary, summary_rows
 
 SMALL_MLP = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 CNN = ModelConfig(

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnn.jobs import TrainingJob
-from bnn.runs import load_run, save_run
-from bnn.tensorboard_log import EVENTS_PREFIX, FINAL_METRIC, frame, is_event_file, read_events
+from bnn.jobs.run_folders import load_run, save_run
+from bnn.jobs.training_job import TrainingJob
+from bnn.training.tensorboard_log import EVENTS_PREFIX, FINAL_METRIC, frame, is_event_file, read_events
 
 
 def events_of(folder: Path) -> list:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bnn.runs import load_run
+from bnn.jobs.run_folders import load_run
 from bnn.xnor import export_packed
 from ui import exports
 

@@ -15,12 +15,20 @@ from conftest import app_page
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnn.links import read_query_params
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.run import Run, Status
-from bnn.runs import CONFIG_FILE, META_FILE, METRICS_FILE, RunFormatError, load_run, save_run, scan_runs
-from bnn.settings import SETTINGS, SETTINGS_BY_KEY, RunConfig, setting_value, validate
+from bnn.config.links import read_query_params
+from bnn.config.presets import PRESETS
+from bnn.config.schema import SETTINGS, SETTINGS_BY_KEY, RunConfig, setting_value, validate
+from bnn.jobs.run import Run, Status
+from bnn.jobs.run_folders import (
+    CONFIG_FILE,
+    META_FILE,
+    METRICS_FILE,
+    RunFormatError,
+    load_run,
+    save_run,
+    scan_runs,
+)
+from bnn.network.models import build_model
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -116,7 +124,7 @@ def test_a_deeply_nested_json_file_hides_only_its_own_folder(tmp_path):
     assert [run.path.name for run in readable] == ["good"]
     assert any("nested too deeply" in item.reason for item in unreadable)
     assert [item.path.name for item in unreadable] == ["run"]  # a study's own study.json is not a run
-    from bnn.study import StudyError, open_study
+    from bnn.jobs.studies import StudyError, open_study
 
     try:
         open_study(runs / "study")

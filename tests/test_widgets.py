@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bnn.draw import CANVAS_SIZE
+from bnn.analysis.drawing import CANVAS_SIZE
 from ui import widgets
 
 

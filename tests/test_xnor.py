@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bnn.binarize import sign
-from bnn.models import build_model
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.binarize import sign
+from bnn.network.models import build_model
 from bnn.xnor import (
     MAGIC,
     PackedFileError,
@@ -400,8 +400,8 @@ def test_load_rejects_foreign_and_damaged_files(tmp_path):
 def _train_small(mnist, steps: int = 200):
     cfg = ModelConfig(layers=(LayerConfig(256), LayerConfig(256), LayerConfig(10, binarize_activations=False)))
     try:
-        from bnn.settings import RunConfig, TrainConfig
-        from bnn.train import Trainer
+        from bnn.config.schema import RunConfig, TrainConfig
+        from bnn.training.loop import Trainer
     except ImportError:
         Trainer = None
     if Trainer is not None:
@@ -415,12 +415,12 @@ def _train_small(mnist, steps: int = 200):
             loss="cross_entropy",
         )
         trainer = Trainer(RunConfig(model=cfg, train=train_cfg), mnist, device="cpu")
-        from bnn.data import iterate_batches
+        from bnn.training.data import iterate_batches
 
         for indices in iterate_batches(len(trainer.data.train_labels), 100, trainer.generator):
             trainer.train_step(trainer.data.train_images[indices], trainer.data.train_labels[indices])
         return trainer.model.eval()
-    from bnn.layers import clip_latent_weights
+    from bnn.network.layers import clip_latent_weights
 
     torch.manual_seed(0)
     model = build_model(cfg)

@@ -7,10 +7,10 @@ import pytest
 import torch
 from test_xnor import grid_images, randomize
 
-from bnn.binarize import sign
-from bnn.models import build_model
-from bnn.presets import PRESETS
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.presets import PRESETS
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.binarize import sign
+from bnn.network.models import build_model
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
 
 
@@ -161,9 +161,9 @@ def test_best_preset_packs_into_xnor_layers():
 
 
 def _train_small_cnn(mnist, steps: int = 300):
-    from bnn.data import iterate_batches
-    from bnn.settings import RunConfig, TrainConfig
-    from bnn.train import Trainer, recalibrate_batch_norm
+    from bnn.config.schema import RunConfig, TrainConfig
+    from bnn.training.data import iterate_batches
+    from bnn.training.loop import Trainer, recalibrate_batch_norm
 
     config = cnn(conv(16), conv(32), LayerConfig(64))
     train = TrainConfig(

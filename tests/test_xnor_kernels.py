@@ -13,9 +13,10 @@ import pytest
 import torch
 from test_xnor import grid_images, randomize
 
-from bnn.models import build_model
-from bnn.settings import InputConfig, LayerConfig, ModelConfig
-from bnn.xnor import GRID_TOL, export_packed, kernels, pack_bits, reference, unpack_bits
+from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.network.models import build_model
+from bnn.xnor import GRID_TOL, export_packed, kernels, pack_bits, unpack_bits
+from bnn.xnor import numpy_kernels as reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,7 +236,7 @@ def test_exact_ties_in_a_hidden_layer_fused_equals_float_model(threads):
 
 
 def test_trained_model_fused_equals_numpy_and_float(mnist):
-    from bnn.runs import load_run
+    from bnn.jobs.run_folders import load_run
 
     model = load_run(ROOT / "assets" / "pretrained-fast").model()
     x = mnist.test_images[:1500]
@@ -278,8 +279,8 @@ def test_works_without_a_writable_cache_directory(tmp_path):
         caching.CacheImpl._locator_classes = []  # as when no directory is writable
         import numpy as np
         from bnn.xnor import export_packed, kernels
-        from bnn.settings import ModelConfig, LayerConfig
-        from bnn.models import build_model
+        from bnn.config.schema import ModelConfig, LayerConfig
+        from bnn.network.models import build_model
         assert not kernels._SERIAL._cache.__class__.__name__ == "FunctionCache"
         model = build_model(ModelConfig(layers=(LayerConfig(64), LayerConfig(10, binarize_activations=False))))
         packed = export_packed(model, threads=1)

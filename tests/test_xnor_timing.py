@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from test_xnor import grid_images, randomize
 
-from bnn.draw import deployment_copy
-from bnn.models import build_model
-from bnn.settings import LayerConfig, ModelConfig
+from bnn.analysis.drawing import deployment_copy
+from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.network.models import build_model
 from bnn.xnor import export_packed
 from bnn.xnor.timing import float_predict, time_test_set, xnor_words_per_second
 

@@ -4,7 +4,7 @@ Outside shared mode everything is allowed, as on one person's laptop. In shared 
 (``streamlit run app.py -- --shared`` or ``BNN_SHARED=1``) each browser session owns the runs it
 starts: it holds an unguessable owner key (:func:`secrets.token_urlsafe`) in its tab's URL
 (``?owner=...``), so a reload or a bookmark of the tab gets its controls back, and a run keeps the
-key's hash (:attr:`bnn.run.Run.owner`, saved in its ``meta.json``), so ownership outlives a server
+key's hash (:attr:`bnn.jobs.run.Run.owner`, saved in its ``meta.json``), so ownership outlives a server
 restart while the folder does not reveal the key. Every other session may watch the run (charts,
 Draw, Inspect, Compare) but not pause, stop, test, edit, rename, delete or resume it: every
 callback for a run asks :func:`require_owner` on the server, so a forged widget event changes
@@ -27,17 +27,17 @@ import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import streamlit as st
 
-from bnn.jobs import RunSlots
-from bnn.run import Run, Status
-from bnn.runs import scan_runs
-from bnn.settings import RunConfig
-from bnn.study import Study
-from bnn.summary import model_summary
+from bnn.config.schema import RunConfig
+from bnn.jobs.run import Run, Status
+from bnn.jobs.run_folders import scan_runs
+from bnn.jobs.start_rules import LIMIT_WHAT, RunLimits, limit_problems
+from bnn.jobs.studies import Study
+from bnn.jobs.training_job import RunSlots
 from ui.names import shown
 
 log = logging.getLogger("bnn.access")
@@ -61,10 +61,10 @@ LIMITS = {
     "session_runs": Limit("--session-runs", "BNN_SESSION_RUNS", 1, "runs training per session"),
     "session_queued": Limit("--session-queued", "BNN_SESSION_QUEUED", 1, "waiting in the queue"),
     "max_queued": Limit("--max-queued", "BNN_MAX_QUEUED", 16, "runs waiting for a slot of the server"),
-    "max_units": Limit("--max-units", "BNN_MAX_UNITS", 1024, "units (or channels) in a layer"),
-    "max_layers": Limit("--max-layers", "BNN_MAX_LAYERS", 6, "layers"),
-    "max_params": Limit("--max-params", "BNN_MAX_PARAMS", 3_000_000, "parameters"),
-    "max_epochs": Limit("--max-epochs", "BNN_MAX_EPOCHS", 12, "epochs"),
+    "max_units": Limit("--max-units", "BNN_MAX_UNITS", 1024, LIMIT_WHAT["max_units"]),
+    "max_layers": Limit("--max-layers", "BNN_MAX_LAYERS", 6, LIMIT_WHAT["max_layers"]),
+    "max_params": Limit("--max-params", "BNN_MAX_PARAMS", 3_000_000, LIMIT_WHAT["max_params"]),
+    "max_epochs": Limit("--max-epochs", "BNN_MAX_EPOCHS", 12, LIMIT_WHAT["max_epochs"]),
     "max_disk_mb": Limit("--max-disk-mb", "BNN_MAX_DISK_MB", 2048, "MB of disk for the runs folder"),
 }
 
@@ -107,6 +107,13 @@ def limit(name: str) -> int:
     (:func:`option_problems` says when the value given is unusable)."""
     _, text = _chosen(name)
     return int(text) if text is not None else LIMITS[name].default
+
+
+def run_limits() -> RunLimits | None:
+    """What one run may be on this server (bnn.jobs.start_rules.start_problems checks it); None outside shared mode."""
+    if not shared():
+        return None
+    return RunLimits(**{field.name: limit(field.name) for field in fields(RunLimits)})
 
 
 def owner_key() -> str:
@@ -226,16 +233,7 @@ def start_problems(config: RunConfig | None, runs: Iterable[Run], runs_dir: Path
             f"{limit('max_queued')}): try again when one has started"
         )
     if config is not None:
-        widest = max(layer.units for layer in config.model.layers)
-        sizes = {
-            "max_units": widest,
-            "max_layers": len(config.model.layers),
-            "max_params": model_summary(config.model).total_params,
-            "max_epochs": config.train.epochs,
-        }
-        for name, value in sizes.items():
-            if value > limit(name):
-                problems.append(f"{value:,} {LIMITS[name].what}; this shared server allows at most {limit(name):,}")
+        problems += limit_problems(config, run_limits())
     scan_runs(runs_dir)  # removes what saves cut short left behind: it is not counted
     used_mb = folder_bytes(runs_dir) / 1024**2 if runs_dir.is_dir() else 0.0
     if used_mb >= limit("max_disk_mb"):

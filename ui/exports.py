@@ -1,5 +1,5 @@
 """Downloads of a run's binarized network (the packed file, a C source for a microcontroller, ONNX) and
-the device table of its C file, for the Efficiency and Compare pages (:mod:`bnn.deploy`).
+the device table of its C file, for the Efficiency and Compare pages (:mod:`bnn.deploy.formats`).
 
 The files are made when a button is clicked (``st.download_button`` with a callable), not at every page
 run; the packed model is built once per run's weights (``Run.cache_key``).
@@ -11,11 +11,11 @@ import functools
 
 import streamlit as st
 
-from bnn.deploy import download
-from bnn.runs import slugify
-from bnn.summary import format_bytes
+from bnn.deploy.c_source import c_source, code_bytes, device_rows
+from bnn.deploy.formats import download
+from bnn.jobs.run_folders import slugify
+from bnn.network.summary import format_bytes
 from bnn.xnor import PackedModel, XnorExportError, export_packed
-from bnn.xnor.c_source import c_source, code_bytes, device_rows
 
 FILES_KEPT = 8  # downloads kept in memory (at most ~2 MB each for the presets)
 LABELS = {  # format -> (button, what it is)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnn.devices import describe_device, resolve_device
-from bnn.links import MAX_PARAM_CHARS
+from bnn.config.links import MAX_PARAM_CHARS
+from bnn.training.devices import describe_device, resolve_device
 from ui import access, state
 from ui.names import as_code, shown
 
@@ -29,7 +29,7 @@ def setup(title: str, icon: str) -> None:
 
 
 def drop_long_params() -> None:
-    """Take every URL param longer than a real link's (``bnn.links.MAX_PARAM_CHARS``) out of the
+    """Take every URL param longer than a real link's (``bnn.config.links.MAX_PARAM_CHARS``) out of the
     tab's URL, unread, with a notice: nothing reads it, and Streamlit does not send it back to the
     browser with every later change of the URL."""
     dropped = [name for name, value in st.query_params.to_dict().items() if len(name) + len(value) > MAX_PARAM_CHARS]

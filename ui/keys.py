@@ -5,7 +5,7 @@ reach another page) lives under a plain ``st.session_state`` key or in the URL. 
 below says which pages write and read it, so the writer and the readers agree by construction.
 Keys used by a single module (a widget of one page, a cache of one panel) stay in that module.
 The run's own settings are URL params too: their names are the settings registry's
-(``bnn.links.to_query_params``).
+(``bnn.config.links.to_query_params``).
 """
 
 TRAIN_RUN = "tr_run"
@@ -20,7 +20,7 @@ PICKED_RUN = "picked_run"
 by the run picker of Draw, Inspect and Efficiency, so the choice follows the tab across them."""
 
 ACTIVE_RUN = "active_run"
-"""On a shared server (``ui.access``), the run this session made active (a ``bnn.run.Run`` with its
+"""On a shared server (``ui.access``), the run this session made active (a ``bnn.jobs.run.Run`` with its
 weights in memory); elsewhere the active run is the server's. Written by Train ("Make active",
 ``ui.state.activate``); read through ``ui.state.activated`` by every page's sidebar and the run
 picker of Draw, Inspect and Efficiency."""
@@ -37,7 +37,7 @@ EFFICIENCY_TEST_INDEX = "eff_test_index"
 """The test image Efficiency times; starts at the first. Written and read by Efficiency."""
 
 TRAIN_CONFIG = "tr_cfg"
-"""The Train page's settings for the next run, a ``bnn.settings.RunConfig`` (its controls' values
+"""The Train page's settings for the next run, a ``bnn.config.schema.RunConfig`` (its controls' values
 as last read). Written and read by Train (``ui.train_panels.next_run``)."""
 
 TRAIN_PRESET = "tr_preset"
@@ -82,7 +82,7 @@ same run. Written and read by Train."""
 
 STUDY_BASE = "study_base"
 """The base of the next study, ``(label, RunConfig)``: the Train page's settings. Written by Train's
-"Study this configuration" (``ui.train_panels.settings``); read by Study."""
+"Study this configuration" (``ui.train_panels.settings_panel``); read by Study."""
 
 STUDY_FOLDER = "study_folder"
 """The study folder this tab shows (text). Written and read by Study."""

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.state import ASSETS_DIR
-
 _live_chart = st.components.v2.component(
     "bnn_live_chart",
     html='<div class="bnn-live-chart"></div>',
-    js=(ASSETS_DIR / "live_chart.js").read_text(encoding="utf-8"),
+    js=(Path(__file__).resolve().parents[1] / "assets" / "live_chart.js").read_text(encoding="utf-8"),
     isolate_styles=False,
 )
 LIVE_CHART_CONFIG = {"displaylogo": False, "responsive": True}

@@ -4,9 +4,9 @@ Choices: the shipped pretrained model, the active model, every run of this serve
 ended) and every saved run. Default: the run this tab started on the Train page while it trains,
 else the active model. The choice is kept per tab across these pages.
 
-The picked network is a :class:`bnn.run.Run` whose weights were read once (``run.model()``
+The picked network is a :class:`bnn.jobs.run.Run` whose weights were read once (``run.model()``
 returns the same model on every call). A training run is read through a snapshot of its weights
-(:meth:`bnn.jobs.TrainingJob.model_copy`),
+(:meth:`bnn.jobs.training_job.TrainingJob.model_copy`),
 taken at most every :data:`SNAPSHOT_EVERY_S` seconds and shared by every tab and page, so that
 looking at a run does not slow its training; a page that shows a training run refreshes at
 :data:`REFRESH_S` and gets the newer weights.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from bnn.run import Run
-from bnn.runs import RunFormatError, list_runs, load_run
+from bnn.jobs.run import Run
+from bnn.jobs.run_folders import RunFormatError, list_runs, load_run
 from ui import keys, state
 from ui.names import capped
 

@@ -1,7 +1,7 @@
-"""The Train page's controls, derived from the settings registry (``bnn.settings.SETTINGS``).
+"""The Train page's controls, derived from the settings registry (``bnn.config.schema.SETTINGS``).
 
 Every control has a session-state key (:func:`control_key`); :func:`config_to_controls` and
-:func:`config_from_controls` map a :class:`~bnn.settings.RunConfig` to those values and back, so
+:func:`config_from_controls` map a :class:`~bnn.config.schema.RunConfig` to those values and back, so
 presets, "apply fix" and links all fill the same controls. :func:`control` draws one setting's
 widget with the label, help, choices and range its field declares.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from bnn.setting_spec import Setting
-from bnn.settings import LAYER_SETTINGS, SETTINGS, SETTINGS_BY_NAME, RunConfig, setting_value, with_settings
+from bnn.config.schema import LAYER_SETTINGS, SETTINGS, SETTINGS_BY_NAME, RunConfig, setting_value, with_settings
+from bnn.config.spec import Setting
 
 CONTROL_PREFIX = "tr_"
 LADDER = tuple(float(f"{mantissa}e{exponent}") for exponent in range(-8, 1) for mantissa in (1, 2, 3, 5)) + (10.0,)

@@ -1,6 +1,6 @@
 """State the pages share: training jobs and the active model (process-wide), MNIST, run folders.
 
-Training jobs and the active model (a :class:`bnn.run.Run` with its weights read once) live in
+Training jobs and the active model (a :class:`bnn.jobs.run.Run` with its weights read once) live in
 one :class:`AppState` from ``st.cache_resource``, so they survive page switches and browser
 reloads (a reload starts a new Streamlit session that finds the same jobs still running). Per-tab
 choices live in ``st.session_state`` and the URL.
@@ -25,13 +25,20 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
-from bnn.jobs import RunSlots, TrainingJob
-from bnn.presets import PRESETS
-from bnn.run import Run
-from bnn.runs import RunFormatError, default_runs_dir, list_runs, load_run, slugify, unique_name
-from bnn.settings import RunConfig
-from bnn.train import warm_up as warm_up_training
+from bnn.config.presets import PRESETS
+from bnn.config.schema import RunConfig
+from bnn.jobs.run import Run
+from bnn.jobs.run_folders import (
+    RunFormatError,
+    default_runs_dir,
+    list_runs,
+    load_run,
+    slugify,
+    unique_name,
+)
+from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.training.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
+from bnn.training.loop import warm_up as warm_up_training
 from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -74,7 +81,9 @@ class JobConflict(RuntimeError):
 class AppState:
     # key (job_key: its folder, relative to the runs folder) -> job; insertion order = start order
     jobs: dict[str, TrainingJob] = field(default_factory=dict)
-    studies: dict[str, object] = field(default_factory=dict)  # study folder -> its bnn.study.StudyJob (ui.studies)
+    studies: dict[str, object] = field(
+        default_factory=dict
+    )  # study folder -> its bnn.jobs.studies.StudyJob (ui.study_jobs)
     active: Run | None = None  # the model the Draw, Inspect and Efficiency pages use by default
     lock: threading.Lock = field(default_factory=threading.Lock)
     slots: RunSlots = field(default_factory=lambda: RunSlots(max_runs()))
@@ -136,7 +145,9 @@ def warm_up() -> list[threading.Thread]:
 
     def training() -> None:
         try:
-            data = load_mnist(str(data_dir()), device="cpu", download=False)  # bnn.data keeps it for _load_data
+            data = load_mnist(
+                str(data_dir()), device="cpu", download=False
+            )  # bnn.training.data keeps it for _load_data
         except DataError:
             data = None
         from ui.train_panels.live_view import warm_live_chart
@@ -150,7 +161,7 @@ def warm_up() -> list[threading.Thread]:
         # the packed engine's compiled kernels (Efficiency, exports): loaded from numba's cache in ~1 s,
         # compiled in ~40 s in a low-priority child process on a machine's first start; the Efficiency
         # page uses the numpy engine meanwhile
-        from bnn.deploy import prepare_kernels
+        from bnn.deploy.formats import prepare_kernels
 
         prepare_kernels()
 

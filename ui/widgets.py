@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bnn.draw import CANVAS_SIZE
+from bnn.analysis.drawing import CANVAS_SIZE
 
 CANVAS_CLASS = "bnn-canvas"  # browser tests find the canvas by this class
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"

@@ -26,9 +26,9 @@ from .common import (
 )
 from .concepts import ste_figure, xnor_walkthrough
 from .distributions import confusion_figure, histogram, probability_bars
-from .efficiency import size_bars
 from .images import activation_grid, activation_groups, digit_image, image_gallery, network_path, weight_grid
-from .study import study_chart
+from .model_size import size_bars
+from .pareto import study_chart
 from .training import (
     SelectorSafeFigure,
     flip_rate_lines,

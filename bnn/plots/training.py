@@ -1,7 +1,7 @@
 """Training over steps: the live four-panel chart of a run, per-layer weight sign flips and the
-curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.train`.
+curves of several runs on one chart. Records and evaluations are the dicts of :mod:`bnn.training.loop`.
 
-Two kinds of event are marked: live edits (``bnn.train.Trainer.edits``) as dotted vertical lines
+Two kinds of event are marked: live edits (``bnn.training.loop.Trainer.edits``) as dotted vertical lines
 labelled with the change, and records whose loss was NaN/inf as red crosses along the bottom of
 the loss panel, where their loss is missing (a diverged run's flat accuracy line is then visibly
 the NaN steps)."""
@@ -16,8 +16,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..metrics import EvalRecord, StepRecord
-from ..train import describe_edit
+from ..training.live_edits import describe_edit
+from ..training.metrics import EvalRecord, StepRecord
 from .common import LAYOUT, LEGEND_MARGIN, PALETTE, _figure, _np
 
 EDIT_COLOR = "#7c3aed"

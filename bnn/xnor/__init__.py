@@ -1,4 +1,4 @@
-"""Bit-packed XNOR-popcount inference for a trained :class:`~bnn.models.BinaryNet`, MLP or CNN.
+"""Bit-packed XNOR-popcount inference for a trained :class:`~bnn.network.models.BinaryNet`, MLP or CNN.
 
 Courbariaux et al. (2016, arXiv:1602.02830, section 3): once weights and activations are ±1, a dot
 product is an XNOR followed by a popcount. :func:`export_packed` turns a trained model into packed
@@ -9,7 +9,7 @@ engine was measured (``python -m benchmarks.xnor``).
 * :mod:`bnn.xnor.packing`: ±1 vectors as uint64 words, the XNOR dot product.
 * :mod:`bnn.xnor.kernels`: the fused numba kernels (a program in one compiled call), built from
   :mod:`bnn.xnor.dense_steps`, :mod:`bnn.xnor.conv_steps` and :mod:`bnn.xnor.intrinsics`;
-  :mod:`bnn.xnor.reference`: the numpy reference.
+  :mod:`bnn.xnor.numpy_kernels`: the numpy reference.
 * :mod:`bnn.xnor.layer`: :class:`PackedLayer`; :mod:`bnn.xnor.model`: :class:`PackedModel` (the forward pass).
 * :mod:`bnn.xnor.export`: threshold folding, :func:`export_packed`.
 * :mod:`bnn.xnor.fileformat`: :func:`save_packed` / :func:`load_packed` (the ``.bnnx`` file, read strictly).

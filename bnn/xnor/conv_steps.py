@@ -3,7 +3,7 @@
 A binarized convolution is ``s * max_pool(d) >= T`` per channel, ``d`` summed over the taps inside
 the image (XNOR on packed channel words, or exact integers on 8-bit pixels for a first conv). Each
 chunk (images x output rows) computes four positions (a pool window) at a time and copies the output
-of blank groups; :mod:`bnn.xnor.reference` computes the same with numpy.
+of blank groups; :mod:`bnn.xnor.numpy_kernels` computes the same with numpy.
 """
 
 import numpy as np

@@ -3,7 +3,7 @@
 A binarized dense layer is ``popcount(a XOR w) <= threshold`` per unit (BatchNorm, bias and sign
 folded into the integer threshold, see :mod:`bnn.xnor.export`); the bit-plane first layer is
 ``alpha * sum_j 2^j popcount(B_j AND P) + beta * sum(k) >= c``. Each function computes one chunk
-(images x units) of a step for :mod:`bnn.xnor.kernels`; :mod:`bnn.xnor.reference` computes the same
+(images x units) of a step for :mod:`bnn.xnor.kernels`; :mod:`bnn.xnor.numpy_kernels` computes the same
 with numpy.
 """
 

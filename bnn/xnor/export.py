@@ -1,6 +1,6 @@
 """Export a trained BinaryNet (MLP or CNN) to a :class:`~bnn.xnor.model.PackedModel`: packed weights, folded thresholds.
 
-A hidden unit computes ``sign(BN(dot + bias))`` with sign(0) = +1 (:func:`bnn.binarize.sign`).
+A hidden unit computes ``sign(BN(dot + bias))`` with sign(0) = +1 (:func:`bnn.network.binarize.sign`).
 BatchNorm (eval statistics), bias and sign fold into one integer per unit, found by a binary search
 over the reachable dot values that evaluates the model's own float32 ``F.batch_norm``, so ties and
 float32 rounding are reproduced exactly; a negative gamma is folded by negating the unit's weight
@@ -105,12 +105,12 @@ def _fold_thresholds(layer: PackedLayer, z_of: Any, v_min: int, v_max: int) -> t
 
 
 def export_packed(model: nn.Module, *, threads: int | None = None, engine: str = "fused") -> PackedModel:
-    """Pack a trained :class:`~bnn.models.BinaryNet` (see the module docstring and docs/xnor.md).
+    """Pack a trained :class:`~bnn.network.models.BinaryNet` (see the module docstring and docs/xnor.md).
 
     Raises :class:`XnorExportError` for BatchNorm without running statistics and NaN/infinite
     parameters. Layers that are not binarized become float32 fallback layers.
     """
-    from ..models import BinaryNet
+    from ..network.models import BinaryNet
 
     if not isinstance(model, BinaryNet):
         raise XnorExportError(f"expected a BinaryNet, got {type(model).__name__}")

@@ -7,7 +7,7 @@ into the integer threshold, see :mod:`bnn.xnor.export`); the bit-plane first lay
 channel words, or exact integers on 8-bit pixels for a first conv). Each step does the XOR (AND), the
 popcount, the accumulation and the threshold in one loop nest and writes the unit's bit straight
 into the next layer's uint64 words, so nothing is unpacked between layers and no intermediate
-array is built. :mod:`bnn.xnor.reference` computes the same with numpy; the tests compare the two
+array is built. :mod:`bnn.xnor.numpy_kernels` computes the same with numpy; the tests compare the two
 bit for bit.
 
 A :class:`Program` is a run of such layers (the 8-bit check and bit-planes of the pixels first when

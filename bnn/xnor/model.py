@@ -3,7 +3,7 @@
 Courbariaux et al. (2016, arXiv:1602.02830, section 3): with ±1 weights and activations a dot product
 is an XNOR and a popcount. :class:`PackedModel` runs a model exported by :func:`bnn.xnor.export_packed`
 with the fused compiled kernels (``engine="fused"``, :mod:`bnn.xnor.kernels`) or with the numpy
-reference (``engine="numpy"``, :mod:`bnn.xnor.reference`); both give the same bits and scores. Its
+reference (``engine="numpy"``, :mod:`bnn.xnor.numpy_kernels`); both give the same bits and scores. Its
 layers are :class:`~bnn.xnor.layer.PackedLayer`.
 docs/xnor.md explains the arithmetic and how it was measured.
 """
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import kernels, reference
+from . import kernels
+from . import numpy_kernels as reference
 from .layer import KINDS, REAL_ACTIVATIONS, PackedFileError, PackedLayer, activate
 from .packing import pack_bits, unpack_bits
 
@@ -272,7 +273,7 @@ class PackedModel:
         return np.concatenate([self._forward(x[i : i + _CHUNK])[-1] for i in range(0, len(x), _CHUNK)])
 
     def _forward(self, x: np.ndarray, keep_all: bool = False) -> list[np.ndarray]:
-        """Run all layers with :mod:`bnn.xnor.reference`; outputs are bool (N, U) for bits,
+        """Run all layers with :mod:`bnn.xnor.numpy_kernels`; outputs are bool (N, U) for bits,
         float32 (N, U) otherwise."""
         outs: list[np.ndarray] = []
         state = self._input_state(x)

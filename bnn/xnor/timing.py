@@ -3,7 +3,7 @@ Efficiency page shows and ``python -m benchmarks.xnor`` reports.
 
 Ratios are float seconds / packed seconds, each the median of interleaved repeats, so both engines
 see the same machine load. The float model is expected to have ``sign(W)`` stored once (the
-fastest float32 PyTorch form, :func:`bnn.draw.deployment_copy`); both run with the same threads.
+fastest float32 PyTorch form, :func:`bnn.analysis.drawing.deployment_copy`); both run with the same threads.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The Train page's "Change while it trains" panel: the learning rate, the optimizer and each
-layer's binarization of the shown run, changed without a restart (``bnn.jobs.TrainingJob.edit``,
+layer's binarization of the shown run, changed without a restart (``bnn.jobs.training_job.TrainingJob.edit``,
 applied at the next optimizer step and marked on the chart), and the list of its live edits.
 
 A change is requested, not waited for: it is listed as pending until the run's settings in use
@@ -12,10 +12,10 @@ from collections.abc import MutableMapping
 
 import streamlit as st
 
-from bnn.architecture import layer_names
-from bnn.run import Status
-from bnn.settings import LAYER_SETTINGS, ConfigError, RunConfig
-from bnn.train import LIVE_LAYER_SETTINGS, describe_edit
+from bnn.config.architecture import layer_names
+from bnn.config.schema import LAYER_SETTINGS, ConfigError, RunConfig
+from bnn.jobs.run import Status
+from bnn.training.live_edits import LIVE_LAYER_SETTINGS, describe_edit
 from ui import access, keys
 from ui import settings_form as form
 

@@ -15,15 +15,15 @@ import json
 import streamlit as st
 
 from bnn import plots
-from bnn.run import Status
-from bnn.train import YOUNG_RUN_S
+from bnn.jobs.run import Status
+from bnn.training.loop import YOUNG_RUN_S
 from ui import live_chart
 from ui.names import shown
 
 LIVE_POINTS = 150  # points per live curve
 LIVE_HEIGHT = 500  # pixels: the chart, and the same space before the first run
 POLL_S = 1.0
-YOUNG_POLL_S = 0.2  # while the run is young (bnn.train.YOUNG_RUN_S), its first points come this often
+YOUNG_POLL_S = 0.2  # while the run is young (bnn.training.loop.YOUNG_RUN_S), its first points come this often
 LIVE_CHART_KEY = "tr_live_chart"
 NO_RUN_NOTE = "The loss, accuracy, learning rate and weight sign flips draw here as the run trains: press Start"
 
@@ -176,6 +176,6 @@ def _run_chart_spec(
 
 def warm_live_chart(trainer) -> None:
     """Build the live chart's layout for a run like ``trainer``'s, after its first record, ahead of
-    the run (``bnn.train.warm_up`` on the data a run trains on)."""
+    the run (``bnn.training.loop.warm_up`` on the data a run trains on)."""
     series = plots.live_training_series(trainer.records, [], LIVE_POINTS)
     _run_chart_spec(tuple(series), trainer.total_steps, _lr_range(trainer.config.train, ()), json.dumps([]))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 
-from bnn.diagnosis import apply_fixes
-from bnn.links import ECHO_CHARS, read_query_params, to_query_params
-from bnn.presets import PRESETS
-from bnn.settings import LayerConfig, RunConfig
+from bnn.analysis.diagnosis import apply_fixes
+from bnn.config.links import ECHO_CHARS, read_query_params, to_query_params
+from bnn.config.presets import PRESETS
+from bnn.config.schema import LayerConfig, RunConfig
 from ui import keys
 from ui import settings_form as form
 from ui.names import as_code, capped

@@ -1,6 +1,6 @@
 """The Train page's run bar, first on the page: Start, Pause/Resume, Stop, Test now, and the
 picker of the run the tab shows; and what Start does (check the settings, load MNIST, start a
-background ``bnn.jobs.TrainingJob``)."""
+background ``bnn.jobs.training_job.TrainingJob``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 
 import streamlit as st
 
-from bnn.presets import PRESETS
-from bnn.run import Status
-from bnn.settings import validate
-from bnn.summary import training_memory_problems
+from bnn.config.presets import PRESETS
+from bnn.jobs import start_rules
+from bnn.jobs.run import Status
 from ui import access, keys
 from ui import state as shared
 from ui.names import capped
@@ -128,11 +127,7 @@ def start_in_page(settings: NextRun, jobs: Mapping) -> str | None:
 def start_problems(settings: NextRun, jobs: Mapping) -> list[str]:
     """Why the settings cannot start now (each a sentence), or nothing."""
     config = settings.config()
-    problems = validate(config)
-    if config.model.num_classes != 10:
-        problems.append(f"the output layer must have 10 units, one per digit (got {config.model.num_classes})")
-    problems = problems or training_memory_problems(config)
-    return problems or shared.start_problems(config)
+    return start_rules.start_problems(config) or shared.start_problems(config)
 
 
 def launch(settings: NextRun, jobs: Mapping, data) -> str | None:
