@@ -78,7 +78,7 @@ def test_an_installed_bnn_imports_from_any_folder_and_has_its_command(tmp_path):
         pytest.skip("bnn-playground is not installed in this environment (the README's commands install it)")
     code = "import bnn, bnn.api; print(bnn.api.__file__)"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, **elsewhere)
-    assert found.stdout.strip().endswith(os.path.join("bnn", "api.py"))
+    assert found.stdout.strip().endswith(os.path.join("bnn", "api", "__init__.py"))
     command = Path(sys.executable).with_name("bnn")
     shown = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True, **elsewhere)
     assert shown.stdout.startswith("usage: bnn") and "train" in shown.stdout and "study" in shown.stdout

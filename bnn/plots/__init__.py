@@ -26,7 +26,15 @@ from .common import (
 )
 from .concepts import ste_figure, xnor_walkthrough
 from .distributions import confusion_figure, histogram, probability_bars
-from .images import activation_grid, activation_groups, digit_image, image_gallery, network_path, weight_grid
+from .images import (
+    activation_grid,
+    activation_groups,
+    activations_row,
+    digit_image,
+    image_gallery,
+    network_path,
+    weight_grid,
+)
 from .model_size import size_bars
 from .pareto import study_chart
 from .training import (
@@ -36,6 +44,7 @@ from .training import (
     live_training_figure,
     live_training_series,
     metric_lines,
+    run_figure,
     run_overlay,
     selector_safe,
     thin_records,
@@ -68,6 +77,8 @@ __all__ = [
     "histogram",
     "image_gallery",
     "live_training_figure",
+    "run_figure",
+    "activations_row",
     "live_training_series",
     "metric_lines",
     "network_path",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from .common import BINARY, DIVERGING, HIGHLIGHT_COLOR, IMAGE_MARGIN, INK, MINUS_COLOR, PLUS_COLOR, _figure, _np
+from .common import BINARY, DIVERGING, HIGHLIGHT_COLOR, IMAGE_MARGIN, INK, LAYOUT, MINUS_COLOR, PLUS_COLOR, _figure, _np
 
 
 def _image_axes(fig: go.Figure) -> None:
@@ -392,3 +392,24 @@ def network_path(
 def _slot(position: int, count: int) -> float:
     """Vertical place (0 top .. 1 bottom) of the ``position``-th of ``count`` nodes, centred."""
     return 0.5 if count <= 1 else 1 - position / (count - 1)
+
+
+def activations_row(digit, traces) -> go.Figure:
+    """One image through the network in one row: the ``digit``, then every layer's activations
+    (``traces``: the model's trace of it; ±1 where binarized), side by side."""
+    from plotly.subplots import make_subplots
+
+    titles = ["input digit"] + [
+        f"{t.name}: {'binary ±1' if t.binarized else 'real'} ({t.post[0].numel()} values)" for t in traces
+    ]
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.03)
+    parts = [digit_image(digit)] + [activation_grid(t.post[0]) for t in traces]
+    for col, part in enumerate(parts, 1):
+        for trace in part.data:
+            fig.add_trace(trace.update(showscale=False), row=1, col=col)
+        fig.update_xaxes(visible=False, row=1, col=col)
+        anchor = f"x{col if col > 1 else ''}"
+        fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=anchor, row=1, col=col)
+    fig.update_layout(**LAYOUT)
+    fig.update_layout(height=260, margin=dict(l=8, r=8, t=40, b=8))
+    return fig

@@ -338,3 +338,23 @@ def live_training_figure(
             font=dict(size=11, color=EDIT_COLOR),
         )
     return fig
+
+
+def run_figure(run, height: int):
+    """The Train page's chart of ``run`` (a bnn.jobs.run.Run), ended or training: the learning-rate
+    axis spans the schedule's two ends and every live edit's rates while it trains."""
+    if run.ended:
+        return live_training_figure(
+            run.records, run.evals, height=height, total_steps=run.step or None, edits=run.edits
+        )
+    train = run.config.train
+    lrs = [train.lr, train.lr if train.schedule == "constant" else train.lr_end]
+    lrs += [edit[key] for edit in run.edits if edit["setting"] == "lr" for key in ("old", "new")]  # before, after
+    return live_training_figure(
+        run.records,
+        run.evals,
+        height=height,
+        total_steps=run.total_steps or None,
+        lr_range=(min(lrs), max(lrs)),
+        edits=run.edits,
+    )
