@@ -1,0 +1,77 @@
+"""Small units: no module of the package or the app over 450 lines, no function over 60 lines,
+except the ones listed here with the reason (compiled kernels keep their loops in one piece)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+# numba-compiled kernels: one function is one compiled loop nest (splitting it costs a call per pixel or word)
+COMPILED_KERNELS = {
+    "bnn/xnor/dense_steps.py:_xnor_chunk",
+    "bnn/xnor/conv_steps.py:_conv_chunk",
+    "bnn/xnor/conv_steps.py:_pixel_conv_chunk",
+}
+# still too long: to be split (each entry removed when it is)
+NOT_YET_SPLIT = {
+    "bnn/jobs/studies.py",
+    "bnn/jobs/training_job.py",
+    "bnn/jobs/run_folders.py",
+    "bnn/config/schema.py",
+    "bnn/training/loop.py",
+    "bnn/deploy/c_source.py",
+    "bnn/xnor/model.py",
+    "bnn/xnor/kernels.py",
+    "bnn/plots/distributions.py:confusion_figure",
+    "bnn/plots/images.py:activation_groups",
+    "bnn/plots/images.py:network_path",
+    "bnn/plots/training.py:live_training_figure",
+    "bnn/plots/concepts.py:xnor_walkthrough",
+    "bnn/jobs/training_job.py:__init__",
+    "bnn/jobs/run_folders.py:save_run",
+    "bnn/jobs/run_folders.py:load_run",
+    "bnn/training/loop.py:__init__",
+    "bnn/deploy/c_source.py:c_source",
+    "bnn/deploy/onnx_graph.py:onnx_model",
+    "bnn/api/functions.py:train",
+    "bnn/api/handle.py:edit",
+    "bnn/cli/commands.py:_train",
+    "bnn/analysis/inspection.py:activation_stats",
+    "bnn/xnor/model.py:_validate_structure",
+    "bnn/xnor/kernels.py:program",
+    "bnn/xnor/export.py:export_packed",
+    "ui/train_panels/run_bar.py:run_bar",
+    "app_pages/study.py:new_study_form",
+    "app_pages/study.py:show_study",
+}
+
+
+def source_files() -> list[Path]:
+    return sorted([*ROOT.glob("bnn/**/*.py"), *ROOT.glob("ui/**/*.py"), *ROOT.glob("app_pages/*.py"), ROOT / "app.py"])
+
+
+def too_long() -> set[str]:
+    found = set()
+    for path in source_files():
+        name = path.relative_to(ROOT).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            found.add(name)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
+                    found.add(f"{name}:{node.name}")
+    return found
+
+
+def test_no_module_or_function_is_too_long():
+    new = too_long() - COMPILED_KERNELS - NOT_YET_SPLIT
+    assert not new, f"over {MAX_MODULE_LINES} lines (a module) or {MAX_FUNCTION_LINES} (a function): {sorted(new)}"
+
+
+def test_the_lists_of_exceptions_are_current():
+    assert not (NOT_YET_SPLIT | COMPILED_KERNELS) - too_long(), "split already: drop it from the list"
