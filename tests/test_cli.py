@@ -183,7 +183,7 @@ def test_device_cuda_without_cuda_is_one_line(capsys, monkeypatch):
 def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp_path: Path, monkeypatch, capsys):
     import torch
 
-    import bnn.cli.commands
+    import bnn.jobs.training_job
 
     argv = ["train", "--preset", "seed-fixed", "--epochs", "2", "--train-subset", "300", "--device", "cpu"]
     argv += ["--data-dir", str(mnist_dir), "--json"]
@@ -191,18 +191,18 @@ def test_resume_after_a_crash_ends_as_the_uninterrupted_run(mnist_dir: Path, tmp
     whole = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
     saves = []
-    real_save = bnn.cli.commands.save_run
+    real_save = bnn.jobs.training_job.save_run
 
     def crash_after_the_first_checkpoint(run, directory, **files):
         path = real_save(run, directory, **files).path
         saves.append(sorted(p.name for p in path.iterdir()))
         raise KeyboardInterrupt  # the process dies right after writing epoch 1
 
-    monkeypatch.setattr(bnn.cli.commands, "save_run", crash_after_the_first_checkpoint)
+    monkeypatch.setattr(bnn.jobs.training_job, "save_run", crash_after_the_first_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         main([*argv, "--out", str(tmp_path / "crashed")])
     assert saves == [["checkpoint.pt", "config.json", "meta.json", "metrics.json", "weights.pt"]]
-    monkeypatch.setattr(bnn.cli.commands, "save_run", real_save)
+    monkeypatch.setattr(bnn.jobs.training_job, "save_run", real_save)
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "crashed" / "seed-fixed-seed0"), "--json"]) == 0
     resumed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -19,6 +19,7 @@ runs are refused when it is full; no run is ever deleted to make room).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import logging
 import os
@@ -65,27 +66,51 @@ LIMITS = {
     "max_layers": Limit("--max-layers", "BNN_MAX_LAYERS", 6, LIMIT_WHAT["max_layers"]),
     "max_params": Limit("--max-params", "BNN_MAX_PARAMS", 3_000_000, LIMIT_WHAT["max_params"]),
     "max_epochs": Limit("--max-epochs", "BNN_MAX_EPOCHS", 12, LIMIT_WHAT["max_epochs"]),
+    "max_runs": Limit("--max-runs", "BNN_MAX_RUNS", 0, "runs training at once on the server (0: one per two cores)"),
     "max_disk_mb": Limit("--max-disk-mb", "BNN_MAX_DISK_MB", 2048, "MB of disk for the runs folder"),
 }
 
 
-def _options() -> argparse.Namespace:
+@dataclass(frozen=True)
+class ServerOptions:
+    """The server's options, after ``streamlit run app.py --``: the folders, shared mode, and
+    the text of each limit of :data:`LIMITS` given as an option (None: not given)."""
+
+    data_dir: str | None = None
+    runs_dir: str | None = None
+    shared: bool = False
+    limits: tuple[tuple[str, str | None], ...] = ()
+
+    def limit_text(self, name: str) -> str | None:
+        return dict(self.limits).get(name)
+
+
+@functools.cache
+def _parse_options(argv: tuple[str, ...]) -> ServerOptions:
     parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--runs-dir")
     parser.add_argument("--shared", action="store_true")
     for name, limit in LIMITS.items():
         parser.add_argument(limit.option, dest=name)
-    args, _ = parser.parse_known_args(sys.argv[1:])
-    return args
+    args, _ = parser.parse_known_args(list(argv))
+    limits = tuple((name, getattr(args, name)) for name in LIMITS)
+    return ServerOptions(args.data_dir, args.runs_dir, args.shared, limits)
+
+
+def server_options() -> ServerOptions:
+    """The server's options, parsed once per command line."""
+    return _parse_options(tuple(sys.argv[1:]))
 
 
 def shared() -> bool:
     """Shared-server mode: ``--shared`` after ``streamlit run app.py --``, or ``$BNN_SHARED`` set (not 0)."""
-    return _options().shared or os.environ.get(SHARED_ENV, "0") not in ("", "0")
+    return server_options().shared or os.environ.get(SHARED_ENV, "0") not in ("", "0")
 
 
 def _chosen(name: str) -> tuple[str, str | None]:
     """Where limit ``name`` was set and its text: its option, else its environment variable."""
-    option = getattr(_options(), name)
+    option = server_options().limit_text(name)
     if option is not None:
         return LIMITS[name].option, option
     return f"${LIMITS[name].env}", os.environ.get(LIMITS[name].env) or None

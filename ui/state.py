@@ -14,9 +14,6 @@ a server that dies loses at most a minute of it, and once more when it ends).
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,29 +45,19 @@ PRETRAINED_DIR = ASSETS_DIR / "pretrained-fast"
 EARLY_RECORD_S = 0.15
 
 
-def _cli_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--data-dir")
-    parser.add_argument("--runs-dir")
-    parser.add_argument("--max-runs", type=int)
-    args, _ = parser.parse_known_args(sys.argv[1:])
-    return args
-
-
 def data_dir() -> Path:
     """``--data-dir`` after ``streamlit run app.py --``, else ``$BNN_DATA_DIR``, else the cache."""
-    return resolve_data_dir(_cli_args().data_dir)
+    return resolve_data_dir(access.server_options().data_dir)
 
 
 def runs_dir() -> Path:
-    chosen = _cli_args().runs_dir
+    chosen = access.server_options().runs_dir
     return Path(chosen).expanduser() if chosen else default_runs_dir()
 
 
 def max_runs() -> int | None:
     """``--max-runs`` after ``streamlit run app.py --``, else ``$BNN_MAX_RUNS``, else None (the default)."""
-    chosen = _cli_args().max_runs or os.environ.get("BNN_MAX_RUNS")
-    return int(chosen) if chosen else None
+    return access.limit("max_runs") or None
 
 
 class JobConflict(RuntimeError):

@@ -39,19 +39,19 @@ from ..jobs.run_folders import (
     load_checkpoint,
     load_run,
     name_problem,
-    save_run,
     slugify,
     unique_name,
 )
 from ..jobs.start_rules import start_problems
+from ..jobs.training_job import TrainingJob
 from ..training.data import DataError, MnistData, load_mnist
 from ..training.devices import DeviceError, resolve_device
 from ..training.distributed import World, init_from_env, shutdown
-from ..training.loop import TRAIN_EVALS, Trainer, evaluate, use_cpu_threads_for
-from ..training.tensorboard_log import EventLog
+from ..training.loop import TRAIN_EVALS, evaluate
 
 AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points
 
+PROGRESS_S = 0.5  # the progress bar follows the job this often
 CONFIG_FLAGS = ("preset", "epochs", "lr", "optimizer", "batch_size", "seed", "train_subset", "set")
 
 
@@ -194,64 +194,58 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
 
 def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: World, device) -> int:
-    from tqdm import tqdm
-
-    config = run.config
+    """Train ``run`` (new, or an unfinished one to continue when ``checkpoint`` is given) as a
+    :class:`bnn.jobs.training_job.TrainingJob`, the one launcher of every run, showing its progress;
+    the first process of a group saves it. Prints the result; 1 when it failed or was not saved."""
     out = run.path.parent if run.path is not None else Path(args.out) if args.out else default_runs_dir()
     started = time.perf_counter()
-    use_cpu_threads_for(config, device)
-    trainer = Trainer(config, data, device, train_eval=args.train_eval)
-    events = EventLog() if world.is_main else None  # TensorBoard files in the run folder
-    if checkpoint is not None:
-        trainer.restore(run.model().state_dict(), checkpoint, run.records, run.evals, run.edits)
-        if events is not None:
-            events.continue_from(trainer, run.path)
+    job = TrainingJob(
+        run.config,
+        data,
+        name=run.name,
+        preset=run.preset,
+        device=device,
+        train_eval=args.train_eval,
+        runs_dir=out if world.is_main else None,  # one process of a group saves the run
+        resume_from=run if checkpoint is not None else None,
+        tensorboard=world.is_main,
+    )
+    ended = _follow(job.start(), show=world.is_main)
+    if job.crash is not None:
+        raise job.crash
+    if not world.is_main:
+        return 0
+    if ended.status == Status.FAILED or ended.path is None:
+        print(f"error: {ended.message}", file=sys.stderr)
+        return 1
+    _print_result(args, ended, time.perf_counter() - started, device, world)
+    return 0
 
-    def save(trainer: Trainer, status: Status, checkpoint: dict | None) -> None:
-        nonlocal run
-        if world.is_main:
-            run = run.but(
-                status=status,
-                records=trainer.records,
-                evals=trainer.evals,
-                summary=trainer.summary(),
-                step=trainer.step,
-                total_steps=trainer.total_steps,
-                nonfinite_step=trainer.first_nonfinite_step,
-            )
-            run = save_run(run, out, model=trainer.model, checkpoint=checkpoint)
-            events.update(trainer, run.path)
 
-    def save_checkpoint(trainer: Trainer) -> None:
-        if not trainer.finished:  # the last epoch is saved below, without a checkpoint
-            save(trainer, Status.INTERRUPTED, trainer.state_dict())
+def _follow(job: TrainingJob, show: bool) -> Run:
+    """Wait for ``job`` to end, with a progress bar on stderr (``show``); its ended run."""
+    from tqdm import tqdm
 
-    bar_options = {
-        "unit": "step",
-        "file": sys.stderr,
-        "dynamic_ncols": True,
-        "disable": None if world.is_main else True,
-    }
-    with tqdm(total=trainer.total_steps, initial=trainer.step, **bar_options) as bar:
-        for step in trainer.steps(on_epoch_end=save_checkpoint):
-            bar.update(1)
-            if trainer.records and trainer.records[-1]["step"] == step:
-                record = trainer.records[-1]
-                if events is not None:
-                    events.update(trainer, run.path)
+    options = {"unit": "step", "file": sys.stderr, "dynamic_ncols": True, "disable": None if show else True}
+    with tqdm(total=job.snapshot().total_steps or None, **options) as bar:
+        while not job.join(PROGRESS_S):
+            run = job.snapshot()
+            bar.total = run.total_steps or None
+            bar.update(run.step - bar.n)
+            if run.records:
+                record = run.records[-1]
                 bar.set_postfix(
                     loss=f"{record['loss']:.4f}",
                     acc=f"{record['batch_accuracy']:.1f}%",
-                    epoch=f"{trainer.epoch_progress:.2f}",
+                    epoch=f"{run.step / max(1, run.total_steps) * run.config.train.epochs:.2f}",
                 )
-    summary = trainer.summary()
-    seconds = time.perf_counter() - started
-    status = Status.DIVERGED if trainer.first_nonfinite_step is not None else Status.FINISHED
-    save(trainer, status, None)
-    if events is not None:
-        events.close(trainer, run.path, preset=run.preset, status=str(status))
-    if not world.is_main:
-        return 0
+        run = job.snapshot()
+        bar.update(run.step - bar.n)
+    return run
+
+
+def _print_result(args, run: Run, seconds: float, device, world: World) -> None:
+    summary, config = run.summary, run.config
     result = {
         "preset": run.preset,
         "epochs": config.train.epochs,
@@ -265,7 +259,7 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
         "prediction_histogram": summary["prediction_histogram"],
         "train_prediction_histogram": summary["train_prediction_histogram"],
         "first_nonfinite_step": summary["first_nonfinite_step"],
-        "device": str(trainer.device),
+        "device": str(resolve_device(device)),
         "world_size": world.size,
         "run": str(run.path),
     }
@@ -278,7 +272,6 @@ def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: Worl
         )
         print(f"test predictions per class: {result['prediction_histogram']}")
         print(f"saved in {run.path}")
-    return 0
 
 
 def _saved_model(args: argparse.Namespace, parser: argparse.ArgumentParser, verb: str):

@@ -209,6 +209,7 @@ class TrainingJob:
         self._ended_at = 0.0
         self._done = False  # the thread has nothing more to do
         self._parked = False  # the thread waits for resume or stop, between two steps
+        self._crash: BaseException | None = None  # what ended the thread other than an Exception
 
     @property
     def owner(self) -> str | None:
@@ -275,6 +276,11 @@ class TrainingJob:
     def request_eval(self) -> None:
         """Evaluate on the test set between two steps, as soon as possible."""
         self._eval_requested.set()
+
+    @property
+    def crash(self) -> BaseException | None:
+        """What killed the job's thread other than an Exception (those fail the run), or None."""
+        return self._crash
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -404,6 +410,8 @@ class TrainingJob:
                 return
         try:
             self._load_and_train()
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: the caller that drives the job re-raises it
+            self._crash = exc
         finally:
             if self._slots is not None:
                 self._slots.release(self)
@@ -460,7 +468,7 @@ class TrainingJob:
         self._wait_while_paused()  # paused before the first step
         for _ in trainer.steps(on_epoch_end=self._checkpoint) if not self._stop.is_set() else ():
             self._publish(trainer)
-            if self._runs_dir is not None and trainer.at_checkpoint:
+            if self._runs_dir is not None and trainer.at_checkpoint and not trainer.world.distributed:
                 if time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS:
                     self._checkpoint(trainer)
             if self._eval_requested.is_set():
@@ -522,10 +530,13 @@ class TrainingJob:
 
     def _checkpoint(self, trainer: Trainer) -> None:
         """Save the run as it is now, unfinished, so that a crash loses at most this much."""
-        if self._runs_dir is None or trainer.finished:
+        if trainer.finished or (self._runs_dir is None and not trainer.world.distributed):
             return  # the finished run is saved when it has ended, with its final evaluations
+        checkpoint = trainer.state_dict()  # on every process of a group: it gathers their random states
+        if self._runs_dir is None:
+            return  # a process of a group other than the first: that one saves
         self._publish(trainer)  # the evaluations just made
-        saved = self._save(trainer, self.snapshot(), trainer.state_dict())
+        saved = self._save(trainer, self.snapshot(), checkpoint)
         if saved is not None:
             self._set(path=saved.path, created=saved.created)
             if self._events is not None:
