@@ -39,7 +39,6 @@ NOT_YET_SPLIT = {
     "bnn/deploy/onnx_graph.py:onnx_model",
     "bnn/api/functions.py:train",
     "bnn/api/handle.py:edit",
-    "bnn/cli/commands.py:_train",
     "bnn/analysis/inspection.py:activation_stats",
     "bnn/xnor/model.py:_validate_structure",
     "bnn/xnor/kernels.py:program",
