@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from .data import DataError, MnistData, load_mnist
-from .devices import resolve_device
+from .devices import enter_background, resolve_device
 from .metrics import EvalRecord, StepRecord
 from .models import BinaryNet
 from .run import Run, Status
@@ -392,6 +392,7 @@ class TrainingJob:
             self._changed.notify_all()
 
     def _main(self) -> None:
+        enter_background()  # the app's training threads yield the CPU to the pages and browsers (bnn.devices)
         if self._slots is not None and not self._slots.try_acquire(self):
             self._set(Status.QUEUED, "waiting for a free training slot")  # only a run that waits is queued
             if not self._slots.acquire(self, self._stop):

@@ -26,6 +26,7 @@ import streamlit as st
 import torch
 
 from bnn.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
+from bnn.devices import enter_background, set_background_priority
 from bnn.jobs import RunSlots, TrainingJob
 from bnn.presets import PRESETS
 from bnn.run import Run
@@ -110,6 +111,10 @@ def get_data() -> MnistData | None:
 
 
 WARM_UP_PRESETS = ("fast", "best")  # the Train page's default and the CNN: their first steps come at once
+# Training threads run this many nice steps below the pages (bnn.devices.set_background_priority): a
+# browser drawing on the same 2-core machine kept its frame (p95 of the Draw page's pen-to-prediction
+# time with a `fast` run training, benchmarks/draw_latency.py --browser) only with the run in the background
+BACKGROUND_NICE = 10
 
 
 @st.cache_resource(show_spinner=False)
@@ -125,6 +130,8 @@ def warm_up() -> list[threading.Thread]:
     # module 'pandas' has no attribute 'Series'"), as the first Efficiency page did now and then
     import pandas  # noqa: F401
 
+    set_background_priority(BACKGROUND_NICE)
+
     def chart() -> None:
         # Streamlit imports pyarrow the first time a component gets data (the live chart after Start:
         # 0.7 s here with pandas), and plotly builds its first figure slowly (0.2 s)
@@ -135,6 +142,7 @@ def warm_up() -> list[threading.Thread]:
         live_training_figure([], [], height=100, max_points=2)
 
     def training() -> None:
+        enter_background()
         try:
             data = load_mnist(str(data_dir()), device="cpu", download=False)  # bnn.data keeps it for _load_data
         except DataError:
