@@ -107,7 +107,8 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
         scale += [[i / n, color], [(i + 1) / n, color]]
     if title is None:
         title = f"dot = K − 2·popcount(a XOR b) = {k} − 2·{example['popcount']} = {example['dot']}"
-    fig = _figure(title, height or 70 + 40 * len(rows), margin=dict(l=80, r=8, t=36, b=8))
+    # room at the top for the title above the column numbers (the x axis is on top)
+    fig = _figure(title, height or 94 + 40 * len(rows), margin=dict(l=80, r=8, t=60, b=8))
     positions = list(range(k + 1))  # numeric x: a category axis would read "1" as the index 1
     fig.add_trace(
         go.Heatmap(
