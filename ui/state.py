@@ -111,10 +111,11 @@ def get_data() -> MnistData | None:
 
 
 WARM_UP_PRESETS = ("fast", "best")  # the Train page's default and the CNN: their first steps come at once
-# Training threads run this many nice steps below the pages (bnn.devices.set_background_priority): a
-# browser drawing on the same 2-core machine kept its frame (p95 of the Draw page's pen-to-prediction
-# time with a `fast` run training, benchmarks/draw_latency.py --browser) only with the run in the background
-BACKGROUND_NICE = 10
+# Training threads run this many nice steps below the pages (bnn.devices.set_background_priority), the
+# lowest: they take the CPU the pages and the browsers leave. A browser drawing on the same 2-core machine
+# kept its frame (the Draw page's pen-to-prediction p95, benchmarks/draw_latency.py --browser) with the
+# run in the background, not without it
+BACKGROUND_NICE = 19
 
 
 @st.cache_resource(show_spinner=False)
