@@ -90,7 +90,7 @@ rows = [
     ("paper: 784-4096×3-10", paper.float32_bytes, paper.packed_bytes),
 ]
 chart_column, table_column = st.columns([1, 1.1], gap="medium")
-chart_column.plotly_chart(plots.size_bars(rows, height=340), theme="streamlit", config=NO_BAR)
+size_chart_slot = chart_column.empty()  # drawn at the end of the page (see draw_figures)
 with table_column:
     st.dataframe(
         [
@@ -164,7 +164,10 @@ st.markdown(
     "Store +1 as bit 1 and −1 as bit 0. Then `a XOR b` is 1 exactly where the signs differ, and "
     "with K elements, the dot product is (#equal) − (#different):"
 )
-st.latex(r"a \cdot b \;=\; K - 2\,\operatorname{popcount}(a \oplus b)")
+# plain text, not st.latex: a fresh browser loads KaTeX for it first (~2 s here) and shows nothing below it meanwhile
+st.markdown(
+    '<p style="text-align: center; font-size: 1.3rem">a · b = K − 2 · popcount(a ⊕ b)</p>', unsafe_allow_html=True
+)
 
 
 @st.fragment
@@ -192,10 +195,22 @@ def walkthrough() -> None:
     )
 
 
-walkthrough()
+walkthrough_slot = st.container()
+
+
+def draw_figures() -> None:
+    """The page's Plotly figures, drawn after all its numbers: a browser's first Plotly figure loads and
+    runs 4.7 MB of JavaScript, and each figure then takes 0.2-0.7 s of the page's main thread on this
+    2-core machine, during which nothing else on the page appears (a fresh browser showed the one-image
+    and test-set numbers 2.4-3.3 s after the title with the figures in page order, issue 32)."""
+    size_chart_slot.plotly_chart(plots.size_bars(rows, height=340), theme="streamlit", config=NO_BAR)
+    with walkthrough_slot:
+        walkthrough()
+
 
 data = state.get_data()
 if data is None:
+    draw_figures()
     st.stop()
 
 st.header("One image: float32 vs packed XNOR")
@@ -261,7 +276,6 @@ def latency() -> None:
     engine_words = "fused compiled kernels" if packed.engine == "fused" else "the numpy reference engine"
     predicted_float, predicted_packed = run_float(), run_packed()
     image_column, numbers = st.columns([1, 3], gap="medium")
-    image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme="streamlit", config=NO_BAR)
     with numbers:
         metrics = st.columns(3)
         metrics[0].metric("float32 PyTorch, 1 image", f"{ms['float']:.3g} ms", help="median of 50 runs, batch 1")
@@ -277,19 +291,23 @@ def latency() -> None:
             f"words ({engine_words}). The engines take turns, {SINGLE_IMAGE_BLOCK} calls each; the CPU may be "
             "shared, so the numbers move a little."
         )
+    image_column.plotly_chart(plots.digit_image(x[0, 0], title=title, height=230), theme="streamlit", config=NO_BAR)
 
 
-latency()
+latency_slot = st.container()  # filled after the test set's numbers: its digit is a figure
 
 st.header("The whole test set: do the engines agree?")
 if packed is None:
     st.info("No packed engine for this model, so nothing to compare.", icon=":material/info:")
+    draw_figures()
     st.stop()
+# the numpy reference engine (while the kernels compile) takes ~2 s for all 10,000 images: the first look
+# is the first 1,000, and the whole test set is one click away
 count = (
     st.segmented_control(
         "Test images",
         TEST_SET_SIZES,
-        default=TEST_SET_SIZES[0],
+        default=TEST_SET_SIZES[0] if packed.engine == "fused" else TEST_SET_SIZES[1],
         key="eff_test_images",
         format_func="{:,}".format,
         help="Run the whole test set through both engines, or only its first 1,000 images",
@@ -334,3 +352,8 @@ st.caption(
     "pooling and BatchNorm passes over whole feature maps. `python -m benchmarks.xnor` measures batch 1, 100 "
     "and 1,000, for MLPs and the best preset's CNN."
 )
+
+# the numbers are all on the page: now the one-image section (its numbers, then its digit) and the figures
+with latency_slot:
+    latency()
+draw_figures()

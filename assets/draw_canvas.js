@@ -11,6 +11,9 @@
 
 const PLUS_RGB = [0x21, 0x66, 0xac]; // blue +1, as bnn.plots
 const MINUS_RGB = [0xb2, 0x18, 0x2b]; // red −1
+// An opaque colour as one 32-bit pixel of an ImageData's buffer seen as a Uint32Array: bytes R, G, B, A in
+// memory order, which is little-endian on every platform browsers run on (x86, ARM)
+const rgba = ([r, g, b]) => (255 << 24) | (b << 16) | (g << 8) | r;
 const MODELS_KEPT = 4;
 
 function b64bytes(text) {
@@ -275,27 +278,40 @@ function drawLayers(s, hidden) {
       box.image = ctx.createImageData(canvas.width - Math.round(label * ratio), canvas.height);
     }
     const image = box.image;
-    const px = image.data;
+    if (box.pixels === undefined || box.pixels.buffer !== image.data.buffer) {
+      box.pixels = new Uint32Array(image.data.buffer); // one 32-bit write per pixel (RGBA bytes, little-endian)
+      box.shown = new Int8Array(cells.length).fill(-1); // what each cell shows: -1 nothing, 0/1 the bit, +2 outlined
+    }
+    const pixels = box.pixels;
     const stride = image.width;
     const cell = Math.max(1, Math.round(size * ratio));
     const fill = cell > 3 ? cell - 1 : cell; // a 1-pixel gap between cells that have room for it
-    px.fill(0);
+    const colors = [rgba(MINUS_RGB), rgba(PLUS_RGB)];
+    const edgeColor = rgba(inkRGB);
+    // only the cells whose state changed since the last frame are painted again: while a stroke is drawn
+    // most units keep their sign, so a frame writes a few cells, not all (up to 6,272 for `best`)
+    let top = Infinity;
+    let bottom = -1;
     for (let i = 0; i < cells.length; i++) {
       const u = cells[i].unit;
-      const color = bits[u] ? PLUS_RGB : MINUS_RGB;
-      const outline = before && before[u] !== bits[u];
+      const outline = before !== null && before[u] !== bits[u];
+      const state = bits[u] + (outline ? 2 : 0);
+      if (box.shown[i] === state) continue;
+      box.shown[i] = state;
+      const color = colors[bits[u]];
       const x0 = Math.round((cells[i].x - label) * ratio);
       const y0 = Math.round(cells[i].y * ratio);
       for (let dy = 0; dy < fill; dy++) {
-        let at = ((y0 + dy) * stride + x0) * 4;
-        for (let dx = 0; dx < fill; dx++, at += 4) {
-          const edge = outline && (dy === 0 || dx === 0 || dy === fill - 1 || dx === fill - 1);
-          const c = edge ? inkRGB : color;
-          px[at] = c[0]; px[at + 1] = c[1]; px[at + 2] = c[2]; px[at + 3] = 255;
+        const row = (y0 + dy) * stride + x0;
+        const edgeRow = outline && (dy === 0 || dy === fill - 1);
+        for (let dx = 0; dx < fill; dx++) {
+          pixels[row + dx] = edgeRow || (outline && (dx === 0 || dx === fill - 1)) ? edgeColor : color;
         }
       }
+      top = Math.min(top, y0);
+      bottom = Math.max(bottom, y0 + fill);
     }
-    ctx.putImageData(image, Math.round(label * ratio), 0);
+    if (bottom >= 0) ctx.putImageData(image, Math.round(label * ratio), 0, 0, top, image.width, bottom - top);
   });
 }
 

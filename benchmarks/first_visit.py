@@ -51,7 +51,8 @@ def one_round(clean: bool) -> None:
         page.add_init_script(OBSERVER % json.dumps(MARKS))
         page.goto(f"{url}/Efficiency")
         page.wait_for_function(
-            "() => window.__marks && 'test-set agreement' in window.__marks", timeout=PAGE_SECONDS * 1000
+            "() => window.__marks && 'test-set agreement' in window.__marks && 'one image' in window.__marks",
+            timeout=PAGE_SECONDS * 1000,
         )
         marks = page.evaluate("window.__marks")
         first = marks["title"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -86,3 +87,50 @@ def test_a_cold_kernel_cache_is_filled_by_a_low_priority_child_process(monkeypat
     (tmp_path / "kernels.run-1.py311.nbi").write_bytes(b"")  # a warm cache: loaded here at once
     deploy.prepare_kernels()
     assert calls == ["load"]
+
+
+def test_callers_at_the_same_time_start_one_compiling_child(monkeypatch, tmp_path):
+    """Every page's warm-up (and every AppTest of the suite) calls prepare_kernels: while the first one's
+    child compiles, the others wait for it instead of starting a child each (9 at once were seen)."""
+    from bnn.deploy import formats as deploy
+    from bnn.xnor import kernels
+
+    children, inside, release = [], threading.Event(), threading.Event()
+    warm = []
+
+    def compile_child(command, **kw):
+        children.append(command)
+        inside.set()
+        release.wait(60)
+        (tmp_path / "kernels.run-1.py311.nbi").write_bytes(b"")  # the child filled the cache
+
+    monkeypatch.setattr(kernels, "is_warm", lambda: bool(warm))
+    monkeypatch.setattr(kernels, "warm_up", lambda: warm.append("load"))
+    monkeypatch.setattr(deploy.subprocess, "run", compile_child)
+    monkeypatch.setattr(deploy, "KERNEL_CACHE", tmp_path)  # empty: a cold cache
+    all_arrived = threading.Event()
+
+    class CountedLock:  # the real lock, counting the callers that arrive at it
+        def __init__(self):
+            self.lock, self.arrived = threading.Lock(), 0
+
+        def __enter__(self):
+            self.arrived += 1
+            if self.arrived == 3:
+                all_arrived.set()
+            self.lock.acquire()
+
+        def __exit__(self, *exc):
+            self.lock.release()
+
+    monkeypatch.setattr(deploy, "_compiling", CountedLock())
+    callers = [threading.Thread(target=deploy.prepare_kernels) for _ in range(3)]
+    callers[0].start()
+    assert inside.wait(60)  # the first caller's child is compiling
+    for caller in callers[1:]:
+        caller.start()
+    assert all_arrived.wait(60)  # the other two are at the lock while the child compiles
+    release.set()
+    for caller in callers:
+        caller.join(60)
+    assert len(children) == 1 and warm == ["load"]

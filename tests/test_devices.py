@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import pytest
 import torch
 
-from bnn.training.devices import DeviceError, available_devices, describe_device, keep_freed_memory, resolve_device
+from bnn.training import devices
+from bnn.training.devices import (
+    DeviceError,
+    available_devices,
+    describe_device,
+    enter_background,
+    keep_freed_memory,
+    resolve_device,
+    set_background_priority,
+)
 
 
 @pytest.fixture
@@ -63,3 +74,43 @@ def test_a_device_is_described_for_a_person():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_freed_memory_is_kept_for_the_next_tensors():
     assert keep_freed_memory() and keep_freed_memory()  # once per process, then remembered
+
+
+def _nice_in_a_thread(work=None) -> tuple[int, int]:
+    """(nice before, nice after) of a new thread that calls enter_background, as that thread sees them."""
+    seen = []
+
+    def body():
+        tid = threading.get_native_id()
+        before = os.getpriority(os.PRIO_PROCESS, tid)
+        enter_background()
+        seen.append((before, os.getpriority(os.PRIO_PROCESS, tid)))
+        if work is not None:
+            work()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_training_thread_enters_the_background_and_its_torch_threads_follow(monkeypatch):
+    monkeypatch.setattr(devices, "_background_nice", 0)
+    before, after = _nice_in_a_thread()
+    assert after == before  # the notebook's and the CLI's default: priority untouched
+
+    set_background_priority(7)
+    workers = {}
+
+    def matmul_and_look():
+        torch.ones(256, 256) @ torch.ones(256, 256)  # the thread's first parallel operation makes its OpenMP team
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            workers[int(task)] = os.getpriority(os.PRIO_PROCESS, int(task))
+
+    before, after = _nice_in_a_thread(matmul_and_look)
+    assert after == min(19, before + 7)
+    assert workers[threading.get_native_id()] == before  # the calling (main) thread keeps its priority
+    if torch.get_num_threads() > 1:
+        assert sum(nice == after for nice in workers.values()) >= 2  # the thread and its OpenMP worker(s)
+    set_background_priority(0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import threading
 import time
 
@@ -16,7 +18,9 @@ from bnn.jobs import training_job as jobs
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import load_run
 from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.training import devices
 from bnn.training.data import DataUnavailableError, MnistData
+from bnn.training.devices import set_background_priority
 
 WAIT = 60.0  # seconds: an upper bound on waiting for an event, never a measurement
 
@@ -358,3 +362,18 @@ def test_waiting_runs_take_turns_by_owner_so_a_script_does_not_starve_the_class(
     slots.release(running)
     for thread in threads:
         thread.join(30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_job_trains_in_the_background_priority_the_app_sets(long_config, data, monkeypatch, thread_errors):
+    monkeypatch.setattr(devices, "_background_nice", 0)
+    set_background_priority(5)  # what the app does at its start (ui.state.BACKGROUND_NICE)
+    seen = []
+
+    def loader():  # runs in the job's thread, before its first training step
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return data
+
+    job = TrainingJob(long_config.replace_train(epochs=1, train_subset=100), data_loader=loader, device="cpu")
+    assert job.start().join(timeout=WAIT) and thread_errors == []
+    assert seen == [min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + 5)]

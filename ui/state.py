@@ -35,6 +35,7 @@ from bnn.jobs.run_folders import (
 )
 from bnn.jobs.training_job import RunSlots, TrainingJob
 from bnn.training.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
+from bnn.training.devices import enter_background, set_background_priority
 from bnn.training.loop import warm_up as warm_up_training
 from ui import access, keys
 
@@ -106,6 +107,11 @@ def get_data() -> MnistData | None:
 
 
 WARM_UP_PRESETS = ("fast", "best")  # the Train page's default and the CNN: their first steps come at once
+# Training threads run this many nice steps below the pages (bnn.training.devices.set_background_priority), the
+# lowest: they take the CPU the pages and the browsers leave. A browser drawing on the same 2-core machine
+# kept its frame (the Draw page's pen-to-prediction p95, benchmarks/draw_latency.py --browser) with the
+# run in the background, not without it
+BACKGROUND_NICE = 19
 
 
 @st.cache_resource(show_spinner=False)
@@ -121,6 +127,8 @@ def warm_up() -> list[threading.Thread]:
     # module 'pandas' has no attribute 'Series'"), as the first Efficiency page did now and then
     import pandas  # noqa: F401
 
+    set_background_priority(BACKGROUND_NICE)
+
     def chart() -> None:
         # Streamlit imports pyarrow the first time a component gets data (the live chart after Start:
         # 0.7 s here with pandas), and plotly builds its first figure slowly (0.2 s)
@@ -131,6 +139,7 @@ def warm_up() -> list[threading.Thread]:
         live_training_figure([], [], height=100, max_points=2)
 
     def training() -> None:
+        enter_background()
         try:
             data = load_mnist(
                 str(data_dir()), device="cpu", download=False

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -107,8 +108,18 @@ def prepare_kernels() -> None:
     core at full priority, then loaded here (~1 s)."""
     from ..xnor import kernels
 
-    if kernels.is_warm():
-        return
+    with _compiling:  # one child at a time: a second caller (another page's warm-up, a test) waits for it
+        if kernels.is_warm():
+            return
+        _compile_in_child()
+        kernels.warm_up()  # loads what the child compiled, from numba's cache
+
+
+_compiling = threading.Lock()
+
+
+def _compile_in_child() -> None:
+    """Fill numba's cache in a low-priority child process, unless it holds the kernels already."""
     if not any(KERNEL_CACHE.glob("*.nbi")):
         command = [sys.executable, "-c", "from bnn.xnor import kernels; kernels.warm_up()"]
         if shutil.which("nice"):
@@ -117,8 +128,7 @@ def prepare_kernels() -> None:
         try:
             subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=COMPILE_SECONDS)
         except (OSError, subprocess.TimeoutExpired):
-            pass  # compiled here below instead
-    kernels.warm_up()
+            pass  # then kernels.warm_up compiles them in this process
 
 
 def warm_kernels(stream=sys.stderr) -> None:

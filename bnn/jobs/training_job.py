@@ -41,7 +41,7 @@ import torch
 from ..config.schema import ConfigError, RunConfig
 from ..network.models import BinaryNet
 from ..training.data import DataError, MnistData, load_mnist
-from ..training.devices import resolve_device
+from ..training.devices import enter_background, resolve_device
 from ..training.loop import Trainer, use_cpu_threads_for
 from ..training.metrics import EvalRecord, StepRecord
 from ..training.tensorboard_log import EventLog
@@ -400,6 +400,7 @@ class TrainingJob:
             self._changed.notify_all()
 
     def _main(self) -> None:
+        enter_background()  # the app's training threads yield the CPU to the pages and browsers (bnn.training.devices)
         if self._slots is not None and not self._slots.try_acquire(self):
             self._set(Status.QUEUED, "waiting for a free training slot")  # only a run that waits is queued
             if not self._slots.acquire(self, self._stop):

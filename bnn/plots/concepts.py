@@ -107,7 +107,8 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
         scale += [[i / n, color], [(i + 1) / n, color]]
     if title is None:
         title = f"dot = K − 2·popcount(a XOR b) = {k} − 2·{example['popcount']} = {example['dot']}"
-    fig = _figure(title, height or 70 + 40 * len(rows), margin=dict(l=80, r=8, t=36, b=8))
+    # room at the top for the title above the column numbers (the x axis is on top)
+    fig = _figure(title, height or 94 + 40 * len(rows), margin=dict(l=80, r=8, t=60, b=8))
     positions = list(range(k + 1))  # numeric x: a category axis would read "1" as the index 1
     fig.add_trace(
         go.Heatmap(
@@ -124,16 +125,22 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
         )
     )
     dark_text = {2, 4}  # white and grey cells get dark text
-    for row_label, categories, texts, total in rows:
-        for x, category, text in zip(positions, categories + [4], texts + [total]):
-            if text:
-                fig.add_annotation(
-                    x=x,
-                    y=row_label,
-                    text=f"<b>{text}</b>" if x == k else text,
-                    showarrow=False,
-                    font=dict(size=13, color="#262730" if category in dark_text else "#ffffff"),
-                )
+    # one update with every cell's text: fig.add_annotation per cell re-validates the layout each time
+    # (0.6 s for 66 cells, the Efficiency page's slowest step at first visit; this takes 0.02 s)
+    fig.update_layout(
+        annotations=[
+            dict(
+                x=x,
+                y=row_label,
+                text=f"<b>{text}</b>" if x == k else text,
+                showarrow=False,
+                font=dict(size=13, color="#262730" if category in dark_text else "#ffffff"),
+            )
+            for row_label, categories, texts, total in rows
+            for x, category, text in zip(positions, categories + [4], texts + [total])
+            if text
+        ]
+    )
     fig.update_xaxes(
         side="top",
         showgrid=False,

@@ -12,6 +12,7 @@ import ctypes
 import functools
 import os
 import sys
+import threading
 
 import torch
 
@@ -99,3 +100,34 @@ def keep_freed_memory() -> bool:
         return bool(kept and libc.mallopt(MALLOC_MMAP_THRESHOLD, LARGEST_HEAP_BLOCK))
     except (OSError, AttributeError):
         return False
+
+
+_background_nice = 0  # nice steps a training thread lowers itself by; 0 leaves its priority alone
+
+
+def set_background_priority(nice: int) -> None:
+    """Make every training thread started from now on in this process run ``nice`` steps below
+    normal priority (Linux's nice scale: 0 normal, 19 lowest; 0 turns it off). The app sets it
+    (:data:`ui.state.BACKGROUND_NICE`): a browser drawing on the same machine, or the page serving
+    another user, then gets the CPU at once when it wants it, and the run takes whatever is left;
+    when nothing else wants the CPU the run is exactly as fast as before. The notebook and the CLI
+    leave it at 0. Process-wide, like ``torch.set_num_threads``."""
+    global _background_nice
+    _background_nice = max(0, min(19, int(nice)))
+
+
+def enter_background() -> bool:
+    """Lower the calling thread's CPU priority by the steps :func:`set_background_priority` chose
+    (True when it did). Call it first thing in a training thread, before its first torch operation:
+    on Linux the nice value belongs to the thread, and torch's OpenMP worker threads, which that
+    thread's first parallel operation creates, inherit it; the page's own threads keep normal
+    priority. Raising priority again needs privileges, so a thread that entered the background stays
+    there until it ends. Elsewhere than Linux (one value per process), nothing changes."""
+    if _background_nice <= 0 or not sys.platform.startswith("linux"):
+        return False
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + _background_nice)
+    except OSError:
+        return False
+    return True
