@@ -56,19 +56,22 @@ def weight_gradient(grad: torch.Tensor, x: torch.Tensor, dtype: torch.dtype) -> 
     """``grad.T @ x`` (the weight gradient of ``x @ W.T``; ``grad`` (N, M) float32, ``x`` (N, K) any
     real dtype), with float32 sums; in bfloat16 on the batch-centred inputs.
 
-    In bfloat16, ``sum_n g_nm x_nk`` is computed as ``sum_n g_nm (x_nk - mean_n x_nk)`` with ``g`` and
-    the centred ``x`` rounded to bfloat16, plus ``(sum_n g_nm) mean_n x_nk`` in float32. The same
-    number, but the rounding errors now scale with how much an input varies over the batch: behind
-    BatchNorm ``sum_n g_nm`` is 0 (the batch mean is subtracted), so the true gradient of a weight
-    whose input is constant over the batch (a background pixel, a saturated unit) is 0, and so it
-    stays; rounding ``g`` alone would leave ``x_k sum_n (round(g_nm) - g_nm)`` there, noise that
-    Adam's normalisation turns into full-size steps (which flip binary weights at random)."""
+    In bfloat16, ``sum_n g_nm x_nk`` is computed as ``sum_n g_nm (x_nk - mean_n x_nk)`` plus
+    ``(sum_n g_nm) mean_n x_nk`` (one product over N + 1 rows, the sums and means as the extra
+    row), every operand rounded to bfloat16. The same number, but the rounding errors now scale
+    with how much an input varies over the batch: behind BatchNorm ``sum_n g_nm`` is 0 (the batch
+    mean is subtracted), so the true gradient of a weight whose input is constant over the batch
+    (a background pixel, a saturated unit) is 0, and so it stays; rounding ``g`` alone would
+    leave ``x_k sum_n (round(g_nm) - g_nm)`` there, noise that Adam's normalisation turns into
+    full-size steps (which flip binary weights at random)."""
     if dtype == torch.float32:
         return grad.t() @ x.to(dtype)
     x = x.float()
-    mean = x.mean(0)
-    centred = (x - mean).to(dtype)
-    return (grad.t().to(dtype) @ centred).float().addr_(grad.sum(0), mean)
+    mean = x.mean(0, keepdim=True)
+    # one product over N + 1 rows: the batch's (g, x - mean) and the row (sum_n g, mean)
+    rows = torch.cat([grad, grad.sum(0, keepdim=True)]).to(dtype)
+    inputs = torch.cat([x - mean, mean]).to(dtype)
+    return (rows.t() @ inputs).float()
 
 
 def weight_signs(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
