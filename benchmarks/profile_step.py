@@ -6,10 +6,11 @@ It builds a :class:`bnn.train.Trainer` for the preset on MNIST, takes ``--warmup
 one-time costs), then profiles ``--steps`` steps and prints the ops sorted by their own CPU time
 (``self_cpu_time_total``), per step. With ``--epoch`` it also times one whole epoch of training
 steps (no evaluation) and prints the seconds. ``--set name=value`` changes a setting (e.g.
-``--set precision=fp32`` for the exact mode), so a before/after pair is two calls.
+``--set precision=fp32`` for the exact mode); ``--before`` profiles the step as it was before the
+lean step (the model's own forward, float32 backward), so a before/after pair is two calls.
 
     python -m benchmarks.profile_step [--preset fast] [--threads 2] [--steps 50] [--warmup 10]
-                                      [--set precision=fp32] [--epoch] [--rows 25] [--json]
+                                      [--set precision=fp32] [--before] [--epoch] [--rows 25] [--json]
 """
 
 from __future__ import annotations
@@ -35,9 +36,16 @@ def typed_value(name: str, text: str):
     return kind(text)
 
 
-def make_trainer(preset_name: str, settings: dict, data) -> Trainer:
+def make_trainer(preset_name: str, settings: dict, data, before: bool = False) -> Trainer:
+    """The trainer of the preset with ``settings``; ``before``: as it ran before the lean step (the
+    model's own forward, float32 backward products)."""
+    if before:
+        settings = {**settings, "precision": "fp32"}
     config = with_settings(preset(preset_name), settings)
-    return Trainer(config, data, "cpu", live_stats=False, train_eval="never", record_every=10**9)
+    trainer = Trainer(config, data, "cpu", live_stats=False, train_eval="never", record_every=10**9)
+    if before:
+        trainer._forward = trainer.model
+    return trainer
 
 
 def run_steps(trainer: Trainer, count: int) -> None:
@@ -65,6 +73,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--epoch", action="store_true", help="also time one whole epoch")
+    parser.add_argument("--before", action="store_true", help="the step before the lean step (bnn.fast_step)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -74,7 +83,7 @@ def main() -> None:
         name, _, text = item.partition("=")
         settings[name] = typed_value(name, text)
     data = load_mnist(resolve_data_dir(args.data_dir))
-    trainer = make_trainer(args.preset, settings, data)
+    trainer = make_trainer(args.preset, settings, data, args.before)
     run_steps(trainer, args.warmup)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         run_steps(trainer, args.steps)
@@ -89,6 +98,7 @@ def main() -> None:
         for e in events[: args.rows]
     ]
     result = {
+        "before": args.before,
         "preset": args.preset,
         "threads": args.threads,
         "settings": settings,
@@ -96,7 +106,7 @@ def main() -> None:
         "top_ops": rows,
     }
     if args.epoch:
-        wall, cpu = epoch_seconds(make_trainer(args.preset, settings, data))  # one-time costs paid above
+        wall, cpu = epoch_seconds(make_trainer(args.preset, settings, data, args.before))  # one-time costs paid above
         result["seconds_per_epoch"], result["cpu_seconds_per_epoch"] = round(wall, 3), round(cpu, 3)
     if args.json:
         print(json.dumps(result))
