@@ -118,6 +118,7 @@ def _best() -> RunConfig:
         epochs=12,
         shift=1,
         bn_recalibrate=True,
+        precision="fp32",  # its 99.2% was measured with float32 gradients; bfloat16 is not measured for it yet
     )
     return RunConfig(model, train)
 

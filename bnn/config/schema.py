@@ -33,6 +33,7 @@ INPUT_SCALES = ("pm1", "01")  # pixels in [-1, 1] (paper) or [0, 1] (the seed's 
 REAL_ACTIVATIONS = ("hardtanh", "relu", "identity")
 LAYER_KINDS = ("dense", "conv")
 LATENT_INITS = ("glorot", "uniform1")
+PRECISIONS = ("fp32", "bf16")  # the backward products of the binarized layers (bnn.training.fast_step)
 
 MAX_UNITS = 8192  # widest layer the app accepts; wider is refused before training starts
 MAX_LAYERS = 12
@@ -406,6 +407,22 @@ class TrainConfig:
             high=60_000,
             step=1000,
             help="Train on the first N images only, for quick experiments",
+        ),
+    )
+    # the binarized layers' backward matrix products: "fp32" exact float32; "bf16" bfloat16 operands
+    # with float32 sums (2-3x faster on CPUs with AVX-512 BF16); the forward products are exact in both
+    precision: str = field(
+        default="bf16",
+        metadata=setting(
+            "prec",
+            "Gradient precision",
+            choices=PRECISIONS,
+            choice_labels={"fp32": "float32 (exact)", "bf16": "bfloat16 backward products"},
+            help=(
+                "Arithmetic of the binarized layers' backward matrix products: float32, or the gradient rounded "
+                "to bfloat16 with float32 sums (faster on CPUs with bfloat16 instructions). The forward products "
+                "of ±1 values and of 8-bit pixels are exact either way"
+            ),
         ),
     )
 

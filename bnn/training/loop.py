@@ -49,6 +49,7 @@ from ..network.optim import make_optimizer, regrouped, scheduled_lr, set_lr
 from .data import MnistData, iterate_batches, random_shifts, steps_per_epoch
 from .devices import keep_freed_memory, resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
+from .fast_step import LeanForward
 from .live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
 from .metrics import EvalRecord, StepRecord, last_eval
 
@@ -231,13 +232,13 @@ class Trainer:
         self._last_signs = self._signs() if live_stats else {}
         for block in self.model.blocks:
             block.activation.register_forward_hook(self._saturation_hook(block.name))
-        self._forward = self.model
+        self._forward = LeanForward(self.model, config.train.precision)  # the lean products (bnn.training.fast_step)
         if self.world.distributed:
             self._check_batches_split()
             from torch.nn.parallel import DistributedDataParallel
 
             device_ids = [self.device] if self.device.type == "cuda" else None
-            self._forward = DistributedDataParallel(self.model, device_ids=device_ids, forward_sync_buffers=False)
+            self._forward = DistributedDataParallel(self._forward, device_ids=device_ids, forward_sync_buffers=False)
 
     def _check_batches_split(self) -> None:
         batch = self.config.train.batch_size

@@ -93,7 +93,7 @@ def controls(settings: NextRun) -> None:
     form.control(cols[3], "batch_size")
     with st.expander(
         "Advanced: loss, schedule, STE cancellation, clipping, Glorot scaling, stochastic binarization, seed, subset, "
-        "random shifts, BatchNorm statistics"
+        "random shifts, BatchNorm statistics, gradient precision"
     ):
         cols = st.columns(4)
         form.control(cols[0], "loss")
@@ -110,6 +110,7 @@ def controls(settings: NextRun) -> None:
         form.control(cols[3], "seed")
         form.control(cols[3], "train_subset")
         form.control(cols[3], "shift")
+        form.control(cols[3], "precision")
 
 
 def layer_table(settings: NextRun) -> None:
