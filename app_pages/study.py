@@ -3,7 +3,7 @@
 A study (:mod:`bnn.jobs.studies`) is a base configuration plus variants: an ablation (each layer's weight
 and activation binarization, one at a time; all full precision; all binarized) or a sweep (a grid
 of settings typed as text, checked as a Train-page link), optionally over several seeds. Its runs
-train as ordinary runs through the server's training slots (:class:`bnn.jobs.studies.StudyJob`), saved in
+train as ordinary runs through the server's training slots (:class:`bnn.jobs.study_job.StudyJob`), saved in
 a study folder inside the runs folder, so the study survives a server restart (Resume) and every
 variant is a run that Compare shows. The chart puts test accuracy against cost, bits stored or
 share of binary MACs (:func:`bnn.plots.study_chart`), with the Pareto front and seed spreads.
@@ -18,19 +18,9 @@ from bnn import plots
 from bnn.config.descriptions import describe
 from bnn.config.presets import PRESETS, preset
 from bnn.jobs.run_folders import slugify, unique_name
-from bnn.jobs.studies import (
-    KINDS,
-    MAX_RUNS,
-    MAX_SEEDS,
-    StudyError,
-    collect,
-    find_studies,
-    make_study,
-    open_study,
-    pending_runs,
-    results_csv,
-    study_name,
-)
+from bnn.jobs.studies import KINDS, MAX_RUNS, MAX_SEEDS, StudyError, make_study, study_name
+from bnn.jobs.study_folders import find_studies, open_study, pending_runs
+from bnn.jobs.study_results import collect, results_csv
 from ui import access, keys, state
 from ui.names import shown
 from ui.study_jobs import start_study, stop_study, study_jobs

@@ -124,7 +124,8 @@ def test_a_deeply_nested_json_file_hides_only_its_own_folder(tmp_path):
     assert [run.path.name for run in readable] == ["good"]
     assert any("nested too deeply" in item.reason for item in unreadable)
     assert [item.path.name for item in unreadable] == ["run"]  # a study's own study.json is not a run
-    from bnn.jobs.studies import StudyError, open_study
+    from bnn.jobs.studies import StudyError
+    from bnn.jobs.study_folders import open_study
 
     try:
         open_study(runs / "study")

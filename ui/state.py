@@ -71,7 +71,7 @@ class AppState:
     jobs: dict[str, TrainingJob] = field(default_factory=dict)
     studies: dict[str, object] = field(
         default_factory=dict
-    )  # study folder -> its bnn.jobs.studies.StudyJob (ui.study_jobs)
+    )  # study folder -> its bnn.jobs.study_job.StudyJob (ui.study_jobs)
     active: Run | None = None  # the model the Draw, Inspect and Efficiency pages use by default
     lock: threading.Lock = field(default_factory=threading.Lock)
     slots: RunSlots = field(default_factory=lambda: RunSlots(max_runs()))

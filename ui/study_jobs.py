@@ -1,4 +1,4 @@
-"""The studies training in this server (:class:`bnn.jobs.studies.StudyJob`), process-wide like the
+"""The studies training in this server (:class:`bnn.jobs.study_job.StudyJob`), process-wide like the
 training jobs of ``ui.state`` (kept in its :class:`ui.state.AppState`): they survive page switches
 and reloads, and their runs queue for the same training slots as the Train page's.
 
@@ -17,7 +17,8 @@ from pathlib import Path
 import streamlit as st
 
 from bnn.jobs.start_rules import start_problems as bnn_start_problems
-from bnn.jobs.studies import Study, StudyJob
+from bnn.jobs.studies import Study
+from bnn.jobs.study_job import StudyJob
 from ui import access, state
 
 

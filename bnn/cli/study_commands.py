@@ -26,19 +26,9 @@ from pathlib import Path
 
 from ..config.presets import PRESETS, preset
 from ..jobs.run_folders import STUDY_FILE, default_runs_dir, slugify
-from ..jobs.studies import (
-    KINDS,
-    MAX_RUNS,
-    StudyError,
-    VariantResult,
-    collect,
-    make_study,
-    open_study,
-    pending_runs,
-    save_study,
-    study_name,
-    train_commands,
-)
+from ..jobs.studies import KINDS, MAX_RUNS, StudyError, make_study, study_name
+from ..jobs.study_folders import open_study, pending_runs, save_study, train_commands
+from ..jobs.study_results import VariantResult, collect
 
 
 def add_study_parser(commands) -> None:

@@ -20,11 +20,12 @@ them) and ``binary_mac_share``, the share of multiply-accumulates that are XNOR-
 
 A study folder holds ``study.json`` (the definition, see :meth:`Study.to_json`) and one run folder
 per variant and seed (:mod:`bnn.jobs.run_folders`), so a study reopens, is collected from whatever finished
-(:func:`collect`, also what other machines wrote there), and resumes after a crash
-(:func:`pending_runs`: finished runs are kept, interrupted ones continue from their checkpoint,
-missing or stopped ones start again). :class:`StudyJob` trains the pending runs as
-:class:`bnn.jobs.training_job.TrainingJob` s through shared training slots; :func:`train_commands` writes them
-as ``python -m bnn train`` command lines for other machines.
+(:func:`bnn.jobs.study_results.collect`, also what other machines wrote there), and resumes after a crash
+(:func:`bnn.jobs.study_folders.pending_runs`: finished runs are kept, interrupted ones continue from their
+checkpoint, missing or stopped ones start again). :class:`bnn.jobs.study_job.StudyJob` trains the pending runs
+as :class:`bnn.jobs.training_job.TrainingJob` s through shared training slots;
+:func:`bnn.jobs.study_folders.train_commands` writes them as ``python -m bnn train`` command lines for other
+machines.
 """
 
 from __future__ import annotations
@@ -32,16 +33,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import shlex
-import statistics
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from ..config.architecture import layer_names, plan
 from ..config.links import LAYERS_KEY, read_query_params, to_query_params
-from ..config.presets import PRESETS, preset
 from ..config.schema import (
     LAYER_SETTINGS,
     SETTINGS,
@@ -51,9 +47,8 @@ from ..config.schema import (
     Setting,
     setting_value,
 )
-from .run import Run, Status
-from .run_folders import STUDY_FILE, scan_runs
-from .safe_io import read_bytes
+from .run import Status
+from .run_folders import STUDY_FILE
 from .start_rules import start_problems
 
 FORMAT = "bnn-playground-study"
@@ -61,7 +56,6 @@ FORMAT_VERSION = 1
 KINDS = ("ablation", "sweep")
 MAX_RUNS = 64  # variants x seeds: at 1 epoch of `fast` on 2 cores, 64 runs are already about an hour
 MAX_SEEDS = 10
-MAX_STUDY_BYTES = 1024**2  # a study.json of 64 runs' grid is a few kB; anything bigger is not read
 LAYER_WORDS = {"binarize_weights": "binary weights", "binarize_activations": "binary activations"}
 KEPT_STATUSES = (Status.FINISHED, Status.DIVERGED)  # ended with a result; the others train again
 
@@ -368,244 +362,3 @@ def make_study(
 
 def study_name(base_name: str, kind: str) -> str:
     return f"{base_name}-{kind}-{time.strftime('%m%d-%H%M%S')}"
-
-
-def save_study(study: Study, folder: str | os.PathLike) -> Path:
-    """Write ``study.json`` into ``folder`` (made if missing); refuse a folder that holds another study."""
-    folder = Path(folder)
-    file = folder / STUDY_FILE
-    if file.exists():
-        existing = open_study(folder)
-        if existing != study:
-            raise StudyError(f"{folder} holds another study ({existing.name}); choose another folder")
-        return folder
-    if folder.exists() and any(child for child in folder.iterdir() if not child.name.startswith(".")):
-        raise StudyError(f"{folder} is not empty and not a study folder; choose an empty or new folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{STUDY_FILE}.tmp"
-    tmp.write_text(study.to_json())
-    os.replace(tmp, file)
-    return folder
-
-
-def open_study(folder: str | os.PathLike) -> Study:
-    """The study of ``folder``; :class:`StudyError` when it is not a study folder."""
-    folder = Path(folder)
-    file = folder / STUDY_FILE
-    if not folder.is_dir():
-        raise StudyError(f"{folder} is not a folder")
-    if not file.is_file():
-        raise StudyError(f"{folder} is not a study folder: it has no {STUDY_FILE}")
-    try:
-        text = read_bytes(file, MAX_STUDY_BYTES).decode()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(f"{file.name} cannot be read ({exc})") from None
-    try:
-        return Study.from_json(text)
-    except (StudyError, RecursionError) as exc:
-        raise StudyError(f"{folder} is not a study folder that can be read: {exc}") from None
-
-
-def saved_runs(folder: str | os.PathLike) -> dict[str, Run]:
-    """Run name -> the run saved in the study folder (without weights); unreadable folders left out."""
-    runs, _ = scan_runs(folder)
-    return {run.name: run for run in sorted(runs, key=lambda r: r.created)}
-
-
-def pending_runs(study: Study, folder: str | os.PathLike) -> list[tuple[str, RunConfig, Run | None]]:
-    """The runs still to train: (name, settings, the interrupted run to resume or None). Finished
-    and diverged runs are kept; interrupted ones resume from their checkpoint; missing, stopped
-    and failed ones start again."""
-    saved = saved_runs(folder)
-    pending = []
-    for _, name, config in study.runs():
-        run = saved.get(name)
-        if run is not None and run.status in KEPT_STATUSES:
-            continue
-        resumable = run is not None and run.status.resumable and run.config == config
-        pending.append((name, config, run if resumable else None))
-    return pending
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """A variant's runs as they are now, and its numbers (None until one of its runs has them)."""
-
-    variant: Variant
-    runs: tuple[Run | None, ...]  # one per seed: the live or saved run, None while missing
-
-    @property
-    def accuracies(self) -> list[float]:
-        return [
-            run.test_accuracy for run in self.runs if run is not None and run.ended and run.test_accuracy is not None
-        ]
-
-    @property
-    def test_accuracy(self) -> float | None:
-        values = self.accuracies
-        return statistics.fmean(values) if values else None
-
-    @property
-    def spread(self) -> float | None:
-        """Standard deviation of the test accuracy over the seeds (None below two finished seeds)."""
-        values = self.accuracies
-        return statistics.stdev(values) if len(values) >= 2 else None
-
-    @property
-    def seconds(self) -> float | None:
-        values = [
-            run.summary.get("train_seconds") or run.elapsed_s for run in self.runs if run is not None and run.ended
-        ]
-        return statistics.fmean(values) if values else None
-
-    @property
-    def finished(self) -> int:
-        return sum(1 for run in self.runs if run is not None and run.status in KEPT_STATUSES)
-
-    @property
-    def status(self) -> str:
-        """``finished``, or the least advanced of its runs' statuses (``missing`` before it started)."""
-        if self.finished == len(self.runs):
-            return str(Status.FINISHED)
-        for run in self.runs:
-            if run is None:
-                return "missing"
-            if run.status not in KEPT_STATUSES:
-                return str(run.status)
-        return str(Status.FINISHED)
-
-    @property
-    def progress(self) -> float:
-        done = [1.0 if r is not None and r.status in KEPT_STATUSES else (r.progress if r else 0.0) for r in self.runs]
-        return sum(done) / len(done)
-
-    def to_dict(self) -> dict:
-        def rounded(value, digits):
-            return None if value is None else round(value, digits)
-
-        return {
-            "name": self.variant.name,
-            "changes": list(self.variant.changes),
-            "test_accuracy": rounded(self.test_accuracy, 2),
-            "test_accuracy_spread": rounded(self.spread, 2),
-            "runs_finished": self.finished,
-            "runs": len(self.runs),
-            "status": self.status,
-            "bits": self.variant.bits,
-            "binary_mac_share": round(self.variant.binary_mac_share, 4),
-            "seconds": rounded(self.seconds, 1),
-        }
-
-
-def collect(study: Study, folder: str | os.PathLike, live: dict[str, Run] | None = None) -> list[VariantResult]:
-    """Every variant of ``study`` with its runs: ``live`` ones (training in this process, by run
-    name) first, else the ones saved in ``folder``."""
-    saved = saved_runs(folder)
-    live = live or {}
-    return [
-        VariantResult(variant, tuple(live.get(name) or saved.get(name) for name, _ in study.run_names(variant)))
-        for variant in study.variants()
-    ]
-
-
-def results_csv(results: list[VariantResult]) -> str:
-    import csv
-    import io
-
-    out = io.StringIO()
-    rows = [{**r.to_dict(), "changes": "; ".join(r.variant.changes)} for r in results]
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def train_arguments(study: Study, name: str, config: RunConfig) -> list[str]:
-    """``python -m bnn train`` arguments that train ``config`` as the run ``name``: the base's
-    preset (else ``fast``) and ``--set KEY=VALUE`` for each link param that differs from it."""
-    start = study.preset if study.preset in PRESETS else "fast"
-    defaults = to_query_params(preset(start))
-    params = to_query_params(config)
-    arguments = ["--preset", start, "--name", name]
-    for key, value in params.items():
-        if defaults.get(key) != value:
-            arguments += ["--set", f"{key}={value}"]
-    return arguments
-
-
-def train_commands(study: Study, folder: str | os.PathLike, python: str = "python") -> list[str]:
-    """One shell line per pending run of the study in ``folder``: train it (or resume it) into ``folder``."""
-    folder = Path(folder)
-    lines = []
-    for name, config, resume in pending_runs(study, folder):
-        if resume is not None:
-            arguments = ["--resume", str(resume.path)]
-        else:
-            arguments = train_arguments(study, name, config) + ["--out", str(folder)]
-        lines.append(shlex.join([python, "-m", "bnn", "train", *arguments]))
-    return lines
-
-
-class StudyJob:
-    """Trains a study's pending runs in this process as :class:`bnn.jobs.training_job.TrainingJob` s that
-    queue for the shared ``slots``, each saving itself into the study folder."""
-
-    def __init__(self, study: Study, folder: str | os.PathLike, data=None, *, slots=None, **job_options) -> None:
-        from .training_job import TrainingJob  # torch: only when a study trains here
-
-        self.study = study
-        self.folder = Path(folder)
-        save_study(study, self.folder)
-        self.jobs: dict[str, TrainingJob] = {}
-        saved = saved_runs(self.folder)
-        for name, config, resume in pending_runs(study, self.folder):
-            self.jobs[name] = TrainingJob(
-                config,
-                data,
-                name=name,
-                preset=study.preset,
-                owner=study.owner,
-                runs_dir=self.folder,
-                resume_from=resume,
-                slots=slots,
-                # a stopped or failed run of the study trains again in its place
-                replaces=saved[name].path if resume is None and name in saved else None,
-                **job_options,
-            )
-
-    def start(self) -> StudyJob:
-        for job in self.jobs.values():
-            job.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop every run: the queued ones leave the queue, the training ones stop after their
-        step and are saved as stopped (they train again when the study resumes)."""
-        for job in self.jobs.values():
-            job.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return all(
-            job.join(None if deadline is None else max(0.0, deadline - time.monotonic())) for job in self.jobs.values()
-        )
-
-    def live(self) -> dict[str, Run]:
-        """Run name -> snapshot of each run of this job."""
-        return {name: job.snapshot() for name, job in self.jobs.items()}
-
-    @property
-    def training(self) -> bool:
-        return any(not job.status.ended for job in self.jobs.values())
-
-    def results(self) -> list[VariantResult]:
-        return collect(self.study, self.folder, self.live())
-
-
-def find_studies(directory: str | os.PathLike) -> list[Path]:
-    """The study folders directly inside ``directory`` (the runs folder), newest first."""
-    parent = Path(directory)
-    if not parent.is_dir():
-        return []
-    found = [child for child in parent.iterdir() if not child.name.startswith(".") and (child / STUDY_FILE).is_file()]
-    return sorted(found, key=lambda path: (path / STUDY_FILE).stat().st_mtime, reverse=True)

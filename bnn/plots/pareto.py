@@ -46,7 +46,7 @@ def study_chart(points: Sequence[Mapping], cost: str = "bits", *, title: str | N
     """Test accuracy of each variant against ``cost`` ("bits" or "binary_mac_share"). ``points``:
     one mapping per variant with ``name``, ``test_accuracy`` (None before it finished),
     ``test_accuracy_spread`` (None without seeds), ``changes`` and the cost keys
-    (:meth:`bnn.jobs.studies.VariantResult.to_dict`)."""
+    (:meth:`bnn.jobs.study_results.VariantResult.to_dict`)."""
     axis_title, log_x = COSTS[cost]
     fig = _figure(title, height, margin=LEGEND_MARGIN)
     done = [p for p in points if p.get("test_accuracy") is not None]
