@@ -223,7 +223,7 @@ def test_an_unusable_limit_is_named_instead_of_a_traceback(shared_mode, monkeypa
 
 
 def test_session_slots_take_a_free_slot_of_both_or_of_neither():
-    from bnn.jobs.training_job import RunSlots
+    from bnn.jobs.run_slots import RunSlots
 
     session, server = RunSlots(1), RunSlots(1)
     slots = access.SessionSlots(session, server)

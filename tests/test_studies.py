@@ -16,11 +16,12 @@ from bnn import plots
 from bnn.config.presets import preset
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import list_runs, load_run, save_run
+from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.studies import MAX_RUNS, StudyError, make_study
 from bnn.jobs.study_folders import open_study, pending_runs, save_study, saved_runs, train_commands
 from bnn.jobs.study_job import StudyJob
 from bnn.jobs.study_results import collect
-from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.jobs.training_job import TrainingJob
 from bnn.plots.pareto import pareto_front
 from bnn.training.loop import Trainer
 from tests.conftest import ROOT, app_page, shrink

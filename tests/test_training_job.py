@@ -17,7 +17,8 @@ from bnn.config.schema import ConfigError
 from bnn.jobs import training_job as jobs
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import load_run
-from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.jobs.run_slots import RunSlots
+from bnn.jobs.training_job import TrainingJob
 from bnn.training import devices
 from bnn.training.data import DataUnavailableError, MnistData
 from bnn.training.devices import set_background_priority

@@ -19,7 +19,8 @@ from conftest import ROOT, make_tiny_data
 from bnn.config.schema import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import CHECKPOINT_FILE, load_run, save_run, scan_runs
-from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.jobs.run_slots import RunSlots
+from bnn.jobs.training_job import TrainingJob
 from bnn.network.models import build_model
 from bnn.training.loop import Trainer, train
 

@@ -36,9 +36,9 @@ import streamlit as st
 from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import scan_runs
+from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.start_rules import LIMIT_WHAT, RunLimits, limit_problems
 from bnn.jobs.studies import Study
-from bnn.jobs.training_job import RunSlots
 from ui.names import shown
 
 log = logging.getLogger("bnn.access")

@@ -33,7 +33,8 @@ from bnn.jobs.run_folders import (
     slugify,
     unique_name,
 )
-from bnn.jobs.training_job import RunSlots, TrainingJob
+from bnn.jobs.run_slots import RunSlots
+from bnn.jobs.training_job import TrainingJob
 from bnn.training.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
 from bnn.training.devices import enter_background, set_background_priority
 from bnn.training.loop import warm_up as warm_up_training

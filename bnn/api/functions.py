@@ -29,8 +29,9 @@ from ..config.schema import (
 )
 from ..jobs.run_folders import default_runs_dir, scan_runs, slugify
 from ..jobs.run_folders import load_run as read_run
+from ..jobs.run_slots import RunSlots
 from ..jobs.start_rules import start_problems
-from ..jobs.training_job import RunSlots, TrainingJob
+from ..jobs.training_job import TrainingJob
 from .configuring import _config_of, configure
 from .handle import EARLY_RECORD_S, RunHandle
 from .results import Comparison, RunList

@@ -19,7 +19,7 @@ training, atomically (:func:`bnn.jobs.run_folders.save_run`), so a crash loses a
 more when it ends, finished, stopped or diverged, after which it lets its model and optimizer go
 (its weights then reload from the folder). ``resume_from`` a saved unfinished run continues it
 exactly, from weights, metrics and checkpoint of one save (the latest, if the run was saved again
-after it was read: see ``_resume_state``). With ``runs_dir`` it also writes
+after it was read: see :func:`bnn.jobs.resuming.resume_state`). With ``runs_dir`` it also writes
 TensorBoard event files into its folder as it trains (:mod:`bnn.training.tensorboard_log`; ``tensorboard=False``:
 none). Load: jobs sharing one :class:`RunSlots` train at most
 ``limit`` at a time, the others wait in order (status ``queued``).
@@ -32,7 +32,6 @@ import os
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,101 +42,14 @@ from ..network.models import BinaryNet
 from ..training.data import DataError, MnistData, load_mnist
 from ..training.devices import enter_background, resolve_device
 from ..training.loop import Trainer, use_cpu_threads_for
-from ..training.metrics import EvalRecord, StepRecord
 from ..training.tensorboard_log import EventLog
+from .resuming import resume_state, starting_run
 from .run import Run, Status
-from .run_folders import RunFormatError, load_checkpoint, load_run, save_run
+from .run_folders import RunFormatError, load_run, save_run
+from .run_slots import RunSlots
+from .time_left import time_left
 
 CHECKPOINT_SECONDS = 60.0  # of training between two checkpoints inside a long epoch
-
-
-class RunSlots:
-    """A limit on runs training at once, shared by the jobs of a server; the others wait, and
-    take turns by owner (:attr:`TrainingJob.owner`): a free slot goes to the waiting run of the
-    owner served longest ago (never served first), first come first served among one owner's runs
-    and among owners served equally long ago. So a session (or a script) with many runs waiting
-    gets one turn as each other session does, not all the turns before them."""
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = max(1, limit or default_slots())
-        self._changed = threading.Condition()
-        self._training: set[TrainingJob] = set()
-        self._waiting: deque[TrainingJob] = deque()
-        self._turns = 0  # slots given so far
-        self._last_turn: dict[object, int] = {}  # owner -> the turn its last run got
-
-    @property
-    def waiting(self) -> int:
-        """Runs waiting for a slot now."""
-        with self._changed:
-            return len(self._waiting)
-
-    def _next(self) -> TrainingJob:
-        """The waiting run whose turn it is (see the class docstring); call with the lock held."""
-        return _in_turn(self._waiting, self._last_turn)
-
-    def _take(self, job: TrainingJob) -> None:
-        self._turns += 1
-        self._last_turn[_owner(job)] = self._turns
-        self._training.add(job)
-
-    def try_acquire(self, job: TrainingJob) -> bool:
-        """Take a slot if one is free and nobody waits for it; False (and no wait) otherwise."""
-        with self._changed:
-            if len(self._training) >= self.limit or self._waiting:
-                return False
-            self._take(job)
-            return True
-
-    def acquire(self, job: TrainingJob, cancelled: threading.Event) -> bool:
-        """Wait for a slot; False when ``cancelled`` is set first."""
-        with self._changed:
-            self._waiting.append(job)
-            self._changed.notify_all()  # the queue changed: its watchers (positions) may look again
-            while len(self._training) >= self.limit or self._next() is not job:
-                if cancelled.is_set():
-                    self._waiting.remove(job)
-                    self._changed.notify_all()
-                    return False
-                self._changed.wait(0.2)
-            self._waiting.remove(job)
-            self._take(job)
-            self._changed.notify_all()  # the next in turn may be another run
-            return True
-
-    def release(self, job: TrainingJob) -> None:
-        with self._changed:
-            self._training.discard(job)
-            self._changed.notify_all()
-
-    def position(self, job: TrainingJob) -> int | None:
-        """1 for the run that takes the next free slot, 2 for the one after it, ... (None: not waiting)."""
-        with self._changed:
-            if job not in self._waiting:
-                return None
-            turns, order = dict(self._last_turn), []
-            waiting = list(self._waiting)
-            while waiting:  # the order the slots will go in, if nobody else comes
-                nxt = _in_turn(waiting, turns)
-                order.append(nxt)
-                waiting.remove(nxt)
-                turns[_owner(nxt)] = max(turns.values(), default=0) + 1
-            return order.index(job) + 1
-
-
-def _owner(job) -> object:
-    """Whose turn a waiting ``job`` takes: its owner (None outside a shared server: one queue)."""
-    return getattr(job, "owner", None)
-
-
-def _in_turn(waiting, last_turn: dict) -> TrainingJob:
-    """Of the runs ``waiting`` (in order of arrival), the one of the owner served longest ago."""
-    return min(enumerate(waiting), key=lambda item: (last_turn.get(_owner(item[1]), -1), item[0]))[1]
-
-
-def default_slots() -> int:
-    """One training run per two cores: each run uses up to two threads (bnn.training.loop.cpu_threads_for)."""
-    return max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1
 
 
 class TrainingJob:
@@ -167,20 +79,7 @@ class TrainingJob:
         tensorboard: bool = True,
     ) -> None:
         self.name = name
-        self._run = Run(
-            name=name,
-            config=resume_from.config if resume_from else config,
-            preset=resume_from.preset if resume_from else preset,
-            fixes=resume_from.fixes if resume_from else fixes,
-            owner=resume_from.owner if resume_from else owner,
-            edits=list(resume_from.edits) if resume_from else [],
-            records=list(resume_from.records) if resume_from else [],
-            evals=list(resume_from.evals) if resume_from else [],
-            path=resume_from.path if resume_from else None,
-            created=resume_from.created if resume_from else 0.0,
-            total_steps=resume_from.total_steps if resume_from else 0,
-            step=resume_from.step if resume_from else 0,
-        )
+        self._run = starting_run(config, name=name, preset=preset, fixes=fixes, owner=owner, resume_from=resume_from)
         self._runs_dir = Path(runs_dir) if runs_dir is not None else None
         self._replaces = (
             Path(replaces) if replaces is not None else None
@@ -328,7 +227,7 @@ class TrainingJob:
             eta = final_eval = None
             changes = {}
             if trainer is not None:
-                final_eval = self._final_eval_estimate(trainer)
+                eta, final_eval = time_left(trainer, run, elapsed)
                 changes = {
                     "config": trainer.config,
                     "edits": list(trainer.edits),
@@ -336,11 +235,6 @@ class TrainingJob:
                     "total_steps": trainer.total_steps,
                     "nonfinite_step": trainer.first_nonfinite_step,
                 }
-                if trainer.step and run.status in (Status.RUNNING, Status.PAUSED):
-                    # elapsed includes the evaluations so far: a fair estimate of wall time left
-                    eta = elapsed / trainer.step * (trainer.total_steps - trainer.step) + final_eval
-                elif run.status in (Status.STOPPING, Status.EVALUATING):
-                    eta = final_eval
             return run.but(
                 records=list(run.records),
                 evals=list(run.evals),
@@ -352,16 +246,6 @@ class TrainingJob:
                 weights=self.model_copy,
                 **changes,
             )
-
-    def _final_eval_estimate(self, trainer: Trainer) -> float:
-        """Seconds of the evaluations after the last step (test set, and training set unless
-        never), from the last evaluation's speed, else a third of a training step per image."""
-        count = len(trainer.data.test_labels) + (trainer.train_count if trainer.train_eval != "never" else 0)
-        per_image = trainer.eval_seconds_per_image
-        records = self._run.records
-        if not per_image and records and records[-1]["samples_per_s"]:
-            per_image = 1 / (3 * records[-1]["samples_per_s"])
-        return count * per_image
 
     def model_copy(self) -> BinaryNet | None:
         """A CPU copy of the model in eval mode: the trainer's while it has one, else the saved
@@ -438,7 +322,7 @@ class TrainingJob:
                 **self._trainer_options,
             )
             if self._resume_from is not None:
-                trainer.restore(*_resume_state(self._resume_from))
+                trainer.restore(*resume_state(self._resume_from))
                 if self._events is not None:
                     self._events.continue_from(trainer, self._resume_from.path)
             self._checkpointed_at = time.monotonic()
@@ -557,41 +441,3 @@ class TrainingJob:
             path = self._run.path
         if self._events is not None:
             self._events.update(trainer, path)
-
-
-RESUME_READS = 5  # tries at reading one whole save of a run that is being saved again
-
-
-def _resume_state(saved: Run) -> tuple[dict, dict, list[StepRecord], list[EvalRecord], list[dict]]:
-    """Weights, checkpoint, metric records and live edits of one and the same save of the
-    unfinished run ``saved``, for :meth:`bnn.training.loop.Trainer.restore`.
-
-    The checkpoint is read here, maybe long after ``saved`` was. If the run was saved again in
-    between (by a job still training it: a pause takes effect only after the step or the epoch's
-    end under way, checkpoint included), the checkpoint on disk belongs to the later save, and
-    paired with the weights of ``saved`` it would continue another run. So the whole run is read
-    again, and continues from the save whose metrics and checkpoint name the same step (refused
-    if a live edit changed its settings since).
-    """
-    if saved.path is None:
-        raise RunFormatError(f"{saved.name} has no checkpoint to resume from")
-    for attempt in range(RESUME_READS):
-        if attempt:
-            time.sleep(0.05 * attempt)  # a save in progress: its two renames take microseconds
-        try:
-            run = load_run(saved.path)
-            checkpoint = load_checkpoint(saved.path)
-        except RunFormatError:  # e.g. caught between the two renames of a save
-            if attempt == RESUME_READS - 1:
-                raise
-            continue
-        # the steps of a run's saves only grow, and its weights are read after its metrics and
-        # before its checkpoint: the same step in metrics and checkpoint means one save
-        if checkpoint.get("step") == (run.records[-1]["step"] if run.records else 0):
-            model = run.model()
-            if model is None:
-                raise RunFormatError(f"{saved.name} has no weights to resume from")
-            if run.config != saved.config:
-                raise RunFormatError(f"{saved.name} was saved with other settings while it was read for resuming")
-            return model.state_dict(), checkpoint, run.records, run.evals, run.edits
-    raise RunFormatError(f"{saved.name} kept changing while it was read for resuming: is it still training?")
