@@ -16,19 +16,14 @@ import streamlit as st
 from bnn import plots
 from bnn.config.descriptions import describe_layers, settings_in_words
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import (
-    RunFormatError,
-    RunNameError,
-    delete_run,
-    load_run,
-    metrics_csv,
-    read_weights_bytes,
-    rename_run,
-    scan_runs,
-    slugify,
-)
+from bnn.jobs.run_folders import delete_run, load_run, rename_run
+from bnn.jobs.run_format import RunFormatError
+from bnn.jobs.run_listing import scan_runs
+from bnn.jobs.run_names import RunNameError, slugify
+from bnn.jobs.run_weights import read_weights_bytes
 from bnn.network.summary import training_memory_problems
 from bnn.training.live_edits import describe_edit
+from bnn.training.metrics import metrics_csv
 from ui import access, exports, keys, state
 from ui.names import as_code, capped, shown
 

@@ -17,7 +17,7 @@ import streamlit as st
 from bnn import plots
 from bnn.config.descriptions import describe
 from bnn.config.presets import PRESETS, preset
-from bnn.jobs.run_folders import slugify, unique_name
+from bnn.jobs.run_names import slugify, unique_name
 from bnn.jobs.studies import KINDS, MAX_RUNS, MAX_SEEDS, StudyError, make_study, study_name
 from bnn.jobs.study_folders import find_studies, open_study, pending_runs
 from bnn.jobs.study_results import collect, results_csv

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bnn.analysis.drawing import deployment_copy, digit_to_canvas, read_drawing  # noqa: E402
-from bnn.jobs.run_folders import RunFormatError, load_run  # noqa: E402
+from bnn.jobs.run_folders import load_run  # noqa: E402
+from bnn.jobs.run_format import RunFormatError  # noqa: E402
 from bnn.training.data import DataError, load_mnist, resolve_data_dir  # noqa: E402
 
 BUDGET_P95_MS = 20.0

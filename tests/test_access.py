@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from test_page_compare import _run
 
 from bnn.jobs.run import Status
-from bnn.jobs.run_folders import list_runs, save_run
+from bnn.jobs.run_folders import save_run
+from bnn.jobs.run_listing import list_runs
 from ui import access, keys, state
 from ui.study_jobs import study_jobs
 from ui.train_panels.live_knobs import knob_key
@@ -312,7 +313,7 @@ def test_a_shared_server_shows_no_traceback_to_the_browser(shared_mode, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("/srv/secret/path/of/the/server")
 
-    monkeypatch.setattr(sys.modules["bnn.jobs.run_folders"], "scan_runs", broken)  # an uncaught error on Compare
+    monkeypatch.setattr(sys.modules["bnn.jobs.run_listing"], "scan_runs", broken)  # an uncaught error on Compare
     try:
         at = AppTest.from_file(APP, default_timeout=60)
         at.run()

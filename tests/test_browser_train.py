@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from bnn.jobs.run_folders import list_runs
+from bnn.jobs.run_listing import list_runs
 from tests.browser import (
     assert_no_exception,
     browser_available,

@@ -21,7 +21,8 @@ from torch import nn
 from bnn.config.presets import PRESETS
 from bnn.config.schema import InputConfig, RunConfig
 from bnn.jobs.run import Run
-from bnn.jobs.run_folders import load_checkpoint, load_run, save_run
+from bnn.jobs.run_folders import load_run, save_run
+from bnn.jobs.run_weights import load_checkpoint
 from bnn.network.models import build_model
 from bnn.training.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
 from bnn.training.loop import Trainer, train

@@ -14,9 +14,11 @@ from streamlit.testing.v1 import AppTest
 
 from bnn.config.presets import PRESETS
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import list_runs, metrics_csv, rename_run, save_run
+from bnn.jobs.run_folders import rename_run, save_run
+from bnn.jobs.run_listing import list_runs
 from bnn.network.models import build_model
 from bnn.training.loop import Trainer
+from bnn.training.metrics import metrics_csv
 from ui import keys, state
 from ui.names import shown
 

@@ -21,7 +21,8 @@ from conftest import ROOT, shrink
 
 from bnn.config.presets import PRESETS
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import CONFIG_FILE, META_FILE, METRICS_FILE, load_run
+from bnn.jobs.run_folders import load_run
+from bnn.jobs.run_format import CONFIG_FILE, META_FILE, METRICS_FILE
 from bnn.jobs.training_job import TrainingJob
 from bnn.training.data import MnistData
 from bnn.training.loop import Trainer, use_cpu_threads_for

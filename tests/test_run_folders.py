@@ -14,30 +14,20 @@ import torch
 
 from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import (
+from bnn.jobs.run_folders import default_runs_dir, delete_run, load_run, rename_run, save_run
+from bnn.jobs.run_format import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     FORMAT,
-    MAX_NAME_CHARS,
     META_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
     RunFormatError,
-    RunNameError,
-    default_runs_dir,
-    delete_run,
-    list_runs,
-    load_checkpoint,
-    load_run,
-    load_weights,
     metrics_limit,
-    name_problem,
-    rename_run,
-    save_run,
-    scan_runs,
-    slugify,
-    unique_name,
 )
+from bnn.jobs.run_listing import list_runs, scan_runs
+from bnn.jobs.run_names import MAX_NAME_CHARS, RunNameError, name_problem, slugify, unique_name
+from bnn.jobs.run_weights import load_checkpoint, load_weights
 from bnn.network.models import build_model
 
 CONFIG = RunConfig(ModelConfig(layers=(LayerConfig(12), LayerConfig(10, binarize_activations=False)))).replace_train(
@@ -387,7 +377,7 @@ def test_a_scan_removes_what_crashed_saves_left_and_keeps_a_save_in_progress(run
 def test_a_listed_folder_is_read_again_only_when_it_changed(runs_dir: Path, monkeypatch):
     import sys
 
-    module = sys.modules["bnn.jobs.run_folders"]
+    module = sys.modules["bnn.jobs.run_listing"]
     reads = []
     real = module.load_run
     monkeypatch.setattr(module, "load_run", lambda path, **options: reads.append(path.name) or real(path, **options))

@@ -15,7 +15,8 @@ import pytest
 from bnn import plots
 from bnn.config.presets import preset
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import list_runs, load_run, save_run
+from bnn.jobs.run_folders import load_run, save_run
+from bnn.jobs.run_listing import list_runs
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.studies import MAX_RUNS, StudyError, make_study
 from bnn.jobs.study_folders import open_study, pending_runs, save_study, saved_runs, train_commands

@@ -18,7 +18,9 @@ from conftest import ROOT, make_tiny_data
 
 from bnn.config.schema import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import CHECKPOINT_FILE, load_run, save_run, scan_runs
+from bnn.jobs.run_folders import load_run, save_run
+from bnn.jobs.run_format import CHECKPOINT_FILE
+from bnn.jobs.run_listing import scan_runs
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.training_job import TrainingJob
 from bnn.network.models import build_model

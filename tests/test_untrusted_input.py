@@ -19,15 +19,9 @@ from bnn.config.links import read_query_params
 from bnn.config.presets import PRESETS
 from bnn.config.schema import SETTINGS, SETTINGS_BY_KEY, RunConfig, setting_value, validate
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import (
-    CONFIG_FILE,
-    META_FILE,
-    METRICS_FILE,
-    RunFormatError,
-    load_run,
-    save_run,
-    scan_runs,
-)
+from bnn.jobs.run_folders import load_run, save_run
+from bnn.jobs.run_format import CONFIG_FILE, META_FILE, METRICS_FILE, RunFormatError
+from bnn.jobs.run_listing import scan_runs
 from bnn.network.models import build_model
 
 JSON = st.recursive(

@@ -35,7 +35,7 @@ import streamlit as st
 
 from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run, Status
-from bnn.jobs.run_folders import scan_runs
+from bnn.jobs.run_listing import scan_runs
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.start_rules import LIMIT_WHAT, RunLimits, limit_problems
 from bnn.jobs.studies import Study

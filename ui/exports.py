@@ -13,7 +13,7 @@ import streamlit as st
 
 from bnn.deploy.c_source import c_source, code_bytes, device_rows
 from bnn.deploy.formats import download
-from bnn.jobs.run_folders import slugify
+from bnn.jobs.run_names import slugify
 from bnn.network.summary import format_bytes
 from bnn.xnor import PackedModel, XnorExportError, export_packed
 

@@ -22,7 +22,9 @@ from pathlib import Path
 import streamlit as st
 
 from bnn.jobs.run import Run
-from bnn.jobs.run_folders import RunFormatError, list_runs, load_run
+from bnn.jobs.run_folders import load_run
+from bnn.jobs.run_format import RunFormatError
+from bnn.jobs.run_listing import list_runs
 from ui import keys, state
 from ui.names import capped
 

@@ -25,14 +25,10 @@ import torch
 from bnn.config.presets import PRESETS
 from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run
-from bnn.jobs.run_folders import (
-    RunFormatError,
-    default_runs_dir,
-    list_runs,
-    load_run,
-    slugify,
-    unique_name,
-)
+from bnn.jobs.run_folders import default_runs_dir, load_run
+from bnn.jobs.run_format import RunFormatError
+from bnn.jobs.run_listing import list_runs
+from bnn.jobs.run_names import slugify, unique_name
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.training_job import TrainingJob
 from bnn.training.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir

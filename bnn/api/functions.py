@@ -27,8 +27,10 @@ from typing import Any
 from ..config.schema import (
     ConfigError,
 )
-from ..jobs.run_folders import default_runs_dir, scan_runs, slugify
+from ..jobs.run_folders import default_runs_dir
 from ..jobs.run_folders import load_run as read_run
+from ..jobs.run_listing import scan_runs
+from ..jobs.run_names import slugify
 from ..jobs.run_slots import RunSlots
 from ..jobs.start_rules import start_problems
 from ..jobs.training_job import TrainingJob

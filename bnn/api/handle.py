@@ -14,14 +14,13 @@ import torch
 from ..config.architecture import layer_names
 from ..config.descriptions import describe
 from ..config.schema import (
-    LAYER_SETTINGS,
-    SETTINGS_BY_NAME,
     RunConfig,
 )
 from ..jobs.run import Run, Status
-from ..jobs.run_folders import default_runs_dir, save_run, slugify
+from ..jobs.run_folders import default_runs_dir, save_run
+from ..jobs.run_names import slugify
 from ..jobs.training_job import TrainingJob
-from ..training.live_edits import LIVE_LAYER_SETTINGS
+from .edit_requests import edit_requests, layer_index
 from .results import Diagnosis, Packed, as_images
 from .tables import Table
 
@@ -144,44 +143,21 @@ class RunHandle:
         """
         job = self._training_job()
         job.wait_until(lambda run: run.status in (Status.RUNNING, Status.PAUSED) or run.ended)  # its trainer exists
-        requests: list[tuple[str, Any, int | None]] = []
-        for setting, value in (("lr", lr), ("optimizer", optimizer)):
-            if value is not None:
-                requests.append((setting, value, None))
-        layer_values = [(s, v) for s, v in zip(LIVE_LAYER_SETTINGS, (binarize_weights, binarize_activations))]
-        layer_values = [(s, v) for s, v in layer_values if v is not None]
-        if layer_values:
-            if layer is None:
-                raise ValueError(f"{layer_values[0][0]} needs a layer, e.g. layer='dense1'")
-            index = self._layer_index(layer)
-            for setting, value in layer_values:
-                problem = LAYER_SETTINGS[setting].problem(value)
-                if problem:
-                    raise ValueError(f"{setting}={value!r}: {problem}")
-                requests.append((setting, value, index))
-        elif layer is not None:
-            raise ValueError("layer= goes with binarize_weights= or binarize_activations=")
-        if not requests:
-            raise ValueError("nothing to change: give lr=, optimizer=, or layer= with binarize_weights=/activations=")
+        requests = edit_requests(
+            self.config,
+            lr=lr,
+            optimizer=optimizer,
+            layer=layer,
+            binarize_weights=binarize_weights,
+            binarize_activations=binarize_activations,
+        )
         for setting, value, index in requests:
-            if setting in SETTINGS_BY_NAME:
-                problem = SETTINGS_BY_NAME[setting].problem(value)
-                if problem:
-                    raise ValueError(f"{setting}={value!r}: {problem}")
-            job.edit(setting, float(value) if setting == "lr" else value, index)
+            job.edit(setting, value, index)
         try:  # a running run takes it at its next step: the card then lists it as applied
             job.wait_until(lambda run: not job.pending_edits() or run.ended or job.parked, EDIT_WAIT_S)
         except TimeoutError:
             pass  # still pending: the card says so
         return self
-
-    def _layer_index(self, layer: str | int) -> int:
-        names = layer_names(self.config.model)
-        if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer < len(names):
-            return layer
-        if layer in names:
-            return names.index(layer)
-        raise ValueError(f"layer={layer!r}: no such layer; the layers are {', '.join(names)}")
 
     def pause(self) -> RunHandle:
         """Pause between two optimizer steps; returns the run once it is paused (resume() goes on)."""
@@ -268,7 +244,7 @@ class RunHandle:
         """
         from .. import plots
 
-        index = self._layer_index(layer)
+        index = layer_index(self.config, layer)
         model = self.model()
         name = layer_names(self.config.model)[index]
         weights = model.blocks[index].linear.weight.detach()

@@ -33,15 +33,10 @@ from ..config.presets import PRESETS, preset
 from ..config.schema import OPTIMIZERS, SETTINGS_BY_KEY, ConfigError
 from ..deploy.formats import FORMATS
 from ..jobs.run import Run, Status
-from ..jobs.run_folders import (
-    RunFormatError,
-    default_runs_dir,
-    load_checkpoint,
-    load_run,
-    name_problem,
-    slugify,
-    unique_name,
-)
+from ..jobs.run_folders import default_runs_dir, load_run
+from ..jobs.run_format import RunFormatError
+from ..jobs.run_names import name_problem, slugify, unique_name
+from ..jobs.run_weights import load_checkpoint
 from ..jobs.start_rules import start_problems
 from ..jobs.training_job import TrainingJob
 from ..training.data import DataError, MnistData, load_mnist

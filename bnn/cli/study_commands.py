@@ -25,7 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..config.presets import PRESETS, preset
-from ..jobs.run_folders import STUDY_FILE, default_runs_dir, slugify
+from ..jobs.run_folders import default_runs_dir
+from ..jobs.run_format import STUDY_FILE
+from ..jobs.run_names import slugify
 from ..jobs.studies import KINDS, MAX_RUNS, StudyError, make_study, study_name
 from ..jobs.study_folders import open_study, pending_runs, save_study, train_commands
 from ..jobs.study_results import VariantResult, collect

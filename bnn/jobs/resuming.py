@@ -8,7 +8,9 @@ import time
 from ..config.schema import RunConfig
 from ..training.metrics import EvalRecord, StepRecord
 from .run import Run
-from .run_folders import RunFormatError, load_checkpoint, load_run
+from .run_folders import load_run
+from .run_format import RunFormatError
+from .run_weights import load_checkpoint
 
 
 def starting_run(

@@ -20,63 +20,48 @@ A run folder is untrusted input: every file is checked on load (``meta.json`` fi
 ``config.json`` through :func:`bnn.config.schema.validate`, each metric record against its type in
 :mod:`bnn.training.metrics`) and only regular files inside the runs directory are read
 (:mod:`bnn.jobs.safe_io`). What fails is a :class:`RunFormatError` naming the file and the reason;
-:func:`scan_runs` lists such folders apart, so one bad run never hides the others.
+:func:`bnn.jobs.run_listing.scan_runs` lists such folders apart, so one bad run never hides the others.
 
-Runs live under ``$BNN_RUNS_DIR``, else a per-user cache directory. :func:`metrics_csv` exports
-a run's metrics as one CSV.
+Runs live under ``$BNN_RUNS_DIR``, else a per-user cache directory. A run's name:
+:mod:`bnn.jobs.run_names`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
-import re
 import shutil
 import stat
 import tempfile
-import threading
 import time
-import unicodedata
-from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..config.architecture import layer_names
 from ..config.schema import ConfigError, RunConfig, validate
-from ..network.models import BinaryNet, build_model
+from ..network.models import BinaryNet
 from ..training.live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
 from ..training.metrics import EvalRecord, StepRecord, record_problem
 from ..training.tensorboard_log import is_event_file
 from .run import Run, Status, final_status
+from .run_format import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_JSON_BYTES,
+    META_FILE,
+    METRICS_FILE,
+    RUNS_ENV_VAR,
+    WEIGHTS_FILE,
+    RunFormatError,
+    metrics_limit,
+)
+from .run_names import MAX_STORED_NAME_CHARS, RunNameError, name_problem, slugify
+from .run_weights import weights_reader
 from .safe_io import check_folder, is_regular_file, read_bytes
-
-FORMAT = "bnn-playground-run"
-FORMAT_VERSION = 2  # 2: config.json as trained, status and fixes in meta.json, edits in metrics.json
-RUNS_ENV_VAR = "BNN_RUNS_DIR"
-WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, META_FILE = "weights.pt", "config.json", "metrics.json", "meta.json"
-CHECKPOINT_FILE = "checkpoint.pt"
-STUDY_FILE = "study.json"  # marks a study folder (bnn.jobs.studies): its variants' run folders are inside
-MAX_JSON_BYTES = 256 * 1024**2  # no JSON file of a run is read beyond this, whatever its settings
-# What a real run can write into metrics.json, from its own settings (metrics_limit): at most one
-# record per optimizer step (the app and the CLI write one per 20; a notebook may ask for every
-# step) plus one at each epoch's end and the early ones of a young run (bnn.training.loop.YOUNG_RUN_S of
-# records every >= 0.1 s), each record at most RECORD_BYTES (8 numbers, and a flip rate and a
-# saturation for each of up to 12 layers: ~1 kB); two evaluations per epoch; and SLACK_BYTES for
-# "Test now" evaluations and live edits.
-MNIST_TRAIN_IMAGES = 60_000
-YOUNG_RECORDS = 100
-RECORD_BYTES = 2048
-EVAL_BYTES = 1024
-SLACK_BYTES = 4 * 1024**2
-
-
-class RunFormatError(ValueError):
-    """The directory or file is not a BNN Playground run."""
 
 
 def default_runs_dir() -> Path:
@@ -84,36 +69,6 @@ def default_runs_dir() -> Path:
         return Path(os.environ[RUNS_ENV_VAR]).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "bnn-playground" / "runs"
-
-
-MAX_NAME_CHARS = 120  # a name someone types (Rename, the CLI's --name); the app's own are shorter
-MAX_STORED_NAME_CHARS = 1000  # a meta.json name longer than this is not a run's (crafted): refused
-
-
-class RunNameError(ValueError):
-    """A name a run cannot take; the message says why, in one sentence."""
-
-
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a run (None when it can): empty, longer than
-    :data:`MAX_NAME_CHARS`, or holding control or format characters (newlines, bidi overrides)."""
-    if not name.strip():
-        return "a run needs a name"
-    if len(name) > MAX_NAME_CHARS:
-        return f"a run's name has at most {MAX_NAME_CHARS} characters, this one {len(name):,}"
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
-        return "a run's name cannot hold control characters (newlines, tabs, direction marks)"
-    return None
-
-
-def unique_name(name: str, directory: str | os.PathLike, taken: Collection[str] = ()) -> str:
-    """``name``, or ``name-2``, ``name-3`` ...: the first that is not in ``taken`` (names of runs
-    training or saved) and whose folder :func:`slugify` gives is free in ``directory``."""
-    parent, candidate, count = Path(directory), name, 1
-    while candidate in taken or slugify(candidate) in taken or os.path.lexists(parent / slugify(candidate)):
-        count += 1
-        candidate = f"{name}-{count}"
-    return candidate
 
 
 def _free_folder(parent: Path, slug: str) -> Path:
@@ -136,11 +91,6 @@ def _is_own_folder(path: Path, run: Run) -> bool:
         return False
 
 
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.")
-    return slug[:80] or "run"
-
-
 def _clean(value):
     """JSON has no NaN: write null instead (and keep the structure)."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -150,6 +100,42 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
+
+
+def _save_target(run: Run, parent: Path, replaces: Path | None) -> Path:
+    """The folder :func:`save_run` writes ``run`` into: its own folder in ``parent``, else ``replaces``
+    (when in ``parent``), else a new folder named after the run."""
+    if run.path is not None and run.path.parent == parent and _is_own_folder(run.path, run):
+        return run.path
+    if replaces is not None and Path(replaces).parent == parent:
+        return Path(replaces)
+    return _free_folder(parent, slugify(run.name))
+
+
+def _write_files(
+    folder: Path, run: Run, created: float, status: Status, model: BinaryNet | None, checkpoint: dict | None
+) -> None:
+    """Write the files of ``run`` into ``folder`` (a temporary one, see :func:`save_run`)."""
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "name": run.name,
+        "created": created,
+        "preset": run.preset,
+        "fixes": run.fixes,
+        "owner": run.owner,
+        "status": str(status),
+        "message": run.message,
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2))
+    (folder / CONFIG_FILE).write_text(run.config.to_json())
+    metrics = {"records": run.records, "evals": run.evals, "summary": run.summary, "edits": run.edits}
+    (folder / METRICS_FILE).write_text(json.dumps(_clean(metrics)))
+    if model is not None:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(state, folder / WEIGHTS_FILE)
+    if checkpoint is not None:
+        torch.save(checkpoint, folder / CHECKPOINT_FILE)
 
 
 def save_run(
@@ -168,38 +154,14 @@ def save_run(
     for an unfinished run, ``checkpoint``. Returns the run with its ``path`` and ``created`` time."""
     parent = Path(directory) if directory is not None else default_runs_dir()
     parent.mkdir(parents=True, exist_ok=True)
-    if run.path is not None and run.path.parent == parent and _is_own_folder(run.path, run):
-        target = run.path
-    elif replaces is not None and Path(replaces).parent == parent:
-        target = Path(replaces)
-    else:
-        target = _free_folder(parent, slugify(run.name))
+    target = _save_target(run, parent, replaces)
     model = model if model is not None else run.model()
     status = Status.INTERRUPTED if checkpoint is not None else run.status
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
     carried: list[str] = []
     try:
         created = run.created or time.time()
-        meta = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "name": run.name,
-            "created": created,
-            "preset": run.preset,
-            "fixes": run.fixes,
-            "owner": run.owner,
-            "status": str(status),
-            "message": run.message,
-        }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-        (tmp / CONFIG_FILE).write_text(run.config.to_json())
-        metrics = {"records": run.records, "evals": run.evals, "summary": run.summary, "edits": run.edits}
-        (tmp / METRICS_FILE).write_text(json.dumps(_clean(metrics)))
-        if model is not None:
-            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            torch.save(state, tmp / WEIGHTS_FILE)
-        if checkpoint is not None:
-            torch.save(checkpoint, tmp / CHECKPOINT_FILE)
+        _write_files(tmp, run, created, status, model, checkpoint)
         carried = _carry_event_files(target, tmp) if target.exists() else []
         if target.exists():
             old = parent / f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}"
@@ -213,18 +175,7 @@ def save_run(
             _carry_event_files(tmp, target, carried)  # back where the run's writer left them
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return run.but(path=target, created=created, status=status, weights=_weights_reader(target, run.config))
-
-
-def metrics_limit(config: RunConfig) -> int:
-    """The most bytes a run of ``config`` can write into its ``metrics.json`` (see RECORD_BYTES):
-    e.g. ``fast`` (3 epochs of 300 steps) 6.3 MB, ``best`` (12 epochs of 600) 19 MB; a larger
-    file is not a run's, and is not read."""
-    images = min(config.train.train_subset or MNIST_TRAIN_IMAGES, MNIST_TRAIN_IMAGES)
-    steps = -(-images // config.train.batch_size) * config.train.epochs
-    records = steps + config.train.epochs + YOUNG_RECORDS
-    evals = 2 * config.train.epochs
-    return min(records * RECORD_BYTES + evals * EVAL_BYTES + SLACK_BYTES, MAX_JSON_BYTES)
+    return run.but(path=target, created=created, status=status, weights=weights_reader(target, run.config))
 
 
 def _carry_event_files(source: Path, target: Path, names: list[str] | None = None) -> list[str]:
@@ -254,73 +205,6 @@ def _read_json(path: Path, limit: int = MAX_JSON_BYTES) -> dict:
     if not isinstance(data, dict):
         raise RunFormatError(f"{path.name} does not hold a JSON object")
     return data
-
-
-def _torch_file(path: Path, what: str) -> dict:
-    try:
-        state = torch.load(io.BytesIO(read_bytes(path)), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise RunFormatError(f"{path} is missing") from None
-    except Exception as exc:  # not a regular file, pickle errors, truncated zip, unsafe globals ...
-        raise RunFormatError(f"{path} is not a BNN Playground {what} ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict):
-        raise RunFormatError(f"{path} is not a BNN Playground {what}")
-    return state
-
-
-def load_weights(model: BinaryNet, path: str | os.PathLike) -> BinaryNet:
-    """Load a ``state_dict`` saved by :func:`save_run` into ``model``; reject anything else."""
-    state = _torch_file(Path(path), "weights file")
-    if not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise RunFormatError(f"{path} does not hold a state_dict of tensors")
-    expected = model.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
-        raise RunFormatError(f"{path} holds weights of a different architecture than its config.json")
-    model.load_state_dict(state)
-    return model.eval()
-
-
-def _model_to_load(config: RunConfig) -> BinaryNet:
-    """A model of ``config`` with uninitialized weights, for :func:`load_weights` to fill.
-
-    Built on the meta device, so that reading a run draws nothing from torch's global random
-    generator: a run training in another thread draws its dropout masks from it, and saves its
-    state in checkpoints (:meth:`bnn.training.loop.Trainer.state_dict`), so any draw here would make
-    that run, and a run resumed from it, differ from the same run trained undisturbed.
-    """
-    with torch.device("meta"):
-        model = build_model(config.model)
-    return model.to_empty(device="cpu")
-
-
-def _weights_reader(path: Path, config: RunConfig):
-    """Reads the weights of the run folder ``path`` on each call (None when it has none)."""
-
-    def read() -> BinaryNet | None:
-        file = path / WEIGHTS_FILE
-        return load_weights(_model_to_load(config), file) if is_regular_file(file) else None
-
-    return read
-
-
-def read_weights_bytes(path: str | os.PathLike) -> bytes:
-    """The bytes of a run's weights file, for a download: only a regular file inside the run."""
-    try:
-        return read_bytes(Path(path) / WEIGHTS_FILE)
-    except OSError as exc:
-        raise RunFormatError(f"{WEIGHTS_FILE}: {exc}") from None
-
-
-def load_checkpoint(run: Run | str | os.PathLike) -> dict:
-    """The checkpoint of an unfinished run (a :class:`Run` or its folder); :class:`RunFormatError`
-    if it has none."""
-    path = run.path if isinstance(run, Run) else run
-    if path is None:
-        raise RunFormatError(f"{run.name} is not saved, so it has no checkpoint")
-    file = Path(path) / CHECKPOINT_FILE
-    if not is_regular_file(file):
-        raise RunFormatError(f"{path} has no {CHECKPOINT_FILE}: the run has finished, or was saved without one")
-    return _torch_file(file, "checkpoint")
 
 
 def _meta(path: Path) -> dict:
@@ -418,11 +302,40 @@ def _steps_done(records: list[StepRecord], summary: dict, epochs: int) -> tuple[
     return step, round(per_epoch * epochs)
 
 
+def _config(path: Path) -> RunConfig:
+    """The settings in the run folder ``path``'s ``config.json``, checked."""
+    try:
+        config = RunConfig.from_dict(_read_json(path / CONFIG_FILE))
+    except ConfigError as exc:
+        raise RunFormatError(f"{CONFIG_FILE}: {exc}") from None
+    if problems := validate(config):
+        raise RunFormatError(f"{CONFIG_FILE}: {problems[0]}")
+    return config
+
+
+def _history(
+    meta: dict, metrics: dict, config: RunConfig, unfinished: bool
+) -> tuple[RunConfig, list[dict], Status, str | None]:
+    """The settings as trained, the live edits, the status and the run it fixes, as the folder's
+    format version keeps them (format 1: in the summary, see the module docstring)."""
+    summary = metrics.get("summary", {})
+    if meta.get("version", 1) >= 2:
+        edits = _edits(metrics.get("edits", []), f"{METRICS_FILE}: edits")
+        status = Status(meta.get("status", Status.FINISHED))
+        if unfinished or not status.ended:  # saved while it trained
+            status = Status.INTERRUPTED if unfinished else Status.STOPPED
+        return config, edits, status, meta.get("fixes")
+    edits = _edits(summary.get("edits") or [], f"{METRICS_FILE}: summary.edits")
+    config = _as_trained(config, edits)
+    fixes = summary.get("fixes") if isinstance(summary.get("fixes"), str) else None
+    return config, edits, final_status(summary, config, unfinished), fixes
+
+
 def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
     """The run saved at ``path``, every file checked (:class:`RunFormatError` names the file and
     the reason). Only regular files are read: links, pipes and devices are refused. With
     ``with_model`` its weights are read (and checked) now and kept; else :meth:`Run.model` reads
-    them when asked. Nothing is drawn from torch's random generator (see ``_model_to_load``)."""
+    them when asked. Nothing is drawn from torch's random generator (see :func:`bnn.jobs.run_weights.model_to_load`)."""
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
@@ -431,29 +344,14 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
     if not stat.S_ISDIR(mode):
         raise RunFormatError(f"{path} is not a run directory (a link, a file or a device)")
     meta = _meta(path)
-    try:
-        config = RunConfig.from_dict(_read_json(path / CONFIG_FILE))
-    except ConfigError as exc:
-        raise RunFormatError(f"{CONFIG_FILE}: {exc}") from None
-    if problems := validate(config):
-        raise RunFormatError(f"{CONFIG_FILE}: {problems[0]}")
+    config = _config(path)
     metrics = _metrics(path, config)
     summary = metrics.get("summary", {})
     records = metrics.get("records", [])
     unfinished = is_regular_file(path / CHECKPOINT_FILE)
-    if meta.get("version", 1) >= 2:
-        edits = _edits(metrics.get("edits", []), f"{METRICS_FILE}: edits")
-        status = Status(meta.get("status", Status.FINISHED))
-        if unfinished or not status.ended:  # saved while it trained
-            status = Status.INTERRUPTED if unfinished else Status.STOPPED
-        fixes = meta.get("fixes")
-    else:
-        edits = _edits(summary.get("edits") or [], f"{METRICS_FILE}: summary.edits")
-        config = _as_trained(config, edits)
-        status = final_status(summary, config, unfinished)
-        fixes = summary.get("fixes") if isinstance(summary.get("fixes"), str) else None
+    config, edits, status, fixes = _history(meta, metrics, config, unfinished)
     step, total_steps = _steps_done(records, summary, config.train.epochs)
-    weights = _weights_reader(path, config)
+    weights = weights_reader(path, config)
     if with_model and is_regular_file(path / WEIGHTS_FILE):
         model = weights()
 
@@ -480,136 +378,6 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
         nonfinite_step=nonfinite if isinstance(nonfinite, int) and not isinstance(nonfinite, bool) else None,
         weights=weights,
     )
-
-
-MAX_LISTED = 4096  # run folders whose reading is kept (a Run without weights: its metrics, ~1 MB at most)
-_listed_runs: dict[str, tuple[tuple, Run | str]] = {}  # folder -> (its signature, the run or why unreadable)
-_listed_lock = threading.Lock()
-
-
-def _signature(path: Path) -> tuple:
-    """What changes when anything :func:`load_run` reads in ``path`` changes: inode, modification
-    time, size and kind of the folder and of each of its files (a save replaces the folder, a
-    rename replaces ``meta.json``; both give new inodes)."""
-    stats = []
-    for name in ("", META_FILE, CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, WEIGHTS_FILE):
-        try:
-            info = os.lstat(path / name if name else path)
-        except OSError:
-            stats.append(None)
-            continue
-        stats.append((info.st_ino, info.st_mtime_ns, info.st_size, info.st_mode))
-    return tuple(stats)
-
-
-def _listed(path: Path) -> Run:
-    """``load_run(path, with_model=False)``, read again only when the folder's :func:`_signature`
-    changed (a refusal is kept too): a page that lists the runs checks each folder once, not at
-    every page run (checking a run's metrics takes ~20 µs per record)."""
-    key, signature = str(path), _signature(path)
-    with _listed_lock:
-        known = _listed_runs.get(key)
-    if known is None or known[0] != signature:
-        try:
-            known = (signature, load_run(path, with_model=False))
-        except (RunFormatError, RecursionError) as exc:
-            known = (signature, str(exc) if isinstance(exc, RunFormatError) else f"{path.name}: nested too deeply")
-        with _listed_lock:
-            _listed_runs.pop(key, None)
-            _listed_runs[key] = known
-            while len(_listed_runs) > MAX_LISTED:
-                _listed_runs.pop(next(iter(_listed_runs)))
-    if isinstance(known[1], str):
-        raise RunFormatError(known[1])
-    return known[1]
-
-
-@dataclass(frozen=True)
-class UnreadableRun:
-    path: Path
-    reason: str  # names the file and what is wrong with it
-
-
-def scan_runs(directory: str | os.PathLike | None = None) -> tuple[list[Run], list[UnreadableRun]]:
-    """Every run under ``directory`` (without weights), newest first, and every entry there that
-    is not a readable run, with the reason. Hidden entries (runs being written) are left out; the
-    runs of a study folder (:mod:`bnn.jobs.studies`) in ``directory`` are listed too."""
-    parent = Path(directory) if directory is not None else default_runs_dir()
-    runs, unreadable = [], []
-    if parent.is_dir():
-        _recover_replaced_runs(parent)
-        remove_stale_temporaries(parent)
-        in_study = (parent / STUDY_FILE).is_file()
-        for child in sorted(parent.iterdir()):
-            if child.name.startswith(".") or (in_study and child.name == STUDY_FILE):
-                continue  # runs being written; a study's own definition (bnn.jobs.studies)
-            try:
-                check_folder(child, parent)
-                if (child / STUDY_FILE).is_file() and not in_study:
-                    inside, bad = scan_runs(child)
-                    runs += inside
-                    unreadable += bad
-                    continue
-                runs.append(_listed(child))
-            except (RunFormatError, OSError, RecursionError) as exc:  # one bad folder hides only itself
-                unreadable.append(UnreadableRun(child, str(exc)))
-    return sorted(runs, key=lambda r: r.created, reverse=True), unreadable
-
-
-def _recover_replaced_runs(parent: Path) -> None:
-    """Put back a run whose save was cut between moving the old copy aside and moving the new
-    one in (see :func:`save_run`): the old copy is whole."""
-    for old in parent.glob(".*.old-*"):
-        target = parent / old.name[1:].split(".old-", 1)[0]
-        if not target.exists() and not old.is_symlink() and old.is_dir():
-            try:
-                os.replace(old, target)
-            except OSError:
-                continue
-
-
-STALE_TEMPORARY_S = 600.0  # a save takes seconds (the paper's 150 MB of weights: ~2 s); 10 min untouched is dead
-_TEMPORARY = re.compile(r"\..+\.(?:tmp-(?P<tmp_pid>\d+)-[^/]*|old-(?P<old_pid>\d+)-\d+|[A-Za-z0-9_]{8})")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return pid > 0
-    return True
-
-
-def remove_stale_temporaries(parent: Path) -> list[str]:
-    """Remove the hidden folders that saves cut short left in ``parent`` (a kill during
-    :func:`save_run`): its temporary folders ``.NAME.tmp-PID-XXXX`` (``.NAME.XXXXXXXX`` before),
-    and old copies ``.NAME.old-PID-NS`` whose run is back in place (:func:`_recover_replaced_runs`
-    runs first). One is stale when the process that wrote it is gone, or when nothing touched it
-    for :data:`STALE_TEMPORARY_S`; a save in progress is neither. Returns the names removed."""
-    removed = []
-    now = time.time()
-    for child in parent.iterdir() if parent.is_dir() else ():
-        match = _TEMPORARY.fullmatch(child.name)
-        if match is None:
-            continue
-        try:
-            info = os.lstat(child)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(info.st_mode):
-            continue
-        pid = match["tmp_pid"] or match["old_pid"]
-        if (pid is not None and not _alive(int(pid))) or now - info.st_mtime > STALE_TEMPORARY_S:
-            shutil.rmtree(child, ignore_errors=True)
-            removed.append(child.name)
-    return removed
-
-
-def list_runs(directory: str | os.PathLike | None = None) -> list[Run]:
-    """Every readable run under ``directory`` (without weights), newest first."""
-    return scan_runs(directory)[0]
 
 
 def _own_run_folder(path: Path) -> None:
@@ -639,28 +407,3 @@ def delete_run(path: str | os.PathLike) -> None:
     _own_run_folder(path)
     load_run(path, with_model=False)  # refuse to delete what is not ours
     shutil.rmtree(path)
-
-
-def metrics_csv(records: list[StepRecord], evals: list[EvalRecord]) -> str:
-    """A run's metric records and evaluations as one CSV (``kind`` is "step" or "eval"); per-layer
-    dicts (flip rate, saturation) become one column per layer, e.g. ``flip_rate.dense1``."""
-    rows = []
-    for kind, items in (("step", records), ("eval", evals)):
-        for item in items:
-            row = {"kind": kind}
-            for name, value in item.items():
-                if isinstance(value, dict):
-                    row.update({f"{name}.{layer}": v for layer, v in value.items()})
-                elif isinstance(value, (list, tuple)):
-                    row[name] = " ".join(str(v) for v in value)
-                else:
-                    row[name] = value
-            rows.append(row)
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns or ["kind"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()

@@ -48,7 +48,7 @@ from ..config.schema import (
     setting_value,
 )
 from .run import Status
-from .run_folders import STUDY_FILE
+from .run_format import STUDY_FILE
 from .start_rules import start_problems
 
 FORMAT = "bnn-playground-study"

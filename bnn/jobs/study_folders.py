@@ -15,7 +15,8 @@ from ..config.links import to_query_params
 from ..config.presets import PRESETS, preset
 from ..config.schema import RunConfig
 from .run import Run
-from .run_folders import STUDY_FILE, scan_runs
+from .run_format import STUDY_FILE
+from .run_listing import scan_runs
 from .safe_io import read_bytes
 from .studies import KEPT_STATUSES, Study, StudyError
 

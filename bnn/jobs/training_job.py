@@ -45,7 +45,8 @@ from ..training.loop import Trainer, use_cpu_threads_for
 from ..training.tensorboard_log import EventLog
 from .resuming import resume_state, starting_run
 from .run import Run, Status
-from .run_folders import RunFormatError, load_run, save_run
+from .run_folders import load_run, save_run
+from .run_format import RunFormatError
 from .run_slots import RunSlots
 from .time_left import time_left
 

@@ -4,12 +4,15 @@ time, so they cost nothing and go to JSON as they are).
 :class:`StepRecord`: one per ``record_every`` optimizer steps and at the end of every epoch,
 made by :class:`bnn.training.loop.Trainer`. :class:`EvalRecord`: one per evaluation of the test or the
 training set (every epoch, on request, and at the end); :func:`last_eval` finds the latest of a
-split. :func:`record_problem` checks a record read back from a saved run against its type.
+split. :func:`record_problem` checks a record read back from a saved run against its type;
+:func:`metrics_csv` writes a run's records as one CSV.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 from collections.abc import Sequence
 from typing import TypedDict, get_origin, get_type_hints
 
@@ -89,3 +92,28 @@ def record_problem(record: object, kind: type) -> str | None:
         if key in record and (expected := _type_problem(record[key], field_type)):
             return f"{key} must be {expected}, got {record[key]!r:.40}"
     return None
+
+
+def metrics_csv(records: list[StepRecord], evals: list[EvalRecord]) -> str:
+    """A run's metric records and evaluations as one CSV (``kind`` is "step" or "eval"); per-layer
+    dicts (flip rate, saturation) become one column per layer, e.g. ``flip_rate.dense1``."""
+    rows = []
+    for kind, items in (("step", records), ("eval", evals)):
+        for item in items:
+            row = {"kind": kind}
+            for name, value in item.items():
+                if isinstance(value, dict):
+                    row.update({f"{name}.{layer}": v for layer, v in value.items()})
+                elif isinstance(value, (list, tuple)):
+                    row[name] = " ".join(str(v) for v in value)
+                else:
+                    row[name] = value
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns or ["kind"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
