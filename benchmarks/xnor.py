@@ -44,8 +44,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.schema import RunConfig
+from bnn.config.train_settings import TrainConfig
 from bnn.network.binarize import sign
 from bnn.network.models import BinaryNet, build_model
 from bnn.training.data import iterate_batches, load_mnist

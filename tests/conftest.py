@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 import pytest
 import torch
 
-from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
+from bnn.config.schema import RunConfig
+from bnn.config.train_settings import TrainConfig
 from bnn.training.data import ENV_VAR, DataError, MnistData, load_mnist
 
 torch.set_num_threads(1)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from bnn.config.architecture import layer_names, plan
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
 from bnn.network.models import build_model
 
 CNN = ModelConfig(

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.network.binarize import binarize, hard_sigmoid, sign, ste_sign, stochastic_ste_sign
 from bnn.network.models import build_model
 

@@ -276,7 +276,8 @@ def test_export_refuses_bad_runs_formats_and_paths_in_one_line(args, fragment, t
 
 
 def test_export_refuses_a_model_the_format_cannot_hold(tmp_path: Path, capsys, monkeypatch):
-    from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
+    from bnn.config.model_settings import LayerConfig, ModelConfig
+    from bnn.config.schema import RunConfig
     from bnn.jobs.run import Run, Status
     from bnn.jobs.run_folders import save_run
 

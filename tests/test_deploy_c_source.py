@@ -13,8 +13,8 @@ import torch
 from test_xnor import grid_images, randomize
 from test_xnor_cnn import cnn, conv
 
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
 from bnn.deploy.c_source import BATCH_MAIN, CORTEX_M4, c_source, code_bytes, device_rows, object_sections
 from bnn.jobs.run_folders import load_run
 from bnn.network.models import build_model

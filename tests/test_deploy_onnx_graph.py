@@ -11,8 +11,8 @@ import torch
 from test_deploy_c_source import MODELS
 from test_xnor import grid_images, randomize
 
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import LayerConfig, ModelConfig
 from bnn.deploy.onnx_graph import OPSET, onnx_bytes
 from bnn.jobs.run_folders import load_run
 from bnn.network.models import build_model

@@ -18,8 +18,9 @@ import torch.multiprocessing as mp
 from conftest import ROOT, make_tiny_data, shrink
 from torch import nn
 
+from bnn.config.model_settings import InputConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import InputConfig, RunConfig
+from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run
 from bnn.jobs.run_folders import load_run, save_run
 from bnn.jobs.run_weights import load_checkpoint

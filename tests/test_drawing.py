@@ -17,7 +17,7 @@ from bnn.analysis.drawing import (
     shape_doubts,
     trace_path,
 )
-from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.network.models import build_model
 
 

@@ -22,7 +22,7 @@ from bnn.analysis.inspection import (
     unit_order,
     weight_stats,
 )
-from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.network.models import build_model
 
 MLP = ModelConfig(layers=(LayerConfig(32), LayerConfig(24), LayerConfig(10, binarize_activations=False)))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bnn.config.links import from_query_params, layer_token, parse_layer_token, read_query_params, to_query_params
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import ConfigError, InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig, validate
+from bnn.config.schema import ConfigError, RunConfig, validate
+from bnn.config.train_settings import TrainConfig
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -8,8 +8,9 @@ import pytest
 import torch
 from conftest import shrink
 
+from bnn.config.model_settings import LayerConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import ConfigError, LayerConfig, RunConfig
+from bnn.config.schema import ConfigError, RunConfig
 from bnn.network.binarize import sign
 from bnn.network.models import build_model
 from bnn.network.optim import scheduled_lr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
 from bnn.network.binarize import sign
 from bnn.network.models import BinaryNet, build_model
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from bnn.config.schema import LayerConfig, ModelConfig, TrainConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
+from bnn.config.train_settings import TrainConfig
 from bnn.network.layers import clip_latent_weights
 from bnn.network.models import build_model
 from bnn.network.optim import Bop, CombinedOptimizer, glorot_lr_scale, make_optimizer, scheduled_lr, set_lr

@@ -13,8 +13,9 @@ import torch
 from conftest import app_page
 from streamlit.testing.v1 import AppTest
 
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
+from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run, Status
 from bnn.network.models import build_model
 from bnn.network.summary import format_bytes, model_summary

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bnn.config.model_settings import LayerConfig
 from bnn.config.presets import PRESET_DESCRIPTIONS, PRESETS, preset
-from bnn.config.schema import LayerConfig, RunConfig, validate
+from bnn.config.schema import RunConfig, validate
 from bnn.network.summary import model_summary
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 
 from bnn.analysis.probe import probe
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.schema import RunConfig
+from bnn.config.train_settings import TrainConfig
 
 
 def test_seed_probe_numbers(mnist):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bnn.config.schema import LayerConfig, ModelConfig, RunConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
+from bnn.config.schema import RunConfig
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import default_runs_dir, delete_run, load_run, rename_run, save_run
 from bnn.jobs.run_format import (

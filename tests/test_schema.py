@@ -8,19 +8,10 @@ import json
 import pytest
 from conftest import fresh_python
 
+from bnn.config.model_settings import MAX_UNITS, LayerConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import (
-    MAX_LAYERS,
-    MAX_PARAMETERS,
-    MAX_UNITS,
-    SETTINGS,
-    ConfigError,
-    LayerConfig,
-    RunConfig,
-    TrainConfig,
-    setting_value,
-    validate,
-)
+from bnn.config.schema import MAX_LAYERS, MAX_PARAMETERS, SETTINGS, ConfigError, RunConfig, setting_value, validate
+from bnn.config.train_settings import TrainConfig
 
 
 def with_layers(*layers: LayerConfig, base: RunConfig | None = None) -> RunConfig:

@@ -13,7 +13,7 @@ except ImportError:  # pytest run without the repo root on sys.path
 import pytest
 import torch
 
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.network.models import build_model
 from bnn.network.summary import format_bytes, model_summary, summary_rows
 

@@ -16,7 +16,9 @@ import pytest
 import torch
 from conftest import ROOT, make_tiny_data
 
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.schema import RunConfig
+from bnn.config.train_settings import TrainConfig
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import load_run, save_run
 from bnn.jobs.run_format import CHECKPOINT_FILE

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.network.binarize import sign
 from bnn.network.models import build_model
 from bnn.xnor import (
@@ -400,7 +400,8 @@ def test_load_rejects_foreign_and_damaged_files(tmp_path):
 def _train_small(mnist, steps: int = 200):
     cfg = ModelConfig(layers=(LayerConfig(256), LayerConfig(256), LayerConfig(10, binarize_activations=False)))
     try:
-        from bnn.config.schema import RunConfig, TrainConfig
+        from bnn.config.schema import RunConfig
+        from bnn.config.train_settings import TrainConfig
         from bnn.training.loop import Trainer
     except ImportError:
         Trainer = None

@@ -7,8 +7,8 @@ import pytest
 import torch
 from test_xnor import grid_images, randomize
 
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
 from bnn.network.binarize import sign
 from bnn.network.models import build_model
 from bnn.xnor import export_packed, float_nbytes, load_packed, save_packed
@@ -161,7 +161,8 @@ def test_best_preset_packs_into_xnor_layers():
 
 
 def _train_small_cnn(mnist, steps: int = 300):
-    from bnn.config.schema import RunConfig, TrainConfig
+    from bnn.config.schema import RunConfig
+    from bnn.config.train_settings import TrainConfig
     from bnn.training.data import iterate_batches
     from bnn.training.loop import Trainer, recalibrate_batch_norm
 

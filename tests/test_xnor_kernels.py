@@ -13,7 +13,7 @@ import pytest
 import torch
 from test_xnor import grid_images, randomize
 
-from bnn.config.schema import InputConfig, LayerConfig, ModelConfig
+from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.network.models import build_model
 from bnn.xnor import GRID_TOL, export_packed, kernels, pack_bits, unpack_bits
 from bnn.xnor import numpy_kernels as reference

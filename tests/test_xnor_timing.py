@@ -7,7 +7,7 @@ import pytest
 from test_xnor import grid_images, randomize
 
 from bnn.analysis.drawing import deployment_copy
-from bnn.config.schema import LayerConfig, ModelConfig
+from bnn.config.model_settings import LayerConfig, ModelConfig
 from bnn.network.models import build_model
 from bnn.xnor import export_packed
 from bnn.xnor.timing import float_predict, time_test_set, xnor_words_per_second

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..config import architecture
-from ..config.schema import LayerConfig, RunConfig
+from ..config.model_settings import LayerConfig
+from ..config.schema import RunConfig
 
 if TYPE_CHECKING:
     from ..jobs.run import Run

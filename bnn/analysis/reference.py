@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ..config.descriptions import settings_in_words
 from ..config.presets import PRESETS
-from ..config.schema import RunConfig, TrainConfig
+from ..config.schema import RunConfig
+from ..config.train_settings import TrainConfig
 from ..jobs.run import Run
 from .findings import (
     INFO,

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from ..config.links import LAYERS_KEY, read_query_params
 from ..config.presets import PRESETS, preset
-from ..config.schema import OPTIMIZERS, SETTINGS_BY_KEY, ConfigError
+from ..config.schema import SETTINGS_BY_KEY, ConfigError
+from ..config.train_settings import OPTIMIZERS
 from ..deploy.formats import FORMATS
 from ..jobs.run import Run, Status
 from ..jobs.run_folders import default_runs_dir, load_run

@@ -1,6 +1,6 @@
 """The architecture plan of a model: per layer its name, shapes, parameter counts and MACs.
 
-A :class:`~bnn.config.schema.ModelConfig` lists layers from input to output; :func:`plan` turns it
+A :class:`~bnn.config.model_settings.ModelConfig` lists layers from input to output; :func:`plan` turns it
 into one :class:`LayerPlan` per layer by arithmetic alone, so sizes are known before anything is
 built (the paper's 37 M-parameter MLP is planned instantly, without PyTorch). Everything that
 names layers or needs their shapes reads the plan: :class:`bnn.network.models.BinaryNet` builds its
@@ -23,7 +23,7 @@ from typing import Protocol
 
 
 class LayerSpec(Protocol):
-    """What a plan reads of one layer's settings (a :class:`bnn.config.schema.LayerConfig`)."""
+    """What a plan reads of one layer's settings (a :class:`bnn.config.model_settings.LayerConfig`)."""
 
     kind: str
     units: int
@@ -35,7 +35,7 @@ class LayerSpec(Protocol):
 
 
 class ModelSpec(Protocol):
-    """What a plan reads of a model's settings (a :class:`bnn.config.schema.ModelConfig`, which
+    """What a plan reads of a model's settings (a :class:`bnn.config.model_settings.ModelConfig`, which
     imports this module: a protocol, not an import, keeps the two modules out of a circle)."""
 
     layers: Sequence[LayerSpec]

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .model_settings import LayerConfig
 from .schema import (
     LAYER_SETTINGS,
     MAX_LAYERS,
     SETTINGS,
     SETTINGS_BY_KEY,
     ConfigError,
-    LayerConfig,
     RunConfig,
     layer_problems,
     setting_value,

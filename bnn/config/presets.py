@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .schema import InputConfig, LayerConfig, ModelConfig, RunConfig, TrainConfig
+from .model_settings import InputConfig, LayerConfig, ModelConfig
+from .schema import RunConfig
+from .train_settings import TrainConfig
 
 
 def _fast() -> RunConfig:

@@ -1,4 +1,4 @@
-"""A binarized network built from a :class:`~bnn.config.schema.ModelConfig`, with its insides exposed.
+"""A binarized network built from a :class:`~bnn.config.model_settings.ModelConfig`, with its insides exposed.
 
 Every layer is ``linear map (BinaryLinear / BinaryConv2d) -> [2x2 max-pool] -> [BatchNorm] ->
 activation -> [dropout]``, the layout of Courbariaux et al. (2016, arXiv:1602.02830) and of
@@ -7,7 +7,7 @@ the layer binarizes its activations; otherwise the model's real activation for h
 and the identity for the output layer (whose outputs are the class scores).
 
 The model takes MNIST pixels in [0, 1], shape (N, 1, 28, 28) or (N, 784), and scales them itself
-(see :class:`~bnn.config.schema.InputConfig`), so every caller feeds the same thing. Layer names
+(see :class:`~bnn.config.model_settings.InputConfig`), so every caller feeds the same thing. Layer names
 and shapes are the architecture plan's (:func:`bnn.config.architecture.plan`).
 
 :meth:`BinaryNet.trace` returns, per layer, the input it saw, the pre-activation (after
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..config.architecture import LayerPlan, plan
-from ..config.schema import LayerConfig, ModelConfig
+from ..config.model_settings import LayerConfig, ModelConfig
 from .binarize import binarize, sign
 from .layers import BinaryConv2d, BinaryLinear
 

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from ..config.schema import TrainConfig
+from ..config.train_settings import TrainConfig
 from .layers import binary_layers
 
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..config.architecture import plan
-from ..config.schema import ModelConfig, RunConfig
+from ..config.model_settings import ModelConfig
+from ..config.schema import RunConfig
 
 if TYPE_CHECKING:  # annotations only: a summary needs no PyTorch
     from .models import BinaryNet

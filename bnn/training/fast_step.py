@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config.schema import PRECISIONS  # noqa: F401 (the choices, re-exported)
+from ..config.train_settings import PRECISIONS  # noqa: F401 (the choices, re-exported)
 from ..network.binarize import EXACT_COUNT, sign
 
 PIXEL_LEVELS = 255  # an 8-bit pixel p / 255

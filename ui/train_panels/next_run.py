@@ -12,8 +12,9 @@ from collections.abc import Mapping, MutableMapping
 
 from bnn.analysis.diagnosis import apply_fixes
 from bnn.config.links import ECHO_CHARS, read_query_params, to_query_params
+from bnn.config.model_settings import LayerConfig
 from bnn.config.presets import PRESETS
-from bnn.config.schema import LayerConfig, RunConfig
+from bnn.config.schema import RunConfig
 from ui import keys
 from ui import settings_form as form
 from ui.names import as_code, capped
