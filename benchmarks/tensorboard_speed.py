@@ -57,7 +57,7 @@ def main() -> None:
 
     from bnn.config.presets import PRESETS
     from bnn.training.data import load_mnist
-    from bnn.training.loop import use_cpu_threads_for
+    from bnn.training.devices import use_cpu_threads_for
     from bnn.training.tensorboard_log import EventLog
 
     EventLog.update, EventLog.close = timed(EventLog.update), timed(EventLog.close)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bnn.config.presets import PRESETS  # noqa: E402
 from bnn.jobs.training_job import TrainingJob  # noqa: E402
 from bnn.training.data import load_mnist  # noqa: E402
-from bnn.training.loop import cpu_threads_for  # noqa: E402
+from bnn.training.devices import cpu_threads_for  # noqa: E402
 from tests.browser import chromium_page, streamlit_server, wait_for_app  # noqa: E402
 
 BUDGET = 0.8

@@ -176,7 +176,8 @@ def _train_best(mnist, steps: int = 200):
     """The ``best`` architecture, trained briefly, BatchNorm statistics recomputed (as the preset does)."""
     from bnn.config.presets import PRESETS
     from bnn.training.data import iterate_batches
-    from bnn.training.loop import Trainer, recalibrate_batch_norm
+    from bnn.training.evaluation import recalibrate_batch_norm
+    from bnn.training.loop import Trainer
 
     config = PRESETS["best"]
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=1, train_subset=steps * 100))

@@ -168,7 +168,8 @@ def test_a_changed_bit_or_threshold_is_caught(fast, mnist, tmp_path):
 
 def _briefly_trained_best(mnist, steps: int = 60):
     from bnn.training.data import iterate_batches
-    from bnn.training.loop import Trainer, recalibrate_batch_norm
+    from bnn.training.evaluation import recalibrate_batch_norm
+    from bnn.training.loop import Trainer
 
     config = PRESETS["best"]
     batch = config.train.batch_size

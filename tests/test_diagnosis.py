@@ -9,8 +9,8 @@ from bnn.analysis.diagnosis import apply_fixes, diagnose
 from bnn.analysis.probe import probe
 from bnn.config.presets import PRESETS
 from bnn.jobs.training_job import TrainingJob
-from bnn.training.loop import train
 from bnn.training.metrics import last_eval
+from bnn.training.runners import train
 from tests.recorded_runs import healthy_records, one_test_eval, recorded_run
 
 SEED = PRESETS["seed"]

@@ -26,7 +26,8 @@ from bnn.jobs.run_folders import load_run, save_run
 from bnn.jobs.run_weights import load_checkpoint
 from bnn.network.models import build_model
 from bnn.training.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
-from bnn.training.loop import Trainer, train
+from bnn.training.loop import Trainer
+from bnn.training.runners import train
 
 # 251 images in batches of 64: 4 steps an epoch, the last batch of 59 splits 30 + 29 over 2 ranks.
 # No biases: a bias before BatchNorm has a zero gradient up to rounding, which Adam scales up to

@@ -15,16 +15,10 @@ from bnn.network.binarize import sign
 from bnn.network.models import build_model
 from bnn.network.optim import scheduled_lr
 from bnn.training.data import MnistData
-from bnn.training.loop import (
-    EvalResult,
-    Trainer,
-    cpu_threads_for,
-    evaluate,
-    recalibrate_batch_norm,
-    train,
-    use_cpu_threads_for,
-    warm_up,
-)
+from bnn.training.devices import cpu_threads_for, use_cpu_threads_for
+from bnn.training.evaluation import EvalResult, evaluate, recalibrate_batch_norm
+from bnn.training.loop import Trainer
+from bnn.training.runners import train, warm_up
 
 RECORD_KEYS = {
     "step",

@@ -347,7 +347,7 @@ def test_a_run_finds_its_live_chart_layout_built_by_the_servers_warm_up(tiny_con
     page run after Start does not spend ~0.1 s on it (issue 22)."""
     from bnn import plots
     from bnn.jobs.training_job import TrainingJob
-    from bnn.training.loop import warm_up
+    from bnn.training.runners import warm_up
     from ui.train_panels import live_view
 
     live_view._run_chart_spec.cache_clear()

@@ -25,7 +25,8 @@ from bnn.jobs.run_folders import load_run
 from bnn.jobs.run_format import CONFIG_FILE, META_FILE, METRICS_FILE
 from bnn.jobs.training_job import TrainingJob
 from bnn.training.data import MnistData
-from bnn.training.loop import Trainer, use_cpu_threads_for
+from bnn.training.devices import use_cpu_threads_for
+from bnn.training.loop import Trainer
 
 WAIT = 120.0  # seconds: an upper bound on waiting for an event, never a measurement
 # 20 steps an epoch; Adam at 1e-2 to start, then SGD, a lower lr, dense1 real in weights and activations

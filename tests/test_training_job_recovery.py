@@ -26,7 +26,8 @@ from bnn.jobs.run_listing import scan_runs
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.training_job import TrainingJob
 from bnn.network.models import build_model
-from bnn.training.loop import Trainer, train
+from bnn.training.loop import Trainer
+from bnn.training.runners import train
 
 CONFIG = RunConfig(
     ModelConfig(input=InputConfig(dropout=0.2), layers=(LayerConfig(32), LayerConfig(10, binarize_activations=False))),

@@ -164,7 +164,8 @@ def _train_small_cnn(mnist, steps: int = 300):
     from bnn.config.schema import RunConfig
     from bnn.config.train_settings import TrainConfig
     from bnn.training.data import iterate_batches
-    from bnn.training.loop import Trainer, recalibrate_batch_norm
+    from bnn.training.evaluation import recalibrate_batch_norm
+    from bnn.training.loop import Trainer
 
     config = cnn(conv(16), conv(32), LayerConfig(64))
     train = TrainConfig(

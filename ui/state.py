@@ -33,7 +33,7 @@ from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.training_job import TrainingJob
 from bnn.training.data import DataError, MnistData, load_mnist, missing_files, resolve_data_dir
 from bnn.training.devices import enter_background, set_background_priority
-from bnn.training.loop import warm_up as warm_up_training
+from bnn.training.runners import warm_up as warm_up_training
 from ui import access, keys
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"

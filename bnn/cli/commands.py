@@ -43,7 +43,8 @@ from ..jobs.training_job import TrainingJob
 from ..training.data import DataError, MnistData, load_mnist
 from ..training.devices import DeviceError, resolve_device
 from ..training.distributed import World, init_from_env, shutdown
-from ..training.loop import TRAIN_EVALS, evaluate
+from ..training.evaluation import evaluate
+from ..training.loop import TRAIN_EVALS
 
 AGREEMENT_POINTS = 0.01  # eval's accuracy and the recorded one agree within this many percentage points
 

@@ -101,5 +101,5 @@ def _in_turn(waiting, last_turn: dict) -> Queued:
 
 
 def default_slots() -> int:
-    """One training run per two cores: each run uses up to two threads (bnn.training.loop.cpu_threads_for)."""
+    """One training run per two cores: each run uses up to two threads (bnn.training.devices.cpu_threads_for)."""
     return max(1, len(os.sched_getaffinity(0)) // 2) if hasattr(os, "sched_getaffinity") else 1

@@ -40,8 +40,8 @@ import torch
 from ..config.schema import ConfigError, RunConfig
 from ..network.models import BinaryNet
 from ..training.data import DataError, MnistData, load_mnist
-from ..training.devices import enter_background, resolve_device
-from ..training.loop import Trainer, use_cpu_threads_for
+from ..training.devices import enter_background, resolve_device, use_cpu_threads_for
+from ..training.loop import Trainer
 from ..training.tensorboard_log import EventLog
 from .resuming import resume_state, starting_run
 from .run import Run, Status

@@ -3,7 +3,8 @@ against what this machine has, so a wrong choice is one clear sentence instead o
 deep inside a training step.
 
 ``auto`` is the first CUDA GPU when there is one, else the CPU (Apple's ``mps`` only when asked
-for: some ops still fall back to the CPU there).
+for: some ops still fall back to the CPU there). How many torch threads a run trains with on the CPU:
+:func:`cpu_threads_for`; training threads in the background: :func:`set_background_priority`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import sys
 import threading
 
 import torch
+
+from ..config.architecture import plan
+from ..config.schema import RunConfig
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
@@ -131,3 +135,31 @@ def enter_background() -> bool:
     except OSError:
         return False
     return True
+
+
+PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
+
+
+def cpu_threads_for(config: RunConfig, cores: int | None = None) -> int:
+    """Torch intra-op threads for training ``config`` on the CPU: one per core when a batch's
+    forward pass is at least :data:`PARALLEL_MACS_PER_STEP` multiply-adds, else one.
+
+    Every op splits its work across the threads and ends at an OpenMP barrier, so a thread that
+    loses its core for a moment holds up the others. Big steps are worth it (2 cores vs 1,
+    headless: `fast`, 372M MACs a batch, 1.35x; the `best` CNN 1.6x); small ones gain nothing
+    measurable (`seed-fixed`, 24M) and stall whenever another process wakes up, e.g. the browser
+    drawing the Train page: there `seed-fixed` ran at 0.48 of its headless speed on 2 threads and
+    0.75 on 1 (benchmarks/ui_overhead.py). ``cores`` defaults to ``$OMP_NUM_THREADS`` or the
+    cores this process may use.
+    """
+    if sum(layer.macs for layer in plan(config.model)) * config.train.batch_size < PARALLEL_MACS_PER_STEP:
+        return 1
+    if cores is None:
+        cores = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    return max(1, cores)
+
+
+def use_cpu_threads_for(config: RunConfig, device: torch.device | str) -> None:
+    """Set this thread's torch threads for training ``config`` (:func:`cpu_threads_for`); no-op on a GPU."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(cpu_threads_for(config))

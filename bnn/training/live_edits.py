@@ -38,3 +38,13 @@ def describe_edit(edit: Mapping[str, Any]) -> str:
         word = {True: "binary", False: "real"}
         return f"{edit['layer']} {what} {word[bool(old)]} → {word[bool(new)]}"
     return f"{setting} {old} → {new}"
+
+
+def requests_in_words(requests: list[tuple[str, int | None, object]], layer_names: list[str]) -> list[str]:
+    """Edits requested and not yet applied ((setting, layer index or None, value)) in words, e.g.
+    "lr → 1e-03" or "dense2 binarize_activations → False"."""
+    words = []
+    for setting, layer, value in requests:
+        where = f"{layer_names[layer]} " if layer is not None else ""
+        words.append(f"{where}{setting} → {value:.0e}" if setting == "lr" else f"{where}{setting} → {value}")
+    return words

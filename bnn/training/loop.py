@@ -32,128 +32,31 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
-from ..config.architecture import plan
 from ..config.schema import ConfigError, RunConfig, validate
 from ..network.layers import clip_latent_weights
 from ..network.losses import loss_function
-from ..network.models import BinaryNet, build_model
-from ..network.optim import make_optimizer, regrouped, scheduled_lr, set_lr
+from ..network.models import build_model
+from ..network.optim import make_optimizer, scheduled_lr, set_lr
+from .apply_edits import apply_edits
 from .data import MnistData, iterate_batches, random_shifts, steps_per_epoch
 from .devices import keep_freed_memory, resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
+from .evaluation import eval_result, evaluation_totals, recalibrate_batch_norm
 from .fast_step import LeanForward
-from .live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config
+from .live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config, requests_in_words
+from .live_stats import LiveStats
 from .metrics import EvalRecord, StepRecord, last_eval
 
 TRAIN_EVALS = ("end", "epoch", "never")  # when the whole training set is evaluated
 CHECKPOINT_FORMAT = "bnn-playground-checkpoint-1"
 SHIFT_SEED_STRIDE = 1 << 31  # step t of seed s draws its shifts with seed s * stride + t (t < stride)
 YOUNG_RUN_S = 10.0  # seconds of training during which early_record_s applies
-
-
-PARALLEL_MACS_PER_STEP = 100_000_000  # forward multiply-adds of one batch worth a thread per core
-
-
-def cpu_threads_for(config: RunConfig, cores: int | None = None) -> int:
-    """Torch intra-op threads for training ``config`` on the CPU: one per core when a batch's
-    forward pass is at least :data:`PARALLEL_MACS_PER_STEP` multiply-adds, else one.
-
-    Every op splits its work across the threads and ends at an OpenMP barrier, so a thread that
-    loses its core for a moment holds up the others. Big steps are worth it (2 cores vs 1,
-    headless: `fast`, 372M MACs a batch, 1.35x; the `best` CNN 1.6x); small ones gain nothing
-    measurable (`seed-fixed`, 24M) and stall whenever another process wakes up, e.g. the browser
-    drawing the Train page: there `seed-fixed` ran at 0.48 of its headless speed on 2 threads and
-    0.75 on 1 (benchmarks/ui_overhead.py). ``cores`` defaults to ``$OMP_NUM_THREADS`` or the
-    cores this process may use.
-    """
-    if sum(layer.macs for layer in plan(config.model)) * config.train.batch_size < PARALLEL_MACS_PER_STEP:
-        return 1
-    if cores is None:
-        cores = int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
-    return max(1, cores)
-
-
-def use_cpu_threads_for(config: RunConfig, device: torch.device | str) -> None:
-    """Set this thread's torch threads for training ``config`` (:func:`cpu_threads_for`); no-op on a GPU."""
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(cpu_threads_for(config))
-
-
-def recalibrate_batch_norm(model: BinaryNet, images: torch.Tensor, batch_size: int = 1000) -> None:
-    """Recompute every BatchNorm layer's running mean and variance as their average over ``images``
-    (in training mode, the model's final weights), replacing the running averages of training.
-
-    During training they are moving averages over the last batches, which lag behind the weights
-    (a binarized weight that flips moves its unit's statistics at once) and come from the shifted
-    images when the run augments, not from images like the test set's. The same recomputation
-    finishes SWA (Izmailov et al. 2018), and PyTorch's ``update_bn`` does it. In a process group
-    every rank passes the same images through its synchronized BatchNorm, so all ranks agree."""
-    torch.optim.swa_utils.update_bn(images.split(batch_size), model)
-
-
-@dataclass
-class EvalResult:
-    split: str
-    accuracy: float  # percent
-    loss: float  # NaN when the model outputs NaN
-    prediction_histogram: list[int]
-    count: int
-
-    def record(self, step: int, epoch: float) -> EvalRecord:
-        return {"step": step, "epoch": epoch, **self.__dict__}  # type: ignore[typeddict-item]
-
-
-@torch.no_grad()
-def evaluate(
-    model: BinaryNet,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    loss_name: str,
-    batch_size: int = 1000,
-    split: str = "test",
-) -> EvalResult:
-    """Accuracy, mean loss and predicted-class histogram of ``model`` in eval mode."""
-    totals = _evaluation_totals(model, images, labels, loss_name, batch_size)
-    return _eval_result(split, totals.tolist())
-
-
-def _evaluation_totals(
-    model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, loss_name: str, batch_size: int
-) -> torch.Tensor:
-    """``[correct, loss sum, count, histogram...]`` on the labels' device (float64 where it exists)."""
-    was_training = model.training
-    model.eval()
-    num_classes = model.config.num_classes
-    loss_fn = loss_function(loss_name)
-    dtype = torch.float32 if labels.device.type == "mps" else torch.float64
-    totals = torch.zeros(3 + num_classes, dtype=dtype, device=labels.device)
-    try:
-        for start in range(0, len(labels), batch_size):
-            x, y = images[start : start + batch_size], labels[start : start + batch_size]
-            scores = model(x)
-            predictions = scores.argmax(dim=1)
-            totals[0] += (predictions == y).sum()
-            totals[1] += loss_fn(scores, y).to(dtype) * len(y)
-            totals[3:] += torch.bincount(predictions, minlength=num_classes)
-    finally:
-        model.train(was_training)
-    totals[2] = len(labels)
-    return totals
-
-
-def _eval_result(split: str, totals: list[float]) -> EvalResult:
-    correct, loss_sum, count = totals[:3]
-    count = max(round(count), 1)
-    histogram = [round(v) for v in totals[3:]]
-    return EvalResult(split, 100.0 * round(correct) / count, loss_sum / count, histogram, round(totals[2]))
 
 
 class Trainer:
@@ -213,6 +116,12 @@ class Trainer:
         self.train_count = len(self.data.train_labels)
         self.steps_per_epoch = steps_per_epoch(self.train_count, config.train.batch_size)
         self.total_steps = self.steps_per_epoch * config.train.epochs
+        self._start_counting()
+        self._stats = LiveStats(self.model, live_stats)  # flip rates, saturation, gradient norm
+        self._forward = self._training_forward()
+
+    def _start_counting(self) -> None:
+        """Steps, records, clocks and edits of a run that has not trained yet."""
         self.step = 0
         self.epoch = 0  # completed epochs
         self.records: list[StepRecord] = []
@@ -227,18 +136,18 @@ class Trainer:
         self._edit_lock = threading.Lock()
         self.eval_seconds_per_image = 0.0  # measured by the last evaluation (0: none yet)
         self._interval_started = time.perf_counter()
-        self._capture_saturation = False
-        self._saturation: dict[str, float] = {}
-        self._last_signs = self._signs() if live_stats else {}
-        for block in self.model.blocks:
-            block.activation.register_forward_hook(self._saturation_hook(block.name))
-        self._forward = LeanForward(self.model, config.train.precision)  # the lean products (bnn.training.fast_step)
-        if self.world.distributed:
-            self._check_batches_split()
-            from torch.nn.parallel import DistributedDataParallel
 
-            device_ids = [self.device] if self.device.type == "cuda" else None
-            self._forward = DistributedDataParallel(self._forward, device_ids=device_ids, forward_sync_buffers=False)
+    def _training_forward(self) -> torch.nn.Module:
+        """The forward pass a training step calls: the lean products (:mod:`bnn.training.fast_step`),
+        in a process group wrapped in DistributedDataParallel."""
+        forward = LeanForward(self.model, self.config.train.precision)
+        if not self.world.distributed:
+            return forward
+        self._check_batches_split()
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(forward, device_ids=device_ids, forward_sync_buffers=False)
 
     def _check_batches_split(self) -> None:
         batch = self.config.train.batch_size
@@ -248,27 +157,6 @@ class Trainer:
                 f"a batch of {smallest} images cannot be split over {self.world.size} processes; "
                 "use a larger batch size or training subset, or fewer processes"
             )
-
-    # --- introspection used by the metric records ----------------------------------------
-    def _saturation_hook(self, name: str):
-        def hook(_module, inputs, _output):
-            if self._capture_saturation:
-                self._saturation[name] = float((inputs[0].detach().abs() > 1).float().mean())
-
-        return hook
-
-    def _signs(self) -> dict[str, torch.Tensor]:
-        return {b.name: b.linear.weight.detach() >= 0 for b in self.model.blocks if b.linear.binarize_weights}
-
-    def _flip_rates(self) -> dict[str, float]:
-        signs = self._signs()
-        rates = {name: float((signs[name] != self._last_signs[name]).float().mean()) for name in signs}
-        self._last_signs = signs
-        return rates
-
-    def _grad_norm(self) -> float:
-        norms = [torch.linalg.vector_norm(p.grad.detach()) for p in self.model.parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
     def weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -303,16 +191,16 @@ class Trainer:
         lr = scheduled_lr(self.config.train, self.step, self.total_steps)
         set_lr(self.optimizer, lr)
         self.model.train()
-        self._capture_saturation = stats_now
+        self._stats.capture = stats_now
         scores = self._forward(images)
-        self._capture_saturation = False
+        self._stats.capture = False
         loss = self.loss_fn(scores, labels)
         self.optimizer.zero_grad(set_to_none=True)
         if self.world.distributed:  # DDP averages over ranks: weigh each by its share of the batch
             (loss * (len(labels) * self.world.size / batch_count)).backward()
         else:
             loss.backward()
-        grad_norm = self._grad_norm() if stats_now else float("nan")
+        grad_norm = self._stats.grad_norm() if stats_now else float("nan")
         self.optimizer.step()
         if self.config.train.clip_latent:
             clip_latent_weights(self.model)
@@ -352,8 +240,8 @@ class Trainer:
                 "lr": lr,
                 "samples_per_s": sum(counts) / elapsed,
                 "grad_norm": grad_norm if math.isfinite(grad_norm) else float("nan"),
-                "flip_rate": self._flip_rates() if self.live_stats else {},
-                "saturation": dict(self._saturation),
+                "flip_rate": self._stats.flip_rates() if self.live_stats else {},
+                "saturation": dict(self._stats.saturation),
                 "nonfinite": not (math.isfinite(loss) and weights_finite),
             }
         )
@@ -385,41 +273,14 @@ class Trainer:
         """The edits requested and not yet applied (they are, before the next step), in words."""
         with self._edit_lock:
             requests = list(self._edit_requests)
-        names = [block.name for block in self.model.blocks]
-        words = []
-        for setting, layer, value in requests:
-            where = f"{names[layer]} " if layer is not None else ""
-            words.append(f"{where}{setting} → {value:.0e}" if setting == "lr" else f"{where}{setting} → {value}")
-        return words
+        return requests_in_words(requests, [block.name for block in self.model.blocks])
 
     def _apply_edits(self) -> None:
         with self._edit_lock:
             requests, self._edit_requests = self._edit_requests, []
-        rebuild_optimizer = regroup = False
-        for setting, layer, value in requests:
-            before = self.config
-            self.config = edited_config(before, setting, layer, value)
-            if layer is None:
-                old, new = getattr(before.train, setting), getattr(self.config.train, setting)
-                rebuild_optimizer |= setting == "optimizer" and old != new
-            else:
-                old, new = getattr(before.model.layers[layer], setting), bool(value)
-                block = self.model.blocks[layer]
-                if setting == "binarize_weights":
-                    block.linear.binarize_weights = new
-                    rebuild_optimizer |= self.config.train.optimizer == "bop"  # Bop owns the binary weights
-                    regroup |= old != new  # the layer's weights change learning-rate group
-                else:
-                    block.activation.binarized = new
-            if old != new:
-                name = self.model.blocks[layer].name if layer is not None else None
-                self.edits.append({"step": self.step, "setting": setting, "layer": name, "old": old, "new": new})
-        if rebuild_optimizer:  # a fresh optimizer state: moments of another optimizer do not carry over
-            self.optimizer = make_optimizer(self.model, self.config.train)
-        elif regroup:
-            self.optimizer = regrouped(self.optimizer, self.model, self.config.train)
-        if self.live_stats:
-            self._last_signs = self._signs()
+        self.config, self.optimizer, applied = apply_edits(self.model, self.optimizer, self.config, requests, self.step)
+        self.edits += applied
+        self._stats.reset_signs()
 
     def evaluate(self, split: str = "test") -> EvalRecord:
         """Evaluate on the test or the full training set and append the record (in a process
@@ -433,8 +294,8 @@ class Trainer:
             start, end = len(labels) * rank // size, len(labels) * (rank + 1) // size
             images, labels = images[start:end], labels[start:end]
         started = time.perf_counter()
-        totals = _evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
-        result = _eval_result(split, all_reduce_sum(totals).tolist())
+        totals = evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
+        result = eval_result(split, all_reduce_sum(totals).tolist())
         self.eval_seconds_per_image = (time.perf_counter() - started) / max(len(labels), 1)
         record = result.record(self.step, self.epoch_progress)
         self.evals.append(record)
@@ -550,7 +411,7 @@ class Trainer:
         self.first_nonfinite_step = state["first_nonfinite_step"]
         self.train_seconds = state["train_seconds"]
         self.started = time.perf_counter() - state["elapsed"]
-        self._last_signs = self._signs() if self.live_stats else {}
+        self._stats.reset_signs()
 
     def summary(self) -> dict:
         """Final numbers of the run (percentages; None where not measured or not finite)."""
@@ -575,33 +436,3 @@ class Trainer:
 
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-def train(config: RunConfig, data: MnistData, device: torch.device | str | None = None, **options) -> Trainer:
-    """Train ``config`` to the end on ``data`` and return the trainer (model, records, summary);
-    ``options`` go to :class:`Trainer`."""
-    trainer = Trainer(config, data, device, **options)
-    for _ in trainer.steps():
-        pass
-    return trainer
-
-
-def warm_up(config: RunConfig, device: torch.device | str = "cpu", data: MnistData | None = None) -> Trainer:
-    """One optimizer step of ``config``'s network, thrown away; the trainer after it, with that
-    step recorded.
-
-    The first training step of a process pays torch's one-time costs (kernels chosen and
-    generated for each shape, thread pools started): 0.5-0.8 s here for `fast`, against 0.04 s
-    for a step after it. A server calls this in the background when it starts, so that the
-    first Start does not wait for them. On ``data`` (the MNIST a run will train on) the trainer
-    is that of a run of ``config`` (its step count, its first record); else the step is taken on
-    one batch of random images."""
-    if data is None:
-        batch = config.train.batch_size
-        images = torch.rand(batch, *config.model.image_shape)
-        labels = torch.randint(0, config.model.num_classes, (batch,))
-        data = MnistData(images, labels, images[:1], labels[:1])
-        config = config.replace_train(epochs=1, train_subset=0)
-    trainer = Trainer(config, data, device, record_every=1, train_eval="never")
-    next(trainer.steps())
-    return trainer

@@ -176,6 +176,6 @@ def _run_chart_spec(
 
 def warm_live_chart(trainer) -> None:
     """Build the live chart's layout for a run like ``trainer``'s, after its first record, ahead of
-    the run (``bnn.training.loop.warm_up`` on the data a run trains on)."""
+    the run (``bnn.training.runners.warm_up`` on the data a run trains on)."""
     series = plots.live_training_series(trainer.records, [], LIVE_POINTS)
     _run_chart_spec(tuple(series), trainer.total_steps, _lr_range(trainer.config.train, ()), json.dumps([]))

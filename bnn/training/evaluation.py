@@ -1,0 +1,83 @@
+"""Evaluating a network: accuracy, mean loss and the predicted classes' histogram over a set of
+images (:func:`evaluate`; :func:`evaluation_totals` and :func:`eval_result` for a set split over
+processes), and BatchNorm's statistics recomputed over the training images
+(:func:`recalibrate_batch_norm`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..network.losses import loss_function
+from ..network.models import BinaryNet
+from .metrics import EvalRecord
+
+
+def recalibrate_batch_norm(model: BinaryNet, images: torch.Tensor, batch_size: int = 1000) -> None:
+    """Recompute every BatchNorm layer's running mean and variance as their average over ``images``
+    (in training mode, the model's final weights), replacing the running averages of training.
+
+    During training they are moving averages over the last batches, which lag behind the weights
+    (a binarized weight that flips moves its unit's statistics at once) and come from the shifted
+    images when the run augments, not from images like the test set's. The same recomputation
+    finishes SWA (Izmailov et al. 2018), and PyTorch's ``update_bn`` does it. In a process group
+    every rank passes the same images through its synchronized BatchNorm, so all ranks agree."""
+    torch.optim.swa_utils.update_bn(images.split(batch_size), model)
+
+
+@dataclass
+class EvalResult:
+    split: str
+    accuracy: float  # percent
+    loss: float  # NaN when the model outputs NaN
+    prediction_histogram: list[int]
+    count: int
+
+    def record(self, step: int, epoch: float) -> EvalRecord:
+        return {"step": step, "epoch": epoch, **self.__dict__}  # type: ignore[typeddict-item]
+
+
+@torch.no_grad()
+def evaluate(
+    model: BinaryNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    loss_name: str,
+    batch_size: int = 1000,
+    split: str = "test",
+) -> EvalResult:
+    """Accuracy, mean loss and predicted-class histogram of ``model`` in eval mode."""
+    totals = evaluation_totals(model, images, labels, loss_name, batch_size)
+    return eval_result(split, totals.tolist())
+
+
+def evaluation_totals(
+    model: BinaryNet, images: torch.Tensor, labels: torch.Tensor, loss_name: str, batch_size: int
+) -> torch.Tensor:
+    """``[correct, loss sum, count, histogram...]`` on the labels' device (float64 where it exists)."""
+    was_training = model.training
+    model.eval()
+    num_classes = model.config.num_classes
+    loss_fn = loss_function(loss_name)
+    dtype = torch.float32 if labels.device.type == "mps" else torch.float64
+    totals = torch.zeros(3 + num_classes, dtype=dtype, device=labels.device)
+    try:
+        for start in range(0, len(labels), batch_size):
+            x, y = images[start : start + batch_size], labels[start : start + batch_size]
+            scores = model(x)
+            predictions = scores.argmax(dim=1)
+            totals[0] += (predictions == y).sum()
+            totals[1] += loss_fn(scores, y).to(dtype) * len(y)
+            totals[3:] += torch.bincount(predictions, minlength=num_classes)
+    finally:
+        model.train(was_training)
+    totals[2] = len(labels)
+    return totals
+
+
+def eval_result(split: str, totals: list[float]) -> EvalResult:
+    correct, loss_sum, count = totals[:3]
+    count = max(round(count), 1)
+    histogram = [round(v) for v in totals[3:]]
+    return EvalResult(split, 100.0 * round(correct) / count, loss_sum / count, histogram, round(totals[2]))
