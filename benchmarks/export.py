@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from bnn.config.presets import PRESETS
-from bnn.deploy.c_source import BATCH_MAIN, c_source, code_bytes, compiler, device_rows
+from bnn.deploy.c_device import code_bytes, compiler, device_rows
+from bnn.deploy.c_functions import BATCH_MAIN
+from bnn.deploy.c_source import c_source
 from bnn.deploy.onnx_graph import onnx_bytes
 from bnn.jobs.run_folders import load_run
 from bnn.network.models import build_model

@@ -15,7 +15,9 @@ from test_xnor_cnn import cnn, conv
 
 from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
 from bnn.config.presets import PRESETS
-from bnn.deploy.c_source import BATCH_MAIN, CORTEX_M4, c_source, code_bytes, device_rows, object_sections
+from bnn.deploy.c_device import CORTEX_M4, code_bytes, device_rows, object_sections
+from bnn.deploy.c_functions import BATCH_MAIN
+from bnn.deploy.c_source import c_source
 from bnn.jobs.run_folders import load_run
 from bnn.network.models import build_model
 from bnn.xnor import XnorExportError, export_packed

@@ -11,7 +11,8 @@ import functools
 
 import streamlit as st
 
-from bnn.deploy.c_source import c_source, code_bytes, device_rows
+from bnn.deploy.c_device import code_bytes, device_rows
+from bnn.deploy.c_source import c_source
 from bnn.deploy.formats import download
 from bnn.jobs.run_names import slugify
 from bnn.network.summary import format_bytes

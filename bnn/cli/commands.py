@@ -332,7 +332,8 @@ def export_command(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     for path in written:
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     if args.to == "c":
-        from ..deploy.c_source import c_source, code_bytes, device_rows
+        from ..deploy.c_device import code_bytes, device_rows
+        from ..deploy.c_source import c_source
 
         source = c_source(packed, written[0].stem)
         measured = code_bytes(source)
