@@ -20,6 +20,7 @@ and waits at the end of the step until every chunk is done (an atomic counter) b
 layer reads the bits. A thread never waits for an unclaimed chunk, so fewer threads than tasks (or
 one) still finish the work.
 
+A program is built (its layers flattened into arrays and checked) by :mod:`bnn.xnor.programs`.
 The arithmetic of the steps is in :mod:`bnn.xnor.dense_steps` and :mod:`bnn.xnor.conv_steps`, the
 LLVM intrinsics and compile options in :mod:`bnn.xnor.intrinsics`; :func:`warm_up` compiles
 everything once (the packed model calls it when it is built or loaded), so the first inference does
@@ -32,7 +33,6 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numba
 import numpy as np
@@ -41,6 +41,33 @@ from numba import prange
 from .conv_steps import _conv_chunk, _pixel_conv_chunk
 from .dense_steps import _plane_chunk, _planes_chunk, _xnor_chunk
 from .intrinsics import _atomic_read, _compile, _fetch_add
+from .programs import (  # the step table's columns and kinds, read by the compiled code
+    CHANNELS,
+    CONV_BITS,
+    HEIGHT,
+    IN_BASE,
+    IN_WORDS,
+    KERNEL,
+    KIND,
+    OUT_BASE,
+    OUT_WORDS,
+    PIXEL_CONV_BITS,
+    PLANE_BITS,
+    PLANE_SUMS,
+    PLANES,
+    POOL,
+    Q_ADD,
+    Q_MUL,
+    T_OFF,
+    UNITS,
+    W_OFF,
+    WIDTH,
+    XNOR_BITS,
+    XNOR_COUNTS,
+    Program,
+    Step,
+    program,
+)
 
 PARALLEL_MIN_WORDS = 1 << 17  # less work (uint64 words touched) runs in the calling thread: a
 # parallel region costs a few microseconds to start (more when OMP_WAIT_POLICY=PASSIVE lets the
@@ -51,12 +78,6 @@ WORKQUEUE_MIN_WORDS = 1 << 22  # the same with numba's fallback "workqueue" thre
 # on the machine), whose parallel region costs ~0.14 ms to start instead of ~2 microseconds
 IMAGE_BYTES = 1 << 17  # input bytes of an image block: fits L2 next to the chunk's weights
 CHUNKS_PER_THREAD = 4  # a step is cut into at least this many chunks per thread (load balance)
-
-# the steps of a program, one row each (columns below); offsets are per image, times n at run time
-PLANES, PLANE_BITS, PLANE_SUMS, XNOR_BITS, XNOR_COUNTS, PIXEL_CONV_BITS, CONV_BITS = range(7)
-KIND, UNITS, IN_WORDS, W_OFF, T_OFF, IN_BASE, OUT_BASE, OUT_WORDS = range(8)
-CHANNELS, HEIGHT, WIDTH, KERNEL, POOL, Q_MUL, Q_ADD = range(8, 15)  # conv steps: input geometry, pixel levels
-_COLUMNS = 15
 
 
 def _blocks(kind, n, units, in_words, tasks):  # pragma: no cover - compiled
@@ -178,160 +199,6 @@ _chunk_count = _compile(_chunk_count)
 _SERIAL = _compile(_program)
 _PARALLEL = _compile(_program, parallel=True)
 _launch_lock = threading.Lock()  # one parallel region at a time (numba's thread count is process-wide)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One packed layer of a program. ``kind``: PLANE_BITS / PLANE_SUMS (first layer on bit-planes,
-    ``weights`` (words, units)), XNOR_BITS / XNOR_COUNTS (``weights`` (units, words)), CONV_BITS
-    (``weights`` (taps * ceil(C/64), units) uint64) or PIXEL_CONV_BITS (``weights`` (taps * C, units) int64
-    masks, -1 where the weight is +1). ``thresholds``: unit +1 iff popcount <= t (XNOR) or
-    alpha*G + beta*sum(k) >= t (bit-planes); for convolutions T then s, +1 iff s * d >= T.
-    ``geometry`` (convolutions): channels, height, width of the input, kernel size, 2x2 pool (0/1),
-    and for PIXEL_CONV_BITS the pixel levels ``q = q_mul * k + q_add``."""
-
-    kind: int
-    units: int
-    weights: np.ndarray
-    thresholds: np.ndarray | None = None
-    geometry: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Program:
-    """A run of packed layers as flat arrays for :func:`run` (build it with :func:`program`)."""
-
-    steps: np.ndarray  # (S, _COLUMNS) int64, a PLANES step first when a bit-plane layer reads pixels
-    weights: np.ndarray  # every layer's weight words, concatenated
-    thresholds: np.ndarray  # int64, concatenated
-    masks: np.ndarray  # int32 weight masks of a convolution on pixels (empty if none)
-    perm: np.ndarray  # int64 pixel order of the bit-planes (empty without a bit-plane layer)
-    pixel_input: bool  # the input is float pixels (bit-plane layer or convolution on pixels first)
-    grid_tol: float  # |255 x - k| above this: the image is off the 8-bit grid (``Result.on_grid``)
-    in_features: int  # pixels (bit-plane input) or bits of the packed input
-    in_words: int  # uint64 words per image of a packed input
-    alpha: int  # the bit-plane layer's E = alpha * G + beta * sum(k) (+ a constant folded into c)
-    beta: int
-    act_words: int  # packed words per image of the input and every binarized output
-    sums_units: int  # units of a last layer with popcount / G outputs (0 if it outputs bits)
-    plane_units: int  # units of the bit-plane layer (scratch size), 0 if none
-    work_per_image: int  # uint64 words touched per image (decides threads)
-    outputs: tuple[tuple[bool, int, int], ...]  # per layer: (outputs sums?, packed words, base in acts)
-
-    @property
-    def model(self) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
-        """(weights, thresholds, alpha, beta, masks): what the compiled steps read of the model."""
-        return self.weights, self.thresholds, self.alpha, self.beta, self.masks
-
-
-def _conv_row(kind: int, units: int, geometry: tuple[int, ...]) -> tuple[int, int, list[int], int]:
-    """(input words per image, output words per image, the geometry columns, work per image) of a convolution."""
-    channels, height, width, kernel, pool = geometry[:5]
-    q_mul, q_add = geometry[5:7] if kind == PIXEL_CONV_BITS else (0, 0)
-    in_words = channels * height * width if kind == PIXEL_CONV_BITS else height * width * ((channels + 63) // 64)
-    out_hw = (height // 2) * (width // 2) * 4 if pool else height * width  # positions computed
-    out_words = (out_hw // 4 if pool else out_hw) * ((units + 63) // 64)
-    per_tap = channels * units // 8 if kind == PIXEL_CONV_BITS else ((channels + 63) // 64) * units
-    return in_words, out_words, [channels, height, width, kernel, int(pool), q_mul, q_add], out_hw * kernel**2 * per_tap
-
-
-def program(
-    steps: list[Step],
-    *,
-    in_features: int,
-    perm: np.ndarray | None = None,
-    pixels: bool | None = None,
-    in_words: int | None = None,
-    grid_tol: float = 0.0,
-    alpha: int = 0,
-    beta: int = 0,
-) -> Program:
-    """Flatten ``steps`` into a :class:`Program`. With ``pixels`` (default: when ``perm`` is given)
-    the input is ``in_features`` float pixels: turned into bit-planes in ``perm`` order for a bit-plane
-    layer, or read by a convolution on pixels; else packed words of ``in_features`` bits (``in_words``
-    words per image, default ceil(in_features / 64)). Only the last step may output sums."""
-    pixels = perm is not None if pixels is None else pixels
-    rows, weights, thresholds, masks = [], [], [], []
-    w_off = t_off = m_off = 0
-    words = (in_features + 63) // 64 if in_words is None else in_words
-    in_base = 0
-    out_base = 0 if pixels else words
-    work = 0
-    plane_units = 0
-    if perm is not None:
-        rows.append([PLANES, 0, words, 0, 0, 0, 0, 0] + [0] * 7)
-        work += in_features
-    for index, step in enumerate(steps):
-        planes = step.kind in (PLANE_BITS, PLANE_SUMS)
-        conv = step.kind in (PIXEL_CONV_BITS, CONV_BITS)
-        on_pixels = planes or step.kind == PIXEL_CONV_BITS
-        if on_pixels != (index == 0 and pixels) or planes != (index == 0 and perm is not None):
-            raise ValueError("a bit-plane step comes first, on pixels, and only there (as a convolution on pixels)")
-        if step.kind in (PLANE_SUMS, XNOR_COUNTS) and index != len(steps) - 1:
-            raise ValueError("only the last step may output sums")
-        geometry = [0] * 7
-        if conv:
-            if len(step.geometry) != (7 if step.kind == PIXEL_CONV_BITS else 5):
-                raise ValueError(f"step {index}: a convolution needs its geometry")
-            step_in, out_words, geometry, step_work = _conv_row(step.kind, step.units, step.geometry)
-            if step.kind == CONV_BITS and step_in != words:
-                raise ValueError(f"step {index}: input of {step_in} words, the layer before gives {words}")
-            channels, kernel = step.geometry[0], step.geometry[3]
-            taps = kernel * kernel * (channels if step.kind == PIXEL_CONV_BITS else (channels + 63) // 64)
-            expect = (taps, step.units)
-            words = in_features if step.kind == PIXEL_CONV_BITS else words
-        else:
-            out_words = (step.units + 63) // 64
-            expect = (words, step.units) if planes else (step.units, words)
-            step_work = step.units * words * (8 if planes else 1)
-            plane_units = step.units if planes else plane_units
-        if step.weights.shape != expect:
-            raise ValueError(f"step {index}: weights {step.weights.shape}, expected {expect}")
-        bits = step.kind in (PLANE_BITS, XNOR_BITS, PIXEL_CONV_BITS, CONV_BITS)
-        count = 2 * step.units if conv else step.units
-        if (step.thresholds is not None and len(step.thresholds) == count) != bits:
-            raise ValueError(f"step {index}: a step with bits out takes one threshold per unit (conv: 2), others none")
-        if step.kind == PIXEL_CONV_BITS:
-            rows.append([step.kind, step.units, words, m_off, t_off, in_base, out_base, out_words] + geometry)
-            masks.append(np.ascontiguousarray(step.weights, dtype=np.int32).ravel())
-            m_off += step.weights.size
-        else:
-            rows.append([step.kind, step.units, words, w_off, t_off, in_base, out_base, out_words] + geometry)
-            weights.append(np.ascontiguousarray(step.weights, dtype=np.uint64).ravel())
-            w_off += step.weights.size
-        if step.thresholds is not None:
-            thresholds.append(np.asarray(step.thresholds, dtype=np.int64))
-            t_off += count
-        work += step_work
-        in_base = out_base
-        words = out_words
-        out_base += out_words
-    sums_units = steps[-1].units if steps and steps[-1].kind in (PLANE_SUMS, XNOR_COUNTS) else 0
-    outputs = tuple(
-        (row[KIND] in (PLANE_SUMS, XNOR_COUNTS), row[OUT_WORDS], row[OUT_BASE]) for row in rows if row[KIND] != PLANES
-    )
-
-    def joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype)
-
-    return Program(
-        steps=np.array(rows, dtype=np.int64).reshape(-1, _COLUMNS),
-        weights=joined(weights, np.uint64),
-        thresholds=joined(thresholds, np.int64),
-        masks=joined(masks, np.int32),
-        perm=np.zeros(0, np.int64) if perm is None else np.asarray(perm, dtype=np.int64),
-        pixel_input=pixels,
-        grid_tol=float(grid_tol),
-        in_features=in_features,
-        in_words=(in_features + 63) // 64 if in_words is None else in_words,
-        alpha=int(alpha),
-        beta=int(beta),
-        act_words=out_base,
-        sums_units=sums_units,
-        plane_units=plane_units,
-        work_per_image=work,
-        outputs=outputs,
-    )
 
 
 @dataclass

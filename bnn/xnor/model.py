@@ -16,10 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import kernels
+from . import kernels, programs
 from . import numpy_kernels as reference
-from .layer import KINDS, REAL_ACTIVATIONS, PackedFileError, PackedLayer, activate
+from .layer import PackedLayer, activate
 from .packing import pack_bits, unpack_bits
+from .structure import check_structure
 
 GRID_TOL = 1e-5  # |255 x - k| above this: the image is not 8-bit, first layer runs in float32
 ENGINES = ("fused", "numpy")
@@ -75,8 +76,8 @@ class PackedModel:
         self.image_shape = tuple(int(v) for v in image_shape)
         self.threads = threads
         self.engine = engine
-        self._programs: dict[tuple[int, int], kernels.Program] = {}
-        _validate_structure(self)
+        self._programs: dict[tuple[int, int], programs.Program] = {}
+        check_structure(layers, input_scale, input_binarize, self.image_shape)
         if engine == "fused":
             kernels.warm_up()  # compile (or load) once here, not in the first inference
 
@@ -228,7 +229,7 @@ class PackedModel:
             end += 1
         return end
 
-    def _program(self, start: int, end: int) -> kernels.Program:
+    def _program(self, start: int, end: int) -> programs.Program:
         """The compiled-kernel program of layers [start, end), built once."""
         key = (start, end)
         if key not in self._programs:
@@ -238,22 +239,22 @@ class PackedModel:
                 if layer.kind in ("conv", "pixelconv"):
                     geometry = (*layer.in_shape, layer.kernel, int(layer.pool))
                     if layer.kind == "conv":
-                        kind, weights = kernels.CONV_BITS, layer.conv_wt()
+                        kind, weights = programs.CONV_BITS, layer.conv_wt()
                     else:
-                        kind, weights = kernels.PIXEL_CONV_BITS, layer.pixel_masks()
+                        kind, weights = programs.PIXEL_CONV_BITS, layer.pixel_masks()
                         geometry += layer.pixel_levels(self.input_scale)
-                    steps.append(kernels.Step(kind, layer.out_features, weights, layer.conv_thresholds(), geometry))
+                    steps.append(programs.Step(kind, layer.out_features, weights, layer.conv_thresholds(), geometry))
                 elif layer.kind == "bitplane":
                     alpha, beta, _, c = layer.plane_constants(self.input_scale)
-                    kind = kernels.PLANE_BITS if bits else kernels.PLANE_SUMS
-                    steps.append(kernels.Step(kind, layer.out_features, layer.wt(), c if bits else None))
+                    kind = programs.PLANE_BITS if bits else programs.PLANE_SUMS
+                    steps.append(programs.Step(kind, layer.out_features, layer.wt(), c if bits else None))
                     perm = layer.perm_index()
                 else:
-                    kind = kernels.XNOR_BITS if bits else kernels.XNOR_COUNTS
+                    kind = programs.XNOR_BITS if bits else programs.XNOR_COUNTS
                     threshold = layer.arrays["threshold"] if bits else None
-                    steps.append(kernels.Step(kind, layer.out_features, layer.weight_rows(), threshold))
+                    steps.append(programs.Step(kind, layer.out_features, layer.weight_rows(), threshold))
             first = self.layers[start]
-            self._programs[key] = kernels.program(
+            self._programs[key] = programs.program(
                 steps,
                 in_features=first.in_features,
                 perm=perm,
@@ -418,71 +419,3 @@ class PackedModel:
                 bits = pre >= 0
                 return (bits.permute(0, 2, 3, 1) if layer.kernel else bits).contiguous().numpy()
             return activate(pre, layer.activation).numpy().astype(np.float32, copy=False)
-
-
-def _validate_structure(packed: PackedModel) -> None:
-    """Raise :class:`PackedFileError` unless the layers fit together and the arrays fit them."""
-
-    def bad(message: str) -> PackedFileError:
-        return PackedFileError(f"inconsistent packed model: {message}")
-
-    if packed.input_scale not in ("pm1", "01"):
-        raise bad(f"input scale {packed.input_scale!r}")
-    if not packed.layers:
-        raise bad("no layers")
-    fan_in = int(np.prod(packed.image_shape))
-    shape: tuple[int, ...] | None = packed.image_shape  # of a spatial input, None for a flat one
-    for index, layer in enumerate(packed.layers):
-        a = layer.arrays
-        if layer.in_features != fan_in:
-            raise bad(f"{layer.name} expects {layer.in_features} inputs, gets {fan_in}")
-        conv = layer.kind in ("conv", "pixelconv") or layer.kernel > 0
-        expect_shape = shape if conv or (index > 0 and shape is not None) else None
-        if layer.in_shape != expect_shape or (conv and (layer.kernel < 1 or layer.kernel % 2 == 0)):
-            raise bad(f"{layer.name}: input shape {layer.in_shape} and kernel {layer.kernel} do not fit")
-        if layer.kind not in KINDS or layer.output not in ("bits", "float"):
-            raise bad(f"{layer.name}: kind {layer.kind!r} / output {layer.output!r}")
-        if (layer.output == "bits") != (layer.activation == "sign") or layer.activation not in (
-            ("sign",) + REAL_ACTIVATIONS
-        ):
-            raise bad(f"{layer.name}: activation {layer.activation!r} with output {layer.output!r}")
-        if layer.kind in ("bitplane", "pixelconv") and (index != 0 or packed.input_binarize):
-            raise bad(f"{layer.name}: first layer on pixels that does not see the pixels")
-        if layer.kind in ("xnor", "conv") and index == 0 and not packed.input_binarize:
-            raise bad(f"{layer.name}: XNOR layer on real pixels")
-        if layer.kind in ("conv", "pixelconv") and layer.output != "bits":
-            raise bad(f"{layer.name}: a packed convolution outputs bits")
-        units = layer.out_features
-        expect: dict[str, tuple[tuple[int, ...], str]] = {}
-        if "weight" in a:
-            expect["weight"] = ((units, layer.fan_in), "<f4")
-        else:
-            expect["weight_bits"] = (layer.weight_shape(), "<u8")
-        if layer.kind != "float" and layer.output == "bits":
-            expect["threshold"] = ((units,), "<i4")
-            expect["flip"] = ((units,), "|u1")
-        if layer.kind == "bitplane":
-            expect["perm"] = ((layer.in_features,), a["perm"].dtype.str if "perm" in a else "<u2")
-        for key in ("bias", "bn_mean", "bn_var", "bn_weight", "bn_bias"):
-            if key in a:
-                expect[key] = ((units,), "<f4")
-        if "table" in a and layer.kind == "xnor" and layer.output == "float":
-            expect["table"] = ((layer.in_features + 1, units), "<f4")
-        needs_float = layer.kind not in ("xnor", "conv") or layer.output == "float"
-        if needs_float and ("bn_mean" in a) != ("bn_var" in a):
-            raise bad(f"{layer.name}: BatchNorm statistics incomplete")
-        if needs_float and "bn_mean" in a and layer.eps is None:
-            raise bad(f"{layer.name}: BatchNorm without eps")
-        for key, (array_shape, dtype) in expect.items():
-            if key not in a:
-                raise bad(f"{layer.name}: missing array {key}")
-            if tuple(a[key].shape) != array_shape or np.dtype(a[key].dtype) != np.dtype(dtype):
-                raise bad(f"{layer.name}: {key} is {a[key].dtype}{a[key].shape}, expected {dtype}{array_shape}")
-        extra = set(a) - set(expect)
-        if extra:
-            raise bad(f"{layer.name}: unexpected arrays {sorted(extra)}")
-        if "perm" in a and not np.array_equal(np.sort(a["perm"].astype(np.int64)), np.arange(layer.in_features)):
-            raise bad(f"{layer.name}: pixel order is not a permutation")
-        fan_in, shape = layer.out_size, layer.out_shape
-    if packed.layers[-1].out_features < 2 or packed.layers[-1].kernel:
-        raise bad("the output layer is not a dense layer of at least 2 classes")
