@@ -48,50 +48,91 @@ def _stored_signs(layer: PackedLayer) -> np.ndarray:
     return np.where(signs, 1, -1).astype(np.int8)
 
 
-def onnx_model(packed: PackedModel, name: str = "bnn"):
-    """The ONNX ``ModelProto`` of ``packed`` (see the module docstring); ``onnx.checker`` passes."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+class _Graph:
+    """An ONNX graph being built: its nodes and initializers, each named after a hint and a counter."""
 
-    nodes: list = []
-    inits: list = []
-    counter = [0]
+    def __init__(self) -> None:
+        from onnx import TensorProto, helper, numpy_helper  # onnx: only when a model is exported
 
-    def const(value: np.ndarray, hint: str) -> str:
-        counter[0] += 1
-        tensor_name = f"{hint}_{counter[0]}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), tensor_name))
+        self.helper, self.numpy_helper, self.float_type = helper, numpy_helper, TensorProto.FLOAT
+        self.int64_type = TensorProto.INT64
+        self.nodes: list = []
+        self.inits: list = []
+        self.counter = 0
+
+    def const(self, value: np.ndarray, hint: str) -> str:
+        self.counter += 1
+        tensor_name = f"{hint}_{self.counter}"
+        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value), tensor_name))
         return tensor_name
 
-    def node(op: str, inputs: list[str], hint: str, **attrs) -> str:
-        counter[0] += 1
-        out = f"{hint}_{counter[0]}"
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+    def node(self, op: str, inputs: list[str], hint: str, **attrs) -> str:
+        self.counter += 1
+        out = f"{hint}_{self.counter}"
+        self.nodes.append(self.helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
-    def f32(value) -> str:
-        return const(np.asarray(value, dtype=np.float32), "c")
+    def f32(self, value) -> str:
+        return self.const(np.asarray(value, dtype=np.float32), "c")
 
-    def signs_of(condition: str, hint: str) -> str:
-        return node("Where", [condition, f32(1.0), f32(-1.0)], hint)
+    def signs_of(self, condition: str, hint: str) -> str:
+        return self.node("Where", [condition, self.f32(1.0), self.f32(-1.0)], hint)
 
-    def weights(layer: PackedLayer, hint: str) -> str:
-        return node("Cast", [const(_stored_signs(layer), hint + "_signs")], hint, to=TensorProto.FLOAT)
+    def weights(self, layer: PackedLayer, hint: str) -> str:
+        return self.node("Cast", [self.const(_stored_signs(layer), hint + "_signs")], hint, to=self.float_type)
 
-    channels, height, width = packed.image_shape
+
+def _input(g: _Graph, packed: PackedModel) -> str:
+    """The first layer's input from the pixels: their signs (binarized input) or their exact integer levels."""
     x = "pixels"
-    last = len(packed.layers) - 1
     if packed.input_binarize:
-        scaled = (
-            node("Sub", [node("Mul", [x, f32(2.0)], "x2"), f32(1.0)], "scaled") if packed.input_scale == "pm1" else x
-        )
-        state = signs_of(node("GreaterOrEqual", [scaled, f32(0.0)], "ge"), "input_signs")
+        scaled = x
+        if packed.input_scale == "pm1":
+            scaled = g.node("Sub", [g.node("Mul", [x, g.f32(2.0)], "x2"), g.f32(1.0)], "scaled")
+        return g.signs_of(g.node("GreaterOrEqual", [scaled, g.f32(0.0)], "ge"), "input_signs")
+    levels = g.node("Round", [g.node("Mul", [x, g.f32(255.0)], "x255")], "levels")
+    q_mul, q_add = packed.layers[0].pixel_levels(packed.input_scale)
+    return g.node("Add", [g.node("Mul", [levels, g.f32(q_mul)], "q"), g.f32(q_add)], "q")
+
+
+def _conv(g: _Graph, layer: PackedLayer, hint: str, state: str) -> str:
+    """A convolution: its integer dot products, 2x2 max-pool, then +1 iff s * d >= T."""
+    pad = layer.kernel // 2
+    d = g.node("Conv", [state, g.weights(layer, hint + "_w")], hint + "_dot", pads=[pad] * 4)
+    if layer.pool:
+        d = g.node("MaxPool", [d], hint + "_pool", kernel_shape=[2, 2], strides=[2, 2])
+    thresholds = layer.conv_thresholds().astype(np.float32).reshape(2, -1, 1, 1)
+    signed = g.node("Mul", [d, g.f32(thresholds[1])], hint + "_sd")
+    return g.signs_of(g.node("GreaterOrEqual", [signed, g.f32(thresholds[0])], hint + "_ge"), hint + "_out")
+
+
+def _dense(g: _Graph, layer: PackedLayer, hint: str, state: str, is_last: bool) -> tuple[str, bool]:
+    """A dense layer on a flat input: (its signs, or the output layer's scores from its table; whether it
+    gave scores from the table)."""
+    wt = g.node("Transpose", [g.weights(layer, hint + "_w")], hint + "_wt", perm=[1, 0])
+    dot = g.node("MatMul", [state, wt], hint + "_dot")  # exact integers: E (pixels) or K - 2 popcount
+    k = layer.in_features
+    if layer.kind == "bitplane":
+        if layer.output != "bits":
+            raise XnorExportError(f"layer {layer.name}: a pixel layer with real outputs is not exported")
+        bound = layer.arrays["threshold"].astype(np.float32)
+    elif layer.output == "bits":
+        bound = (k - 2 * layer.arrays["threshold"].astype(np.int64)).astype(np.float32)
     else:
-        levels = node("Round", [node("Mul", [x, f32(255.0)], "x255")], "levels")
-        q_mul, q_add = packed.layers[0].pixel_levels(packed.input_scale)
-        state = node("Add", [node("Mul", [levels, f32(q_mul)], "q"), f32(q_add)], "q")
-    flat = False
-    scores = ""
+        table = layer.output_table()
+        if table is None or not is_last:
+            raise XnorExportError(f"layer {layer.name}: real outputs are exported for the output layer only")
+        half = g.node("Mul", [g.node("Sub", [g.f32(k), dot], hint + "_2p"), g.f32(0.5)], hint + "_p")
+        popcounts = g.node("Cast", [half], hint + "_pi", to=g.int64_type)
+        return g.node("GatherElements", [g.const(table, hint + "_table"), popcounts], "scores_table", axis=0), True
+    condition = g.node("GreaterOrEqual", [dot, g.f32(bound)], hint + "_ge")
+    return g.signs_of(condition, hint + "_out"), False
+
+
+def _layers(g: _Graph, packed: PackedModel) -> str:
+    """Every layer's nodes, in order; the name of the scores."""
+    state, flat, scores = _input(g, packed), False, ""
+    last = len(packed.layers) - 1
     for index, layer in enumerate(packed.layers):
         hint = f"l{index}"
         if layer.kind == "float":
@@ -100,49 +141,38 @@ def onnx_model(packed: PackedModel, name: str = "bnn"):
                 "real-valued; binarize them"
             )
         if layer.kind in ("conv", "pixelconv"):
-            pad = layer.kernel // 2
-            d = node("Conv", [state, weights(layer, hint + "_w")], hint + "_dot", pads=[pad] * 4)
-            if layer.pool:
-                d = node("MaxPool", [d], hint + "_pool", kernel_shape=[2, 2], strides=[2, 2])
-            thresholds = layer.conv_thresholds().astype(np.float32).reshape(2, -1, 1, 1)
-            signed = node("Mul", [d, f32(thresholds[1])], hint + "_sd")
-            state = signs_of(node("GreaterOrEqual", [signed, f32(thresholds[0])], hint + "_ge"), hint + "_out")
+            state = _conv(g, layer, hint, state)
             continue
         if not flat:
-            state = node("Reshape", [state, const(np.array([-1, layer.in_features], np.int64), "shape")], "flat")
-            flat = True
-        wt = node("Transpose", [weights(layer, hint + "_w")], hint + "_wt", perm=[1, 0])
-        dot = node("MatMul", [state, wt], hint + "_dot")  # exact integers: E (pixels) or K - 2 popcount
-        k = layer.in_features
-        if layer.kind == "bitplane":
-            if layer.output != "bits":
-                raise XnorExportError(f"layer {layer.name}: a pixel layer with real outputs is not exported")
-            bound = layer.arrays["threshold"].astype(np.float32)
-        elif layer.output == "bits":
-            bound = (k - 2 * layer.arrays["threshold"].astype(np.int64)).astype(np.float32)
-        else:
-            table = layer.output_table()
-            if table is None or index != last:
-                raise XnorExportError(f"layer {layer.name}: real outputs are exported for the output layer only")
-            half = node("Mul", [node("Sub", [f32(k), dot], hint + "_2p"), f32(0.5)], hint + "_p")
-            popcounts = node("Cast", [half], hint + "_pi", to=TensorProto.INT64)
-            scores = node("GatherElements", [const(table, hint + "_table"), popcounts], "scores_table", axis=0)
-            continue
-        condition = node("GreaterOrEqual", [dot, f32(bound)], hint + "_ge")
-        state = signs_of(condition, hint + "_out")
-        scores = state
-    nodes.append(helper.make_node("Identity", [scores], ["scores"], name="scores"))
-    nodes.append(helper.make_node("ArgMax", [scores], ["label"], name="label", axis=1, keepdims=0))
+            shape = g.const(np.array([-1, layer.in_features], np.int64), "shape")
+            state, flat = g.node("Reshape", [state, shape], "flat"), True
+        out, from_table = _dense(g, layer, hint, state, index == last)
+        scores = out
+        if not from_table:
+            state = out
+    return scores
+
+
+def onnx_model(packed: PackedModel, name: str = "bnn"):
+    """The ONNX ``ModelProto`` of ``packed`` (see the module docstring); ``onnx.checker`` passes."""
+    import onnx
+
+    g = _Graph()
+    helper = g.helper
+    scores = _layers(g, packed)
+    g.nodes.append(helper.make_node("Identity", [scores], ["scores"], name="scores"))
+    g.nodes.append(helper.make_node("ArgMax", [scores], ["label"], name="label", axis=1, keepdims=0))
+    channels, height, width = packed.image_shape
     classes = packed.layers[-1].out_features
     graph = helper.make_graph(
-        nodes,
+        g.nodes,
         name,
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", channels, height, width])],
+        [helper.make_tensor_value_info("pixels", g.float_type, ["N", channels, height, width])],
         [
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", classes]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("scores", g.float_type, ["N", classes]),
+            helper.make_tensor_value_info("label", g.int64_type, ["N"]),
         ],
-        inits,
+        g.inits,
     )
     model = helper.make_model(
         graph,

@@ -125,96 +125,12 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
     input_is_pixels = not config.input.binarize
     with torch.no_grad():
         for index, block in enumerate(model.blocks):
-            name = block.name
-            linear = block.linear
-            conv = block.config.kind == "conv"
-            weight = _as_f32(linear.weight, f"{name} weights", copy=False)
-            in_shape = spatial if conv or index > 0 else None
-            if weight.ndim != (4 if conv else 2) or int(np.prod(weight.shape[1:])) != (
-                spatial[0] * weight.shape[-1] ** 2 if conv else in_features
-            ):
-                raise XnorExportError(f"{name}: weight shape {weight.shape} does not fit {in_features} inputs")
-            units = weight.shape[0]
-            bias = _as_f32(linear.bias, f"{name} bias")
-            bn, eps = _bn_arrays(block.norm, name)
-            binarized_out = bool(block.activation.binarized)
-            activation = "sign" if binarized_out else block.activation.real
-            if activation not in ("sign",) + REAL_ACTIVATIONS:
-                raise XnorExportError(f"{name}: unsupported activation {activation!r}")
-            binary_w = bool(linear.binarize_weights)
-            if conv:
-                kind = "float"
-                if binary_w and binarized_out:
-                    kind = "conv" if input_is_bits else "pixelconv" if input_is_pixels else "float"
-            elif binary_w and input_is_bits:
-                kind = "xnor"
-            elif binary_w and input_is_pixels and in_features <= MAX_PLANE_INPUTS:
-                kind = "bitplane"
-            else:
-                kind = "float"
-            arrays: dict[str, np.ndarray] = {}
-            w_pos = weight.reshape(units, -1) >= 0  # sign(W) = +1, sign(0) = +1; pixels (C, k, k) for a conv
-            float_part = dict(bn)
-            if bias is not None:
-                float_part["bias"] = bias
-            layer = PackedLayer(
-                name=name,
-                kind=kind,
-                in_features=in_features,
-                out_features=units,
-                output="bits" if binarized_out else "float",
-                activation=activation,
-                eps=eps,
-                arrays=arrays,
-                in_shape=in_shape,
-                kernel=int(weight.shape[-1]) if conv else 0,
-                pool=bool(conv and block.config.pool),
-            )
-            if kind == "float":
-                if binary_w:
-                    arrays["weight_bits"] = pack_bits(w_pos)
-                else:
-                    arrays["weight"] = weight.reshape(units, -1).copy()
-                arrays.update(float_part)
-            elif conv:
-                layer.arrays.update(float_part)  # BN/bias needed while folding
-                _fold_conv(layer, kind)
-                if kind == "conv":  # taps, then each position's channels in words; the float part is folded
-                    taps = w_pos.reshape(units, spatial[0], -1).transpose(0, 2, 1)
-                    arrays["weight_bits"] = pack_bits(taps).reshape(units, -1)
-                    for key in float_part:
-                        del arrays[key]
-                else:  # pixel order (C, k, k); BN/bias stay for images off the 8-bit grid
-                    arrays["weight_bits"] = pack_bits(w_pos)
-            else:
-                if kind == "bitplane":
-                    perm = center_out_permutation(image_shape)
-                    w_pos = w_pos[:, perm]
-                    arrays["perm"] = perm.astype("<u2" if in_features < 65536 else "<i4")
-                layer.arrays.update(float_part)  # BN/bias needed while folding
-                if binarized_out:
-                    flip = _fold_layer(layer, kind)
-                    w_pos ^= flip[:, None]  # negated rows: dot -> -dot
-                    arrays["flip"] = flip.astype(np.uint8)
-                    if kind == "xnor":  # float part no longer needed
-                        for key in float_part:
-                            del arrays[key]
-                if kind == "xnor" and in_shape is not None:  # after a convolution: NCHW flatten -> positions x channels
-                    channels, height, width = in_shape
-                    by_position = w_pos.reshape(units, channels, height * width).transpose(0, 2, 1)
-                    arrays["weight_bits"] = pack_bits(by_position).reshape(units, height * width * words_for(channels))
-                else:
-                    arrays["weight_bits"] = pack_bits(w_pos)
-            layer._cache.clear()
-            if kind == "xnor" and not binarized_out:
-                table = layer.output_table()  # torch's own float32 outputs, saved for readers without torch
-                if table is not None:
-                    arrays["table"] = table.copy()
-                layer._cache.clear()
+            inputs = (in_features, spatial, input_is_bits, input_is_pixels)
+            layer = _pack_block(block, index, inputs, image_shape)
             layers.append(layer)
             spatial = layer.out_shape
             in_features = layer.out_size
-            input_is_bits, input_is_pixels = binarized_out, False
+            input_is_bits, input_is_pixels = layer.output == "bits", False
     return PackedModel(
         layers,
         input_scale=config.input.scale,
@@ -223,6 +139,119 @@ def export_packed(model: nn.Module, *, threads: int | None = None, engine: str =
         threads=threads,
         engine=engine,
     )
+
+
+def _layer_kind(
+    conv: bool, binary_w: bool, binarized_out: bool, input_is_bits: bool, input_is_pixels: bool, in_features: int
+) -> str:
+    """The packed kind of a layer: "xnor" / "conv" (binary weights on bits), "bitplane" / "pixelconv"
+    (binary weights on 8-bit pixels), else "float" (a float32 fallback)."""
+    if conv:
+        if binary_w and binarized_out:
+            return "conv" if input_is_bits else "pixelconv" if input_is_pixels else "float"
+        return "float"
+    if binary_w and input_is_bits:
+        return "xnor"
+    if binary_w and input_is_pixels and in_features <= MAX_PLANE_INPUTS:
+        return "bitplane"
+    return "float"
+
+
+def _pack_block(
+    block: nn.Module, index: int, inputs: tuple[int, tuple[int, int, int] | None, bool, bool], image_shape: tuple
+) -> PackedLayer:
+    """One block of the model as a packed layer; ``inputs``: (its input features, the input's (C, H, W)
+    while it is an image, whether the input is bits, whether it is the pixels)."""
+    in_features, spatial, input_is_bits, input_is_pixels = inputs
+    name, linear = block.name, block.linear
+    conv = block.config.kind == "conv"
+    weight = _as_f32(linear.weight, f"{name} weights", copy=False)
+    in_shape = spatial if conv or index > 0 else None
+    if weight.ndim != (4 if conv else 2) or int(np.prod(weight.shape[1:])) != (
+        spatial[0] * weight.shape[-1] ** 2 if conv else in_features
+    ):
+        raise XnorExportError(f"{name}: weight shape {weight.shape} does not fit {in_features} inputs")
+    units = weight.shape[0]
+    bias = _as_f32(linear.bias, f"{name} bias")
+    bn, eps = _bn_arrays(block.norm, name)
+    binarized_out = bool(block.activation.binarized)
+    activation = "sign" if binarized_out else block.activation.real
+    if activation not in ("sign",) + REAL_ACTIVATIONS:
+        raise XnorExportError(f"{name}: unsupported activation {activation!r}")
+    binary_w = bool(linear.binarize_weights)
+    kind = _layer_kind(conv, binary_w, binarized_out, input_is_bits, input_is_pixels, in_features)
+    w_pos = weight.reshape(units, -1) >= 0  # sign(W) = +1, sign(0) = +1; pixels (C, k, k) for a conv
+    float_part = dict(bn) if bias is None else {**bn, "bias": bias}
+    layer = PackedLayer(
+        name=name,
+        kind=kind,
+        in_features=in_features,
+        out_features=units,
+        output="bits" if binarized_out else "float",
+        activation=activation,
+        eps=eps,
+        arrays={},
+        in_shape=in_shape,
+        kernel=int(weight.shape[-1]) if conv else 0,
+        pool=bool(conv and block.config.pool),
+    )
+    if kind == "float":
+        layer.arrays.update(
+            {"weight_bits": pack_bits(w_pos)} if binary_w else {"weight": weight.reshape(units, -1).copy()}
+        )
+        layer.arrays.update(float_part)
+    elif conv:
+        _conv_arrays(layer, kind, w_pos, float_part, spatial[0])
+    else:
+        _dense_arrays(layer, kind, w_pos, float_part, image_shape)
+    layer._cache.clear()
+    if kind == "xnor" and not binarized_out:
+        table = layer.output_table()  # torch's own float32 outputs, saved for readers without torch
+        if table is not None:
+            layer.arrays["table"] = table.copy()
+        layer._cache.clear()
+    return layer
+
+
+def _conv_arrays(layer: PackedLayer, kind: str, w_pos: np.ndarray, float_part: dict, channels: int) -> None:
+    """A binarized convolution's arrays: its thresholds folded, and its weight bits (XNOR conv: taps, then
+    each position's channels in words, the float part folded away; conv on pixels: in pixel order (C, k, k),
+    BN/bias kept for images off the 8-bit grid)."""
+    arrays = layer.arrays
+    arrays.update(float_part)  # BN/bias needed while folding
+    _fold_conv(layer, kind)
+    if kind == "conv":
+        taps = w_pos.reshape(layer.out_features, channels, -1).transpose(0, 2, 1)
+        arrays["weight_bits"] = pack_bits(taps).reshape(layer.out_features, -1)
+        for key in float_part:
+            del arrays[key]
+    else:
+        arrays["weight_bits"] = pack_bits(w_pos)
+
+
+def _dense_arrays(layer: PackedLayer, kind: str, w_pos: np.ndarray, float_part: dict, image_shape: tuple) -> None:
+    """A binarized dense layer's arrays (XNOR or bit-plane): its thresholds folded when it outputs bits
+    (rows negated where the fold flips the sign), its weight bits (a bit-plane layer's in centre-out pixel
+    order; after a convolution, each position's channels in words)."""
+    arrays, units = layer.arrays, layer.out_features
+    if kind == "bitplane":
+        perm = center_out_permutation(image_shape)
+        w_pos = w_pos[:, perm]
+        arrays["perm"] = perm.astype("<u2" if layer.in_features < 65536 else "<i4")
+    arrays.update(float_part)  # BN/bias needed while folding
+    if layer.output == "bits":
+        flip = _fold_layer(layer, kind)
+        w_pos ^= flip[:, None]  # negated rows: dot -> -dot
+        arrays["flip"] = flip.astype(np.uint8)
+        if kind == "xnor":  # float part no longer needed
+            for key in float_part:
+                del arrays[key]
+    if kind == "xnor" and layer.in_shape is not None:  # after a convolution: NCHW flatten -> positions x channels
+        channels, height, width = layer.in_shape
+        by_position = w_pos.reshape(units, channels, height * width).transpose(0, 2, 1)
+        arrays["weight_bits"] = pack_bits(by_position).reshape(units, height * width * words_for(channels))
+    else:
+        arrays["weight_bits"] = pack_bits(w_pos)
 
 
 def _fold_conv(layer: PackedLayer, kind: str) -> None:
