@@ -18,11 +18,6 @@ COMPILED_KERNELS = {
 }
 # still too long: to be split (each entry removed when it is)
 NOT_YET_SPLIT = {
-    "bnn/plots/distributions.py:confusion_figure",
-    "bnn/plots/images.py:activation_groups",
-    "bnn/plots/images.py:network_path",
-    "bnn/plots/training.py:live_training_figure",
-    "bnn/plots/concepts.py:xnor_walkthrough",
     "bnn/api/functions.py:train",
     "bnn/analysis/inspection.py:activation_stats",
     "ui/train_panels/run_bar.py:run_bar",

@@ -69,18 +69,10 @@ def ste_figure(
 _WALK_COLORS = (MINUS_COLOR, PLUS_COLOR, "#ffffff", HIGHLIGHT_COLOR, "#eef0f3")  # -1, +1, same, differ, sum
 
 
-def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, height: int | None = None) -> go.Figure:
-    """One ±1 dot product the XNOR way, as a grid: a row per step, a column per element and a
-    last column "Σ" with the sums.
-
-    ``example`` is :func:`bnn.xnor.xnor_dot_example`'s dict. Rows, top to bottom: ``a`` and ``b``
-    (±1), their bits (+1 stored as 1, -1 as 0; same colours), ``a XOR b`` (orange where the signs
-    differ; Σ = popcount) and the plain products ``a × b`` (Σ = the ordinary dot product). The
-    default title is the identity ``K - 2·popcount = dot``.
-    """
+def _walkthrough_rows(example: Mapping[str, Any]) -> list[tuple[str, list[int], list[str], str]]:
+    """The walkthrough's rows: (label, colour category per cell, texts, Σ text)."""
     a, b = list(example["a"]), list(example["b"])
-    k = len(a)
-    rows: list[tuple[str, list[int], list[str], str]] = [  # label, colour category per cell, texts, Σ text
+    return [
         ("a", [int(v > 0) for v in a], [f"{v:+d}" for v in a], ""),
         ("b", [int(v > 0) for v in b], [f"{v:+d}" for v in b], ""),
         ("bits of a", list(example["a_bits"]), [str(v) for v in example["a_bits"]], ""),
@@ -98,6 +90,40 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
             f"{sum(x * y for x, y in zip(a, b))}",
         ),
     ]
+
+
+def _cell_texts(fig: go.Figure, rows: list, positions: list[int], k: int) -> None:
+    """Every cell's text (the Σ column in bold), dark on white and grey cells."""
+    dark_text = {2, 4}  # white and grey cells get dark text
+    # one update with every cell's text: fig.add_annotation per cell re-validates the layout each time
+    # (0.6 s for 66 cells, the Efficiency page's slowest step at first visit; this takes 0.02 s)
+    fig.update_layout(
+        annotations=[
+            dict(
+                x=x,
+                y=row_label,
+                text=f"<b>{text}</b>" if x == k else text,
+                showarrow=False,
+                font=dict(size=13, color="#262730" if category in dark_text else "#ffffff"),
+            )
+            for row_label, categories, texts, total in rows
+            for x, category, text in zip(positions, categories + [4], texts + [total])
+            if text
+        ]
+    )
+
+
+def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """One ±1 dot product the XNOR way, as a grid: a row per step, a column per element and a
+    last column "Σ" with the sums.
+
+    ``example`` is :func:`bnn.xnor.xnor_dot_example`'s dict. Rows, top to bottom: ``a`` and ``b``
+    (±1), their bits (+1 stored as 1, -1 as 0; same colours), ``a XOR b`` (orange where the signs
+    differ; Σ = popcount) and the plain products ``a × b`` (Σ = the ordinary dot product). The
+    default title is the identity ``K - 2·popcount = dot``.
+    """
+    k = len(example["a"])
+    rows = _walkthrough_rows(example)
     labels = [row[0] for row in rows]
     columns = [str(i + 1) for i in range(k)] + ["Σ"]
     z = [row[1] + [4] for row in rows]
@@ -124,23 +150,7 @@ def xnor_walkthrough(example: Mapping[str, Any], *, title: str | None = None, he
             hoverinfo="skip",
         )
     )
-    dark_text = {2, 4}  # white and grey cells get dark text
-    # one update with every cell's text: fig.add_annotation per cell re-validates the layout each time
-    # (0.6 s for 66 cells, the Efficiency page's slowest step at first visit; this takes 0.02 s)
-    fig.update_layout(
-        annotations=[
-            dict(
-                x=x,
-                y=row_label,
-                text=f"<b>{text}</b>" if x == k else text,
-                showarrow=False,
-                font=dict(size=13, color="#262730" if category in dark_text else "#ffffff"),
-            )
-            for row_label, categories, texts, total in rows
-            for x, category, text in zip(positions, categories + [4], texts + [total])
-            if text
-        ]
-    )
+    _cell_texts(fig, rows, positions, k)
     fig.update_xaxes(
         side="top",
         showgrid=False,

@@ -105,6 +105,52 @@ def probability_bars(
     return fig
 
 
+def _diagonal_trace(diagonal, right, labels: list[str], cell_text, hover: str) -> go.Heatmap:
+    """The confusion matrix's diagonal: the right answers, in a neutral grey so that the errors stand out."""
+    return go.Heatmap(
+        z=np.where(diagonal, 0.0, np.nan),
+        x=labels,
+        y=labels,
+        customdata=right,
+        text=np.where(diagonal, cell_text, ""),
+        colorscale=[[0, "#d9dde3"], [1, "#d9dde3"]],
+        showscale=False,
+        texttemplate="%{text}",
+        textfont=dict(size=9, color="#4b5563"),
+        hovertemplate=hover.replace("%{z", "%{customdata").replace("<extra>", " (right)<extra>"),
+        hoverongaps=False,
+        xgap=1,
+        ygap=1,
+    )
+
+
+def _errors_trace(
+    errors, z, diagonal, labels: list[str], cell_text, hover: str, worst: float, normalize: bool
+) -> go.Heatmap:
+    """The confusion matrix's off-diagonal cells: the errors, on their own scale."""
+    return go.Heatmap(
+        z=errors,
+        x=labels,
+        y=labels,
+        colorscale=ERRORS,
+        zmin=0,
+        zmax=worst,
+        text=np.where(diagonal | (z == 0), "", cell_text),  # no "0" clutter: the errors stand out
+        texttemplate="%{text}",
+        textfont=dict(size=10),
+        hovertemplate=hover,
+        hoverongaps=False,
+        xgap=1,
+        ygap=1,
+        colorbar=dict(
+            title=dict(text="share" if normalize else "errors", side="right"),
+            thickness=10,
+            outlinewidth=0,
+            tickformat=".0%" if normalize else ",d",
+        ),
+    )
+
+
 def confusion_figure(
     matrix: Any,
     *,
@@ -133,46 +179,8 @@ def confusion_figure(
     cell_text = np.vectorize(lambda v: f"{v:.0%}" if normalize else f"{int(v):,}")(z)
     worst = float(np.nanmax(errors)) if np.isfinite(errors).any() and np.nanmax(errors) > 0 else 1.0
     fig = _figure(title, height, margin=dict(l=56, r=12, t=36, b=48))
-    fig.add_trace(  # the diagonal: right answers, in a neutral grey so that the errors stand out
-        go.Heatmap(
-            z=np.where(diagonal, 0.0, np.nan),
-            x=labels,
-            y=labels,
-            customdata=right,
-            text=np.where(diagonal, cell_text, ""),
-            colorscale=[[0, "#d9dde3"], [1, "#d9dde3"]],
-            showscale=False,
-            texttemplate="%{text}",
-            textfont=dict(size=9, color="#4b5563"),
-            hovertemplate=hover.replace("%{z", "%{customdata").replace("<extra>", " (right)<extra>"),
-            hoverongaps=False,
-            xgap=1,
-            ygap=1,
-        )
-    )
-    fig.add_trace(  # the errors, on their own scale
-        go.Heatmap(
-            z=errors,
-            x=labels,
-            y=labels,
-            colorscale=ERRORS,
-            zmin=0,
-            zmax=worst,
-            text=np.where(diagonal | (z == 0), "", cell_text),  # no "0" clutter: the errors stand out
-            texttemplate="%{text}",
-            textfont=dict(size=10),
-            hovertemplate=hover,
-            hoverongaps=False,
-            xgap=1,
-            ygap=1,
-            colorbar=dict(
-                title=dict(text="share" if normalize else "errors", side="right"),
-                thickness=10,
-                outlinewidth=0,
-                tickformat=".0%" if normalize else ",d",
-            ),
-        )
-    )
+    fig.add_trace(_diagonal_trace(diagonal, right, labels, cell_text, hover))
+    fig.add_trace(_errors_trace(errors, z, diagonal, labels, cell_text, hover, worst, normalize))
     fig.update_xaxes(type="category", title_text="predicted", side="bottom", showgrid=False)
     fig.update_yaxes(type="category", title_text="true", autorange="reversed", showgrid=False)
     return fig

@@ -226,6 +226,68 @@ def image_gallery(
     return fig
 
 
+def _group_rows(order: list[int], groups: Sequence[str], width: int) -> tuple[list[list[int]], list[str]]:
+    """The units of ``order`` in rows of at most ``width``, each group starting a row; each row's label
+    (the group's name on its first row)."""
+    rows: list[list[int]] = []
+    labels: list[str] = []
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and groups[end] == groups[start]:
+            end += 1
+        for chunk in range(start, end, width):
+            rows.append(order[chunk : min(chunk + width, end)])
+            labels.append(str(groups[start]) if chunk == start else "")
+        start = end
+    return rows, labels
+
+
+def _changed_marks(xs: list[int], ys: list[int]) -> go.Scatter:
+    """Outlines around the cells whose sign changed since the previous drawing."""
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker=dict(symbol="square-open", size=9, color=HIGHLIGHT_COLOR, line=dict(width=2)),
+        hoverinfo="skip",
+        name="changed since the previous drawing",
+        showlegend=False,
+    )
+
+
+def _unit_grid(rows, width: int, values, pre_values, vote_values, changed) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The heatmap's cells: each unit's output (NaN where there is none), its hover data (unit,
+    pre-activation, distance to the flip, vote), and the (x, y) of the cells whose sign changed."""
+    z = np.full((len(rows), width), np.nan)
+    custom = np.full((len(rows), width, 4), np.nan)
+    marks_x, marks_y = [], []
+    for r, units in enumerate(rows):
+        for c, unit in enumerate(units):
+            z[r, c] = values[unit]
+            custom[r, c] = (unit, pre_values[unit], abs(pre_values[unit]), vote_values[unit])
+            if changed[unit]:
+                marks_x.append(c)
+                marks_y.append(r)
+    return z, custom, (marks_x, marks_y)
+
+
+def _outputs_heatmap(z: np.ndarray, custom: np.ndarray, hover: str) -> go.Heatmap:
+    """The units' outputs, blue +1 and red -1, with a colour bar."""
+    return go.Heatmap(
+        z=z,
+        customdata=custom,
+        colorscale=DIVERGING,
+        zmin=-1,
+        zmax=1,
+        xgap=1,
+        ygap=1,
+        hoverongaps=False,
+        hovertemplate=hover + "<extra></extra>",
+        colorbar=dict(thickness=10, len=0.9, outlinewidth=0, tickvals=[-1, 1], ticktext=["−1", "+1"]),
+    )
+
+
 def activation_groups(
     post: Any,
     order: Any,
@@ -255,59 +317,17 @@ def activation_groups(
         if previous is not None and _np(previous).size == values.size
         else np.zeros(values.size, dtype=bool)
     )
-    rows: list[list[int]] = []
-    labels: list[str] = []
-    start = 0
-    while start < len(order):
-        end = start
-        while end < len(order) and groups[end] == groups[start]:
-            end += 1
-        for chunk in range(start, end, width):
-            rows.append(order[chunk : min(chunk + width, end)])
-            labels.append(str(groups[start]) if chunk == start else "")
-        start = end
-    z = np.full((len(rows), width), np.nan)
-    custom = np.full((len(rows), width, 4), np.nan)
-    marks_x, marks_y = [], []
-    for r, units in enumerate(rows):
-        for c, unit in enumerate(units):
-            z[r, c] = values[unit]
-            custom[r, c] = (unit, pre_values[unit], abs(pre_values[unit]), vote_values[unit])
-            if changed[unit]:
-                marks_x.append(c)
-                marks_y.append(r)
+    rows, labels = _group_rows(order, groups, width)
+    z, custom, (marks_x, marks_y) = _unit_grid(rows, width, values, pre_values, vote_values, changed)
     hover = "unit %{customdata[0]}<br>output %{z:+.0f}"
     if pre is not None:
         hover += "<br>pre-activation %{customdata[1]:+.2f}<br>distance to the sign's flip %{customdata[2]:.2f}"
     if votes is not None:
         hover += "<br>vote for the prediction %{customdata[3]:+.0f}"
     fig = _figure(title, height or 40 + 11 * len(rows) + (30 if title else 0), margin=dict(l=76, r=8, t=30, b=4))
-    fig.add_trace(
-        go.Heatmap(
-            z=z,
-            customdata=custom,
-            colorscale=DIVERGING,
-            zmin=-1,
-            zmax=1,
-            xgap=1,
-            ygap=1,
-            hoverongaps=False,
-            hovertemplate=hover + "<extra></extra>",
-            colorbar=dict(thickness=10, len=0.9, outlinewidth=0, tickvals=[-1, 1], ticktext=["−1", "+1"]),
-        )
-    )
+    fig.add_trace(_outputs_heatmap(z, custom, hover))
     if marks_x:
-        fig.add_trace(
-            go.Scatter(
-                x=marks_x,
-                y=marks_y,
-                mode="markers",
-                marker=dict(symbol="square-open", size=9, color=HIGHLIGHT_COLOR, line=dict(width=2)),
-                hoverinfo="skip",
-                name="changed since the previous drawing",
-                showlegend=False,
-            )
-        )
+        fig.add_trace(_changed_marks(marks_x, marks_y))
     fig.update_xaxes(visible=False, showgrid=False, zeroline=False, range=[-0.5, width - 0.5])
     fig.update_yaxes(
         autorange="reversed",
@@ -320,6 +340,56 @@ def activation_groups(
         tickfont=dict(size=10),
     )
     return fig
+
+
+def _link_traces(layers, links) -> list[go.Scatter]:
+    """The binary links as lines: one trace of the blue ones (``w * h = +1``), one of the red ones."""
+    traces = []
+    for value_sign, color in ((1, PLUS_COLOR), (-1, MINUS_COLOR)):
+        xs, ys = [], []
+        for a, pa, b, pb, value in links:
+            if (value > 0) == (value_sign > 0):
+                xs += [a, b, None]
+                ys += [_slot(pa, len(layers[a][1])), _slot(pb, len(layers[b][1])), None]
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(color=color, width=1.2),
+                opacity=0.45,
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    return traces
+
+
+def _units_trace(column: int, name: str, units, outputs, is_last: bool, predicted: int) -> go.Scatter:
+    """A layer's column of units (blue +1, red -1), or the classes shaded by probability, the
+    prediction outlined."""
+    n = len(units)
+    if is_last:
+        colors = [f"rgba(224,130,20,{0.15 + 0.85 * float(p):.2f})" for p in outputs]
+        texts = [f"class {u}: {float(p):.0%}" for u, p in zip(units, outputs)]
+        outline = [3 if u == predicted else 1 for u in units]
+        labels = [str(u) for u in units]
+    else:
+        colors = [PLUS_COLOR if v > 0 else MINUS_COLOR for v in outputs]
+        texts = [f"{name} unit {u}: {v:+.0f}" for u, v in zip(units, outputs)]
+        outline = [1] * n
+        labels = None
+    return go.Scatter(
+        x=[column] * n,
+        y=[_slot(i, n) for i in range(n)],
+        mode="markers+text" if labels else "markers",
+        text=labels,
+        textposition="middle right",
+        marker=dict(size=14, color=colors, line=dict(color="#262730", width=outline), symbol="square"),
+        hovertext=texts,
+        hoverinfo="text",
+        showlegend=False,
+    )
 
 
 def network_path(
@@ -335,48 +405,10 @@ def network_path(
     blue where ``w * h = +1`` (the input pushes the unit up) and red where it is -1."""
     fig = _figure(title, height, margin=dict(l=8, r=8, t=36, b=28))
     last = len(layers) - 1
-    for value_sign, color in ((1, PLUS_COLOR), (-1, MINUS_COLOR)):
-        xs, ys = [], []
-        for a, pa, b, pb, value in links:
-            if (value > 0) == (value_sign > 0):
-                xs += [a, b, None]
-                ys += [_slot(pa, len(layers[a][1])), _slot(pb, len(layers[b][1])), None]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line=dict(color=color, width=1.2),
-                opacity=0.45,
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
+    for trace in _link_traces(layers, links):
+        fig.add_trace(trace)
     for column, (name, units, outputs) in enumerate(layers):
-        n = len(units)
-        if column == last:
-            colors = [f"rgba(224,130,20,{0.15 + 0.85 * float(p):.2f})" for p in outputs]
-            texts = [f"class {u}: {float(p):.0%}" for u, p in zip(units, outputs)]
-            outline = [3 if u == predicted else 1 for u in units]
-            labels = [str(u) for u in units]
-        else:
-            colors = [PLUS_COLOR if v > 0 else MINUS_COLOR for v in outputs]
-            texts = [f"{name} unit {u}: {v:+.0f}" for u, v in zip(units, outputs)]
-            outline = [1] * n
-            labels = None
-        fig.add_trace(
-            go.Scatter(
-                x=[column] * n,
-                y=[_slot(i, n) for i in range(n)],
-                mode="markers+text" if labels else "markers",
-                text=labels,
-                textposition="middle right",
-                marker=dict(size=14, color=colors, line=dict(color="#262730", width=outline), symbol="square"),
-                hovertext=texts,
-                hoverinfo="text",
-                showlegend=False,
-            )
-        )
+        fig.add_trace(_units_trace(column, name, units, outputs, column == last, predicted))
     fig.update_xaxes(
         tickmode="array",
         tickvals=list(range(len(layers))),

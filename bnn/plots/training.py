@@ -266,11 +266,29 @@ def live_training_figure(
         hovermode="x unified",
         legend=dict(orientation="h", x=0, xanchor="left", y=1.06, yanchor="bottom"),
     )
-    shown: set[str] = set()
-    layers = 0
     of_a_run = bool(records) or series is not None  # else empty panels, before a run's first record
     if series is None:
         series = live_training_series(records, evals, max_points)
+    layers = _add_live_traces(fig, series)
+    if not layers and of_a_run:
+        x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
+        _centred_note(
+            fig, "no binarized weights: nothing to flip", sum(x_domain) / 2, sum(y_domain) / 2, color="#6b7280"
+        )
+        fig.update_xaxes(visible=False, row=2, col=2)
+        fig.update_yaxes(visible=False, row=2, col=2)
+    _live_axes(fig, total_steps, lr_range, of_a_run)
+    if note:
+        _centred_note(fig, note, 0.5, 0.5, size=14, bgcolor="rgba(128,128,128,0.12)", borderpad=8)
+    _mark_edits(fig, edits)
+    return fig
+
+
+def _add_live_traces(fig: go.Figure, series: Mapping[str, tuple[Sequence, Sequence]]) -> int:
+    """Each line of ``series`` on its panel (uid = its key), NaN losses as red crosses; returns the
+    number of layers with flip-rate lines."""
+    shown: set[str] = set()
+    layers = 0
     for uid, (xs, ys) in series.items():
         panel, name = uid.split("/", 1)
         if panel == "flips":
@@ -296,13 +314,12 @@ def live_training_figure(
             )
         fig.add_trace(go.Scatter(x=xs, y=ys, uid=uid, name=name, **style), *_LIVE_PANELS[panel])
         shown.add(name)
-    if not layers and of_a_run:
-        x_domain, y_domain = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain
-        _centred_note(
-            fig, "no binarized weights: nothing to flip", sum(x_domain) / 2, sum(y_domain) / 2, color="#6b7280"
-        )
-        fig.update_xaxes(visible=False, row=2, col=2)
-        fig.update_yaxes(visible=False, row=2, col=2)
+    return layers
+
+
+def _live_axes(fig: go.Figure, total_steps: int | None, lr_range: tuple[float, float] | None, of_a_run: bool) -> None:
+    """The panels' axes: accuracy 0-100, a log learning rate, flips in percent, steps to ``total_steps``,
+    and no numbers on the axes of a run not started yet."""
     fig.update_yaxes(range=[0, 100], row=1, col=2)
     fig.update_yaxes(type="log", exponentformat="e", row=2, col=1)
     fig.update_yaxes(tickformat=".2%", row=2, col=2)
@@ -320,8 +337,10 @@ def live_training_figure(
     if not of_a_run:  # no numbers on axes that measure nothing yet
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
-    if note:
-        _centred_note(fig, note, 0.5, 0.5, size=14, bgcolor="rgba(128,128,128,0.12)", borderpad=8)
+
+
+def _mark_edits(fig: go.Figure, edits: Sequence[Mapping[str, Any]]) -> None:
+    """Live edits as dotted vertical lines on every panel, labelled on the loss panel."""
     for index, edit in enumerate(edits):
         label = describe_edit(edit)
         fig.add_vline(x=edit["step"], line=dict(color=EDIT_COLOR, dash="dot", width=1.5), row="all", col="all")
@@ -337,7 +356,6 @@ def live_training_figure(
             bgcolor="rgba(128,128,128,0.15)",
             font=dict(size=11, color=EDIT_COLOR),
         )
-    return fig
 
 
 def run_figure(run, height: int):
