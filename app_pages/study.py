@@ -38,6 +38,52 @@ session = st.session_state
 runs_dir = state.runs_dir()
 
 
+def _study_inputs() -> tuple[str, str, int, int, int]:
+    """The study's kind, the sweep's grid (text), epochs per run, training images and seeds, as chosen."""
+    kind = st.radio(
+        "Kind",
+        KINDS,
+        horizontal=True,
+        key="st_kind",
+        format_func=lambda k: {"ablation": "Ablation: each binarization", "sweep": "Sweep: a grid"}[k],
+    )
+    grid = ""
+    if kind == "sweep":
+        grid = st.text_area(
+            "Settings to sweep, one per line",
+            "lr = 0.01, 0.001\noptimizer = adam, sgd",
+            key="st_grid",
+            help="setting = value, value, ... The setting by its name, link key or label (lr, batch_size, "
+            "Optimizer ...); values are checked by the same rules as the Train page.",
+        )
+    cols = st.columns(3)
+    epochs = cols[0].number_input("Epochs per run", 1, 1000, 1, key="st_epochs")
+    subset = cols[1].number_input(
+        "Training images (0 = all)", 0, 60_000, 0, step=1000, key="st_subset", help="Train on the first N only"
+    )
+    seeds = cols[2].number_input(
+        "Seeds per variant", 1, MAX_SEEDS, 1, key="st_seeds", help="2 or more: a mean and a spread per variant"
+    )
+    return kind, grid, epochs, subset, seeds
+
+
+def _start_button(study) -> None:
+    """Train the study into a new folder of the runs folder, and show it."""
+    if not st.button("Train the study", type="primary", icon=":material/play_arrow:", key="st_start"):
+        return
+    study = replace(study, name=unique_name(study.name, runs_dir))  # a new folder: never another's study
+    folder = runs_dir / slugify(study.name)
+    try:
+        job = start_study(study, folder, new=True)
+    except (StudyError, OSError) as exc:
+        st.error(f"Could not start the study: {exc}")
+        return
+    if job is not None:
+        session[keys.STUDY_FOLDER] = str(folder)
+        session.pop("st_pick", None)  # the picker shows the new study
+        st.rerun()
+
+
 def new_study_form() -> None:
     label, base = session.get(keys.STUDY_BASE) or (None, None)
     label = f"the Train settings: {label}" if base is not None else None
@@ -46,30 +92,7 @@ def new_study_form() -> None:
         start_from = st.selectbox("Base configuration", choices, key="st_base", help="A preset, or the Train settings")
         config = base if base is not None and start_from == label else preset(start_from)
         st.caption(describe(config))
-        kind = st.radio(
-            "Kind",
-            KINDS,
-            horizontal=True,
-            key="st_kind",
-            format_func=lambda k: {"ablation": "Ablation: each binarization", "sweep": "Sweep: a grid"}[k],
-        )
-        grid = ""
-        if kind == "sweep":
-            grid = st.text_area(
-                "Settings to sweep, one per line",
-                "lr = 0.01, 0.001\noptimizer = adam, sgd",
-                key="st_grid",
-                help="setting = value, value, ... The setting by its name, link key or label (lr, batch_size, "
-                "Optimizer ...); values are checked by the same rules as the Train page.",
-            )
-        cols = st.columns(3)
-        epochs = cols[0].number_input("Epochs per run", 1, 1000, 1, key="st_epochs")
-        subset = cols[1].number_input(
-            "Training images (0 = all)", 0, 60_000, 0, step=1000, key="st_subset", help="Train on the first N only"
-        )
-        seeds = cols[2].number_input(
-            "Seeds per variant", 1, MAX_SEEDS, 1, key="st_seeds", help="2 or more: a mean and a spread per variant"
-        )
+        kind, grid, epochs, subset, seeds = _study_inputs()
         name = study_name(start_from if start_from in PRESETS else "train-settings", kind)
         try:
             study = make_study(
@@ -95,18 +118,7 @@ def new_study_form() -> None:
             hide_index=True,
             width="stretch",
         )
-        if st.button("Train the study", type="primary", icon=":material/play_arrow:", key="st_start"):
-            study = replace(study, name=unique_name(study.name, runs_dir))  # a new folder: never another's study
-            folder = runs_dir / slugify(study.name)
-            try:
-                job = start_study(study, folder, new=True)
-            except (StudyError, OSError) as exc:
-                st.error(f"Could not start the study: {exc}")
-                return
-            if job is not None:
-                session[keys.STUDY_FOLDER] = str(folder)
-                session.pop("st_pick", None)  # the picker shows the new study
-                st.rerun()
+        _start_button(study)
 
 
 def open_study_picker() -> Path | None:
@@ -123,22 +135,8 @@ def open_study_picker() -> Path | None:
     return folder
 
 
-def show_study(folder: Path, polled: bool = False) -> None:
-    """The study's table and charts; ``polled``: re-run by a timer while it trains (the whole page
-    runs again when it ends, to stop the timer)."""
-    try:
-        study = open_study(folder)
-    except StudyError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
-    job = study_jobs().get(str(folder))
-    training = job is not None and job.training
-    mine = access.may_control(study)
-    if not mine:
-        access.watching_caption(study)
-    if polled and not training:
-        st.rerun()  # the study ended: the page again, without the timed refresh
-    results = job.results() if job is not None else collect(study, folder)
+def _study_header(study, folder: Path, results: list, training: bool, mine: bool) -> None:
+    """The study in one line, its progress, and Stop (while it trains) or Resume (runs still to train)."""
     runs = [run for result in results for run in result.runs]
     done = sum(result.finished for result in results)
     waiting = sum(1 for run in runs if run is not None and run.status == "queued")
@@ -177,6 +175,9 @@ def show_study(folder: Path, polled: bool = False) -> None:
         if resume and start_study(study, folder, new=False) is not None:
             st.rerun()
 
+
+def _results(study, results: list) -> None:
+    """Test accuracy against cost (chart), and the variants' table."""
     rows = [result.to_dict() for result in results]
     cost_label = st.radio("Cost", list(COSTS), horizontal=True, key="st_cost")
     st.plotly_chart(plots.study_chart(rows, COSTS[cost_label]), theme="streamlit", key="st_chart")
@@ -198,6 +199,10 @@ def show_study(folder: Path, polled: bool = False) -> None:
         for row in rows
     ]
     st.dataframe(table, hide_index=True, width="stretch")
+
+
+def _compare_links(study, results: list) -> None:
+    """Open chosen variants in Compare; the table as CSV."""
     links = st.columns([2, 1, 1], vertical_alignment="bottom")
     names = [result.variant.name for result in results]
     picked = links[0].multiselect("Variants to compare", names, default=names[:2], key="st_compare")
@@ -213,6 +218,27 @@ def show_study(folder: Path, polled: bool = False) -> None:
         icon=":material/download:",
         width="stretch",
     )
+
+
+def show_study(folder: Path, polled: bool = False) -> None:
+    """The study's table and charts; ``polled``: re-run by a timer while it trains (the whole page
+    runs again when it ends, to stop the timer)."""
+    try:
+        study = open_study(folder)
+    except StudyError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    job = study_jobs().get(str(folder))
+    training = job is not None and job.training
+    mine = access.may_control(study)
+    if not mine:
+        access.watching_caption(study)
+    if polled and not training:
+        st.rerun()  # the study ended: the page again, without the timed refresh
+    results = job.results() if job is not None else collect(study, folder)
+    _study_header(study, folder, results, training, mine)
+    _results(study, results)
+    _compare_links(study, results)
 
 
 new_study_form()

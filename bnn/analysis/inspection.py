@@ -94,6 +94,55 @@ def misclassified(preds: torch.Tensor, labels: torch.Tensor, limit: int | None =
     return wrong if limit is None else wrong[: max(0, int(limit))]
 
 
+def _new_tally(layer) -> dict[str, Any]:
+    """What :func:`activation_stats` counts of one layer, before its first batch."""
+    return {
+        "name": layer.name,
+        "binarized": layer.binarized,
+        "plus": 0,
+        "saturated": 0,
+        "n": 0,
+        "unit_plus": None,
+        "unit_n": 0,
+        "samples": [],
+    }
+
+
+def _tally(entry: dict[str, Any], layer, sample: torch.Tensor) -> None:
+    """Add one batch's activations of ``layer`` (a traced layer: pre, post) to its counts."""
+    pre, post = layer.pre, layer.post
+    entry["n"] += pre.numel()
+    entry["saturated"] += int((pre.abs() > 1).sum())
+    entry["samples"].append(sample)
+    if layer.binarized:
+        is_plus = post == 1
+        entry["plus"] += int(is_plus.sum())
+        # per unit: dense (N, units); conv (N, C, H, W) -> per channel
+        dims = [0] + list(range(2, is_plus.dim()))
+        unit_plus = is_plus.sum(dim=dims).double().cpu()
+        entry["unit_plus"] = unit_plus if entry["unit_plus"] is None else entry["unit_plus"] + unit_plus
+        entry["unit_n"] += is_plus.numel() // is_plus.shape[1]
+
+
+def _layer_stats(entry: dict[str, Any], sample_size: int, generator: torch.Generator) -> dict[str, Any]:
+    """One layer's statistics (see :func:`activation_stats`) from its counts."""
+    sample = torch.cat(entry["samples"]) if entry["samples"] else torch.empty(0)
+    if sample.numel() > sample_size:
+        sample = sample[torch.randperm(sample.numel(), generator=generator)[:sample_size]]
+    n = entry["n"]
+    return {
+        "name": entry["name"],
+        "binarized": entry["binarized"],
+        "share_plus_one": entry["plus"] / n if entry["binarized"] and n else None,
+        "unit_share_plus_one": (entry["unit_plus"] / entry["unit_n"]).float()
+        if entry["binarized"] and entry["unit_n"]
+        else None,
+        "saturated_share": entry["saturated"] / n if n else 0.0,
+        "pre_sample": sample,
+        "n_values": n,
+    }
+
+
 def activation_stats(
     model: BinaryNet,
     images: torch.Tensor,
@@ -127,51 +176,9 @@ def activation_stats(
             batch = images[start : start + batch_size].to(device)
             for index, layer in enumerate(model.trace(batch)):
                 if index == len(acc):
-                    acc.append(
-                        {
-                            "name": layer.name,
-                            "binarized": layer.binarized,
-                            "plus": 0,
-                            "saturated": 0,
-                            "n": 0,
-                            "unit_plus": None,
-                            "unit_n": 0,
-                            "samples": [],
-                        }
-                    )
-                entry = acc[index]
-                pre, post = layer.pre, layer.post
-                entry["n"] += pre.numel()
-                entry["saturated"] += int((pre.abs() > 1).sum())
-                entry["samples"].append(_sample(pre, per_batch, generator))
-                if layer.binarized:
-                    is_plus = post == 1
-                    entry["plus"] += int(is_plus.sum())
-                    # per unit: dense (N, units); conv (N, C, H, W) -> per channel
-                    dims = [0] + list(range(2, is_plus.dim()))
-                    unit_plus = is_plus.sum(dim=dims).double().cpu()
-                    entry["unit_plus"] = unit_plus if entry["unit_plus"] is None else entry["unit_plus"] + unit_plus
-                    entry["unit_n"] += is_plus.numel() // is_plus.shape[1]
-    stats = []
-    for entry in acc:
-        sample = torch.cat(entry["samples"]) if entry["samples"] else torch.empty(0)
-        if sample.numel() > sample_size:
-            sample = sample[torch.randperm(sample.numel(), generator=generator)[:sample_size]]
-        n = entry["n"]
-        stats.append(
-            {
-                "name": entry["name"],
-                "binarized": entry["binarized"],
-                "share_plus_one": entry["plus"] / n if entry["binarized"] and n else None,
-                "unit_share_plus_one": (entry["unit_plus"] / entry["unit_n"]).float()
-                if entry["binarized"] and entry["unit_n"]
-                else None,
-                "saturated_share": entry["saturated"] / n if n else 0.0,
-                "pre_sample": sample,
-                "n_values": n,
-            }
-        )
-    return stats
+                    acc.append(_new_tally(layer))
+                _tally(acc[index], layer, _sample(layer.pre, per_batch, generator))
+    return [_layer_stats(entry, sample_size, generator) for entry in acc]
 
 
 def weight_stats(model: BinaryNet, *, sample_size: int = DEFAULT_SAMPLE, seed: int = 0) -> list[dict[str, Any]]:

@@ -102,18 +102,30 @@ def train(
     _, preset = _config_of(preset_or_config)
     fixes = fixes.name if isinstance(fixes, RunHandle) else fixes
     directory = Path(runs_dir).expanduser() if runs_dir is not None else default_runs_dir()
-    global _slots
-    if _slots is None:
-        _slots = RunSlots()
+    name = _unique_name(name or preset or (f"{fixes}-fixed" if fixes else "custom"), directory)
     job = TrainingJob(
         config,
-        name=_unique_name(name or preset or (f"{fixes}-fixed" if fixes else "custom"), directory),
+        name=name,
         preset=preset,
         fixes=fixes,
         runs_dir=directory,
-        slots=_slots,
+        slots=_shared_slots(),
         early_record_s=EARLY_RECORD_S if live else 0.0,  # a live chart moves from the first second
     )
+    return _launch(job, live, background)
+
+
+def _shared_slots() -> RunSlots:
+    """The training slots of the runs this process starts (made at the first one)."""
+    global _slots
+    if _slots is None:
+        _slots = RunSlots()
+    return _slots
+
+
+def _launch(job: TrainingJob, live: bool, background: bool) -> RunHandle:
+    """Start ``job``; its handle, with the live figure shown first when ``live``, once the run has ended
+    unless ``background``."""
     handle = RunHandle(job)
     if live:
         from .live_figure import LiveFigure

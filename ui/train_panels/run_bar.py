@@ -20,6 +20,53 @@ from ui.train_panels.next_run import NextRun
 PICK_KEY = "tr_run_pick"  # the run picker's widget; the choice itself is keys.TRAIN_RUN
 
 
+def _pause_and_stop(columns, job, snapshot, trains: bool, mine: bool) -> None:
+    """The Pause (Resume while paused) and Stop buttons, in ``columns``."""
+    busy = not trains or snapshot.status in (Status.STOPPING, Status.EVALUATING)  # nothing to pause or stop
+    final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
+    run_buttons = [
+        ("Resume", ":material/play_arrow:", "resume", "Continues from the step it paused after")
+        if snapshot is not None and snapshot.status == Status.PAUSED
+        else ("Pause", ":material/pause:", "pause", "Pauses after the optimizer step in flight (well within a second)"),
+        (
+            "Stop",
+            ":material/stop:",
+            "stop",
+            f"Stops after the step in flight, then evaluates the test and training sets (about {final_eval}); "
+            "what was trained is kept",
+        ),
+    ]
+    for column, (label, icon, action, help_text) in zip(columns, run_buttons):
+        column.button(
+            label,
+            icon=icon,
+            on_click=access.guarded(job, action, getattr(job, action)) if job else None,
+            disabled=not mine or (busy and label != "Resume"),
+            width="stretch",
+            help=help_text,
+        )
+
+
+def _run_picker(column, state: MutableMapping, job, jobs: Mapping) -> None:
+    """The picker of the run shown (this tab's, or another tab's), in ``column``."""
+    if job is not None:
+        state[PICK_KEY] = state[keys.TRAIN_RUN]
+    else:
+        state.pop(PICK_KEY, None)
+    if jobs:
+        column.selectbox(
+            "Run shown",
+            list(reversed(jobs)),
+            index=None,
+            format_func=lambda key: capped(jobs[key].name) if key in jobs else key,
+            key=PICK_KEY,
+            on_change=lambda: state.update({keys.TRAIN_RUN: state[PICK_KEY]}),
+            placeholder="show a run of another tab …",
+            label_visibility="collapsed",
+            help="This tab shows the run it started; the other runs of this app can be shown too",
+        )
+
+
 def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Callable[[], None]) -> None:
     """Draw the bar for this tab's ``job`` (None before its first run) as ``snapshot`` shows it;
     ``on_start``: Start's callback (:func:`press_start`)."""
@@ -35,29 +82,7 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Calla
         disabled=trains and mine,
         help="This tab's run is still training: stop it first" if trains and mine else "Train with the settings below",
     )
-    busy = not trains or snapshot.status in (Status.STOPPING, Status.EVALUATING)  # nothing to pause or stop
-    final_eval = format_seconds(snapshot.final_eval_s) if snapshot is not None else "–"
-    run_buttons = [
-        ("Resume", ":material/play_arrow:", "resume", "Continues from the step it paused after")
-        if snapshot is not None and snapshot.status == Status.PAUSED
-        else ("Pause", ":material/pause:", "pause", "Pauses after the optimizer step in flight (well within a second)"),
-        (
-            "Stop",
-            ":material/stop:",
-            "stop",
-            f"Stops after the step in flight, then evaluates the test and training sets (about {final_eval}); "
-            "what was trained is kept",
-        ),
-    ]
-    for column, (label, icon, action, help_text) in zip(bar[1:3], run_buttons):
-        column.button(
-            label,
-            icon=icon,
-            on_click=access.guarded(job, action, getattr(job, action)) if job else None,
-            disabled=not mine or (busy and label != "Resume"),
-            width="stretch",
-            help=help_text,
-        )
+    _pause_and_stop(bar[1:3], job, snapshot, trains, mine)
     bar[3].button(
         "Test now",
         icon=":material/fact_check:",
@@ -66,22 +91,7 @@ def run_bar(state: MutableMapping, job, snapshot, jobs: Mapping, on_start: Calla
         width="stretch",
         help="Evaluate on the test set between two steps",
     )
-    if job is not None:
-        state[PICK_KEY] = state[keys.TRAIN_RUN]
-    else:
-        state.pop(PICK_KEY, None)
-    if jobs:
-        bar[4].selectbox(
-            "Run shown",
-            list(reversed(jobs)),
-            index=None,
-            format_func=lambda key: capped(jobs[key].name) if key in jobs else key,
-            key=PICK_KEY,
-            on_change=lambda: state.update({keys.TRAIN_RUN: state[PICK_KEY]}),
-            placeholder="show a run of another tab …",
-            label_visibility="collapsed",
-            help="This tab shows the run it started; the other runs of this app can be shown too",
-        )
+    _run_picker(bar[4], state, job, jobs)
     if not mine:
         access.watching_caption(snapshot)
     for problem in state.pop(keys.TRAIN_START_PROBLEMS, ()):
