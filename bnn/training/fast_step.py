@@ -66,11 +66,28 @@ def weight_gradient(grad: torch.Tensor, x: torch.Tensor, dtype: torch.dtype) -> 
     full-size steps (which flip binary weights at random)."""
     if dtype == torch.float32:
         return grad.t() @ x.to(dtype)
-    x = x.float()
-    mean = x.mean(0, keepdim=True)
+    return _centred_product(gradient_rows(grad, dtype), x)
+
+
+def gradient_rows(grad: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(N + 1, M) in ``dtype``: the rows of ``grad`` (N, M) rounded to ``dtype``, then their sum
+    (float32 sums), written once (the first N rows are also the rounded ``grad`` itself)."""
+    n = len(grad)
+    rows = grad.new_empty((n + 1, grad.shape[1]), dtype=dtype)
+    rows[:n].copy_(grad)
+    rows[n:].copy_(grad.sum(0, keepdim=True))
+    return rows
+
+
+def _centred_product(rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``rows.T @ [x - mean; mean]`` (the bfloat16 weight gradient of :func:`weight_gradient`):
+    ``x - mean`` computed in float32 and written once in ``rows``' dtype, as float32."""
+    n = len(x)
+    mean = x.sum(0, keepdim=True, dtype=torch.float32).div_(n)
     # one product over N + 1 rows: the batch's (g, x - mean) and the row (sum_n g, mean)
-    rows = torch.cat([grad, grad.sum(0, keepdim=True)]).to(dtype)
-    inputs = torch.cat([x - mean, mean]).to(dtype)
+    inputs = torch.empty((n + 1, x.shape[1]), dtype=rows.dtype)
+    torch.sub(x, mean, out=inputs[:n])
+    inputs[n:].copy_(mean)
     return (rows.t() @ inputs).float()
 
 
@@ -113,8 +130,14 @@ class _SignsProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         x8, w8 = ctx.saved_tensors
-        grad_x = _matmul(grad, w8, ctx.dtype) if ctx.needs_input_grad[0] else None
-        grad_w = weight_gradient(grad, x8, ctx.dtype) if ctx.needs_input_grad[1] else None
+        if ctx.dtype == torch.float32:
+            grad_x = _matmul(grad, w8, ctx.dtype) if ctx.needs_input_grad[0] else None
+            grad_w = weight_gradient(grad, x8, ctx.dtype) if ctx.needs_input_grad[1] else None
+            return grad_x, grad_w, None
+        # the gradient rounded once, for both products
+        rows = gradient_rows(grad, ctx.dtype)
+        grad_x = (rows[: len(grad)] @ w8.to(ctx.dtype)).float() if ctx.needs_input_grad[0] else None
+        grad_w = _centred_product(rows, x8) if ctx.needs_input_grad[1] else None
         return grad_x, grad_w, None
 
 
