@@ -29,10 +29,10 @@ What is counted, per layer:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from ..config.architecture import plan
+from ..config.architecture import LayerPlan, plan
 from ..config.model_settings import ModelConfig
 from ..config.schema import RunConfig
 
@@ -41,26 +41,41 @@ if TYPE_CHECKING:  # annotations only: a summary needs no PyTorch
 
 
 @dataclass(frozen=True)
-class LayerSummary:
-    name: str  # "dense1", "conv2", "output", ...
-    kind: str  # "dense" or "conv"
-    output_shape: tuple[int, ...]  # without the batch dimension, after pooling
-    linear_values: int  # values one image makes at the linear map's output (before any pool)
-    n_params_1bit: int  # binarized weights
-    n_params_32bit: int  # real weights, biases, BatchNorm gamma and beta
-    n_buffers: int  # BatchNorm running mean and variance (not in the params nor the memory)
-    macs: int  # multiply-accumulates for one input image
-    binary_macs: int  # macs if binary_weights and binary_input else 0
-    binary_weights: bool  # the forward pass uses sign(W)
-    binary_input: bool  # the layer's input is ±1 (at evaluation time)
-    binary_activations: bool  # the layer's output goes through sign
-    batch_norm: bool
-    kernel_size: int | None = None  # conv only
-    pool: bool = False  # conv only: 2x2 max-pool after the convolution
+class LayerSummary(LayerPlan):
+    """A layer's :class:`~bnn.config.architecture.LayerPlan` (its fields are the plan's) and the
+    counts a summary shows, derived from them."""
+
+    @classmethod
+    def of(cls, layer: LayerPlan) -> LayerSummary:
+        return cls(**{f.name: getattr(layer, f.name) for f in fields(LayerPlan)})
 
     @property
-    def n_params(self) -> int:
-        return self.n_params_1bit + self.n_params_32bit
+    def linear_values(self) -> int:
+        """Values one image makes at the linear map's output (before any pool)."""
+        return math.prod(self.linear_shape)
+
+    @property
+    def n_params_1bit(self) -> int:
+        """Binarized weights."""
+        return self.weights if self.binarize_weights else 0
+
+    @property
+    def n_params_32bit(self) -> int:
+        """Real weights, biases, BatchNorm gamma and beta."""
+        return self.n_params - self.n_params_1bit
+
+    @property
+    def n_buffers(self) -> int:
+        """BatchNorm running mean and variance (not in the params nor the memory)."""
+        return self.batch_norm_buffers
+
+    @property
+    def binary_weights(self) -> bool:
+        return self.binarize_weights
+
+    @property
+    def binary_activations(self) -> bool:
+        return self.binarize_activations
 
     @property
     def binarized_macs_share(self) -> float:
@@ -119,37 +134,13 @@ def model_summary(model: BinaryNet | ModelConfig) -> ModelSummary:
     summarized instantly, without building it.
     """
     config = model if isinstance(model, ModelConfig) else _as_it_runs(model)
-    layers: list[LayerSummary] = []
-    weight_bytes_packed = 0.0
-    weight_bytes_float32 = 0
-    for layer in plan(config):
-        n_1bit = layer.weights if layer.binarize_weights else 0
-        n_32bit = layer.n_params - n_1bit
-        weight_bytes_packed += layer.weights / 8 if layer.binarize_weights else layer.weights * 4
-        weight_bytes_float32 += layer.weights * 4
-        layers.append(
-            LayerSummary(
-                name=layer.name,
-                kind=layer.kind,
-                output_shape=layer.output_shape,
-                linear_values=math.prod(layer.linear_shape),
-                n_params_1bit=n_1bit,
-                n_params_32bit=n_32bit,
-                n_buffers=layer.batch_norm_buffers,
-                macs=layer.macs,
-                binary_macs=layer.binary_macs,
-                binary_weights=layer.binarize_weights,
-                binary_input=layer.binary_input,
-                binary_activations=layer.binarize_activations,
-                batch_norm=layer.batch_norm,
-                kernel_size=layer.kernel_size,
-                pool=layer.pool,
-            )
-        )
+    layers = tuple(LayerSummary.of(layer) for layer in plan(config))
+    weight_bytes_packed = sum(layer.weights / 8 if layer.binary_weights else layer.weights * 4 for layer in layers)
+    weight_bytes_float32 = sum(layer.weights * 4 for layer in layers)
     total_1bit = sum(layer.n_params_1bit for layer in layers)
     total_32bit = sum(layer.n_params_32bit for layer in layers)
     return ModelSummary(
-        layers=tuple(layers),
+        layers=layers,
         input_shape=tuple(config.image_shape),  # type: ignore[arg-type]
         input_binarized=bool(config.input.binarize),
         total_params_1bit=total_1bit,
