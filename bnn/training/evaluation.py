@@ -5,7 +5,7 @@ processes), and BatchNorm's statistics recomputed over the training images
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, make_dataclass
 
 import torch
 
@@ -26,16 +26,18 @@ def recalibrate_batch_norm(model: BinaryNet, images: torch.Tensor, batch_size: i
     torch.optim.swa_utils.update_bn(images.split(batch_size), model)
 
 
-@dataclass
-class EvalResult:
-    split: str
-    accuracy: float  # percent
-    loss: float  # NaN when the model outputs NaN
-    prediction_histogram: list[int]
-    count: int
+def _record(self, step: int, epoch: float) -> EvalRecord:
+    """The :class:`EvalRecord` of this evaluation made at ``step`` / ``epoch``."""
+    return {"step": step, "epoch": epoch, **asdict(self)}  # type: ignore[typeddict-item]
 
-    def record(self, step: int, epoch: float) -> EvalRecord:
-        return {"step": step, "epoch": epoch, **self.__dict__}  # type: ignore[typeddict-item]
+
+# One evaluation's numbers: the fields of an EvalRecord (their one definition) but the step and
+# the epoch it is recorded at, which .record(step, epoch) adds.
+EvalResult = make_dataclass(
+    "EvalResult",
+    [(name, kind) for name, kind in EvalRecord.__annotations__.items() if name not in ("step", "epoch")],
+    namespace={"record": _record, "__module__": __name__},
+)
 
 
 @torch.no_grad()
@@ -80,4 +82,10 @@ def eval_result(split: str, totals: list[float]) -> EvalResult:
     correct, loss_sum, count = totals[:3]
     count = max(round(count), 1)
     histogram = [round(v) for v in totals[3:]]
-    return EvalResult(split, 100.0 * round(correct) / count, loss_sum / count, histogram, round(totals[2]))
+    return EvalResult(
+        split=split,
+        accuracy=100.0 * round(correct) / count,
+        loss=loss_sum / count,
+        prediction_histogram=histogram,
+        count=round(totals[2]),
+    )
