@@ -63,6 +63,19 @@ from .run_names import MAX_STORED_NAME_CHARS, RunNameError, name_problem, slugif
 from .run_weights import weights_reader
 from .safe_io import check_folder, is_regular_file, read_bytes
 
+# meta.json holds ``format`` and ``version``, then these fields of the :class:`Run`, in this order
+# (the one list of them, for the writer and the reader): the attribute's name, the JSON types a
+# reader accepts and their words, and its value for a folder that has none (the name: the folder's).
+META_FIELDS: dict[str, tuple[tuple[type, ...], str, object]] = {
+    "name": ((str,), "text", None),
+    "created": ((int, float), "a number", 0.0),
+    "preset": ((str, type(None)), "text or null", None),
+    "fixes": ((str, type(None)), "text or null", None),
+    "owner": ((str, type(None)), "text or null", None),
+    "status": ((str,), "text", Status.FINISHED),
+    "message": ((str,), "text", ""),
+}
+
 
 def default_runs_dir() -> Path:
     if os.environ.get(RUNS_ENV_VAR):
@@ -116,17 +129,8 @@ def _write_files(
     folder: Path, run: Run, created: float, status: Status, model: BinaryNet | None, checkpoint: dict | None
 ) -> None:
     """Write the files of ``run`` into ``folder`` (a temporary one, see :func:`save_run`)."""
-    meta = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "name": run.name,
-        "created": created,
-        "preset": run.preset,
-        "fixes": run.fixes,
-        "owner": run.owner,
-        "status": str(status),
-        "message": run.message,
-    }
+    fields = {key: getattr(run, key) for key in META_FIELDS} | {"created": created, "status": str(status)}
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, **fields}
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
     (folder / CONFIG_FILE).write_text(run.config.to_json())
     metrics = {"records": run.records, "evals": run.evals, "summary": run.summary, "edits": run.edits}
@@ -218,15 +222,7 @@ def _meta(path: Path) -> dict:
         raise RunFormatError(f"{META_FILE}: version must be a whole number, got {version!r:.40}")
     if version > FORMAT_VERSION:
         raise RunFormatError(f"{META_FILE}: written by a newer BNN Playground (format {version})")
-    for key, kinds, label in (
-        ("name", (str,), "text"),
-        ("created", (int, float), "a number"),
-        ("preset", (str, type(None)), "text or null"),
-        ("fixes", (str, type(None)), "text or null"),
-        ("owner", (str, type(None)), "text or null"),
-        ("status", (str,), "text"),
-        ("message", (str,), "text"),
-    ):
+    for key, (kinds, label, _) in META_FIELDS.items():
         value = meta.get(key)
         if key in meta and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise RunFormatError(f"{META_FILE}: {key} must be {label}, got {value!r:.40}")
@@ -313,18 +309,24 @@ def _config(path: Path) -> RunConfig:
     return config
 
 
+def _stored_fields(meta: dict, path: Path) -> dict:
+    """The :class:`Run` fields ``meta.json`` keeps (:data:`META_FIELDS`), a default for each it lacks."""
+    stored = {key: meta.get(key, default) for key, (_, _, default) in META_FIELDS.items()}
+    return stored | {"name": meta.get("name", path.name), "created": float(stored["created"])}
+
+
 def _history(
-    meta: dict, metrics: dict, config: RunConfig, unfinished: bool
+    meta: dict, stored: dict, metrics: dict, config: RunConfig, unfinished: bool
 ) -> tuple[RunConfig, list[dict], Status, str | None]:
     """The settings as trained, the live edits, the status and the run it fixes, as the folder's
     format version keeps them (format 1: in the summary, see the module docstring)."""
     summary = metrics.get("summary", {})
     if meta.get("version", 1) >= 2:
         edits = _edits(metrics.get("edits", []), f"{METRICS_FILE}: edits")
-        status = Status(meta.get("status", Status.FINISHED))
+        status = Status(stored["status"])
         if unfinished or not status.ended:  # saved while it trained
             status = Status.INTERRUPTED if unfinished else Status.STOPPED
-        return config, edits, status, meta.get("fixes")
+        return config, edits, status, stored["fixes"]
     edits = _edits(summary.get("edits") or [], f"{METRICS_FILE}: summary.edits")
     config = _as_trained(config, edits)
     fixes = summary.get("fixes") if isinstance(summary.get("fixes"), str) else None
@@ -349,7 +351,8 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
     summary = metrics.get("summary", {})
     records = metrics.get("records", [])
     unfinished = is_regular_file(path / CHECKPOINT_FILE)
-    config, edits, status, fixes = _history(meta, metrics, config, unfinished)
+    stored = _stored_fields(meta, path)
+    config, edits, status, fixes = _history(meta, stored, metrics, config, unfinished)
     step, total_steps = _steps_done(records, summary, config.train.epochs)
     weights = weights_reader(path, config)
     if with_model and is_regular_file(path / WEIGHTS_FILE):
@@ -360,19 +363,13 @@ def load_run(path: str | os.PathLike, with_model: bool = True) -> Run:
 
     nonfinite = summary.get("first_nonfinite_step")
     return Run(
-        name=meta.get("name", path.name),
+        **stored | {"status": status, "fixes": fixes},
         config=config,
-        status=status,
-        preset=meta.get("preset"),
-        fixes=fixes,
-        owner=meta.get("owner"),
         edits=edits,
         records=records,
         evals=metrics.get("evals", []),
         summary=summary,
-        message=meta.get("message", ""),
         path=path,
-        created=float(meta.get("created", 0.0)),
         step=step,
         total_steps=total_steps,
         nonfinite_step=nonfinite if isinstance(nonfinite, int) and not isinstance(nonfinite, bool) else None,
