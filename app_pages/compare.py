@@ -18,7 +18,6 @@ from bnn.config.descriptions import describe_layers, settings_in_words
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import delete_run, load_run, rename_run
 from bnn.jobs.run_format import RunFormatError
-from bnn.jobs.run_listing import scan_runs
 from bnn.jobs.run_names import RunNameError, slugify
 from bnn.jobs.run_weights import read_weights_bytes
 from bnn.network.summary import training_memory_problems
@@ -28,22 +27,21 @@ from ui import access, exports, keys, state
 from ui.names import as_code, capped, shown
 
 
-def collect_runs(saved: list[Run]) -> dict[str, Run]:
+def collect_runs(catalog: state.RunCatalog) -> dict[str, Run]:
     """Label -> run: this server's runs still training (newest first; studies' too), then every
     saved run. Labels are names as plain text, with the folder when two runs share a name."""
     entries: dict[str, Run] = {}
     live = set()
-    train_jobs = {id(job) for job in state.app_state().jobs.values()}
-    for job in reversed(state.live_jobs()):
+    train_jobs = {id(job) for job in catalog.train_jobs.values()}
+    for job in reversed(catalog.jobs):
         run = job.snapshot()
         if run.ended and (run.path is not None or id(job) not in train_jobs):
             continue  # saved when it ended: listed with the saved runs (a study's unsaved ones: not at all)
         live.add(run.path)
         label = f"{capped(run.name)} ({run.status})"
         entries[label if label not in entries else f"{label} ({id(job):x})"] = run
-    for run in saved:
-        if run.path in live:
-            continue  # its checkpoint, while it trains here: not to be resumed, renamed or deleted
+    # a run training here has its checkpoint saved: not listed, not to be resumed, renamed or deleted
+    for run in catalog.saved_apart_from(live):
         label = capped(run.name)
         entries[label if label not in entries else f"{label} ({state.job_key(run.path)})"] = run
     return entries
@@ -104,11 +102,12 @@ def per_step(entry: Run, value) -> tuple[list, list]:
 
 
 st.title("Compare runs")
-saved_runs, unreadable = scan_runs(state.runs_dir())
+catalog = state.run_catalog()
+unreadable = catalog.unreadable
 if unreadable:
     with st.expander(f"{len(unreadable)} folder(s) in the runs directory could not be read", icon=":material/warning:"):
         st.markdown("\n".join(f"- {as_code(item.path.name)}: {shown(item.reason, 300)}" for item in unreadable))
-runs = collect_runs(saved_runs)
+runs = collect_runs(catalog)
 if not runs:
     st.info(f"No runs yet: train one on the Train page. Saved runs are read from `{state.runs_dir()}`.")
     st.stop()

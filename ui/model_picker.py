@@ -24,7 +24,6 @@ import streamlit as st
 from bnn.jobs.run import Run
 from bnn.jobs.run_folders import load_run
 from bnn.jobs.run_format import RunFormatError
-from bnn.jobs.run_listing import list_runs
 from ui import keys, state
 from ui.names import capped
 
@@ -73,13 +72,6 @@ def _saved(path: str, modified: float) -> Run:
     return load_run(path)
 
 
-def _saved_runs() -> dict[str, Run]:
-    try:
-        return {f"saved:{run.path}": run for run in list_runs(state.runs_dir()) if run.path}
-    except OSError:
-        return {}
-
-
 def options() -> dict[str, str]:
     """Choice key -> label, in the picker's order."""
     found: dict[str, str] = {}
@@ -88,15 +80,17 @@ def options() -> dict[str, str]:
         found[ACTIVE] = f"Active model: {capped(active.name)}"
     if state.pretrained() is not None:
         found[PRETRAINED] = "Pretrained fast model (shipped)"
-    jobs = state.app_state().jobs
-    for key, job in reversed(jobs.items()):
+    catalog = state.run_catalog()
+    for key, job in reversed(catalog.train_jobs.items()):
         snap = job.snapshot()
         what = "training" if not snap.ended else snap.status
         found[f"job:{key}"] = f"Run {capped(job.name)} ({what})"
-    for key, run in _saved_runs().items():
-        if state.job_key(run.path) not in jobs:  # a run of this server is also saved once it ends: list it once
-            accuracy = run.summary.get("test_accuracy")
-            found[key] = f"Saved run {capped(run.name)}" + (f" ({accuracy:.2f}%)" if accuracy is not None else "")
+    # a run of the Train page is also saved once it ends: listed once, as its job
+    for run in catalog.saved_apart_from({state.runs_dir() / key for key in catalog.train_jobs}):
+        accuracy = run.summary.get("test_accuracy")
+        found[f"saved:{run.path}"] = f"Saved run {capped(run.name)}" + (
+            f" ({accuracy:.2f}%)" if accuracy is not None else ""
+        )
     return found
 
 

@@ -24,10 +24,11 @@ import torch
 
 from bnn.config.presets import PRESETS
 from bnn.config.schema import RunConfig
+from bnn.jobs import run_listing
 from bnn.jobs.run import Run
 from bnn.jobs.run_folders import default_runs_dir, load_run
 from bnn.jobs.run_format import RunFormatError
-from bnn.jobs.run_listing import list_runs
+from bnn.jobs.run_listing import UnreadableRun
 from bnn.jobs.run_names import slugify, unique_name
 from bnn.jobs.run_slots import RunSlots
 from bnn.jobs.training_job import TrainingJob
@@ -228,9 +229,39 @@ def live_jobs() -> list[TrainingJob]:
     return list(state.jobs.values()) + [job for study in list(state.studies.values()) for job in study.jobs.values()]
 
 
+@dataclass(frozen=True)
+class RunCatalog:
+    """This server's jobs and the runs folder's saved runs, read together: the one list the run
+    picker, the Compare page and the names in use draw on (a job's run is saved too once it ends,
+    or while it trains: :meth:`saved_apart_from` lists it once)."""
+
+    train_jobs: dict[str, TrainingJob]  # the Train page's, by :func:`job_key`, oldest first
+    jobs: list[TrainingJob]  # every job of this server (:func:`live_jobs`), oldest first
+    saved: list[Run]  # every saved run (without weights), newest first
+    unreadable: list[UnreadableRun]  # the runs folder's entries that are not readable runs
+
+    def names(self) -> set[str]:
+        return {job.name for job in self.jobs} | {run.name for run in self.saved}
+
+    def saved_apart_from(self, folders: set[Path]) -> list[Run]:
+        """The saved runs but those in ``folders`` (jobs of this server list them)."""
+        return [run for run in self.saved if run.path not in folders]
+
+
+def run_catalog() -> RunCatalog:
+    """The :class:`RunCatalog` as it is now (the runs folder is read once; a folder that cannot be
+    listed counts as unreadable)."""
+    state = app_state()
+    try:
+        saved, unreadable = run_listing.scan_runs(runs_dir())
+    except OSError as exc:
+        saved, unreadable = [], [UnreadableRun(runs_dir(), str(exc))]
+    return RunCatalog(dict(state.jobs), live_jobs(), saved, unreadable)
+
+
 def names_in_use() -> set[str]:
     """Names no new or renamed run may take: those of this server's jobs and of every saved run."""
-    return {job.name for job in live_jobs()} | {run.name for run in list_runs(runs_dir())}
+    return run_catalog().names()
 
 
 def start_problems(config: RunConfig | None) -> list[str]:
