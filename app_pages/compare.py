@@ -5,8 +5,10 @@ run saved under the runs directory (``bnn.runs``; a job saves itself when it end
 overlaid per step (training loss, batch accuracy, weight sign-flip rate) and at every test
 evaluation, over epochs so runs with other batch sizes line up; each run's live edits
 (``bnn.training.loop.Trainer.edits``) are marked. The settings table lists, in words, the settings whose
-values differ where they apply (``bnn.config.descriptions.settings_in_words``). By default the best and the
-newest runs are chosen, or the newest and the run its settings fix (Train's "Apply fixes").
+values differ where they apply (``bnn.config.descriptions.settings_in_words``). Curves, edits and
+differing settings are computed once, by what ``bnn.compare()`` returns (``bnn.api.results.Comparison``).
+By default the best and the newest runs are chosen, or the newest and the run its settings fix
+(Train's "Apply fixes").
 """
 
 import math
@@ -14,7 +16,9 @@ import math
 import streamlit as st
 
 from bnn import plots
-from bnn.config.descriptions import describe_layers, settings_in_words
+from bnn.api.handle import RunHandle
+from bnn.api.results import Comparison
+from bnn.config.descriptions import describe_layers
 from bnn.jobs.run import Run, Status
 from bnn.jobs.run_folders import delete_run, load_run, rename_run
 from bnn.jobs.run_format import RunFormatError
@@ -81,26 +85,6 @@ def run_details(entry: Run) -> dict:
     }
 
 
-def edit_events(entry: Run) -> list[tuple[float, str]]:
-    """(epoch, label) of each live edit, the epoch from the records' steps per epoch."""
-    last = next((r for r in reversed(entry.records) if r.get("epoch")), None)
-    if last is None:
-        return []
-    steps_per_epoch = last["step"] / last["epoch"]
-    return [(edit["step"] / steps_per_epoch, describe_edit(edit)) for edit in entry.edits]
-
-
-def mean_flip_rate(record: dict) -> float:
-    rates = [v for v in (record.get("flip_rate") or {}).values() if v is not None]
-    return sum(rates) / len(rates) if rates else float("nan")
-
-
-def per_step(entry: Run, value) -> tuple[list, list]:
-    kept = plots.thin_records(entry.records, 300)
-    values = [value(r) for r in kept]
-    return [r["epoch"] for r in kept], [v if v is not None else float("nan") for v in values]
-
-
 st.title("Compare runs")
 catalog = state.run_catalog()
 unreadable = catalog.unreadable
@@ -127,29 +111,13 @@ if not chosen:
     st.caption("Choose one or more runs.")
     st.stop()
 
-events = {label: edit_events(runs[label]) for label in chosen}
-tests = {
-    label: (
-        [e["epoch"] for e in runs[label].evals if e.get("split") == "test"],
-        [e["accuracy"] for e in runs[label].evals if e.get("split") == "test"],
-    )
-    for label in chosen
-}
+comparison = Comparison([RunHandle(runs[label]) for label in chosen], labels=chosen)  # what bnn.compare() shows
+events = comparison.events()
 panels = [
-    ("Test accuracy at every evaluation", "accuracy (%)", tests, False),
-    ("Training loss per step", "loss", {l: per_step(runs[l], lambda r: r.get("loss")) for l in chosen}, True),
-    (
-        "Batch accuracy per step",
-        "accuracy (%)",
-        {l: per_step(runs[l], lambda r: r.get("batch_accuracy")) for l in chosen},
-        False,
-    ),
-    (
-        "Weight sign flips per record (mean over layers)",
-        "share flipped",
-        {l: per_step(runs[l], mean_flip_rate) for l in chosen},
-        False,
-    ),
+    ("Test accuracy at every evaluation", "accuracy (%)", comparison.series("test accuracy"), False),
+    ("Training loss per step", "loss", comparison.series("loss"), True),
+    ("Batch accuracy per step", "accuracy (%)", comparison.series("batch accuracy"), False),
+    ("Weight sign flips per record (mean over layers)", "share flipped", comparison.series("sign flips"), False),
 ]
 columns = st.columns(2) + st.columns(2)
 for index, (column, (title, axis, series, log_y)) in enumerate(zip(columns, panels)):
@@ -165,18 +133,16 @@ if any(events.values()):
     st.caption("Dotted lines: live edits made while a run trained, in the run's colour.")
 
 st.subheader("Settings that differ, and final metrics", divider="gray")
-words = {label: settings_in_words(runs[label].config) for label in chosen}
-names = [name for name in dict.fromkeys(name for row in words.values() for name in row) if name != "Layers"]
-# a setting differs when it has two values among the runs it applies to (momentum only for SGD runs)
-differing = [name for name in names if len({row[name] for row in words.values() if name in row}) > 1]
+words, differing = comparison.settings()
+differing = [name for name in differing if name != "Layers"]  # the layers: a column of run_details
 rows = [
     {
         "run": label,
         **final_metrics(runs[label]),
-        **{name: words[label].get(name, "–") for name in differing},
+        **{name: row.get(name, "–") for name in differing},
         **run_details(runs[label]),
     }
-    for label in chosen
+    for label, row in zip(chosen, words)
 ]
 st.dataframe(rows, hide_index=True, width="stretch")
 if len(chosen) > 1 and not differing and len({describe_layers(runs[l].config) for l in chosen}) == 1:

@@ -199,25 +199,87 @@ class Packed:
 
 class Comparison:
     """Several runs side by side (bnn.compare()): figure(metric) overlays their curves, the
-    table lists their results and the settings in which they differ."""
+    table lists their results and the settings in which they differ. The Compare page draws and
+    lists what it computes (series, events, settings)."""
 
-    METRICS = ("test accuracy", "loss", "batch accuracy")
+    METRICS = ("test accuracy", "loss", "batch accuracy", "sign flips")
 
-    def __init__(self, handles: list) -> None:
+    def __init__(self, handles: list, labels: list[str] | None = None) -> None:
         self.handles = handles
-        self.labels: list[str] = []  # the runs' names, numbered where one is given twice
-        for handle in handles:
-            label, number = handle.name, 1
-            while label in self.labels:
-                number += 1
-                label = f"{handle.name} ({number})"
-            self.labels.append(label)
+        # the runs' names, numbered where one is given twice, unless the caller labels them
+        self.labels = list(labels) if labels is not None else _numbered([handle.name for handle in handles])
+
+    def series(self, metric: str = "test accuracy") -> dict[str, tuple[list, list]]:
+        """Each run's curve of a metric over epochs: the test accuracy at every evaluation, else
+        one point per step record (300 at most): the loss, the batch accuracy, or the share of
+        binary weights whose sign flipped (mean over layers); NaN where there is no number.
+
+        Args:
+            metric: "test accuracy", "loss", "batch accuracy" or "sign flips".
+
+        Returns:
+            A dict: label -> (epochs, values).
+
+        Example:
+            epochs, accuracy = bnn.compare(seed).series()["seed"]
+        """
+        from .. import plots
+
+        if metric not in self.METRICS:
+            raise ValueError(f"metric={metric!r}: one of {', '.join(self.METRICS)}")
+        series = {}
+        for label, handle in zip(self.labels, self.handles):
+            run = handle.run
+            if metric == "test accuracy":
+                points = [(e["epoch"], e["accuracy"]) for e in run.evals if e.get("split") == "test"]
+            else:
+                value = _mean_flip_rate if metric == "sign flips" else _step_value(metric)
+                points = [(r["epoch"], value(r)) for r in plots.thin_records(run.records, 300)]
+            series[label] = ([x for x, _ in points], [y if y is not None else math.nan for _, y in points])
+        return series
+
+    def events(self) -> dict[str, list[tuple[float, str]]]:
+        """Each run's live edits as (epoch, what changed), the epoch from its records' steps per
+        epoch (none before its first record).
+
+        Returns:
+            A dict: label -> [(epoch, text), ...].
+
+        Example:
+            bnn.compare(seed, fixed).events()
+        """
+        from ..training.live_edits import describe_edit
+
+        events = {}
+        for label, handle in zip(self.labels, self.handles):
+            run = handle.run
+            last = next((r for r in reversed(run.records) if r.get("epoch")), None)
+            steps_per_epoch = last["step"] / last["epoch"] if last is not None else 0.0
+            edits = run.edits if last is not None else []
+            events[label] = [(edit["step"] / steps_per_epoch, describe_edit(edit)) for edit in edits]
+        return events
+
+    def settings(self) -> tuple[list[dict[str, str]], list[str]]:
+        """Each run's settings in words and the names of those that differ: two values among the
+        runs a setting applies to (momentum only for SGD runs).
+
+        Returns:
+            (one dict per run: setting -> value in words, the differing settings' names).
+
+        Example:
+            words, differing = bnn.compare(seed, fixed).settings()
+        """
+        from ..config.descriptions import settings_in_words
+
+        words = [settings_in_words(handle.config) for handle in self.handles]
+        names = list(dict.fromkeys(name for row in words for name in row))
+        return words, [n for n in names if len({row[n] for row in words if n in row}) > 1]
 
     def figure(self, metric: str = "test accuracy", height: int = 360):
         """Their curves over epochs on one chart (the Compare page's), live edits dotted.
 
         Args:
-            metric: "test accuracy", "loss" or "batch accuracy".
+            metric: "test accuracy", "loss", "batch accuracy" or "sign flips".
             height: in pixels.
 
         Returns:
@@ -227,35 +289,23 @@ class Comparison:
             bnn.compare(seed, fixed).figure("loss")
         """
         from .. import plots
-        from ..training.live_edits import describe_edit
 
-        if metric not in self.METRICS:
-            raise ValueError(f"metric={metric!r}: one of {', '.join(self.METRICS)}")
-        series, events = {}, {}
-        for label, handle in zip(self.labels, self.handles):
-            run = handle.run
-            if metric == "test accuracy":
-                points = [(e["epoch"], e["accuracy"]) for e in run.evals if e.get("split") == "test"]
-            else:
-                key = "loss" if metric == "loss" else "batch_accuracy"
-                points = [(r["epoch"], r.get(key)) for r in plots.thin_records(run.records, 300)]
-            xs = [x for x, _ in points]
-            ys = [y if y is not None else math.nan for _, y in points]
-            series[label] = (xs, ys)
-            per_step = run.epochs / run.total_steps if run.total_steps else 0.0
-            events[label] = [(edit["step"] * per_step, describe_edit(edit)) for edit in run.edits]
-        axis = "loss" if metric == "loss" else "accuracy (%)"
-        return plots.run_overlay(
-            series, metric.capitalize(), axis, log_y=metric == "loss", height=height, events=events
+        axis = {"loss": "loss", "sign flips": "share flipped"}.get(metric, "accuracy (%)")
+        figure = plots.run_overlay(
+            self.series(metric),
+            metric.capitalize(),
+            axis,
+            log_y=metric == "loss",
+            height=height,
+            events=self.events(),
         )
+        if metric == "sign flips":
+            figure.update_yaxes(tickformat=".2%")
+        return figure
 
     def table(self) -> Table:
         """What it shows as: a table (HTML in Jupyter, text by print)."""
-        from ..config.descriptions import settings_in_words
-
-        words = [settings_in_words(handle.config) for handle in self.handles]
-        names = list(dict.fromkeys(name for row in words for name in row))
-        differing = [n for n in names if len({row.get(n) for row in words if n in row}) > 1]
+        words, differing = self.settings()
         rows = [
             {**handle._row(with_path=False), "name": label, **{n: row.get(n) for n in differing}}
             for label, handle, row in zip(self.labels, self.handles, words)
@@ -267,3 +317,24 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
+
+
+def _mean_flip_rate(record: dict) -> float:
+    rates = [v for v in (record.get("flip_rate") or {}).values() if v is not None]
+    return sum(rates) / len(rates) if rates else math.nan
+
+
+def _step_value(metric: str):
+    key = "loss" if metric == "loss" else "batch_accuracy"
+    return lambda record: record.get(key)
+
+
+def _numbered(names: list[str]) -> list[str]:
+    labels: list[str] = []
+    for name in names:
+        label, number = name, 1
+        while label in labels:
+            number += 1
+            label = f"{name} ({number})"
+        labels.append(label)
+    return labels
