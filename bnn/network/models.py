@@ -111,10 +111,6 @@ class Block(nn.Module):
         """After the linear map, pool and BatchNorm; ``signs_in``: every entry of ``x`` is ±1."""
         if self.flatten_input:
             x = x.flatten(1)
-        if self.config.kind == "conv" and x.dim() == 4 and x.shape[1] == 1 and x.is_contiguous():
-            # one input channel: the same memory with channels-last strides, so the conv writes its maps
-            # channels-last itself (no layout copy of 100x32x28x28 forward and back, ~2 ms each on 2 threads)
-            x = x.as_strided(x.shape, (x.stride(0), 1, x.stride(2), x.stride(3)))
         z = self.linear(x, signs_in)
         if self.config.kind == "conv":
             # feature maps channels-last (the same numbers): on a CPU the 2x2 max-pool is 4-14x faster in
