@@ -16,6 +16,7 @@ from bnn.training.devices import (
     describe_device,
     enter_background,
     keep_freed_memory,
+    release_idle_cpu_threads,
     resolve_device,
     set_background_priority,
 )
@@ -114,3 +115,18 @@ def test_a_training_thread_enters_the_background_and_its_torch_threads_follow(mo
     if torch.get_num_threads() > 1:
         assert sum(nice == after for nice in workers.values()) >= 2  # the thread and its OpenMP worker(s)
     set_background_priority(0)
+
+
+def _threads_of_this_process() -> int:
+    return len(os.listdir(f"/proc/{os.getpid()}/task"))
+
+
+@pytest.mark.skipif(devices._loaded_libgomp() is None, reason="GNU OpenMP (Linux's torch wheels) only")
+def test_the_thread_that_starts_a_run_lets_its_idle_openmp_workers_go():
+    torch.set_num_threads(2)
+    torch.ones(1_000_000) + 1  # a parallel op: this thread's OpenMP team of 2, its worker kept for the next op
+    with_team = _threads_of_this_process()
+    assert release_idle_cpu_threads()
+    assert _threads_of_this_process() == with_team - 1  # the worker is gone at once, not after a while
+    torch.ones(1_000_000) + 1  # the next parallel op makes a new team: torch works on
+    assert _threads_of_this_process() == with_team

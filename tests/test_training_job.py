@@ -378,3 +378,11 @@ def test_a_job_trains_in_the_background_priority_the_app_sets(long_config, data,
     job = TrainingJob(long_config.replace_train(epochs=1, train_subset=100), data_loader=loader, device="cpu")
     assert job.start().join(timeout=WAIT) and thread_errors == []
     assert seen == [min(19, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + 5)]
+
+
+def test_starting_a_job_lets_the_starting_threads_idle_openmp_workers_go(long_config, data, monkeypatch, thread_errors):
+    released = []
+    monkeypatch.setattr(jobs, "release_idle_cpu_threads", lambda: released.append(threading.get_native_id()))
+    job = TrainingJob(long_config.replace_train(epochs=1, train_subset=100), data, device="cpu")
+    assert job.start().join(timeout=WAIT) and thread_errors == []
+    assert released == [threading.get_native_id()]  # in the caller's thread, whose workers would slow the run's

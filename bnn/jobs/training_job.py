@@ -40,7 +40,7 @@ import torch
 from ..config.schema import ConfigError, RunConfig
 from ..network.models import BinaryNet
 from ..training.data import DataError, MnistData, load_mnist
-from ..training.devices import enter_background, resolve_device, use_cpu_threads_for
+from ..training.devices import enter_background, release_idle_cpu_threads, resolve_device, use_cpu_threads_for
 from ..training.loop import Trainer
 from ..training.tensorboard_log import EventLog
 from .resuming import resume_state, starting_run
@@ -128,6 +128,8 @@ class TrainingJob:
             if self._thread is not None:
                 return self
             self._started = time.perf_counter()
+            if self._device.type == "cpu":
+                release_idle_cpu_threads()  # the idle OpenMP workers of this thread would slow the run (see there)
             self._thread = threading.Thread(target=self._main, name=f"bnn-train-{self.name}", daemon=True)
             self._thread.start()
         return self
