@@ -8,7 +8,10 @@ under ``tmp_path``; MNIST comes from ``$BNN_DATA_DIR`` (the tests skip without i
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,13 @@ def test_the_readme_example_runs_as_written(mnist_dir, tmp_path, monkeypatch):
     assert namespace["fixed"].test_accuracy > namespace["seed"].test_accuracy
     assert {run.name for run in bnn.runs()} == {namespace[name].name for name in ("seed", "fixed", "run")}
     assert [edit["layer"] for edit in namespace["run"].edits] == [None, "dense2"]
+
+
+def test_a_script_that_trains_and_exits_ends_cleanly(mnist_dir, tmp_path):
+    # the run's thread lets its model go just after the run has ended: a script that left while it
+    # still did died in the C++ runtime ("terminate called without an active exception", exit 134)
+    script = f"import bnn\nbnn.train('fast', runs_dir={str(tmp_path)!r}, epochs=1, train_subset=300, batch_size=100)\n"
+    env = {**os.environ, "BNN_DATA_DIR": str(mnist_dir), "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr

@@ -206,6 +206,9 @@ class RunHandle:
         except KeyboardInterrupt:
             self._job.stop()
             self._job.wait_until(lambda run: run.ended)
+        # the ended run's thread lets its model go next (milliseconds); a script that exits while it
+        # still runs C++ code there dies in the C++ runtime ("terminate called without an active exception")
+        self._job.join()
         if self._live is not None:
             self._live.refresh()
         return self
