@@ -10,7 +10,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from bnn.network.binarize import sign
-from bnn.network.layers import BinaryConv2d, BinaryLinear, binary_layers, clip_latent_weights, sign_product
+from bnn.network.layers import (
+    BinaryConv2d,
+    BinaryLinear,
+    binary_layers,
+    clip_latent_weights,
+    sign_product,
+    signs_sums_exact_in_bf16,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +134,39 @@ def test_a_linear_layer_told_its_inputs_are_signs_gives_the_same_outputs():
     assert torch.allclose(layer(x, signs_in=True), layer(x), atol=1e-5, rtol=0)
     layer.bias = None
     assert torch.equal(layer(x, signs_in=True), layer(x))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("in_channels", [32, 3])  # best's second conv (288 terms, even); 27 terms
+def test_a_conv_told_its_inputs_are_signs_gives_the_same_numbers_and_gradients(in_channels, channels_last):
+    torch.manual_seed(0)
+    layer = BinaryConv2d(in_channels, 64)
+    nn.init.uniform_(layer.bias, -1, 1)  # a real bias: added after the exact sum, one rounding as in float32
+    x = _signs(50, in_channels, 14, 14)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)  # as best's maps reach it
+    grad = torch.randn(50, 64, 14, 14)
+    results = []
+    for signs_in in (True, False):
+        layer.zero_grad()
+        xi = x.clone().requires_grad_()
+        out = layer(xi, signs_in=signs_in)
+        out.backward(grad)
+        results.append((out, xi.grad, layer.weight.grad.clone(), layer.bias.grad.clone(), out.stride()))
+    (fast, *fast_grads, fast_strides), (plain, *plain_grads, plain_strides) = results
+    # the exact sum plus the bias, rounded once: float64 holds every such sum and bias exactly enough
+    exact = F.conv2d(x.double(), sign(layer.weight.detach()).double(), layer.bias.detach().double(), padding=1)
+    assert torch.equal(fast, exact.float()) and fast_strides == plain_strides  # the same layout too
+    if channels_last:  # how best's maps reach its second conv: the float conv is bit for bit the same
+        assert torch.equal(fast, plain)
+    else:  # the float conv starts its sums from the bias, and rounds partial sums: last bits differ
+        assert torch.allclose(fast, plain, rtol=0, atol=1e-4)
+    assert all(torch.equal(a, b) for a, b in zip(fast_grads, plain_grads))  # the same backward call
+
+
+def test_bfloat16_holds_a_sum_of_signs_only_up_to_its_integers():
+    assert signs_sums_exact_in_bf16(32, 9)  # 288 terms, an even count: even sums up to 288
+    assert not signs_sums_exact_in_bf16(33, 9)  # 297 terms, odd: 257 would round
+    assert not signs_sums_exact_in_bf16(64, 9)  # 576 > 512
+    assert signs_sums_exact_in_bf16(28, 9) and signs_sums_exact_in_bf16(1, 9)
+    assert torch.tensor(257.0).bfloat16().float() != 257 and torch.tensor(510.0).bfloat16().float() == 510

@@ -56,6 +56,54 @@ def sign_product(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return _SignProduct.apply(x, w)
 
 
+BF16_EXACT_INTEGERS = 256  # bfloat16's 8 significant bits hold every whole number up to 256, the even ones up to 512
+
+
+def signs_sums_exact_in_bf16(in_channels: int, kernel_taps: int) -> bool:
+    """Whether every output of a convolution of ±1 inputs with ±1 weights, a sum of up to
+    ``in_channels * kernel_taps`` ±1 terms, is exact in bfloat16: up to 256 terms always; up to
+    512 when every sum has an even count of terms (an even count of channels: zero padding only
+    removes whole taps), for a sum of an even count of ±1 terms is even."""
+    terms = in_channels * kernel_taps
+    return terms <= BF16_EXACT_INTEGERS or (in_channels % 2 == 0 and terms <= 2 * BF16_EXACT_INTEGERS)
+
+
+class _SignsConv(torch.autograd.Function):
+    """``conv2d(x, w) + bias`` for ±1 ``x`` and ``w`` whose sums are exact in bfloat16: forward in
+    bfloat16 (float32 sums inside; the same numbers as float32); backward exactly as autograd
+    differentiates the float32 ``conv2d`` (the same call, the same numbers)."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, stride, padding, dilation, groups):  # type: ignore[override]
+        ctx.save_for_backward(x, w)
+        ctx.conv = (stride, padding, dilation, groups)
+        ctx.bias_shape = None if bias is None else list(bias.shape)
+        product = F.conv2d(x.to(torch.bfloat16), w.to(torch.bfloat16), None, stride, padding, dilation, groups)
+        product = product.float()
+        return product if bias is None else product.add_(bias.view(1, -1, 1, 1))
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.bias_shape is not None]
+        grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad, x, w, ctx.bias_shape, stride, padding, dilation, False, [0, 0], groups, wanted
+        )
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def signs_conv(conv: nn.Conv2d, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor | None:
+    """``conv``'s map of ±1 ``x`` with ±1 weights ``w`` by :class:`_SignsConv` (on a CPU, 2-D,
+    exact in bfloat16: 1.4x faster for `best`'s second conv here, 3.3 -> 2.3 ms a step), or None
+    when it does not apply."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or not isinstance(conv.padding, tuple):
+        return None
+    if conv.padding_mode != "zeros" or not signs_sums_exact_in_bf16(conv.in_channels // conv.groups, w[0, 0].numel()):
+        return None
+    return _SignsConv.apply(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 class BinaryLinear(nn.Linear):
     """``y = x @ W_b.T + b`` with ``W_b = sign(W)`` when ``binarize_weights`` else ``W``.
 
@@ -130,11 +178,39 @@ class BinaryConv2d(nn.Conv2d):
     def forward_weight(self) -> torch.Tensor:
         return ste_sign(self.weight, cancel=False) if self.binarize_weights else self.weight
 
-    def forward(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:  # noqa: ARG002 (float conv always)
-        return self._conv_forward(x, self.forward_weight(), self.bias)
+    def forward(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:
+        """With ``signs_in`` (every input ±1) and binary weights, the exact bfloat16 product
+        (:func:`signs_conv`) where it applies; else the float convolution."""
+        weight = self.forward_weight()
+        if signs_in and self.binarize_weights:
+            product = signs_conv(self, x, weight)
+            if product is not None:
+                return product
+        return self._conv_forward(x, weight, self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", binarize_weights={self.binarize_weights}"
+
+
+class _ChannelsLast(torch.autograd.Function):
+    """``x`` with its maps channels-last; the gradient goes back in ``x``'s own layout."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.was_contiguous = x.is_contiguous()
+        return x.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad.contiguous() if ctx.was_contiguous else grad
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """Feature maps ``x`` (N, C, H, W) laid out channels-last (the same numbers), their gradient
+    handed back in ``x``'s layout: a conv that wrote ``x`` in the usual layout takes its gradient
+    in that layout too. For `best`'s first conv, whose weight gradient is the same bit for bit
+    either way, that is 0.6 + 1.3 ms (its backward, the copy) instead of 2.7 ms a step here."""
+    return _ChannelsLast.apply(x) if x.requires_grad else x.contiguous(memory_format=torch.channels_last)
 
 
 BINARY_LAYER_TYPES = (BinaryLinear, BinaryConv2d)

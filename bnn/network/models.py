@@ -24,7 +24,7 @@ from torch import nn
 from ..config.architecture import LayerPlan, plan
 from ..config.model_settings import LayerConfig, ModelConfig
 from .binarize import binarize, sign
-from .layers import BinaryConv2d, BinaryLinear
+from .layers import BinaryConv2d, BinaryLinear, channels_last
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Block(nn.Module):
         if self.config.kind == "conv":
             # feature maps channels-last (the same numbers): on a CPU the 2x2 max-pool is 4-14x faster in
             # that layout (3.2 vs 14.8 ms for 100x32x28x28 here); the next conv and BatchNorm keep it
-            z = z.contiguous(memory_format=torch.channels_last)
+            z = channels_last(z)
         return self.norm(self.pool(z))
 
     def forward(self, x: torch.Tensor, signs_in: bool = False) -> torch.Tensor:
