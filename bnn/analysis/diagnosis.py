@@ -103,27 +103,12 @@ def _check_nan(config: RunConfig, run: Run, probe: Probe | None) -> Finding | No
             "often 0 (division by zero) or negative, so the gradient is inf/NaN and every "
             "weight becomes NaN."
         )
-        return Finding(
-            "nan_loss",
-            "The loss is NaN",
-            evidence,
-            explanation,
-            ERROR,
-            "Use softmax cross-entropy",
-            fix_loss,
-            _nan_on_chart(run, step),
-        )
-    explanation = "A NaN weight makes every later output NaN: the step size was too large for this setup."
-    return Finding(
-        "nan_loss",
-        "The loss is NaN",
-        evidence,
-        explanation,
-        ERROR,
-        f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})",
-        fix_lower_lr,
-        _nan_on_chart(run, step),
-    )
+        fix_label, fix = "Use softmax cross-entropy", fix_loss
+    else:
+        explanation = "A NaN weight makes every later output NaN: the step size was too large for this setup."
+        fix_label, fix = f"Divide the learning rate by 10 (to {config.train.lr / 10:.0e})", fix_lower_lr
+    chart = _nan_on_chart(run, step)
+    return Finding("nan_loss", "The loss is NaN", evidence, explanation, ERROR, fix_label, fix, chart)
 
 
 def _check_collapse(config: RunConfig, run: Run, probe: Probe | None) -> Finding | None:
