@@ -368,3 +368,11 @@ def test_a_huge_link_value_is_ignored_and_not_echoed(page):
     assert any("ignored" in notice for notice in notices)
     assert all(len(value) < 1000 for value in at.query_params.values() for value in value)  # dropped from the URL
     assert _control(at, "lr") == PRESETS["fast"].train.lr
+
+
+def test_the_servers_warm_up_threads_are_never_daemons(page):
+    # started from a page's script thread, a daemon under AppTest, they used to inherit its flag: the
+    # process could then exit while one was inside torch and die ("terminate called ...", exit 134)
+    _open(page)
+    threads = state.warm_up()  # the ones this page's run started (cached once per server)
+    assert threads and not any(thread.daemon for thread in threads)

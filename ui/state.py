@@ -159,9 +159,11 @@ def warm_up() -> list[threading.Thread]:
 
         prepare_kernels()
 
-    # not daemons: torch must not be torn down under them when the process exits within their 2 s
+    # not daemons (said outright: a thread inherits its starter's flag, and a page's script thread may be
+    # one): torch must not be torn down under them when the process exits within their 2 s; a daemon
+    # killed there inside torch ends the process with "terminate called without an active exception"
     works = (chart, training, xnor_kernels)
-    threads = [threading.Thread(target=work, name=f"bnn-warm-up-{work.__name__}") for work in works]
+    threads = [threading.Thread(target=work, name=f"bnn-warm-up-{work.__name__}", daemon=False) for work in works]
     for thread in threads:
         thread.start()
     return threads
