@@ -64,6 +64,9 @@ def _started_and_paused(owner_key: str):
     at = _start(_train_page(owner=owner_key, **TINY))
     job = state.app_state().jobs[at.session_state[keys.TRAIN_RUN]]
     job.pause()
+    # paused once its data are loaded: until then it shows as loading (a fresh clone's first test reads MNIST
+    # while the server's warm-up does too), with no Resume button yet
+    job.wait_until(lambda run: run.status == Status.PAUSED, 60)
     return at, job
 
 
