@@ -25,6 +25,7 @@ from bnn.jobs.run import Run
 from bnn.jobs.run_folders import load_run, save_run
 from bnn.jobs.run_weights import load_checkpoint
 from bnn.network.models import build_model
+from bnn.training import distributed
 from bnn.training.distributed import SyncedBatchNorm1d, World, current_world, sync_batch_norm
 from bnn.training.loop import Trainer
 from bnn.training.runners import train
@@ -142,7 +143,7 @@ def test_torchrun_two_processes_one_json_line(mnist_dir: Path, tmp_path: Path):
     command += ["-m", "bnn", "train", "--preset", "seed-fixed", "--epochs", "1", "--train-subset", "600"]
     command += ["--device", "cpu", "--out", str(tmp_path), "--json"]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-6000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout  # only rank 0 writes
     result = json.loads(lines[0])
@@ -151,6 +152,35 @@ def test_torchrun_two_processes_one_json_line(mnist_dir: Path, tmp_path: Path):
     assert result["test_accuracy"] > 20.0  # 6 steps: well above chance
     (saved,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert load_run(saved).summary["steps"] == 6  # 600 images, global batch 100
+
+
+def test_ranks_leave_together_after_a_good_run_and_at_once_after_a_failure(monkeypatch):
+    calls = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    distributed.shutdown(together=True)
+    assert calls == ["barrier", "destroy"]  # rank 0 still saves while the others are done
+    calls.clear()
+    distributed.shutdown()
+    assert calls == ["destroy"]  # a failed rank never waits for ranks that still train
+
+
+@pytest.mark.parametrize("world_size, exit_kind", [("1", "sys.exit"), ("2", "os._exit")])
+def test_a_rank_of_several_exits_without_finalizing(monkeypatch, world_size, exit_kind):
+    """A rank skips Python's finalization, during which gloo's threads abort it (see exit_process)."""
+    ended = []
+
+    def os_exit(code: int) -> None:
+        ended.append(("os._exit", code))
+
+    monkeypatch.setenv("WORLD_SIZE", world_size)
+    monkeypatch.setattr(distributed.os, "_exit", os_exit)
+    try:
+        distributed.exit_process(3)
+    except SystemExit as exc:
+        ended.append(("sys.exit", exc.code))
+    assert ended[0] == (exit_kind, 3)
 
 
 def _dropout_config() -> RunConfig:

@@ -185,9 +185,12 @@ def train_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         return 1
     world, device = init_from_env(device)
     try:
-        return _train(args, run, checkpoint, data, world, device)
-    finally:
+        code = _train(args, run, checkpoint, data, world, device)
+    except BaseException:
         shutdown()
+        raise
+    shutdown(together=True)
+    return code
 
 
 def _train(args, run: Run, checkpoint: dict | None, data: MnistData, world: World, device) -> int:

@@ -29,7 +29,9 @@ behaves as the same run in one process (:class:`bnn.training.loop.Trainer` does 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -83,9 +85,34 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
     return current_world(), device
 
 
-def shutdown() -> None:
+def shutdown(together: bool = False) -> None:
+    """Leave the process group (nothing without one). ``together``: first wait at a barrier until
+    every rank got here, after a run that ended well on all of them (rank 0 still saves while the
+    others are done); a rank that failed leaves at once, and torchrun stops the others."""
     if dist.is_available() and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End this process with ``code``: ``sys.exit`` alone, but a rank of several processes
+    (:func:`launched_with_several_processes`) flushes its output and ends without Python's
+    finalization (``os._exit``), after :func:`shutdown` and with everything saved.
+
+    Why: gloo's worker threads outlive ``destroy_process_group`` while DistributedDataParallel
+    still holds the group, and a worker that retires the last ``all_reduce`` drops its Python
+    tensors, which takes the GIL. When that comes after the main thread began finalizing
+    (a loaded machine: the worker waits for the GIL), CPython ends the worker thread by
+    unwinding it through C++ code that may not throw, and the rank aborts with "terminate called
+    without an active exception" (SIGABRT; 2 of 15 torchrun runs with two busy processes beside
+    them, seen with gdb in a core: ``~AsyncAllreduceWork`` -> ``decref`` -> ``take_gil`` ->
+    ``PyThread_exit_thread`` while ``Py_FinalizeEx`` ran). Nothing is left to finalize then."""
+    if launched_with_several_processes():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
