@@ -184,7 +184,7 @@ def _train_best(mnist, steps: int = 200):
     trainer = Trainer(config, mnist, device="cpu")
     for indices in iterate_batches(len(trainer.data.train_labels), 100, trainer.generator):
         trainer.train_step(trainer.data.train_images[indices], trainer.data.train_labels[indices])
-    recalibrate_batch_norm(trainer.model, trainer.data.train_images[:10000])
+    recalibrate_batch_norm(trainer.model, trainer.data.train_images[:10000], trainer.config.train.batch_size)
     return trainer.model.eval()
 
 

@@ -178,7 +178,7 @@ def _briefly_trained_best(mnist, steps: int = 60):
     trainer = Trainer(config.replace_train(epochs=1, train_subset=steps * batch), mnist, device="cpu")
     for indices in iterate_batches(len(trainer.data.train_labels), batch, trainer.generator):
         trainer.train_step(trainer.data.train_images[indices], trainer.data.train_labels[indices])
-    recalibrate_batch_norm(trainer.model, trainer.data.train_images[:5000])
+    recalibrate_batch_norm(trainer.model, trainer.data.train_images[:5000], trainer.config.train.batch_size)
     return trainer.model.eval()
 
 

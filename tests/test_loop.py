@@ -11,9 +11,11 @@ from conftest import shrink
 from bnn.config.model_settings import LayerConfig
 from bnn.config.presets import PRESETS
 from bnn.config.schema import ConfigError, RunConfig
+from bnn.network import summary
 from bnn.network.binarize import sign
 from bnn.network.models import build_model
 from bnn.network.optim import scheduled_lr
+from bnn.training import evaluation, loop
 from bnn.training.data import MnistData
 from bnn.training.devices import cpu_threads_for, use_cpu_threads_for
 from bnn.training.evaluation import EvalResult, evaluate, recalibrate_batch_norm
@@ -413,6 +415,39 @@ def test_recalibrated_batch_norm_statistics_are_those_of_the_images(tiny_config)
     assert torch.allclose(norm.running_mean, z.mean(0), atol=1e-5)
     assert torch.allclose(norm.running_var, z.var(0), rtol=1e-4)
     assert norm.momentum == 0.3 and not model.training
+
+
+def test_a_run_recalibrates_in_its_training_batches_and_evaluates_in_batches_that_fit(
+    tiny_data, tiny_config, monkeypatch
+):
+    """Recalibration passes batches of the training size (a deeper layer's input depends on it);
+    evaluation passes batches whose widest activation stays small (see evaluation_batch_size)."""
+    recalibrated, evaluated = [], []
+    monkeypatch.setattr(
+        torch.optim.swa_utils, "update_bn", lambda batches, model: recalibrated.extend(len(b) for b in batches)
+    )
+    real_totals = evaluation.evaluation_totals
+
+    def totals(model, images, labels, loss_name, batch_size):
+        evaluated.append(batch_size)
+        return real_totals(model, images, labels, loss_name, batch_size)
+
+    monkeypatch.setattr(loop, "evaluation_totals", totals)
+    monkeypatch.setattr(summary, "EVAL_TENSOR_BYTES", 4 * 32 * 10)  # the widest layer, 32 units: 10 images
+    config = tiny_config.replace_train(bn_recalibrate=True, batch_size=40, epochs=1)
+    _trained(Trainer(config, tiny_data, "cpu", train_eval="never"))
+    assert recalibrated[0] == 40 and sum(recalibrated) == len(tiny_data.train_images)
+    assert evaluated == [10]
+
+
+def test_evaluating_a_model_in_training_keeps_no_graph(tiny_data, tiny_config):
+    """The trainer's evaluations hold no autograd graph (it would keep every batch's activations)."""
+    trainer = Trainer(tiny_config, tiny_data, "cpu")
+    assert all(p.requires_grad for p in trainer.model.parameters())
+    totals = evaluation.evaluation_totals(
+        trainer.model, tiny_data.test_images, tiny_data.test_labels, "cross_entropy", 8
+    )
+    assert not totals.requires_grad and totals.grad_fn is None
 
 
 def test_a_run_that_recalibrates_ends_with_the_same_weights_and_new_statistics(tiny_data, tiny_config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 try:
@@ -14,8 +15,16 @@ import pytest
 import torch
 
 from bnn.config.model_settings import InputConfig, LayerConfig, ModelConfig
+from bnn.config.presets import PRESETS
 from bnn.network.models import build_model
-from bnn.network.summary import format_bytes, model_summary, summary_rows
+from bnn.network.summary import (
+    EVAL_BATCH_MAX,
+    EVAL_TENSOR_BYTES,
+    evaluation_batch_size,
+    format_bytes,
+    model_summary,
+    summary_rows,
+)
 
 SMALL_MLP = ModelConfig(layers=(LayerConfig(16), LayerConfig(10, binarize_activations=False)))
 CNN = ModelConfig(
@@ -164,3 +173,11 @@ def test_format_bytes():
     assert format_bytes(512) == "512 B"
     assert format_bytes(1_900) == "1.9 kB"
     assert format_bytes(147_226_624) == "147 MB"
+
+
+def test_evaluation_batches_keep_the_widest_activation_small():
+    assert evaluation_batch_size(PRESETS["fast"].model) == EVAL_BATCH_MAX  # 1024 units: 4 KB an image
+    best = PRESETS["best"].model  # the first conv: 32 x 28 x 28 floats, 100 KB an image
+    assert evaluation_batch_size(best) == EVAL_TENSOR_BYTES // (4 * 32 * 28 * 28) < 100
+    wide = replace(best, layers=(replace(best.layers[0], units=4096), *best.layers[1:]))  # 12.8 MB an image
+    assert evaluation_batch_size(wide) == 1  # still one at a time

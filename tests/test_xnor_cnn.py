@@ -176,7 +176,7 @@ def _train_small_cnn(mnist, steps: int = 300):
         trainer.train_step(trainer.data.train_images[indices], trainer.data.train_labels[indices])
     # BatchNorm's running averages lag the flipping weights of so short a run (test accuracy anywhere
     # from 54% to 94%): recomputed over the training images, the network reads as it trained
-    recalibrate_batch_norm(trainer.model, trainer.data.train_images)
+    recalibrate_batch_norm(trainer.model, trainer.data.train_images, trainer.config.train.batch_size)
     return trainer.model.eval()
 
 

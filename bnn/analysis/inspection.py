@@ -14,6 +14,7 @@ import torch
 
 from ..network.binarize import sign
 from ..network.models import BinaryNet
+from ..network.summary import evaluation_batch_size
 
 DEFAULT_SAMPLE = 20_000  # values kept per layer for histograms
 
@@ -64,17 +65,20 @@ def evaluate_predictions(
     model: BinaryNet,
     images: torch.Tensor,
     labels: torch.Tensor | None = None,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes ``(N,)`` int64 and class scores ``(N, classes)`` float, on the CPU.
 
-    Eval mode, no grad, in batches on the model's device. Ties among the scores (binarized
+    Eval mode, no grad, in batches on the model's device (of ``batch_size`` images; default
+    :func:`bnn.network.summary.evaluation_batch_size`). Ties among the scores (binarized
     outputs) go to the lowest class, as ``argmax`` and :meth:`BinaryNet.predict` do.
     ``labels`` is only checked for length (and may be None).
     """
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(images)} images for {len(labels)} labels")
     device = _device(model)
+    if batch_size is None:
+        batch_size = evaluation_batch_size(model.config)
     scores = []
     with _EvalMode(model):
         for start in range(0, len(images), batch_size):

@@ -47,7 +47,7 @@ from .apply_edits import apply_edits
 from .data import MnistData, iterate_batches, random_shifts, steps_per_epoch
 from .devices import keep_freed_memory, resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
-from .evaluation import eval_result, evaluation_totals, recalibrate_batch_norm
+from .evaluation import eval_result, evaluation_batch_size, evaluation_totals, recalibrate_batch_norm
 from .fast_step import LeanForward
 from .live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config, requests_in_words
 from .live_stats import LiveStats
@@ -294,7 +294,8 @@ class Trainer:
             start, end = len(labels) * rank // size, len(labels) * (rank + 1) // size
             images, labels = images[start:end], labels[start:end]
         started = time.perf_counter()
-        totals = evaluation_totals(self.model, images, labels, self.config.train.loss, 1000)
+        batch_size = evaluation_batch_size(self.config.model)
+        totals = evaluation_totals(self.model, images, labels, self.config.train.loss, batch_size)
         result = eval_result(split, all_reduce_sum(totals).tolist())
         self.eval_seconds_per_image = (time.perf_counter() - started) / max(len(labels), 1)
         record = result.record(self.step, self.epoch_progress)
@@ -321,7 +322,7 @@ class Trainer:
                 self.train_step(images, labels, len(indices))
                 yield self.step
             if self.finished and self.config.train.bn_recalibrate:
-                recalibrate_batch_norm(self.model, self.data.train_images)
+                recalibrate_batch_norm(self.model, self.data.train_images, batch_size)
             self.train_seconds += time.perf_counter() - epoch_start
             self.epoch += 1
             self._epoch_order_state = None
