@@ -105,15 +105,19 @@ def test_a_training_thread_enters_the_background_and_its_torch_threads_follow(mo
     workers = {}
 
     def matmul_and_look():
-        torch.ones(256, 256) @ torch.ones(256, 256)  # the thread's first parallel operation makes its OpenMP team
+        torch.set_num_threads(2)  # as a run's thread does (use_cpu_threads_for), whatever ran before
+        torch.ones(1 << 21).mul_(2)  # the thread's first parallel operation makes its OpenMP team
         for task in os.listdir(f"/proc/{os.getpid()}/task"):
             workers[int(task)] = os.getpriority(os.PRIO_PROCESS, int(task))
 
-    before, after = _nice_in_a_thread(matmul_and_look)
+    threads = torch.get_num_threads()
+    try:
+        before, after = _nice_in_a_thread(matmul_and_look)
+    finally:
+        torch.set_num_threads(threads)
     assert after == min(19, before + 7)
     assert workers[threading.get_native_id()] == before  # the calling (main) thread keeps its priority
-    if torch.get_num_threads() > 1:
-        assert sum(nice == after for nice in workers.values()) >= 2  # the thread and its OpenMP worker(s)
+    assert sum(nice == after for nice in workers.values()) >= 2  # the thread and its OpenMP worker
     set_background_priority(0)
 
 

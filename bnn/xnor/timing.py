@@ -15,19 +15,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..network.models import BinaryNet
+from ..network.summary import evaluation_batch_size
 from . import kernels
 from .layer import PackedLayer
 from .model import PackedModel
 
-FLOAT_BATCH = 1000  # the float model's batch over a whole test set
 SINGLE_IMAGE_BLOCK = 25  # single images an engine answers in a row when both are timed in turns: a
 # deployed engine keeps its weights in the caches between images, and alternating image by image
 # would time the packed engine right after the float model streamed its weights (up to 147 MB)
 # through the caches, and while the float model's OpenMP threads still spin on the other core
 
 
-def float_predict(float_model: torch.nn.Module, images: torch.Tensor, batch: int = FLOAT_BATCH) -> np.ndarray:
-    """Class per image from the float model, ``batch`` images per forward."""
+def float_predict(float_model: BinaryNet, images: torch.Tensor, batch: int | None = None) -> np.ndarray:
+    """Class per image from the float model, ``batch`` images per forward (default: its fastest,
+    :func:`bnn.network.summary.evaluation_batch_size`; at 1,000 images `best`'s float model took
+    3-6.5 s for the test set, most of it faulting in fresh 100 MB tensors)."""
+    if batch is None:
+        batch = evaluation_batch_size(float_model.config)
     with torch.inference_mode():
         parts = [float_model(images[i : i + batch]).argmax(1) for i in range(0, len(images), batch)]
     return torch.cat(parts).numpy()
@@ -36,7 +41,7 @@ def float_predict(float_model: torch.nn.Module, images: torch.Tensor, batch: int
 def time_test_set(
     float_model: torch.nn.Module, packed: PackedModel, images: torch.Tensor, repeats: int = 1
 ) -> dict[str, Any]:
-    """Both engines over all ``images`` (float in batches of 1,000, packed in one call), interleaved
+    """Both engines over all ``images`` (float in :func:`float_predict`'s batches, packed in one call), interleaved
     ``repeats`` times: median seconds, their ratio and both predictions (for the agreement)."""
     flat = images.reshape(len(images), -1).numpy()
     float_s, packed_s = [], []
