@@ -43,11 +43,12 @@ from ..network.layers import clip_latent_weights
 from ..network.losses import loss_function
 from ..network.models import build_model
 from ..network.optim import make_optimizer, scheduled_lr, set_lr
+from ..network.summary import evaluation_batch_size
 from .apply_edits import apply_edits
 from .data import MnistData, iterate_batches, random_shifts, steps_per_epoch
 from .devices import keep_freed_memory, resolve_device
 from .distributed import all_reduce_sum, current_world, gather_objects, sync_batch_norm
-from .evaluation import eval_result, evaluation_batch_size, evaluation_totals, recalibrate_batch_norm
+from .evaluation import eval_result, evaluation_totals, recalibrate_batch_norm
 from .fast_step import LeanForward
 from .live_edits import LIVE_LAYER_SETTINGS, LIVE_TRAIN_SETTINGS, edited_config, requests_in_words
 from .live_stats import LiveStats
