@@ -39,7 +39,7 @@ def float_predict(float_model: BinaryNet, images: torch.Tensor, batch: int | Non
 
 
 def time_test_set(
-    float_model: torch.nn.Module, packed: PackedModel, images: torch.Tensor, repeats: int = 1
+    float_model: BinaryNet, packed: PackedModel, images: torch.Tensor, repeats: int = 1
 ) -> dict[str, Any]:
     """Both engines over all ``images`` (float in :func:`float_predict`'s batches, packed in one call), interleaved
     ``repeats`` times: median seconds, their ratio and both predictions (for the agreement)."""
