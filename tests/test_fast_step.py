@@ -60,11 +60,14 @@ def test_signs_product_keeps_the_nan_of_a_row_of_x_or_of_w():
 
 def test_weight_signs_are_int8_with_sign_zero_plus_one_and_flag_nan_rows():
     w = torch.tensor([[0.5, -0.0, 0.0], [-2.0, 1e-30, -1e-30]])
-    signs, nan_rows = weight_signs(w)
+    signs, nan_rows, sums = weight_signs(w, row_sums=True)
     assert signs.dtype == torch.int8 and signs.tolist() == [[1, 1, 1], [-1, 1, -1]] and nan_rows is None
+    assert sums.tolist() == [3.0, -1.0] and weight_signs(w)[2] is None
     w[1, 0] = float("nan")
-    _, nan_rows = weight_signs(w)
-    assert nan_rows[0] == 0 and nan_rows[1].isnan()
+    _, nan_rows, sums = weight_signs(w, row_sums=True)
+    assert nan_rows[0] == 0 and nan_rows[1].isnan() and sums[0] == 3 and sums[1].isnan()
+    w = torch.tensor([[0.5, -0.25], [-2.0, -1.0]])  # no zero, no NaN: the one-pass signs
+    assert weight_signs(w, row_sums=True)[2].tolist() == [0.0, -2.0]
 
 
 def test_pixel_codes_only_for_8_bit_pixels():
