@@ -9,7 +9,13 @@ prints the seconds one epoch (60,000 images, 300 steps) would spend in them at e
 floor no training step can beat with that arithmetic, since it leaves out everything else (sign,
 BatchNorm, the optimizer, the data). benchmarks/vs_larq.py and the README compare `fast` against it.
 
-    python -m benchmarks.floor [--threads 2] [--repeats 30] [--json]
+It also runs whole steps of nothing but those products back to back (bfloat16, int8 forward, the
+conversions between them), then the same with the work the weights need at every step whatever
+the rest of the step does (clip to [-1, 1], their signs in int8 and bfloat16, fused Adam on the
+three weight matrices): the products alone fit in a warm cache, the weights' own work streams 35
+MB through memory, which is what a real step pays too.
+
+    python -m benchmarks.floor [--threads 2] [--repeats 30] [--steps 100] [--json]
 """
 
 from __future__ import annotations
@@ -66,10 +72,69 @@ def seconds_per_product(m: int, k: int, n: int, dtype: torch.dtype, repeats: int
     return sorted(times)[len(times) // 2]
 
 
+class ProductsStep:
+    """One step of `fast`'s products as the lean step computes them, on random data of its
+    shapes: int8 forward products on ±1 (and on 8-bit pixel codes for the first layer), bfloat16
+    backward products of a float32 gradient, float32 results; ``weights=True`` adds the weights'
+    own work: clip, int8 and bfloat16 signs, a fused Adam step."""
+
+    def __init__(self, weights: bool) -> None:
+        self.weights = weights
+        shapes = list(zip(WIDTHS[1:], WIDTHS[:-1]))  # (units, fan_in) per layer
+        self.latent = [torch.nn.Parameter(torch.rand(units, fan_in) * 2 - 1) for units, fan_in in shapes]
+        self.optimizer = torch.optim.Adam(self.latent, lr=1e-3, fused=True)
+        self.codes = torch.randint(-128, 128, (BATCH, WIDTHS[0]), dtype=torch.int8)  # the pixels, p - 128
+        self.inputs = [torch.randint(0, 2, (BATCH, fan_in), dtype=torch.int8) * 2 - 1 for _, fan_in in shapes[1:]]
+        self.grads = [torch.randn(BATCH, units) for units, _ in shapes]
+        self.fixed_signs = self.signs()
+
+    @torch.no_grad()
+    def signs(self) -> list[torch.Tensor]:
+        for w in self.latent:
+            w.clamp_(-1, 1)
+        return [torch.sign(w).to(torch.int8) for w in self.latent]
+
+    def __call__(self) -> None:
+        signs = self.signs() if self.weights else self.fixed_signs
+        x = [self.codes, *self.inputs]
+        weight_grads = []
+        for layer, (w8, x8, g) in enumerate(zip(signs, x, self.grads)):
+            if w8.shape[0] % 8 == 0:
+                torch._int_mm(x8, w8.t()).float()  # forward, exact
+            else:  # the 10 outputs: too few for _int_mm
+                (x8.float() @ w8.float().t())
+            rounded = g.bfloat16()
+            if layer > 0:
+                (rounded @ w8.bfloat16()).float()  # input gradient
+            weight_grads.append((rounded.t() @ x8.bfloat16()).float())  # weight gradient
+        if self.weights:
+            for w, grad in zip(self.latent, weight_grads):
+                w.grad = grad
+            self.optimizer.step()
+
+
+def step_seconds(steps: int, rounds: int = 5) -> dict[str, float]:
+    """Seconds per :class:`ProductsStep` without and with the weights' work: each the median of
+    ``rounds`` runs of ``steps`` steps, the two kinds alternating (the machine's speed drifts)."""
+    kinds = {"products": ProductsStep(weights=False), "products_and_weights": ProductsStep(weights=True)}
+    runs: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for step in kinds.values():
+        for _ in range(10):
+            step()
+    for _ in range(rounds):
+        for kind, step in kinds.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            runs[kind].append((time.perf_counter() - start) / steps)
+    return {kind: sorted(times)[len(times) // 2] for kind, times in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=100, help="steps per run of the whole-step floors")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -95,6 +160,7 @@ def main() -> None:
         "epoch_floor_s": {key: round(value, 3) for key, value in floors.items()},
         "gflop_per_s": {key: round(steps * flop / value / 1e9, 1) for key, value in floors.items()},
         "products": rows,
+        "step_s": step_seconds(args.steps),
     }
     if args.json:
         print(json.dumps(result))
@@ -108,6 +174,9 @@ def main() -> None:
         )
     for key, value in floors.items():
         print(f"epoch floor, {key}: {value:.2f} s ({result['gflop_per_s'][key]} GFLOP/s)")
+    for key, words in (("products", "products alone"), ("products_and_weights", "products + clip, signs, Adam")):
+        seconds = result["step_s"][key]
+        print(f"whole steps, {words}: {seconds * 1e3:.2f} ms a step, {seconds * steps:.2f} s an epoch")
 
 
 if __name__ == "__main__":
