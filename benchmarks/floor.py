@@ -11,9 +11,10 @@ BatchNorm, the optimizer, the data). benchmarks/vs_larq.py and the README compar
 
 It also runs whole steps of nothing but those products back to back (bfloat16, int8 forward, the
 conversions between them), then the same with the work the weights need at every step whatever
-the rest of the step does (clip to [-1, 1], their signs in int8 and bfloat16, fused Adam on the
-three weight matrices): the products alone fit in a warm cache, the weights' own work streams 35
-MB through memory, which is what a real step pays too.
+the rest of the step does (clip to [-1, 1], their signs in int8, fused Adam on the three weight
+matrices; the bfloat16 copies of the signs for the input gradients are in both): the products
+alone fit in a warm cache, the weights' own work streams 35 MB through memory, which is what a
+real step pays too.
 
     python -m benchmarks.floor [--threads 2] [--repeats 30] [--steps 100] [--json]
 """
@@ -76,7 +77,8 @@ class ProductsStep:
     """One step of `fast`'s products as the lean step computes them, on random data of its
     shapes: int8 forward products on ±1 (and on 8-bit pixel codes for the first layer), bfloat16
     backward products of a float32 gradient, float32 results; ``weights=True`` adds the weights'
-    own work: clip, int8 and bfloat16 signs, a fused Adam step."""
+    own work: clip, int8 signs from the latent weights, a fused Adam step (without it the signs
+    are computed once, and only their bfloat16 copies are made at every step)."""
 
     def __init__(self, weights: bool) -> None:
         self.weights = weights
